@@ -1,0 +1,1096 @@
+/**
+ * The lab: N Dokku-like hosts on this machine, each a set of Linux namespaces
+ * (network, mount, UTS, IPC, PID) with its own address on a bridge, its own
+ * hostname, its own Dokku folders and its own OpenSSH sshd. See
+ * docs/contracts.md ("The lab") for the layout other parts rely on.
+ *
+ * Everything a running lab holds is recorded in
+ * `/var/lib/ferry-lab/<instance>/state.json`, so `down` works from a fresh
+ * process, and `up` first removes whatever an earlier run of the same instance
+ * left (also after a crash or a kill).
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { CLEAN_ENV, type ExecResult, LabError, must, run, sleep } from './sys.js';
+
+export { type ExecResult, LabError } from './sys.js';
+
+/** Root of all lab state (not under /tmp: each host has its own /tmp). */
+export const LAB_ROOT = '/var/lib/ferry-lab';
+/** Shared image "registry" of all hosts (`<repo>/<tag>/` holds an image's tree). */
+export const REGISTRY_DIR = `${LAB_ROOT}/registry`;
+/** Where the emulator copy lives (a symlink to a content-addressed copy). */
+export const EMULATOR_DIR = `${LAB_ROOT}/emulator`;
+/** The `dokku` wrapper installed for the hosts. */
+export const DOKKU_WRAPPER = '/usr/bin/dokku';
+/** Dokku version a host gets when its spec names none. */
+export const DEFAULT_DOKKU_VERSION = '0.38.27';
+/** Host names for `up N` (the default lab is `old`, `new`, `scratch`). */
+export const DEFAULT_HOST_NAMES = ['old', 'new', 'scratch', 'h4', 'h5', 'h6', 'h7', 'h8'] as const;
+/** Debian packages the lab needs; installed when missing. */
+export const LAB_PACKAGES = [
+  'openssh-server',
+  'postgresql',
+  'git',
+  'zstd',
+  'rsync',
+  'iproute2',
+  'curl',
+] as const;
+
+const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
+const WRAPPER_MARK = '# dokku-ferry lab wrapper';
+const HOST_DATA = [
+  ['home-dokku', '/home/dokku'],
+  ['lib-dokku', '/var/lib/dokku'],
+  ['tmp', '/tmp'],
+  ['docker', '/var/lib/docker'],
+] as const;
+
+/** One host to bring up. */
+export interface HostSpec {
+  name: string;
+  /** Dokku version the emulator installs (default {@link DEFAULT_DOKKU_VERSION}). */
+  dokkuVersion?: string;
+}
+
+/** Options of {@link Lab.up}. */
+export interface LabUpOptions {
+  /** Lab instance (default `default`, subnet 10.251.0.0/24). Tests use their own. */
+  instance?: string;
+  hosts: (string | HostSpec)[];
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+}
+
+/** What state.json records about one host. */
+export interface HostState {
+  name: string;
+  address: string;
+  dokkuVersion: string;
+  /** Network namespace name (`ip netns`). */
+  netns: string;
+  /** Controller side of the host's veth pair. */
+  veth: string;
+  /** PID (in the controller's PID namespace) of the host's init, 0 before it runs. */
+  pid: number;
+  /** Start time of that PID (/proc/PID/stat field 22), so a reused PID is never killed. */
+  pidStart: string;
+  dir: string;
+}
+
+/** `/var/lib/ferry-lab/<instance>/state.json`. */
+export interface LabState {
+  version: 1;
+  instance: string;
+  /** N in 10.251.N.0/24. */
+  subnet: number;
+  bridge: string;
+  controllerAddress: string;
+  hosts: HostState[];
+}
+
+/** Result of {@link Lab.status}: one running (or half-dead) instance. */
+export interface InstanceStatus {
+  instance: string;
+  subnet: string;
+  hosts: { name: string; address: string; pid: number; alive: boolean; sshd: boolean }[];
+}
+
+/** Options of {@link LabHost.exec}. */
+export interface HostExecOptions {
+  /** Written to the command's stdin (default: /dev/null). */
+  input?: string | Buffer;
+}
+
+/** The argv prefix that runs a program as root inside the host whose init is `pid`. */
+export function nsenterArgv(pid: number): string[] {
+  return ['nsenter', '-t', String(pid), '-a', '--'];
+}
+
+/** Runs `bash -c cmd` as root inside the host whose init is `pid` (no SSH involved). */
+export function execInHost(
+  pid: number,
+  cmd: string,
+  opts: HostExecOptions = {},
+): Promise<ExecResult> {
+  const [file, ...args] = nsenterArgv(pid);
+  return run(
+    file as string,
+    [...args, 'bash', '-c', cmd],
+    opts.input === undefined ? {} : { input: opts.input },
+  );
+}
+
+/** One host of a running lab. */
+export class LabHost {
+  /** Host name, also its hostname and its key in the inventory. */
+  readonly name: string;
+  /** Its address on the lab bridge (sshd listens there, port 22). */
+  readonly address: string;
+  /** Its folder on the controller: `/var/lib/ferry-lab/<instance>/hosts/<name>`. */
+  readonly dir: string;
+  /** PID of its init (PID 1 inside the host) as the controller sees it. */
+  readonly pid: number;
+  readonly netns: string;
+  readonly dokkuVersion: string;
+  /** Its sshd host key fingerprint, `SHA256:...`. */
+  readonly hostKeyFingerprint: string;
+
+  constructor(s: HostState, hostKeyFingerprint: string) {
+    this.name = s.name;
+    this.address = s.address;
+    this.dir = s.dir;
+    this.pid = s.pid;
+    this.netns = s.netns;
+    this.dokkuVersion = s.dokkuVersion;
+    this.hostKeyFingerprint = hostKeyFingerprint;
+  }
+
+  /** Runs `bash -c cmd` as root inside the host, through nsenter. Never throws for a non-zero exit. */
+  exec(cmd: string, opts: HostExecOptions = {}): Promise<ExecResult> {
+    return execInHost(this.pid, cmd, opts);
+  }
+
+  /** Like {@link exec}, but throws a {@link LabError} when the command fails; returns stdout. */
+  async must(cmd: string, opts: HostExecOptions = {}): Promise<string> {
+    const r = await this.exec(cmd, opts);
+    if (r.code !== 0) {
+      const said = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-8).join('\n    ');
+      throw new LabError(
+        `on lab host ${this.name}: \`${cmd}\` exited ${r.code}${said ? `:\n    ${said}` : ''}`,
+      );
+    }
+    return r.stdout;
+  }
+
+  /** Path on the controller of a file inside one of the host's own folders (`/home/dokku/...`, `/var/lib/dokku/...`, `/tmp/...`, `/var/lib/docker/...`). */
+  pathOnController(hostPath: string): string {
+    for (const [sub, mnt] of HOST_DATA) {
+      if (hostPath === mnt || hostPath.startsWith(`${mnt}/`))
+        return path.join(this.dir, sub, hostPath.slice(mnt.length));
+    }
+    throw new LabError(`${hostPath} is not in one of the host's own folders`);
+  }
+}
+
+/** A running lab instance. */
+export class Lab {
+  readonly instance: string;
+  /** `/var/lib/ferry-lab/<instance>`. */
+  readonly dir: string;
+  readonly hosts: LabHost[];
+  /** The instance's private key (root's, and dokku's `admin` key). */
+  readonly keyPath: string;
+  /** OpenSSH known_hosts with every host's key under its address. */
+  readonly knownHostsPath: string;
+  /** An inventory (docs/contracts.md) for this lab. */
+  readonly inventoryPath: string;
+  /** The controller's address on the bridge, e.g. 10.251.0.1. */
+  readonly controllerAddress: string;
+  /** The lab subnet, e.g. 10.251.0.0/24. */
+  readonly subnet: string;
+  readonly state: LabState;
+
+  private constructor(state: LabState, hosts: LabHost[]) {
+    this.state = state;
+    this.instance = state.instance;
+    this.dir = instanceDir(state.instance);
+    this.hosts = hosts;
+    this.keyPath = path.join(this.dir, 'id_ed25519');
+    this.knownHostsPath = path.join(this.dir, 'known_hosts');
+    this.inventoryPath = path.join(this.dir, 'inventory.yml');
+    this.controllerAddress = state.controllerAddress;
+    this.subnet = `10.251.${state.subnet}.0/24`;
+  }
+
+  /** The host called `name`; throws when there is none. */
+  host(name: string): LabHost {
+    const h = this.hosts.find((x) => x.name === name);
+    if (!h)
+      throw new LabError(
+        `lab ${this.instance} has no host ${name} (it has: ${this.hosts.map((x) => x.name).join(', ')})`,
+      );
+    return h;
+  }
+
+  /** Stops this lab and removes everything it made (see {@link Lab.down}). */
+  down(): Promise<void> {
+    return Lab.down(this.instance);
+  }
+
+  /**
+   * Brings up a lab instance, after removing what an earlier run of it left.
+   * On failure everything made so far is removed again before the error is thrown.
+   */
+  static async up(opts: LabUpOptions): Promise<Lab> {
+    const instance = opts.instance ?? 'default';
+    const log = opts.log ?? (() => {});
+    assertRoot();
+    checkName('instance', instance);
+    const specs = opts.hosts.map((h) => (typeof h === 'string' ? { name: h } : h));
+    if (specs.length === 0) throw new LabError('a lab needs at least one host');
+    if (specs.length > 200) throw new LabError('at most 200 hosts per lab');
+    for (const s of specs) checkName('host', s.name);
+    if (new Set(specs.map((s) => s.name)).size !== specs.length)
+      throw new LabError('host names must differ');
+
+    const idir = instanceDir(instance);
+    const subnet = await withLock(async () => {
+      await ensurePackages(log);
+      await ensureUsers();
+      await installEmulator(log);
+      await mkdirRootOnly(LAB_ROOT);
+      await fsp.mkdir(REGISTRY_DIR, { recursive: true });
+      await mkdirRootOnly(idir);
+      return allocateSubnet(instance);
+    });
+    await cleanup(instance, log);
+    await assertSubnetFree(subnet);
+
+    const pg = await findPostgres();
+    const key = await ensureKey(idir, instance);
+    const ids = await dokkuIds();
+    const bridge = `ferrylab${subnet}`;
+    const state: LabState = {
+      version: 1,
+      instance,
+      subnet,
+      bridge,
+      controllerAddress: `10.251.${subnet}.1`,
+      hosts: specs.map((s, i) => ({
+        name: s.name,
+        address: `10.251.${subnet}.${11 + i}`,
+        dokkuVersion: s.dokkuVersion ?? DEFAULT_DOKKU_VERSION,
+        netns: `ferry.${instance}.${s.name}`,
+        veth: `fl${subnet}h${i + 1}`,
+        pid: 0,
+        pidStart: '',
+        dir: path.join(idir, 'hosts', s.name),
+      })),
+    };
+    // Recorded before anything exists, so that a crash from here on is cleaned by `down` or the next `up`.
+    await writeState(state);
+    try {
+      await fsp.writeFile(path.join(idir, 'root_authorized_keys'), key.pub, { mode: 0o600 });
+      const fingerprints = await Promise.all(
+        state.hosts.map((h) => prepareHost(state, h, key, pg, ids)),
+      );
+      await makeNetwork(state);
+      await Promise.all(state.hosts.map((h) => startInit(h)));
+      await writeState(state);
+      const hosts = state.hosts.map((h, i) => new LabHost(h, fingerprints[i] as string));
+      const emulatorBuilt = fs.existsSync(path.join(EMULATOR_DIR, 'main.js'));
+      if (!emulatorBuilt)
+        log(
+          'warning: the dokku emulator is not built (no dist/test/lab/emulator/main.js): skipped `dokku --lab-install` and the proxy',
+        );
+      await Promise.all(hosts.map((h) => startServices(h, emulatorBuilt)));
+      await writeClientFiles(state, hosts, key);
+      const lab = new Lab(state, hosts);
+      if (instance === 'default') checkRepoInventory(lab, log);
+      return lab;
+    } catch (e) {
+      await Lab.down(instance).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Attaches to a running instance (from its state.json), e.g. from another process. */
+  static async open(instance = 'default'): Promise<Lab> {
+    checkName('instance', instance);
+    const state = await readState(instance);
+    if (!state)
+      throw new LabError(`lab ${instance} is not up`, { hint: 'Run `npm run lab -- up 3` first.' });
+    const hosts = await Promise.all(
+      state.hosts.map(
+        async (h) =>
+          new LabHost(
+            h,
+            await fingerprint(path.join(h.dir, 'ssh_host_ed25519_key.pub')).catch(() => ''),
+          ),
+      ),
+    );
+    return new Lab(state, hosts);
+  }
+
+  /**
+   * Stops an instance and removes all it made on the system: processes,
+   * network namespaces, veths, the bridge, mounts, the hosts' data and
+   * state.json. The instance's keys stay, so known_hosts files and
+   * inventories keep working across runs. Harmless when nothing is up.
+   * The last instance down also removes /usr/bin/dokku and the emulator copy.
+   */
+  static async down(instance = 'default'): Promise<void> {
+    assertRoot();
+    checkName('instance', instance);
+    const state = await readState(instance);
+    await cleanup(instance, () => {});
+    if (state) {
+      await Promise.all(state.hosts.map((h) => removeHostData(h.dir)));
+    }
+    await fsp.rm(stateFile(instance), { force: true });
+    await withLock(async () => {
+      if ((await runningInstances()).length === 0) await uninstallEmulator();
+    });
+  }
+
+  /** Every instance that has a state.json, and whether its hosts are alive. */
+  static async status(): Promise<InstanceStatus[]> {
+    const out: InstanceStatus[] = [];
+    for (const instance of await runningInstances()) {
+      const state = await readState(instance);
+      if (!state) continue;
+      const hosts = await Promise.all(
+        state.hosts.map(async (h) => ({
+          name: h.name,
+          address: h.address,
+          pid: h.pid,
+          alive: h.pid > 0 && pidStart(h.pid) === h.pidStart,
+          sshd: await portOpen(h.address, 22, 300),
+        })),
+      );
+      out.push({ instance, subnet: `10.251.${state.subnet}.0/24`, hosts });
+    }
+    return out;
+  }
+}
+
+/** Host names for `up N`: `old`, `new`, `scratch`, then `h4`... */
+export function defaultHostNames(n: number): string[] {
+  if (!Number.isInteger(n) || n < 1 || n > DEFAULT_HOST_NAMES.length) {
+    throw new LabError(`the number of hosts must be 1 to ${DEFAULT_HOST_NAMES.length}`);
+  }
+  return DEFAULT_HOST_NAMES.slice(0, n);
+}
+
+/** Why the lab cannot run here (not root, not Linux), or undefined when it can. */
+export function labUnavailableReason(): string | undefined {
+  if (process.platform !== 'linux') return `need Linux (this is ${process.platform})`;
+  const uid = process.getuid?.() ?? -1;
+  if (uid !== 0) return `need root (uid ${uid})`;
+  return undefined;
+}
+
+// ---------------------------------------------------------------- internals
+
+function assertRoot(): void {
+  const why = labUnavailableReason();
+  if (why)
+    throw new LabError(`the lab cannot run: ${why}`, {
+      hint: 'Run it as root, e.g. `sudo npm run lab -- up 3`.',
+    });
+}
+
+function checkName(what: string, name: string): void {
+  if (!NAME_RE.test(name))
+    throw new LabError(
+      `bad ${what} name ${JSON.stringify(name)}: use a-z, 0-9 and -, starting with a letter, at most 31 characters`,
+    );
+}
+
+function instanceDir(instance: string): string {
+  return path.join(LAB_ROOT, instance);
+}
+
+function stateFile(instance: string): string {
+  return path.join(instanceDir(instance), 'state.json');
+}
+
+async function readState(instance: string): Promise<LabState | undefined> {
+  let text: string;
+  try {
+    text = await fsp.readFile(stateFile(instance), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    return JSON.parse(text) as LabState;
+  } catch {
+    throw new LabError(
+      `${stateFile(instance)} is not valid JSON; remove it, then clean up by hand (ip netns, ip link)`,
+    );
+  }
+}
+
+async function writeState(state: LabState): Promise<void> {
+  const file = stateFile(state.instance);
+  await fsp.writeFile(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+  await fsp.rename(`${file}.tmp`, file);
+}
+
+async function runningInstances(): Promise<string[]> {
+  const names = await fsp.readdir(LAB_ROOT).catch(() => [] as string[]);
+  return names.filter((n) => NAME_RE.test(n) && fs.existsSync(stateFile(n))).sort();
+}
+
+async function mkdirRootOnly(dir: string): Promise<void> {
+  // sshd's StrictModes wants root_authorized_keys' parents root-owned and not group/world writable.
+  await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+  await fsp.chmod(dir, 0o755);
+  await fsp.chown(dir, 0, 0);
+}
+
+/**
+ * A machine-wide lock (a directory holding the owner's PID), so that labs
+ * brought up in parallel do not race on apt, users, subnets or the emulator copy.
+ */
+async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  await fsp.mkdir(LAB_ROOT, { recursive: true });
+  const lock = path.join(LAB_ROOT, '.lock');
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    try {
+      await fsp.mkdir(lock);
+      await fsp.writeFile(path.join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = Number(await fsp.readFile(path.join(lock, 'pid'), 'utf8').catch(() => ''));
+      if (owner > 0 && !fs.existsSync(`/proc/${owner}`)) {
+        await fsp.rm(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline)
+        throw new LabError(
+          `${lock} is held by PID ${owner || '?'}; remove it if that process is gone`,
+        );
+      await sleep(100);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await fsp.rm(lock, { recursive: true, force: true });
+  }
+}
+
+async function ensurePackages(log: (l: string) => void): Promise<void> {
+  const r = await run('dpkg-query', [
+    '-W',
+    // dpkg-query's own format fields, not a template.
+    `-f=${'$'}{Package} ${'$'}{db:Status-Status}\n`,
+    ...LAB_PACKAGES,
+  ]).catch(() => undefined);
+  if (!r)
+    throw new LabError(
+      'dpkg-query not found: the lab needs Debian (or install its packages by hand)',
+    );
+  const installed = new Set(
+    r.stdout
+      .split('\n')
+      .filter((l) => l.endsWith(' installed'))
+      .map((l) => l.split(' ')[0]),
+  );
+  const missing = LAB_PACKAGES.filter((p) => !installed.has(p));
+  if (missing.length === 0) return;
+  log(`installing ${missing.join(', ')} (apt-get)`);
+  // Keep the packages' services (sshd on *:22, the stock PostgreSQL cluster) from starting on the controller.
+  const policy = '/usr/sbin/policy-rc.d';
+  const ownPolicy = !fs.existsSync(policy);
+  if (ownPolicy) await fsp.writeFile(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  try {
+    await must('apt-get', ['update']);
+    await must('apt-get', ['install', '-y', '--no-install-recommends', ...missing]);
+  } finally {
+    if (ownPolicy) await fsp.rm(policy, { force: true });
+  }
+}
+
+async function ensureUsers(): Promise<void> {
+  if ((await run('getent', ['passwd', 'dokku'])).code !== 0) {
+    await must('useradd', [
+      '--home-dir',
+      '/home/dokku',
+      '--no-create-home',
+      '--shell',
+      '/bin/bash',
+      '--user-group',
+      'dokku',
+    ]);
+  }
+  // With UsePAM no, sshd refuses any account whose password is locked ("!"), even for key logins.
+  const shadow = (await run('getent', ['shadow', 'dokku'])).stdout.split(':')[1] ?? '';
+  if (shadow.startsWith('!')) await must('usermod', ['-p', '*', 'dokku']);
+  if ((await run('getent', ['passwd', 'postgres'])).code !== 0) {
+    throw new LabError('user postgres is missing although postgresql is installed', {
+      hint: 'Reinstall the postgresql package.',
+    });
+  }
+  for (const [, mnt] of HOST_DATA) await fsp.mkdir(mnt, { recursive: true });
+}
+
+async function dokkuIds(): Promise<{ uid: number; gid: number }> {
+  const f = (await must('getent', ['passwd', 'dokku'])).split(':');
+  return { uid: Number(f[2]), gid: Number(f[3]) };
+}
+
+function repoRoot(): string {
+  // This file runs as dist/test/lab/lab.js.
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+}
+
+async function treeHash(dir: string): Promise<string> {
+  const h = createHash('sha256');
+  const walk = async (rel: string): Promise<void> => {
+    const entries = (await fsp.readdir(path.join(dir, rel), { withFileTypes: true })).sort(
+      (a, b) => (a.name < b.name ? -1 : 1),
+    );
+    for (const e of entries) {
+      const r = path.join(rel, e.name);
+      if (e.isDirectory()) await walk(r);
+      else if (e.isFile())
+        h.update(`${r}\0`)
+          .update(await fsp.readFile(path.join(dir, r)))
+          .update('\0');
+    }
+  };
+  await walk('');
+  return h.digest('hex').slice(0, 16);
+}
+
+/**
+ * Copies dist/test/lab/emulator/ to a content-addressed folder and points
+ * /var/lib/ferry-lab/emulator at it with an atomic symlink swap, so that hosts
+ * of another instance never see a half-written copy. Installs /usr/bin/dokku.
+ */
+async function installEmulator(log: (l: string) => void): Promise<void> {
+  const src = path.join(repoRoot(), 'dist/test/lab/emulator');
+  if (fs.existsSync(DOKKU_WRAPPER)) {
+    const text = await fsp.readFile(DOKKU_WRAPPER, 'utf8').catch(() => '');
+    if (!text.includes(WRAPPER_MARK)) {
+      throw new LabError(
+        `${DOKKU_WRAPPER} exists and is not the lab's wrapper (a real Dokku?); the lab will not replace it`,
+      );
+    }
+  }
+  const wrapper = [
+    '#!/bin/bash',
+    WRAPPER_MARK,
+    '# Runs the Dokku CLI emulator, and only inside a lab host (see test/lab/lab.ts).',
+    'if [[ ! -f /var/lib/docker/lab.json ]]; then',
+    '  echo " !     dokku: not inside a ferry lab host" >&2',
+    '  exit 1',
+    'fi',
+    `exec ${process.execPath} ${EMULATOR_DIR}/main.js "$@"`,
+    '',
+  ].join('\n');
+  await fsp.writeFile(`${DOKKU_WRAPPER}.lab-tmp`, wrapper, { mode: 0o755 });
+  await fsp.rename(`${DOKKU_WRAPPER}.lab-tmp`, DOKKU_WRAPPER);
+
+  if (!fs.existsSync(path.join(src, 'main.js'))) return;
+  const hash = await treeHash(src);
+  const target = `emulator.${hash}`;
+  const current = await fsp.readlink(EMULATOR_DIR).catch(() => undefined);
+  if (current === target) return;
+  const dest = path.join(LAB_ROOT, target);
+  if (!fs.existsSync(dest)) {
+    await fsp.rm(`${dest}.tmp`, { recursive: true, force: true });
+    await fsp.cp(src, `${dest}.tmp`, { recursive: true });
+    // The copy has no package.json above it, and main.js is an ES module.
+    await fsp.writeFile(path.join(`${dest}.tmp`, 'package.json'), '{"type":"module"}\n');
+    await fsp.rename(`${dest}.tmp`, dest);
+  }
+  const st = await fsp.lstat(EMULATOR_DIR).catch(() => undefined);
+  if (st && !st.isSymbolicLink()) await fsp.rm(EMULATOR_DIR, { recursive: true, force: true });
+  await fsp.rm(`${EMULATOR_DIR}.lab-tmp`, { force: true });
+  await fsp.symlink(target, `${EMULATOR_DIR}.lab-tmp`);
+  await fsp.rename(`${EMULATOR_DIR}.lab-tmp`, EMULATOR_DIR);
+  log(`emulator ${hash} installed in ${EMULATOR_DIR}`);
+}
+
+async function uninstallEmulator(): Promise<void> {
+  const text = await fsp.readFile(DOKKU_WRAPPER, 'utf8').catch(() => '');
+  if (text.includes(WRAPPER_MARK)) await fsp.rm(DOKKU_WRAPPER, { force: true });
+  for (const n of await fsp.readdir(LAB_ROOT).catch(() => [] as string[])) {
+    if (n === 'emulator' || n.startsWith('emulator.'))
+      await fsp.rm(path.join(LAB_ROOT, n), { recursive: true, force: true });
+  }
+}
+
+async function allocateSubnet(instance: string): Promise<number> {
+  if (instance === 'default') return 0;
+  const file = path.join(instanceDir(instance), 'subnet');
+  const mine = Number(await fsp.readFile(file, 'utf8').catch(() => 'NaN'));
+  if (Number.isInteger(mine) && mine > 0) return mine;
+  const used = new Set<number>([0]);
+  for (const n of await fsp.readdir(LAB_ROOT).catch(() => [] as string[])) {
+    const v = Number(
+      await fsp.readFile(path.join(LAB_ROOT, n, 'subnet'), 'utf8').catch(() => 'NaN'),
+    );
+    if (Number.isInteger(v)) used.add(v);
+  }
+  const taken = await addressesInUse();
+  for (let n = 1; n < 255; n++) {
+    if (used.has(n) || taken.some((a) => a.startsWith(`10.251.${n}.`))) continue;
+    await fsp.writeFile(file, `${n}\n`);
+    return n;
+  }
+  throw new LabError(
+    'no free lab subnet left in 10.251.1-254.0/24; `down` and remove unused instances in /var/lib/ferry-lab',
+  );
+}
+
+async function addressesInUse(): Promise<string[]> {
+  const out = await must('ip', ['-o', '-4', 'addr', 'show']);
+  return [...out.matchAll(/inet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1] as string);
+}
+
+async function assertSubnetFree(subnet: number): Promise<void> {
+  const out = await must('ip', ['-o', '-4', 'addr', 'show']);
+  for (const line of out.split('\n')) {
+    const m = line.match(/^\d+:\s+(\S+)\s+inet (10\.251\.(\d+)\.\d+)\//);
+    if (m && Number(m[3]) === subnet) {
+      throw new LabError(`lab subnet 10.251.${subnet}.0/24 is taken: ${m[1]} has ${m[2]}`, {
+        hint: 'Remove that address or bridge, or use another instance.',
+      });
+    }
+  }
+  const links = await must('ip', ['-o', 'link', 'show']);
+  if (new RegExp(`^\\d+: ferrylab${subnet}[:@]`, 'm').test(links)) {
+    throw new LabError(`bridge ferrylab${subnet} exists and is not this lab's`, {
+      hint: `Remove it: ip link del ferrylab${subnet}`,
+    });
+  }
+}
+
+async function findPostgres(): Promise<{ bin: string; version: string }> {
+  const base = '/usr/lib/postgresql';
+  const versions = (await fsp.readdir(base).catch(() => [] as string[]))
+    .filter((v) => fs.existsSync(path.join(base, v, 'bin/postgres')))
+    .sort((a, b) => Number(b) - Number(a));
+  const major = versions[0];
+  if (!major)
+    throw new LabError(`no PostgreSQL server under ${base}/*/bin`, {
+      hint: 'apt-get install postgresql',
+    });
+  const bin = path.join(base, major, 'bin');
+  const out = await must(path.join(bin, 'postgres'), ['--version']);
+  const m = out.match(/PostgreSQL\)\s+([0-9][0-9.]*)/);
+  return { bin, version: m?.[1] ?? major };
+}
+
+interface LabKey {
+  pub: string;
+  fingerprint: string;
+}
+
+async function ensureKey(idir: string, instance: string): Promise<LabKey> {
+  const key = path.join(idir, 'id_ed25519');
+  if (!fs.existsSync(key) || !fs.existsSync(`${key}.pub`)) {
+    await fsp.rm(key, { force: true });
+    await fsp.rm(`${key}.pub`, { force: true });
+    await must('ssh-keygen', [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      `ferry-lab-${instance}`,
+      '-f',
+      key,
+    ]);
+  }
+  await fsp.chmod(key, 0o600);
+  return {
+    pub: await fsp.readFile(`${key}.pub`, 'utf8'),
+    fingerprint: await fingerprint(`${key}.pub`),
+  };
+}
+
+async function fingerprint(pubFile: string): Promise<string> {
+  const out = await must('ssh-keygen', ['-l', '-E', 'sha256', '-f', pubFile]);
+  const fp = out.split(' ')[1];
+  if (!fp?.startsWith('SHA256:')) throw new LabError(`cannot read the fingerprint of ${pubFile}`);
+  return fp;
+}
+
+async function removeHostData(dir: string): Promise<void> {
+  for (const [sub] of HOST_DATA)
+    await fsp.rm(path.join(dir, sub), { recursive: true, force: true });
+  for (const f of ['ready', 'sshd.pid']) await fsp.rm(path.join(dir, f), { force: true });
+}
+
+/** Makes the host's folders, host key, sshd_config, lab.json and dokku's authorized_keys; returns the host key fingerprint. */
+async function prepareHost(
+  state: LabState,
+  h: HostState,
+  key: LabKey,
+  pg: { bin: string; version: string },
+  ids: { uid: number; gid: number },
+): Promise<string> {
+  await fsp.mkdir(h.dir, { recursive: true, mode: 0o700 });
+  await removeHostData(h.dir);
+  const d = (sub: string) => path.join(h.dir, sub);
+  await fsp.mkdir(d('home-dokku'), { mode: 0o755 });
+  await fsp.mkdir(d('lib-dokku'), { mode: 0o755 });
+  await fsp.mkdir(d('docker'), { mode: 0o710 });
+  await fsp.mkdir(d('tmp'));
+  await fsp.chmod(d('tmp'), 0o1777);
+  await fsp.chmod(d('home-dokku'), 0o755);
+  await fsp.chmod(d('lib-dokku'), 0o755);
+  await fsp.chown(d('home-dokku'), ids.uid, ids.gid);
+  await fsp.chown(d('lib-dokku'), ids.uid, ids.gid);
+
+  // The dokku user logs in only through sshcommand's forced command (reference §5.1).
+  const ssh = path.join(d('home-dokku'), '.ssh');
+  await fsp.mkdir(ssh, { mode: 0o700 });
+  const line = `command="FINGERPRINT=${key.fingerprint} NAME=\\"admin\\" \`cat /home/dokku/.sshcommand\` $SSH_ORIGINAL_COMMAND",no-agent-forwarding,no-user-rc,no-X11-forwarding,no-port-forwarding ${key.pub.trim()}\n`;
+  await fsp.writeFile(path.join(ssh, 'authorized_keys'), line, { mode: 0o700 });
+  await fsp.chown(ssh, ids.uid, ids.gid);
+  await fsp.chown(path.join(ssh, 'authorized_keys'), ids.uid, ids.gid);
+  // As `sshcommand create` leaves it; without it the forced command would run the client's command as is.
+  await fsp.writeFile(path.join(d('home-dokku'), '.sshcommand'), '/usr/bin/dokku\n');
+  await fsp.chown(path.join(d('home-dokku'), '.sshcommand'), ids.uid, ids.gid);
+
+  const labJson = {
+    host: h.name,
+    address: h.address,
+    registry: REGISTRY_DIR,
+    pgBin: pg.bin,
+    pgVersion: pg.version,
+  };
+  await fsp.writeFile(path.join(d('docker'), 'lab.json'), `${JSON.stringify(labJson, null, 2)}\n`);
+
+  const hostKey = d('ssh_host_ed25519_key');
+  if (!fs.existsSync(hostKey) || !fs.existsSync(`${hostKey}.pub`)) {
+    await fsp.rm(hostKey, { force: true });
+    await fsp.rm(`${hostKey}.pub`, { force: true });
+    await must('ssh-keygen', [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      `${h.name}.${state.instance}.ferry-lab`,
+      '-f',
+      hostKey,
+    ]);
+  }
+  const config = [
+    `# sshd of lab host ${h.name} (instance ${state.instance}); written by test/lab/lab.ts`,
+    `ListenAddress ${h.address}:22`,
+    `HostKey ${hostKey}`,
+    `PidFile ${d('sshd.pid')}`,
+    'PermitRootLogin prohibit-password',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    'StrictModes yes',
+    'UseDNS no',
+    'PrintMotd no',
+    'X11Forwarding no',
+    'PermitUserEnvironment no',
+    // No AcceptEnv line: no client variable is accepted. No Subsystem line: no sftp, the tool must not need it.
+    // One connection per host per run carries many channels.
+    'MaxSessions 64',
+    'MaxStartups 64:30:256',
+    'AuthorizedKeysFile .ssh/authorized_keys',
+    // /root/.ssh is shared by every host and the controller: root's keys are the instance's own file.
+    'Match User root',
+    `    AuthorizedKeysFile ${path.join(instanceDir(state.instance), 'root_authorized_keys')}`,
+    '',
+  ].join('\n');
+  await fsp.writeFile(d('sshd_config'), config, { mode: 0o600 });
+  await fsp.writeFile(d('init.sh'), INIT_SCRIPT, { mode: 0o700 });
+  return fingerprint(`${hostKey}.pub`);
+}
+
+/** PID 1 of a host: network, bind mounts, hostname, then it waits and reaps orphans. */
+const INIT_SCRIPT = `#!/bin/bash
+# PID 1 of a dokku-ferry lab host (written by test/lab/lab.ts).
+# Args: HOST_DIR NAME ADDRESS. bash reaps every child in its SIGCHLD handler,
+# so orphans reparented here (daemons, sshd sessions) do not stay zombies.
+set -u
+H=$1 NAME=$2 ADDR=$3
+fail() { echo "lab init \${NAME}: $*" >&2; exit 1; }
+ip link set lo up || fail "lo up failed"
+ip addr add "$ADDR/24" dev eth0 && ip link set eth0 up || fail "eth0 setup failed"
+# Only the bridge's IPv4 subnet: no IPv6 link-local traffic either.
+for f in /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo 1 >"$f"; done 2>/dev/null
+mount --bind "$H/home-dokku" /home/dokku || fail "bind mount /home/dokku failed"
+mount --bind "$H/lib-dokku" /var/lib/dokku || fail "bind mount /var/lib/dokku failed"
+mount --bind "$H/tmp" /tmp || fail "bind mount /tmp failed"
+mount --bind "$H/docker" /var/lib/docker || fail "bind mount /var/lib/docker failed"
+hostname "$NAME" || fail "hostname failed"
+mkdir -p /run/sshd && chmod 0755 /run/sshd
+cd /
+echo ready >"$H/ready"
+while :; do
+  sleep 86400 &
+  wait $!
+done
+`;
+
+async function makeNetwork(state: LabState): Promise<void> {
+  const lines = [
+    `link add ${state.bridge} type bridge`,
+    `addr add ${state.controllerAddress}/24 dev ${state.bridge}`,
+    `link set ${state.bridge} up`,
+  ];
+  for (const h of state.hosts) {
+    lines.push(`netns add ${h.netns}`);
+    lines.push(`link add ${h.veth} type veth peer name eth0 netns ${h.netns}`);
+    lines.push(`link set ${h.veth} master ${state.bridge} up`);
+  }
+  await fsp
+    .writeFile(`/proc/sys/net/ipv6/conf/default/disable_ipv6`, '1')
+    .catch(() => {})
+    .then(() => undefined);
+  await must('ip', ['-batch', '-'], { input: `${lines.join('\n')}\n` });
+  for (const n of [state.bridge, ...state.hosts.map((h) => h.veth)]) {
+    await fsp.writeFile(`/proc/sys/net/ipv6/conf/${n}/disable_ipv6`, '1').catch(() => {});
+  }
+}
+
+/** Starts the host's init in new mount, UTS, IPC and PID namespaces inside its netns; records its PID. */
+async function startInit(h: HostState): Promise<void> {
+  const logFile = path.join(h.dir, 'init.log');
+  const fd = fs.openSync(logFile, 'w');
+  const child = spawn(
+    'nsenter',
+    [
+      `--net=/run/netns/${h.netns}`,
+      'unshare',
+      '--mount',
+      '--uts',
+      '--ipc',
+      '--pid',
+      '--fork',
+      '--mount-proc',
+      '--propagation',
+      'private',
+      'bash',
+      path.join(h.dir, 'init.sh'),
+      h.dir,
+      h.name,
+      h.address,
+    ],
+    { detached: true, stdio: ['ignore', fd, fd], env: CLEAN_ENV },
+  );
+  fs.closeSync(fd);
+  let exited: number | null | undefined;
+  child.on('exit', (code) => {
+    exited = code;
+  });
+  child.on('error', () => {
+    exited = -1;
+  });
+  child.unref();
+  const deadline = Date.now() + 15_000;
+  const ready = path.join(h.dir, 'ready');
+  while (!fs.existsSync(ready)) {
+    if (exited !== undefined || Date.now() > deadline) {
+      const said = (await fsp.readFile(logFile, 'utf8').catch(() => '')).trim();
+      throw new LabError(`lab host ${h.name} did not start${said ? `: ${said}` : ''}`, {
+        hint: `See ${logFile}`,
+      });
+    }
+    await sleep(10);
+  }
+  const parent = child.pid;
+  const pid = parent === undefined ? undefined : childOf(parent);
+  if (pid === undefined) throw new LabError(`lab host ${h.name}: cannot find its init process`);
+  h.pid = pid;
+  h.pidStart = pidStart(pid) ?? '';
+}
+
+function childOf(pid: number): number | undefined {
+  const text = (() => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
+    } catch {
+      return '';
+    }
+  })();
+  const first = Number(text.trim().split(/\s+/)[0]);
+  return Number.isInteger(first) && first > 0 ? first : undefined;
+}
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks), or undefined when PID does not exist. */
+function pidStart(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: split after its closing one.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `dokku --lab-install`, then sshd and the proxy, each a child of the host's init. */
+async function startServices(h: LabHost, emulatorBuilt: boolean): Promise<void> {
+  const cfg = path.join(h.dir, 'sshd_config');
+  if (emulatorBuilt) await h.must(`dokku --lab-install ${h.dokkuVersion}`);
+  await h.must(`/usr/sbin/sshd -t -f ${cfg}`);
+  // Backgrounded and detached so that nsenter returns; init inherits them as orphans.
+  await h.must(
+    `setsid /usr/sbin/sshd -D -f ${cfg} -E ${h.dir}/sshd.log </dev/null >/dev/null 2>&1 &`,
+  );
+  if (emulatorBuilt) {
+    await h.must(`setsid /usr/bin/dokku --lab-proxy </dev/null >>${h.dir}/proxy.log 2>&1 &`);
+  }
+  if (!(await portOpen(h.address, 22, 10_000))) {
+    const said = (await fsp.readFile(path.join(h.dir, 'sshd.log'), 'utf8').catch(() => '')).trim();
+    throw new LabError(
+      `sshd of lab host ${h.name} is not listening on ${h.address}:22${said ? `: ${said}` : ''}`,
+    );
+  }
+}
+
+/** Whether a TCP connect to address:port succeeds within `ms` (retrying). */
+async function portOpen(address: string, port: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: address, port, timeout: 500 });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+      s.once('timeout', () => {
+        s.destroy();
+        resolve(false);
+      });
+    });
+    if (ok || Date.now() > deadline) return ok;
+    await sleep(20);
+  }
+}
+
+async function writeClientFiles(state: LabState, hosts: LabHost[], key: LabKey): Promise<void> {
+  const idir = instanceDir(state.instance);
+  const known = await Promise.all(
+    hosts.map(async (h) => {
+      const pub = (await fsp.readFile(path.join(h.dir, 'ssh_host_ed25519_key.pub'), 'utf8'))
+        .trim()
+        .split(' ');
+      return `${h.address} ${pub[0]} ${pub[1]}\n`;
+    }),
+  );
+  await fsp.writeFile(path.join(idir, 'known_hosts'), known.join(''), { mode: 0o644 });
+  void key;
+  await fsp.writeFile(path.join(idir, 'inventory.yml'), stringifyYaml(inventoryFor(state)));
+}
+
+/** The inventory (docs/contracts.md) that describes a lab. */
+export function inventoryFor(state: Pick<LabState, 'instance' | 'hosts'>): {
+  version: 1;
+  defaults: { user: string; identity: string; known_hosts: string };
+  hosts: Record<string, { address: string }>;
+} {
+  const idir = instanceDir(state.instance);
+  return {
+    version: 1,
+    defaults: {
+      user: 'root',
+      identity: path.join(idir, 'id_ed25519'),
+      known_hosts: path.join(idir, 'known_hosts'),
+    },
+    hosts: Object.fromEntries(state.hosts.map((h) => [h.name, { address: h.address }])),
+  };
+}
+
+/** Warns when the repo's inventory/lab.yml (owned by the input side) disagrees with the default lab. */
+function checkRepoInventory(lab: Lab, log: (l: string) => void): void {
+  const file = path.join(repoRoot(), 'inventory/lab.yml');
+  let doc: unknown;
+  try {
+    doc = parseYaml(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return;
+  }
+  const want = inventoryFor(lab.state);
+  const d = doc as {
+    defaults?: Record<string, unknown>;
+    hosts?: Record<string, { address?: unknown }>;
+  } | null;
+  const problems: string[] = [];
+  for (const k of ['user', 'identity', 'known_hosts'] as const) {
+    if (d?.defaults?.[k] !== undefined && d.defaults[k] !== want.defaults[k])
+      problems.push(`defaults.${k}`);
+  }
+  for (const [name, h] of Object.entries(want.hosts)) {
+    const got = d?.hosts?.[name]?.address;
+    if (got !== undefined && got !== h.address) problems.push(`hosts.${name}.address`);
+  }
+  if (problems.length)
+    log(`warning: ${file} disagrees with the default lab at ${problems.join(', ')}`);
+}
+
+/**
+ * Removes everything of an instance from the system: its hosts' processes
+ * (by recorded PID, checked against its start time, and by netns), its
+ * network namespaces, veths and bridge, and any mount under its folder.
+ */
+async function cleanup(instance: string, log: (l: string) => void): Promise<void> {
+  const state = await readState(instance);
+  for (const h of state?.hosts ?? []) {
+    if (h.pid > 0 && pidStart(h.pid) === h.pidStart) {
+      try {
+        // SIGKILL to a PID namespace's init kills every process in that namespace.
+        process.kill(h.pid, 'SIGKILL');
+      } catch {}
+    }
+  }
+  const prefix = `ferry.${instance}.`;
+  const nsList = (await run('ip', ['netns', 'list'])).stdout
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => n.startsWith(prefix) && NAME_RE.test(n.slice(prefix.length)));
+  for (const ns of nsList) {
+    for (let i = 0; i < 100; i++) {
+      const pids = (await run('ip', ['netns', 'pids', ns])).stdout
+        .split('\n')
+        .filter((p) => /^\d+$/.test(p));
+      if (pids.length === 0) break;
+      for (const p of pids) {
+        try {
+          process.kill(Number(p), 'SIGKILL');
+        } catch {}
+      }
+      await sleep(20);
+    }
+    await run('ip', ['netns', 'del', ns]);
+  }
+  if (nsList.length) log(`removed ${nsList.length} network namespace(s) of lab ${instance}`);
+  const subnet = state?.subnet ?? (await readSubnet(instance));
+  if (subnet !== undefined) {
+    const links = (await run('ip', ['-o', 'link', 'show'])).stdout;
+    const ours = [...links.matchAll(/^\d+: ([^:@\s]+)[:@]/gm)]
+      .map((m) => m[1] as string)
+      .filter((n) => new RegExp(`^fl${subnet}h\\d+$`).test(n) || n === `ferrylab${subnet}`);
+    // Veths first (they normally went with their netns), then the bridge.
+    for (const n of ours.sort(
+      (a, b) => (a.startsWith('ferrylab') ? 1 : 0) - (b.startsWith('ferrylab') ? 1 : 0),
+    )) {
+      await run('ip', ['link', 'del', n]);
+    }
+  }
+  const idir = `${instanceDir(instance)}/`;
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(idir))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) await run('umount', ['-l', m]);
+}
+
+async function readSubnet(instance: string): Promise<number | undefined> {
+  if (instance === 'default') return 0;
+  const v = Number(
+    await fsp.readFile(path.join(instanceDir(instance), 'subnet'), 'utf8').catch(() => 'NaN'),
+  );
+  return Number.isInteger(v) ? v : undefined;
+}

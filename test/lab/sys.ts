@@ -1,0 +1,97 @@
+/**
+ * Small process helpers for the lab: run a program, capture what it said, and
+ * turn a failure into one readable error.
+ */
+import { spawn } from 'node:child_process';
+import { FerryError } from '../../src/errors.js';
+
+/** How a finished process ended and what it printed. */
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for {@link run}. */
+export interface RunOptions {
+  /** Written to the process's stdin, which is then closed. */
+  input?: string | Buffer;
+  /** Replaces the environment (default: {@link CLEAN_ENV}). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A lab problem the person running it can act on; the CLI prints only its message. */
+export class LabError extends FerryError {}
+
+/**
+ * The environment given to everything the lab runs: the caller's own (ava's,
+ * npm's) must not leak into the hosts.
+ */
+export const CLEAN_ENV: NodeJS.ProcessEnv = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: '/root',
+  USER: 'root',
+  LOGNAME: 'root',
+  LANG: 'C.UTF-8',
+  DEBIAN_FRONTEND: 'noninteractive',
+};
+
+/** Runs `file args`, never throws for a non-zero exit: returns code and output. */
+export function run(
+  file: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      env: opts.env ?? CLEAN_ENV,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stderr?.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      reject(
+        e.code === 'ENOENT'
+          ? new LabError(`${file}: command not found`, {
+              hint: 'Install it, or run the lab as root so it installs its packages.',
+            })
+          : e,
+      );
+    });
+    child.on('close', (code, signal) => {
+      resolve({
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
+    });
+    if (opts.input !== undefined && child.stdin) {
+      // A command that does not read its stdin must not crash us with EPIPE.
+      child.stdin.on('error', () => {});
+      child.stdin.end(opts.input);
+    }
+  });
+}
+
+/** Runs `file args` and throws a {@link LabError} with the tail of stderr when it fails. */
+export async function must(
+  file: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<string> {
+  const r = await run(file, args, opts);
+  if (r.code !== 0) {
+    const said = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join('\n    ');
+    throw new LabError(
+      `\`${[file, ...args].join(' ')}\` exited ${r.code}${said ? `:\n    ${said}` : ''}`,
+    );
+  }
+  return r.stdout;
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
