@@ -1,0 +1,1415 @@
+/**
+ * The dokku-postgres 1.48.0 plugin of the emulator (reference §11), on a REAL
+ * PostgreSQL server per service.
+ *
+ * What the real plugin does with docker, this module does with the emulated
+ * engine (engine.ts) and the host's PostgreSQL binaries:
+ * - the image `postgres:<tag>` is a tree in /var/lib/docker/image/postgres/<tag>/,
+ *   pulled from the lab registry (labConfig().registry/postgres/<tag>/);
+ * - the container `dokku.postgres.<svc>` is a record in
+ *   /var/lib/docker/containers/<id>/config.json whose process is the postmaster,
+ *   started with pg_ctl as the OS user `postgres` (the image's uid) on the
+ *   service's data/ folder, listening on 127.0.0.1 on a port of its own;
+ * - the docker link alias `dokku-postgres-<svc>` has no DNS here: the engine
+ *   keeps /var/lib/docker/dns.json, `{"dokku-postgres-<svc>": "127.0.0.1:<port>"}`,
+ *   and the lab's sample apps resolve DSN hosts through it (a documented
+ *   deviation: the DSN itself stays exactly what Dokku writes).
+ *
+ * The module also runs as a script, for the plugin's trigger files:
+ * `node plugins/postgres.js <trigger> [args…]`.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type ContainerRecord,
+  containerLogTail,
+  containerRunning,
+  containerStatus,
+  copyTree,
+  imageExists,
+  imagePath,
+  listContainers,
+  readContainer,
+} from '../engine.js';
+import {
+  appEnvPath,
+  type Command,
+  chownDokku,
+  DOKKU_LIB_ROOT,
+  DokkuExit,
+  ENGINE_ROOT,
+  eprintln,
+  fail,
+  info1,
+  info2,
+  info2Quiet,
+  isQuiet,
+  labConfig,
+  mkdirDokku,
+  PLUGIN_PATH,
+  println,
+  readEnv,
+  runDokku,
+  type Trigger,
+  userIds,
+  verbose,
+  verboseQuiet,
+  verifyAppBash,
+  warn,
+  writeFileDokku,
+} from '../lib.js';
+
+const PLUGIN = 'postgres';
+const SERVICE_LABEL = 'Postgres';
+/** PLUGIN_DATA_ROOT. */
+export const POSTGRES_ROOT = join(DOKKU_LIB_ROOT, 'services', PLUGIN);
+const CONFIG_ROOT = join(DOKKU_LIB_ROOT, 'config', PLUGIN);
+const DATASTORE_PORT = 5432;
+const DEFAULT_ALIAS = 'DATABASE';
+const ALT_ALIAS = 'DOKKU_POSTGRES';
+/** Images the plugin's install trigger pulls besides the postgres image (P config). */
+const HELPER_IMAGES = [
+  'busybox:1.37.0-uclibc',
+  'dokku/ambassador:0.8.2',
+  'dokku/s3backup:0.18.0',
+  'dokku/wait:0.9.3',
+];
+/** Where the emulated link aliases resolve (see the module comment). */
+export const DNS_FILE = join(ENGINE_ROOT, 'dns.json');
+/** First host port tried for a service's server. */
+const FIRST_PORT = 15432;
+
+// ---------------------------------------------------------------- small helpers
+
+const serviceRoot = (svc: string): string => join(POSTGRES_ROOT, svc);
+const serviceName = (svc: string): string => `dokku.${PLUGIN}.${svc}`;
+const dnsHostname = (svc: string): string => serviceName(svc).replace(/[._]/g, '-');
+
+function readTrim(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').replace(/\n$/, '');
+  } catch {
+    return '';
+  }
+}
+
+/** `$(cat FILE)`: the file minus trailing newlines; cat's complaint on stderr when missing. */
+function catSubst(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').replace(/\n+$/, '');
+  } catch {
+    eprintln(`cat: ${path}: No such file or directory`);
+    return '';
+  }
+}
+
+/** Write as the plugin does (`echo x >file` as dokku): 0644 dokku:dokku unless told. */
+function writeServiceFile(path: string, data: string, mode = 0o644): void {
+  writeFileSync(path, data, { mode });
+  chmodSync(path, mode);
+  chownDokku(path);
+}
+
+function byteSort(list: string[]): string[] {
+  return list.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Default image and tag: the installed plugin's Dockerfile `FROM`, overridable by env (P config). */
+function pluginImage(): { image: string; version: string } {
+  const from = readTrim(join(PLUGIN_PATH, 'available', PLUGIN, 'Dockerfile'));
+  const m = /FROM\s+([^\s:]+):(\S+)/.exec(from);
+  return {
+    image: process.env.POSTGRES_IMAGE || (m?.[1] ?? 'postgres'),
+    version: process.env.POSTGRES_IMAGE_VERSION || (m?.[2] ?? labConfig().pgVersion),
+  };
+}
+
+function servicePassword(svc: string): string {
+  const p = join(serviceRoot(svc), 'PASSWORD');
+  return existsSync(p) ? readTrim(p) : '';
+}
+
+function databaseName(svc: string): string {
+  const p = join(serviceRoot(svc), 'DATABASE_NAME');
+  if (!existsSync(p)) writeServiceFile(p, `${svc}\n`);
+  return readTrim(p);
+}
+
+function serviceUrl(svc: string, scheme = 'postgres'): string {
+  return `${scheme}://postgres:${servicePassword(svc)}@${dnsHostname(svc)}:${DATASTORE_PORT}/${databaseName(svc)}`;
+}
+
+function serviceImage(svc: string): { image: string; version: string } {
+  const def = pluginImage();
+  const root = serviceRoot(svc);
+  const image = existsSync(join(root, 'IMAGE')) ? readTrim(join(root, 'IMAGE')) : def.image;
+  const version = existsSync(join(root, 'IMAGE_VERSION'))
+    ? readTrim(join(root, 'IMAGE_VERSION'))
+    : def.version;
+  return { image, version };
+}
+
+function listServices(): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(POSTGRES_ROOT);
+  } catch {
+    return [];
+  }
+  return byteSort(
+    names.filter((n) => {
+      try {
+        return statSync(join(POSTGRES_ROOT, n)).isDirectory();
+      } catch {
+        return false;
+      }
+    }),
+  );
+}
+
+function isValidServiceName(svc: string): boolean {
+  return /^[A-Za-z0-9_-]+$/.test(svc);
+}
+
+/** verify_service_name. */
+function verifyService(svc: string): void {
+  if (svc === '') fail('SERVICE must not be empty');
+  if (!existsSync(serviceRoot(svc)) || !statSync(serviceRoot(svc)).isDirectory()) {
+    fail(`${SERVICE_LABEL} service ${svc} does not exist`);
+  }
+}
+
+function requireService(svc: string | undefined): string {
+  if (svc === undefined || svc === '') fail('Please specify a valid name for the service');
+  verifyService(svc);
+  return svc;
+}
+
+function linksOf(svc: string): string[] {
+  return readTrim(join(serviceRoot(svc), 'LINKS'))
+    .split('\n')
+    .filter((l) => l !== '');
+}
+
+function writeLinks(svc: string, apps: string[]): void {
+  const uniq = byteSort([...new Set(apps)]);
+  writeServiceFile(
+    join(serviceRoot(svc), 'LINKS'),
+    uniq.length === 0 ? '' : `${uniq.join('\n')}\n`,
+  );
+}
+
+// ---------------------------------------------------------------- flags (service_parse_args)
+
+/** The flags of service_parse_args, after getopts "na:c:C:d:i:I:m:n:N:p:P:q:R:r:s:S:u:". */
+interface ServiceFlags {
+  alias?: string;
+  configOptions?: string;
+  customEnv?: string;
+  image?: string;
+  imageVersion?: string;
+  memory?: string;
+  noRestart?: boolean;
+  initialNetwork?: string;
+  password?: string;
+  postCreateNetwork?: string;
+  querystring?: string;
+  restartApps?: string;
+  shmSize?: string;
+  postStartNetwork?: string;
+}
+
+const LONG_TO_SHORT: Record<string, string> = {
+  '--alias': '-a',
+  '--config-options': '-c',
+  '--custom-env': '-C',
+  '--database': '-d',
+  '--image-version': '-I',
+  '--initial-network': '-N',
+  '--image': '-i',
+  '--memory': '-m',
+  '--no-restart': '-n',
+  '--password': '-p',
+  '--post-create-network': '-P',
+  '--post-start-network': '-S',
+  '--querystring': '-q',
+  '--restart-apps': '-R',
+  '--root-password': '-r',
+  '--shm-size': '-s',
+  '--user': '-u',
+};
+const WITH_VALUE = new Set('acCdiImNpPqRrsSu'.split(''));
+
+function parseServiceArgs(argv: string[]): ServiceFlags {
+  const args = argv.map((a) => LONG_TO_SHORT[a] ?? a);
+  const f: ServiceFlags = {};
+  let i = 0;
+  // getopts stops at the first argument that is not an option
+  while (i < args.length) {
+    const a = args[i] ?? '';
+    if (a === '--') break;
+    if (!a.startsWith('-') || a === '-') break;
+    let j = 1;
+    i++;
+    while (j < a.length) {
+      const c = a[j] ?? '';
+      j++;
+      let val: string | undefined;
+      if (WITH_VALUE.has(c)) {
+        if (j < a.length) {
+          val = a.slice(j);
+          j = a.length;
+        } else {
+          val = args[i];
+          i++;
+        }
+        if (val === undefined) continue;
+      }
+      switch (c) {
+        case 'a':
+          f.alias = (val ?? '').toUpperCase().replace(/_URL$/, '');
+          break;
+        case 'c':
+          f.configOptions = val;
+          break;
+        case 'C':
+          f.customEnv = val;
+          break;
+        case 'i':
+          f.image = val;
+          break;
+        case 'I':
+          f.imageVersion = val;
+          break;
+        case 'm':
+          f.memory = val;
+          break;
+        case 'n':
+          f.noRestart = true;
+          break;
+        case 'N':
+          f.initialNetwork = val;
+          break;
+        case 'p':
+          f.password = val;
+          break;
+        case 'P':
+          f.postCreateNetwork = val;
+          break;
+        case 'q':
+          f.querystring = (val ?? '').replace(/^\?/, '');
+          break;
+        case 'R':
+          f.restartApps = val;
+          break;
+        case 's':
+          f.shmSize = val;
+          break;
+        case 'S':
+          f.postStartNetwork = val;
+          break;
+        default:
+          // -d, -r, -u and unknown letters: parsed or reported by getopts, unused here
+          break;
+      }
+    }
+  }
+  return f;
+}
+
+// ---------------------------------------------------------------- engine: images
+
+/** `docker image pull IMAGE`: copy the tree from the lab registry. Prints docker's lines. */
+export function pullImage(image: string): boolean {
+  const at = image.lastIndexOf(':');
+  const repo = image.slice(0, at);
+  const tag = image.slice(at + 1);
+  const src = join(labConfig().registry, repo, tag);
+  const library = repo.includes('/') ? repo : `library/${repo}`;
+  if (!existsSync(src)) {
+    eprintln(
+      `Error response from daemon: manifest for ${image} not found: manifest unknown: manifest unknown`,
+    );
+    return false;
+  }
+  println(`${tag}: Pulling from ${library}`);
+  copyTree(src, imagePath(image));
+  const digest = spawnSync('sh', [
+    '-c',
+    'cd "$1" && find . -type f | sort | xargs -r cat | sha256sum',
+    'sh',
+    src,
+  ]);
+  const hex = (digest.stdout?.toString() ?? '').split(' ')[0] || randomBytes(32).toString('hex');
+  println(`Digest: sha256:${hex}`);
+  println(`Status: Downloaded newer image for ${image}`);
+  println(`docker.io/${library}:${tag}`);
+  return true;
+}
+
+// ---------------------------------------------------------------- engine: containers
+
+/** A postgres service container: the engine's record plus what the server needs. */
+interface ServiceContainer extends ContainerRecord {
+  kind: 'postgres-service';
+  service: string;
+  ip: string;
+  dataDir: string;
+  pgBin: string;
+  hostname: string;
+  labels: Record<string, string>;
+  binds: string[];
+  configOptions: string;
+  exitCode: number;
+}
+
+function pidStartTime(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function containerDir(id: string): string {
+  return join(ENGINE_ROOT, 'containers', id);
+}
+
+function writeRecord(c: ServiceContainer): void {
+  const d = containerDir(c.id);
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, 'config.json.tmp'), JSON.stringify(c, null, 2));
+  renameSync(join(d, 'config.json.tmp'), join(d, 'config.json'));
+}
+
+function asService(c: ContainerRecord | null): ServiceContainer | null {
+  if (c === null) return null;
+  return (c as Partial<ServiceContainer>).kind === 'postgres-service'
+    ? (c as ServiceContainer)
+    : null;
+}
+
+/** `docker container ps -aq --filter name=^/NAME$`. */
+function containerByName(name: string): ServiceContainer | null {
+  for (const c of listContainers()) {
+    const s = asService(c);
+    if (s !== null && s.name === name) return s;
+  }
+  return null;
+}
+
+function readDns(): Record<string, string> {
+  try {
+    return JSON.parse(readFileSync(DNS_FILE, 'utf8')) as Record<string, string>;
+  } catch {
+    return {};
+  }
+}
+
+function setDns(alias: string, target: string | null): void {
+  const m = readDns();
+  if (target === null) delete m[alias];
+  else m[alias] = target;
+  mkdirSync(ENGINE_ROOT, { recursive: true });
+  const tmp = `${DNS_FILE}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(m, null, 2)}\n`, { mode: 0o644 });
+  renameSync(tmp, DNS_FILE);
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const srv = createServer();
+    srv.once('error', () => res(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
+  });
+}
+
+/** A host port no other service container of this engine holds, and free now. */
+async function allocatePort(): Promise<number> {
+  const taken = new Set(listContainers().map((c) => c.port));
+  for (let p = FIRST_PORT; p < FIRST_PORT + 1000; p++) {
+    if (!taken.has(p) && (await portFree(p))) return p;
+  }
+  throw new Error('no free port for a postgres service');
+}
+
+function allocateIp(): string {
+  const taken = new Set(
+    listContainers()
+      .map((c) => asService(c)?.ip)
+      .filter((x) => x !== undefined),
+  );
+  for (let n = 2; n < 255; n++) {
+    const ip = `172.17.0.${n}`;
+    if (!taken.has(ip)) return ip;
+  }
+  return '172.17.0.254';
+}
+
+/** Which server binaries an image tag runs: the lab's own for its major, else /usr/lib/postgresql/<major>/bin. */
+function binariesFor(version: string): string {
+  const cfg = labConfig();
+  const major = version.split('.')[0] ?? '';
+  if (major === (cfg.pgVersion.split('.')[0] ?? '')) return cfg.pgBin;
+  return `/usr/lib/postgresql/${major}/bin`;
+}
+
+interface Ran {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a program as the OS user `postgres` (the image's uid inside the container). */
+function asPostgres(argv: string[], env: NodeJS.ProcessEnv = {}, input?: string): Ran {
+  const uid = process.getuid?.() ?? -1;
+  const me = userIds('postgres');
+  let file: string;
+  let args: string[];
+  if (uid === 0) {
+    file = 'runuser';
+    args = ['-u', 'postgres', '--', ...argv];
+  } else if (me !== null && uid === me.uid) {
+    file = argv[0] ?? '';
+    args = argv.slice(1);
+  } else {
+    return {
+      status: 126,
+      stdout: '',
+      stderr: 'the emulator must run as root to act as the postgres user\n',
+    };
+  }
+  const r = spawnSync(file, args, {
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', ...env },
+    input,
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    cwd: '/',
+  });
+  return {
+    status: r.status ?? 1,
+    stdout: r.stdout?.toString() ?? '',
+    stderr: r.stderr?.toString() ?? '',
+  };
+}
+
+function appendLog(c: ServiceContainer, text: string): void {
+  const p = join(containerDir(c.id), 'container.log');
+  try {
+    writeFileSync(p, text, { flag: 'a' });
+  } catch {
+    // the log is a courtesy
+  }
+}
+
+/**
+ * The postgres image's entrypoint, then the server: fix the data dir's owner
+ * and mode as docker-entrypoint.sh does, initdb on an empty one, then start
+ * the postmaster with pg_ctl. Returns false when the server did not come up
+ * (its words are in the container log).
+ */
+function startServer(c: ServiceContainer, password: string): boolean {
+  const log = join(containerDir(c.id), 'container.log');
+  const pg = userIds('postgres');
+  if (!existsSync(log)) closeSync(openSync(log, 'a'));
+  if (pg !== null && process.getuid?.() === 0) chownSync(log, pg.uid, pg.gid);
+  if (!existsSync(join(c.pgBin, 'postgres'))) {
+    appendLog(
+      c,
+      `exec postgres: no PostgreSQL server binaries for ${c.image} on this machine (${c.pgBin})\n`,
+    );
+    return false;
+  }
+  mkdirSync(c.dataDir, { recursive: true });
+  if (process.getuid?.() === 0 && pg !== null) {
+    // docker-entrypoint.sh: chmod 00700 "$PGDATA"; find "$PGDATA" \! -user postgres -exec chown postgres '{}' +
+    chmodSync(c.dataDir, 0o700);
+    spawnSync('find', [
+      c.dataDir,
+      '!',
+      '-user',
+      'postgres',
+      '-exec',
+      'chown',
+      'postgres',
+      '{}',
+      '+',
+    ]);
+  }
+  if (!existsSync(join(c.dataDir, 'PG_VERSION'))) {
+    const pwfile = join(containerDir(c.id), 'pwfile');
+    writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+    if (pg !== null && process.getuid?.() === 0) chownSync(pwfile, pg.uid, pg.gid);
+    // The image authenticates non-local clients with scram-sha-256; every
+    // client comes over TCP here, so host auth must ask for the password.
+    const r = asPostgres([
+      join(c.pgBin, 'initdb'),
+      '-D',
+      c.dataDir,
+      '--username=postgres',
+      `--pwfile=${pwfile}`,
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '--encoding=UTF8',
+      '--locale=C.UTF-8',
+    ]);
+    rmSync(pwfile, { force: true });
+    appendLog(c, r.stdout + r.stderr);
+    if (r.status !== 0) return false;
+    // the image listens on all interfaces (postgresql.conf.sample: listen_addresses = '*')
+    const conf = join(c.dataDir, 'postgresql.conf');
+    writeFileSync(
+      conf,
+      readFileSync(conf, 'utf8').replace(
+        /^#listen_addresses = 'localhost'/m,
+        "listen_addresses = '*'",
+      ),
+    );
+  }
+  const opts = [
+    '-c listen_addresses=127.0.0.1',
+    `-p ${c.port}`,
+    "-c unix_socket_directories=''",
+    c.configOptions,
+  ]
+    .filter((s) => s !== '')
+    .join(' ');
+  const r = asPostgres([
+    join(c.pgBin, 'pg_ctl'),
+    '-D',
+    c.dataDir,
+    '-l',
+    log,
+    '-w',
+    '-t',
+    '60',
+    '-o',
+    opts,
+    'start',
+  ]);
+  if (r.status !== 0) {
+    appendLog(c, r.stdout + r.stderr);
+    return false;
+  }
+  const pid = Number.parseInt(readTrim(join(c.dataDir, 'postmaster.pid')).split('\n')[0] ?? '', 10);
+  if (!Number.isFinite(pid) || pid <= 0) return false;
+  c.pid = pid;
+  c.pidStart = pidStartTime(pid);
+  c.state = 'running';
+  c.exitCode = 0;
+  return true;
+}
+
+/** `docker container start ID`. */
+function containerStart(c: ServiceContainer, password: string): boolean {
+  const ok = startServer(c, password);
+  if (!ok) {
+    c.state = 'exited';
+    c.exitCode = 1;
+    c.pid = 0;
+  }
+  writeRecord(c);
+  if (ok) setDns(dnsHostname(c.service), `127.0.0.1:${c.port}`);
+  return ok;
+}
+
+/** `docker container stop NAME`: the image's STOPSIGNAL is SIGINT, a fast shutdown. */
+function containerStop(c: ServiceContainer): void {
+  if (containerRunning(c)) {
+    const r = asPostgres([
+      join(c.pgBin, 'pg_ctl'),
+      '-D',
+      c.dataDir,
+      '-m',
+      'fast',
+      '-w',
+      '-t',
+      '60',
+      'stop',
+    ]);
+    if (r.status !== 0 && containerRunning(c)) {
+      try {
+        process.kill(c.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  c.state = 'exited';
+  c.exitCode = 0;
+  c.pid = 0;
+  writeRecord(c);
+}
+
+function containerRemove(c: ServiceContainer): void {
+  if (containerRunning(c)) containerStop(c);
+  rmSync(containerDir(c.id), { recursive: true, force: true });
+  const dns = readDns();
+  if (dns[dnsHostname(c.service)] === `127.0.0.1:${c.port}`) setDns(dnsHostname(c.service), null);
+}
+
+/** Run a PostgreSQL client against a running service container (`docker container exec`). */
+function clientEnv(svc: string): NodeJS.ProcessEnv {
+  return {
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    PGPASSWORD: servicePassword(svc),
+    PGHOST: '127.0.0.1',
+    PGUSER: 'postgres',
+  };
+}
+
+/** The running container of a service for `docker container exec NAME`, or an exit like docker's. */
+function execTarget(svc: string): ServiceContainer {
+  const c = containerByName(serviceName(svc));
+  if (c === null) {
+    eprintln(`Error response from daemon: No such container: ${serviceName(svc)}`);
+    throw new DokkuExit(1);
+  }
+  if (!containerRunning(c)) {
+    eprintln(`Error response from daemon: container ${c.id} is not running`);
+    throw new DokkuExit(1);
+  }
+  return c;
+}
+
+/** Spawn a client with our stdio; resolves to its exit code. */
+function spawnClient(
+  c: ServiceContainer,
+  file: string,
+  args: string[],
+  stdin: 'inherit' | 'ignore',
+): Promise<number> {
+  return new Promise((res) => {
+    const child = spawn(join(c.pgBin, file), ['-p', String(c.port), ...args], {
+      env: clientEnv(c.service),
+      stdio: [stdin, 'inherit', 'inherit'],
+    });
+    child.on('error', () => res(127));
+    child.on('close', (code) => res(code ?? 1));
+  });
+}
+
+// ---------------------------------------------------------------- service functions
+
+function serviceStatus(svc: string): string {
+  const id = catSubst(join(serviceRoot(svc), 'ID'));
+  const c = readContainer(id);
+  return c === null ? 'missing' : containerStatus(c);
+}
+
+/** service_pause. */
+function servicePause(svc: string, quietAll = false): void {
+  const c = containerByName(serviceName(svc));
+  if (c === null) {
+    warn('Service is already paused');
+    return;
+  }
+  if (!quietAll) info2Quiet('Pausing container');
+  containerStop(c);
+  if (!quietAll) verboseQuiet('Container paused');
+}
+
+/** service_container_rm. */
+function serviceContainerRm(svc: string): void {
+  servicePause(svc);
+  const c = containerByName(serviceName(svc));
+  if (c === null) return;
+  verboseQuiet('Removing container');
+  containerRemove(c);
+}
+
+function containerOutput(svc: string, c: ServiceContainer): void {
+  info2Quiet(`Start of ${svc} container output`);
+  if (!isQuiet()) for (const l of containerLogTail(c, 40)) verbose(l);
+  info2Quiet(`End of ${svc} container output`);
+}
+
+/** SSL setup of "Securing connection to database" (scripts/create_ssl_certs.sh + enable_ssl.sh). */
+function enableSsl(svc: string, c: ServiceContainer): void {
+  const certs = join(serviceRoot(svc), 'certs');
+  mkdirSync(certs, { recursive: true });
+  // rsa:2048 instead of the plugin's rsa:4096: 0.1 s instead of 2 s per service
+  spawnSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'rsa:2048',
+      '-x509',
+      '-days',
+      '365000',
+      '-nodes',
+      '-out',
+      join(certs, 'server.crt'),
+      '-keyout',
+      join(certs, 'server.key'),
+      '-batch',
+    ],
+    { stdio: 'ignore', cwd: certs },
+  );
+  const pg = userIds('postgres');
+  for (const f of ['server.crt', 'server.key']) {
+    const src = join(certs, f);
+    if (!existsSync(src)) continue;
+    const dst = join(c.dataDir, f);
+    writeFileSync(dst, readFileSync(src), { mode: f === 'server.key' ? 0o600 : 0o644 });
+    if (pg !== null && process.getuid?.() === 0) chownSync(dst, pg.uid, pg.gid);
+  }
+  const conf = join(c.dataDir, 'postgresql.conf');
+  if (existsSync(conf)) {
+    const text = readFileSync(conf, 'utf8')
+      .replace(/^#ssl = off/m, 'ssl = on')
+      .replace(/^#ssl_ciphers =.*$/m, "ssl_ciphers = 'AES256+EECDH:AES256+EDH'");
+    writeFileSync(conf, text);
+  }
+  rmSync(certs, { recursive: true, force: true });
+}
+
+/** service_create_container. Returns false (exit 1) when the server did not become ready. */
+async function serviceCreateContainer(svc: string): Promise<boolean> {
+  const root = serviceRoot(svc);
+  const password = servicePassword(svc);
+  const db = databaseName(svc);
+  const { image, version } = serviceImage(svc);
+  const configOptions = readTrim(join(root, 'CONFIG_OPTIONS')).trim();
+  rmSync(join(root, 'ID'), { force: true });
+
+  // docker container create: a second container with the same name is refused
+  const clash = containerByName(serviceName(svc));
+  if (clash !== null) {
+    eprintln(
+      `Error response from daemon: Conflict. The container name "/${serviceName(svc)}" is already in use by container "${clash.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+    );
+    throw new DokkuExit(1);
+  }
+  const id = randomBytes(32).toString('hex');
+  const major = Number.parseInt(version, 10);
+  const mountPoint =
+    Number.isFinite(major) && major >= 18 ? '/var/lib/postgresql' : '/var/lib/postgresql/data';
+  const c: ServiceContainer = {
+    id,
+    name: serviceName(svc),
+    app: '',
+    proc: PLUGIN,
+    index: 0,
+    image: `${image}:${version}`,
+    cmd: 'postgres',
+    port: await allocatePort(),
+    pid: 0,
+    pidStart: '',
+    state: 'created',
+    createdAt: new Date().toISOString(),
+    kind: 'postgres-service',
+    service: svc,
+    ip: allocateIp(),
+    dataDir: join(root, 'data'),
+    pgBin: binariesFor(version),
+    hostname: serviceName(svc),
+    labels: { 'dokku.service': PLUGIN, dokku: 'service' },
+    binds: [`${join(root, 'data')}:${mountPoint}`],
+    configOptions,
+    exitCode: 0,
+  };
+  writeRecord(c);
+  // --cidfile: the id, no newline
+  writeServiceFile(join(root, 'ID'), id);
+
+  if (!containerStart(c, password)) {
+    verboseQuiet('Waiting for container to be ready');
+    containerOutput(svc, c);
+    return false;
+  }
+  verboseQuiet('Waiting for container to be ready');
+
+  verboseQuiet('Creating container database');
+  const created = asPostgres(
+    [
+      join(c.pgBin, 'createdb'),
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(c.port),
+      '-U',
+      'postgres',
+      '-E',
+      'utf8',
+      db,
+    ],
+    { PGPASSWORD: password },
+  );
+  if (created.status !== 0) verboseQuiet('Already exists');
+
+  verboseQuiet('Securing connection to database');
+  servicePause(svc, true);
+  enableSsl(svc, c);
+  if (!containerStart(c, password)) {
+    containerOutput(svc, c);
+    return false;
+  }
+
+  info2(`${SERVICE_LABEL} container created: ${svc}`);
+  serviceInfo(svc, undefined);
+  return true;
+}
+
+/** service_start. Returns the exit code. */
+async function serviceStart(svc: string, quiet = false): Promise<number> {
+  const root = serviceRoot(svc);
+  const name = serviceName(svc);
+  const c = containerByName(name);
+  if (c !== null && containerRunning(c)) {
+    if (!quiet) warn('Service is already started');
+    if (!existsSync(join(root, 'ID')) || readTrim(join(root, 'ID')) !== c.id) {
+      if (!quiet) warn('Updating local container ID');
+      writeServiceFile(join(root, 'ID'), `${c.id}\n`);
+    }
+    return 0;
+  }
+  info2Quiet('Starting container');
+  const password = servicePassword(svc);
+  if (c !== null && c.state !== 'created') {
+    // docker container start on the exited container: docker answers once the
+    // process is started; a server that dies right after still "started".
+    containerStart(c, password);
+    info2('Container started');
+    return 0;
+  }
+  const { image, version } = serviceImage(svc);
+  const hasImage = imageExists(`${image}:${version}`);
+  if (hasImage && password !== '') {
+    return (await serviceCreateContainer(svc)) ? 0 : 1;
+  }
+  if (!hasImage) verboseQuiet(`Missing image ${image}:${version} for ${svc}`);
+  else verboseQuiet(`Neither container nor valid configuration exists for ${svc}`);
+  return 0;
+}
+
+function exposedPorts(svc: string): string {
+  const p = join(serviceRoot(svc), 'PORT');
+  if (!existsSync(p)) return '-';
+  const ports = readTrim(p).split(/\s+/);
+  return `${DATASTORE_PORT}->${ports[0] ?? ''} `;
+}
+
+function linkedAppsInfo(svc: string): string {
+  const p = join(serviceRoot(svc), 'LINKS');
+  if (!existsSync(p)) writeServiceFile(p, '');
+  const text = readFileSync(p, 'utf8');
+  if (text.trim() === '') return '-';
+  return text.replace(/\n/g, ' ');
+}
+
+/** service_info: the info block, or one value for a flag. */
+function serviceInfo(svc: string, flag: string | undefined): void {
+  const root = serviceRoot(svc);
+  const url = serviceUrl(svc);
+  const id = catSubst(join(root, 'ID'));
+  const rec = asService(readContainer(id));
+  const byName = containerByName(serviceName(svc));
+  const prop = (k: string): string => readOr(join(CONFIG_ROOT, svc, k));
+  const map: [string, string][] = [
+    ['--config-dir', join(root, 'data')],
+    ['--config-options', readOr(join(root, 'CONFIG_OPTIONS')).replace(/\n+$/, '')],
+    ['--data-dir', join(root, 'data')],
+    ['--dsn', url],
+    ['--exposed-ports', exposedPorts(svc)],
+    ['--id', id],
+    ['--internal-ip', rec !== null && containerRunning(rec) ? rec.ip : ''],
+    ['--initial-network', prop('initial-network')],
+    ['--links', linkedAppsInfo(svc)],
+    ['--post-create-network', prop('post-create-network')],
+    ['--post-start-network', prop('post-start-network')],
+    ['--service-root', root],
+    ['--status', rec === null ? 'missing' : containerStatus(rec)],
+    ['--version', byName?.image ?? ''],
+  ];
+  if (flag === undefined || flag === '') {
+    info2Quiet(`${svc} ${PLUGIN} service information`);
+    for (const [k, v] of map) {
+      const key = `${k.slice(2).replace(/-/g, ' ')}:`;
+      const label = key.charAt(0).toUpperCase() + key.slice(1);
+      verbose(`${label.padEnd(20)} ${v.padEnd(25)}`);
+    }
+    return;
+  }
+  let match = false;
+  for (const [k, v] of map) {
+    if (k === flag) {
+      println(v);
+      match = true;
+    }
+  }
+  if (!match) fail(`Invalid flag passed, valid flags: ${map.map(([k]) => k).join(' ')}`);
+}
+
+function readOr(path: string, fallback = ''): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+/** The app's env as `config:show` lines, which the plugin greps (config_all). */
+function configLines(app: string): string[] {
+  return [...readEnv(appEnvPath(app))].map(([k, v]) => `${k}:  ${v}`);
+}
+
+function alternativeAlias(lines: string[]): string {
+  const colors = [
+    'AQUA',
+    'BLACK',
+    'BLUE',
+    'FUCHSIA',
+    'GRAY',
+    'GREEN',
+    'LIME',
+    'MAROON',
+    'NAVY',
+    'OLIVE',
+    'PURPLE',
+    'RED',
+    'SILVER',
+    'TEAL',
+    'WHITE',
+    'YELLOW',
+  ];
+  for (const color of colors) {
+    const alias = `${ALT_ALIAS}_${color}`;
+    if (!lines.some((l) => l.includes(`${alias}_URL`))) return alias;
+  }
+  return '';
+}
+
+function schemeFor(app: string): string {
+  return readEnv(appEnvPath(app)).get('POSTGRES_DATABASE_SCHEME') || 'postgres';
+}
+
+function globalNoRestart(): boolean {
+  return (process.env.DOKKU_GLOBAL_FLAGS ?? '').includes('--no-restart');
+}
+
+function dockerLinkOption(svc: string): string {
+  return `--link ${serviceName(svc)}:${dnsHostname(svc)}`;
+}
+
+function dokkuOrFail(args: string[]): void {
+  const r = runDokku(args);
+  if (r.status !== 0) throw new DokkuExit(r.status);
+}
+
+// ---------------------------------------------------------------- commands
+
+const create: Command = async (args) => {
+  const svc = args[0] ?? '';
+  if (!isValidServiceName(svc)) {
+    fail('Please specify a valid name for the service. Valid characters are: [A-Za-z0-9_]+');
+  }
+  if (existsSync(serviceRoot(svc))) fail(`${SERVICE_LABEL} service ${svc} already exists`);
+  const root = serviceRoot(svc);
+  const flags = parseServiceArgs(args.slice(1));
+  const def = pluginImage();
+  const image = flags.image ?? def.image;
+  const version = flags.imageVersion ?? def.version;
+
+  if (!imageExists(`${image}:${version}`)) {
+    if (process.env.POSTGRES_DISABLE_PULL === 'true') {
+      warn('POSTGRES_DISABLE_PULL environment variable detected. Not running pull command.');
+      warn(`   docker image pull ${image}:${version}`);
+      warn(`${SERVICE_LABEL} service creation failed`);
+      return 1;
+    }
+    if (!pullImage(`${image}:${version}`))
+      fail(`${SERVICE_LABEL} image ${image}:${version} pull failed`);
+  }
+
+  mkdirDokku(root);
+  mkdirDokku(join(root, 'data'));
+  writeServiceFile(join(root, 'LINKS'), '');
+  let password = randomBytes(16).toString('hex');
+  if (flags.password !== undefined && flags.password !== '') {
+    password = flags.password;
+    warn('Specified password may not be as secure as the auto-generated password');
+  }
+  writeServiceFile(join(root, 'PASSWORD'), `${password}\n`, 0o640);
+
+  // service_commit_config
+  const customEnv = flags.customEnv ?? process.env.POSTGRES_CUSTOM_ENV ?? '';
+  writeServiceFile(
+    join(root, 'ENV'),
+    customEnv !== '' ? `${customEnv.replace(/;/g, '\n')}\n` : '\n',
+  );
+  const configOptions = flags.configOptions ?? process.env.POSTGRES_CONFIG_OPTIONS ?? '';
+  writeServiceFile(join(root, 'CONFIG_OPTIONS'), `${configOptions}\n`);
+  if (flags.memory) writeServiceFile(join(root, 'SERVICE_MEMORY'), `${flags.memory}\n`);
+  if (flags.shmSize) writeServiceFile(join(root, 'SHM_SIZE'), `${flags.shmSize}\n`);
+  if (image !== '') writeServiceFile(join(root, 'IMAGE'), `${image}\n`);
+  if (version !== '') writeServiceFile(join(root, 'IMAGE_VERSION'), `${version}\n`);
+  const props: [string, string | undefined][] = [
+    ['initial-network', flags.initialNetwork],
+    ['post-create-network', flags.postCreateNetwork],
+    ['post-start-network', flags.postStartNetwork],
+  ];
+  for (const [k, v] of props) {
+    if (v) writeFileDokku(join(CONFIG_ROOT, svc, k), v, 0o600);
+  }
+  writeServiceFile(join(root, 'DATABASE_NAME'), `${svc.replace(/[.-]/g, '_')}\n`);
+  return (await serviceCreateContainer(svc)) ? 0 : 1;
+};
+
+const start: Command = async (args) => {
+  const svc = requireService(args[0]);
+  return serviceStart(svc);
+};
+
+const stop: Command = async (args) => {
+  const svc = requireService(args[0]);
+  serviceContainerRm(svc);
+};
+
+const pause: Command = async (args) => {
+  const svc = requireService(args[0]);
+  servicePause(svc);
+};
+
+const restart: Command = async (args) => {
+  const svc = requireService(args[0]);
+  servicePause(svc);
+  const code = await serviceStart(svc);
+  if (code !== 0) return code;
+  info1(`Please call ${PLUGIN}:restart on the linked apps`);
+};
+
+const info: Command = async (args) => {
+  const svc = requireService(args[0]);
+  serviceInfo(svc, args[1]);
+};
+
+const list: Command = async () => {
+  if (!existsSync(POSTGRES_ROOT)) {
+    // fn-services-list: `pushd "$PLUGIN_DATA_ROOT"` under set -e
+    eprintln(
+      `${join(PLUGIN_PATH, 'available', PLUGIN, 'common-functions')}: line 60: pushd: ${POSTGRES_ROOT}: No such file or directory`,
+    );
+    return 1;
+  }
+  const services = listServices();
+  if (services.length === 0) {
+    warn(`There are no ${SERVICE_LABEL} services`);
+    return 0;
+  }
+  info2Quiet(`${SERVICE_LABEL} services`);
+  for (const s of services) println(s);
+};
+
+const exists: Command = async (args) => {
+  const svc = requireService(args[0]);
+  info1(`Service ${svc} exists`);
+};
+
+const links: Command = async (args) => {
+  const svc = requireService(args[0]);
+  for (const a of linksOf(svc)) println(a);
+};
+
+const appLinks: Command = async (args) => {
+  const app = args[0];
+  verifyAppBash(app);
+  for (const svc of listServices()) if (linksOf(svc).includes(app)) println(svc);
+};
+
+const linked: Command = async (args) => {
+  const svc = args[0] ?? '';
+  const app = args[1] ?? process.env.DOKKU_APP_NAME ?? '';
+  if (svc === '') fail('Please specify a valid name for the service');
+  if (app === '') fail('Please specify an app to run the command on');
+  verifyAppBash(app);
+  verifyService(svc);
+  const url = serviceUrl(svc, schemeFor(app));
+  if (!configLines(app).some((l) => l.includes(url))) {
+    warn(`Service ${svc} is not linked to ${app}`);
+    return 1;
+  }
+  info1(`Service ${svc} is linked to ${app}`);
+};
+
+const link: Command = async (args) => {
+  const svc = args[0] ?? '';
+  const app = args[1] || process.env.DOKKU_APP_NAME || '';
+  if (svc === '') fail('Please specify a valid name for the service');
+  if (app === '') fail('Please specify an app to run the command on');
+  verifyAppBash(app);
+  verifyService(svc);
+  const flags = parseServiceArgs(args.slice(2));
+
+  let url = serviceUrl(svc, schemeFor(app));
+  const lines = configLines(app);
+  const linkedAs = lines.filter((l) => l.includes(url)).map((l) => l.split(':')[0] ?? '');
+  let alias = DEFAULT_ALIAS;
+  if (flags.alias !== undefined) {
+    alias = flags.alias;
+    if (lines.some((l) => l.includes(`${alias}_URL`)))
+      fail(`Specified alias ${alias} already in use`);
+  } else {
+    if (lines.some((l) => l.includes(`${DEFAULT_ALIAS}_URL`))) alias = alternativeAlias(lines);
+    if (alias === '') fail('Unable to use default or generated URL alias');
+  }
+  if (linkedAs.length > 0) fail(`Already linked as ${linkedAs.join('\n')}`);
+
+  writeLinks(svc, [...linksOf(svc), app]);
+  dokkuOrFail(['docker-options:add', app, 'build,deploy,run', dockerLinkOption(svc)]);
+  if (flags.querystring) url = `${url}?${flags.querystring}`;
+  if (globalNoRestart() || flags.noRestart === true || flags.restartApps === 'false') {
+    dokkuOrFail(['config:set', '--no-restart', app, `${alias}_URL=${url}`]);
+    verbose('Skipping restart of linked app');
+  } else {
+    dokkuOrFail(['config:set', app, `${alias}_URL=${url}`]);
+  }
+};
+
+const unlink: Command = async (args) => {
+  const svc = args[0] ?? '';
+  const app = args[1] || process.env.DOKKU_APP_NAME || '';
+  if (svc === '') fail('Please specify a valid name for the service');
+  if (app === '') fail('Please specify an app to run the command on');
+  verifyService(svc);
+  verifyAppBash(app);
+  const url = serviceUrl(svc, schemeFor(app));
+  const linkedAs = configLines(app)
+    .filter((l) => l.includes(url))
+    .map((l) => l.split(':')[0] ?? '');
+  writeLinks(
+    svc,
+    linksOf(svc).filter((a) => a !== app),
+  );
+  dokkuOrFail(['docker-options:remove', app, 'build,deploy,run', dockerLinkOption(svc)]);
+  if (linkedAs.length === 0) fail(`Not linked to app ${app}`);
+  if (globalNoRestart()) {
+    dokkuOrFail(['config:unset', '--no-restart', app, ...linkedAs]);
+    verbose('Skipping restart of linked app');
+  } else {
+    dokkuOrFail(['config:unset', app, ...linkedAs]);
+  }
+};
+
+const exportCmd: Command = async (args) => {
+  const svc = requireService(args[0]);
+  const c = execTarget(svc);
+  return spawnClient(
+    c,
+    'pg_dump',
+    ['-Fc', '--no-acl', '--no-owner', '-h', '127.0.0.1', '-U', 'postgres', '-w', databaseName(svc)],
+    'ignore',
+  );
+};
+
+const importCmd: Command = async (args) => {
+  const svc = requireService(args[0]);
+  if (process.stdin.isTTY === true) fail('No data provided on stdin.');
+  const c = execTarget(svc);
+  return spawnClient(
+    c,
+    'pg_restore',
+    ['-h', '127.0.0.1', '-cO', '--if-exists', '-d', databaseName(svc), '-U', 'postgres', '-w'],
+    'inherit',
+  );
+};
+
+const connect: Command = async (args) => {
+  const svc = requireService(args[0]);
+  const c = execTarget(svc);
+  return spawnClient(
+    c,
+    'psql',
+    ['-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-U', 'postgres', databaseName(svc)],
+    'inherit',
+  );
+};
+
+/** `read -rp "> "`: the prompt on stderr, one line from stdin. */
+function readLine(): string {
+  process.stderr.write('> ');
+  const buf = Buffer.alloc(1);
+  let line = '';
+  for (;;) {
+    let n = 0;
+    try {
+      n = readSync(0, buf);
+    } catch {
+      break;
+    }
+    if (n === 0) break;
+    const ch = buf.toString('utf8');
+    if (ch === '\n') break;
+    line += ch;
+  }
+  return line;
+}
+
+const destroy: Command = async (args) => {
+  const svc = requireService(args[0]);
+  const root = serviceRoot(svc);
+  const force = args[1];
+  if (readOr(join(root, 'LINKS')).length > 0) fail('Cannot delete linked service');
+  let forced = (process.env.DOKKU_APPS_FORCE_DELETE ?? '') !== '';
+  if (force === 'force' || force === '-f' || force === '--force') forced = true;
+  if (!forced) {
+    warn('WARNING: Potentially Destructive Action');
+    warn(`This command will destroy ${svc} ${SERVICE_LABEL} service.`);
+    warn(`To proceed, type "${svc}"`);
+    println('');
+    if (readLine() !== svc) {
+      warn(`Confirmation did not match ${svc}. Aborted.`);
+      return 1;
+    }
+  }
+  info2Quiet(`Deleting ${svc}`);
+  serviceContainerRm(svc);
+  verboseQuiet('Removing data');
+  rmSync(root, { recursive: true, force: true });
+  rmSync(join(CONFIG_ROOT, svc), { recursive: true, force: true });
+  info2(`${SERVICE_LABEL} container deleted: ${svc}`);
+};
+
+/** The subcommands main.ts dispatches to (only when the plugin is enabled). */
+export const commands: Record<string, Command> = {
+  'postgres:app-links': appLinks,
+  'postgres:connect': connect,
+  'postgres:create': create,
+  'postgres:destroy': destroy,
+  'postgres:exists': exists,
+  'postgres:export': exportCmd,
+  'postgres:import': importCmd,
+  'postgres:info': info,
+  'postgres:link': link,
+  'postgres:linked': linked,
+  'postgres:links': links,
+  'postgres:list': list,
+  'postgres:pause': pause,
+  'postgres:restart': restart,
+  'postgres:start': start,
+  'postgres:stop': stop,
+  'postgres:unlink': unlink,
+};
+
+// ---------------------------------------------------------------- triggers
+
+/** `install`: pull the images, make the data and config roots, fill in IMAGE files (P install). */
+const installTrigger: Trigger = async () => {
+  if (process.env.POSTGRES_DISABLE_PULL === 'true') {
+    eprintln(
+      ' !     POSTGRES_DISABLE_PULL environment variable detected. Not running pull command.',
+    );
+  } else {
+    const def = pluginImage();
+    for (const img of [`${def.image}:${def.version}`, ...HELPER_IMAGES]) {
+      if (!imageExists(img) && !pullImage(img)) return 1;
+    }
+  }
+  mkdirDokku(POSTGRES_ROOT);
+  chownDokku(POSTGRES_ROOT);
+  mkdirDokku(CONFIG_ROOT);
+  for (const svc of listServices()) {
+    const root = serviceRoot(svc);
+    if (!existsSync(join(root, 'IMAGE')) || !existsSync(join(root, 'IMAGE_VERSION'))) {
+      const running = containerByName(serviceName(svc))?.image ?? '';
+      if (running.includes(':')) {
+        writeServiceFile(join(root, 'IMAGE'), `${running.slice(0, running.lastIndexOf(':'))}\n`);
+        writeServiceFile(
+          join(root, 'IMAGE_VERSION'),
+          `${running.slice(running.lastIndexOf(':') + 1)}\n`,
+        );
+      }
+    }
+  }
+};
+
+/** `pre-delete APP`: drop the app from every LINKS file. */
+const preDeleteTrigger: Trigger = async (args) => {
+  const app = args[0] ?? '';
+  for (const svc of listServices()) {
+    verboseQuiet(`Unlinking from ${svc}`);
+    const p = join(serviceRoot(svc), 'LINKS');
+    if (existsSync(p))
+      writeLinks(
+        svc,
+        linksOf(svc).filter((a) => a !== app),
+      );
+  }
+};
+
+async function startLinkedServices(app: string): Promise<number> {
+  for (const svc of listServices()) {
+    if (!linksOf(svc).includes(app)) continue;
+    const status = serviceStatus(svc);
+    if (status === 'running') continue;
+    warn(`${SERVICE_LABEL} service ${svc} is not running, issuing service start`);
+    const code = await serviceStart(svc);
+    if (code !== 0) return code;
+  }
+  return 0;
+}
+
+/** `pre-start APP`: start the linked services that are down. */
+const preStartTrigger: Trigger = async (args) => startLinkedServices(args[0] ?? '');
+
+/** `pre-restore SCHEDULER APP`: the same, for docker-local. */
+const preRestoreTrigger: Trigger = async (args) => {
+  if (args[0] !== 'docker-local') return 0;
+  return startLinkedServices(args[1] ?? '');
+};
+
+/** Triggers, run by the plugin's trigger files (or in-process by lib.runTrigger). */
+export const triggers: Record<string, Trigger> = {
+  install: installTrigger,
+  'pre-delete': preDeleteTrigger,
+  'pre-restore': preRestoreTrigger,
+  'pre-start': preStartTrigger,
+};
+
+// ---------------------------------------------------------------- script entry
+
+async function runAsScript(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const handler = name === undefined ? undefined : triggers[name];
+  if (handler === undefined) return 0;
+  try {
+    return (await handler(rest)) ?? 0;
+  } catch (e) {
+    if (e instanceof DokkuExit) return e.code;
+    throw e;
+  }
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  runAsScript(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
