@@ -67,6 +67,12 @@ export interface LabUpOptions {
   hosts: (string | HostSpec)[];
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /**
+   * Run the emulator's `dokku --lab-install` and `dokku --lab-proxy` in each
+   * host (default true; skipped with a warning while the emulator is not built).
+   * The lab's own tests turn it off to stay independent of the emulator.
+   */
+  emulator?: boolean;
 }
 
 /** What state.json records about one host. */
@@ -162,7 +168,7 @@ export class LabHost {
   async must(cmd: string, opts: HostExecOptions = {}): Promise<string> {
     const r = await this.exec(cmd, opts);
     if (r.code !== 0) {
-      const said = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-8).join('\n    ');
+      const said = summarize(r.stderr.trim() || r.stdout.trim());
       throw new LabError(
         `on lab host ${this.name}: \`${cmd}\` exited ${r.code}${said ? `:\n    ${said}` : ''}`,
       );
@@ -286,8 +292,9 @@ export class Lab {
       await Promise.all(state.hosts.map((h) => startInit(h)));
       await writeState(state);
       const hosts = state.hosts.map((h, i) => new LabHost(h, fingerprints[i] as string));
-      const emulatorBuilt = fs.existsSync(path.join(EMULATOR_DIR, 'main.js'));
-      if (!emulatorBuilt)
+      const emulatorBuilt =
+        opts.emulator !== false && fs.existsSync(path.join(EMULATOR_DIR, 'main.js'));
+      if (!emulatorBuilt && opts.emulator !== false)
         log(
           'warning: the dokku emulator is not built (no dist/test/lab/emulator/main.js): skipped `dokku --lab-install` and the proxy',
         );
@@ -379,6 +386,14 @@ export function labUnavailableReason(): string | undefined {
 }
 
 // ---------------------------------------------------------------- internals
+
+/** The useful part of a failed command's output: no JavaScript stack frames, at most 10 lines. */
+function summarize(text: string): string {
+  const lines = text.split('\n').filter((l) => !/^\s+at /.test(l));
+  return (lines.length > 10 ? [...lines.slice(0, 5), '...', ...lines.slice(-4)] : lines).join(
+    '\n    ',
+  );
+}
 
 function assertRoot(): void {
   const why = labUnavailableReason();
@@ -475,7 +490,7 @@ async function ensurePackages(log: (l: string) => void): Promise<void> {
   const r = await run('dpkg-query', [
     '-W',
     // dpkg-query's own format fields, not a template.
-    `-f=${'$'}{Package} ${'$'}{db:Status-Status}\n`,
+    `-f=\${Package} \${db:Status-Status}\n`,
     ...LAB_PACKAGES,
   ]).catch(() => undefined);
   if (!r)

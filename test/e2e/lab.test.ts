@@ -1,0 +1,196 @@
+/**
+ * The lab itself: isolated hosts, real sshd with the lab's keys, the dokku
+ * user's forced command, and nothing left behind by `down` or by a killed run.
+ */
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { labTest, useLab } from '../lab/ava.js';
+import { LAB_ROOT, Lab, type LabHost } from '../lab/lab.js';
+import { run } from '../lab/sys.js';
+
+const INSTANCE = 'lab-test';
+const lab = useLab({
+  instance: INSTANCE,
+  hosts: ['one', 'two', { name: 'three', dokkuVersion: '0.37.7' }],
+  // These tests are about the harness: they must not depend on the emulator's state.
+  emulator: false,
+});
+
+function ssh(user: string, host: LabHost, command: string, knownHosts = lab().knownHostsPath) {
+  return run('ssh', [
+    '-F',
+    '/dev/null',
+    '-i',
+    lab().keyPath,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${knownHosts}`,
+    '-o',
+    'ConnectTimeout=5',
+    `${user}@${host.address}`,
+    command,
+  ]);
+}
+
+labTest('each host has its own folders, hostname, host key and processes', async (t) => {
+  const [one, two] = [lab().host('one'), lab().host('two')];
+  const mark = `probe-${process.pid}-${Date.now()}`;
+  for (const dir of ['/var/lib/dokku', '/home/dokku', '/tmp', '/var/lib/docker']) {
+    await one.must(`echo ${mark} > ${dir}/lab-probe`);
+    t.is((await one.exec(`cat ${dir}/lab-probe`)).stdout.trim(), mark, `${dir} on one`);
+    t.not((await two.exec(`cat ${dir}/lab-probe`)).code, 0, `${dir} must not be shared`);
+    t.false(fs.existsSync(`${dir}/lab-probe`), `${dir} of the controller untouched`);
+    t.true(fs.existsSync(one.pathOnController(`${dir}/lab-probe`)));
+  }
+  t.is((await one.must('hostname')).trim(), 'one');
+  t.is((await two.must('hostname')).trim(), 'two');
+  t.not(one.hostKeyFingerprint, two.hostKeyFingerprint);
+  t.regex(one.hostKeyFingerprint, /^SHA256:[A-Za-z0-9+/]{43}$/);
+  // Own PID namespace: PID 1 is the lab init, and no process of the other host is visible.
+  t.regex(await one.must('cat /proc/1/cmdline | tr "\\0" " "'), /init\.sh .*\/hosts\/one one /);
+  t.false((await one.must('ps -eo args')).includes('/hosts/two/'));
+  const lj = JSON.parse(await one.must('cat /var/lib/docker/lab.json')) as Record<string, string>;
+  t.like(lj, { host: 'one', address: one.address, registry: '/var/lib/ferry-lab/registry' });
+  t.regex(lj.pgVersion ?? '', /^\d+\.\d+/);
+  t.true(fs.existsSync(path.join(lj.pgBin ?? '', 'postgres')));
+  t.is(await one.must('cat', { input: 'stdin reaches the host' }), 'stdin reaches the host');
+});
+
+labTest('init reaps orphans', async (t) => {
+  const one = lab().host('one');
+  // The subshell exits at once, so each sleep is reparented to PID 1 and dies there.
+  await one.must('for i in 1 2 3 4 5; do (sleep 0.1 &) ; done');
+  await new Promise((r) => setTimeout(r, 600));
+  t.is((await one.must("ps -eo stat= | grep -c '^Z' || true")).trim(), '0');
+});
+
+labTest('hosts reach each other and the controller, and nothing else', async (t) => {
+  const [one, two] = [lab().host('one'), lab().host('two')];
+  t.is((await one.must(`exec 3<>/dev/tcp/${two.address}/22 && head -c 8 <&3`)).trim(), 'SSH-2.0-');
+  // Refused, not unreachable: the controller answers on the bridge.
+  const ctl = await one.exec(`exec 3<>/dev/tcp/${lab().controllerAddress}/9`);
+  t.regex(ctl.stderr, /refused/);
+  t.is(
+    (await one.must('ip -4 route show')).trim(),
+    `${lab().subnet} dev eth0 proto kernel scope link src ${one.address}`,
+  );
+  // No packet is sent: the kernel has no route for any address outside the lab subnet.
+  for (const outside of ['1.1.1.1', '10.251.250.1', '127.0.0.1']) {
+    const r = await one.exec(`ip route get ${outside}`);
+    if (outside === '127.0.0.1') t.regex(r.stdout, /dev lo/);
+    else t.regex(r.stderr, /unreachable/i, outside);
+  }
+});
+
+labTest('root logs in over SSH with the lab key and known_hosts only', async (t) => {
+  for (const h of lab().hosts) {
+    const r = await ssh('root', h, 'hostname; id -u');
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, `${h.name}\n0\n`);
+  }
+  // The same login against an empty known_hosts is refused: the check is real.
+  const empty = path.join(lab().dir, 'empty_known_hosts');
+  await fsp.writeFile(empty, '');
+  const r = await ssh('root', lab().host('one'), 'true', empty);
+  t.not(r.code, 0);
+  t.regex(r.stderr, /Host key verification failed|No ED25519 host key is known/);
+  // Root's keys are the instance's own file, not the shared /root/.ssh.
+  const cfg = await fsp.readFile(path.join(lab().host('one').dir, 'sshd_config'), 'utf8');
+  t.regex(
+    cfg,
+    new RegExp(`Match User root\\n\\s+AuthorizedKeysFile ${lab().dir}/root_authorized_keys`),
+  );
+  t.notRegex(cfg, /Subsystem/);
+});
+
+labTest('the dokku user only gets the sshcommand forced command', async (t) => {
+  const three = lab().host('three');
+  const keys = await three.must('cat /home/dokku/.ssh/authorized_keys');
+  const pub = (await fsp.readFile(`${lab().keyPath}.pub`, 'utf8')).trim();
+  const { stdout: fp } = await run('ssh-keygen', ['-lf', `${lab().keyPath}.pub`]);
+  t.is(
+    keys,
+    `command="FINGERPRINT=${fp.split(' ')[1]} NAME=\\"admin\\" \`cat /home/dokku/.sshcommand\` $SSH_ORIGINAL_COMMAND",no-agent-forwarding,no-user-rc,no-X11-forwarding,no-port-forwarding ${pub}\n`,
+  );
+  const ls = await three.must("stat -c '%U:%G %a' /home/dokku /home/dokku/.ssh /var/lib/dokku");
+  t.is(ls, 'dokku:dokku 755\ndokku:dokku 700\ndokku:dokku 755\n');
+  // What the forced command runs, with what: a stand-in for /usr/bin/dokku records it.
+  const saved = await three.must('cat /home/dokku/.sshcommand');
+  await three.must(
+    `printf '#!/bin/bash\\necho "args=$*"; echo "name=$NAME"; echo "fp=$FINGERPRINT"; echo "user=$(id -un)"\\n' > /tmp/fake-dokku && chmod 755 /tmp/fake-dokku && echo /tmp/fake-dokku > /home/dokku/.sshcommand`,
+  );
+  try {
+    const r = await ssh('dokku', three, "git-upload-pack 'myapp'");
+    t.is(r.code, 0, r.stderr);
+    t.is(
+      r.stdout,
+      `args=git-upload-pack 'myapp'\nname=admin\nfp=${fp.split(' ')[1]}\nuser=dokku\n`,
+    );
+    const shell = await ssh('dokku', three, 'echo marker-$((6*7)) && true');
+    t.false(shell.stdout.includes('marker-42'), 'the client command must not reach a shell');
+  } finally {
+    await three.must(`printf '%s' '${saved.replace(/'/g, '')}' > /home/dokku/.sshcommand`);
+  }
+  // With the real .sshcommand (/usr/bin/dokku) no shell either.
+  const r = await ssh('dokku', three, 'echo marker-$((6*7))');
+  t.false(r.stdout.includes('marker-42'));
+});
+
+labTest('/usr/bin/dokku refuses to run outside a lab host', async (t) => {
+  const r = await run('/usr/bin/dokku', ['version']);
+  t.is(r.code, 1);
+  t.is(r.stderr, ' !     dokku: not inside a ferry lab host\n');
+});
+
+labTest('a killed lab is cleaned by the next up, and down leaves nothing', async (t) => {
+  const before = lab();
+  const netnsNames = before.hosts.map((h) => h.netns);
+  // Kill every host's init, as a crashed test or a `kill -9` of the runner would leave it.
+  for (const h of before.hosts) process.kill(h.pid, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 200));
+  const leftover = (await run('ip', ['netns', 'list'])).stdout;
+  for (const n of netnsNames) t.true(leftover.includes(n), `${n} is left after the kill`);
+
+  const t0 = Date.now();
+  const again = await Lab.up({ instance: INSTANCE, hosts: ['one', 'two'], emulator: false });
+  t.log(`up after a kill: ${Date.now() - t0} ms`);
+  t.is(again.hosts.length, 2);
+  t.is((await ssh('root', again.host('two'), 'hostname')).stdout, 'two\n');
+  t.false((await run('ip', ['netns', 'list'])).stdout.includes(`ferry.${INSTANCE}.three`));
+
+  const inodes = await Promise.all(
+    again.hosts.map(async (h) => (await fsp.stat(`/proc/${h.pid}/ns/net`)).ino),
+  );
+  const t1 = Date.now();
+  await again.down();
+  t.log(`down: ${Date.now() - t1} ms`);
+
+  t.false((await run('ip', ['netns', 'list'])).stdout.includes(`ferry.${INSTANCE}.`), 'no netns');
+  const links = (await run('ip', ['-o', 'link', 'show'])).stdout;
+  const n = again.state.subnet;
+  t.notRegex(links, new RegExp(`: (ferrylab${n}|fl${n}h\\d+)[:@]`), 'no bridge, no veth');
+  t.notRegex(
+    (await run('ip', ['-o', '-4', 'addr', 'show'])).stdout,
+    new RegExp(`10\\.251\\.${n}\\.`),
+  );
+  const inLab: number[] = [];
+  for (const p of await fsp.readdir('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    const st = await fsp.stat(`/proc/${p}/ns/net`).catch(() => undefined);
+    if (st && inodes.includes(st.ino)) inLab.push(Number(p));
+  }
+  t.deepEqual(inLab, [], 'no process in the lab netns');
+  const mounts = (await fsp.readFile('/proc/self/mountinfo', 'utf8'))
+    .split('\n')
+    .filter((l) => l.includes(`${LAB_ROOT}/`) || l.includes(`/run/netns/ferry.${INSTANCE}.`));
+  t.deepEqual(mounts, [], 'no mounts');
+  t.false(fs.existsSync(path.join(LAB_ROOT, INSTANCE, 'state.json')));
+  t.false(fs.existsSync(path.join(LAB_ROOT, INSTANCE, 'hosts/one/lib-dokku')));
+  t.deepEqual(await Lab.status().then((s) => s.filter((x) => x.instance === INSTANCE)), []);
+});
