@@ -1,0 +1,100 @@
+/**
+ * `builds:list [<app>] [--format json]` (reference §10, new in 0.38.0). The text
+ * form is columnize output with a header row and no `=====>` line; columns are
+ * split on runs of 2+ spaces, and located by the header so the app and no-app
+ * forms share one parser.
+ */
+import {
+  type CommandOutput,
+  DokkuOutputError,
+  expectArray,
+  expectObject,
+  expectSuccess,
+  isHeader,
+  isWarning,
+  lines,
+  parseJson,
+  str,
+} from './output.js';
+
+/** Build states Dokku records. */
+export type BuildStatus = 'running' | 'succeeded' | 'failed' | 'canceled' | 'abandoned';
+
+/** One build record. */
+export interface BuildInfo {
+  id: string;
+  /** Present in the no-app form and in JSON. */
+  app?: string;
+  kind: string;
+  /** `running` in the no-app form, which lists running builds only. */
+  status: BuildStatus | string;
+  pid: number | undefined;
+  source: string;
+  startedAt: string;
+  /** `1m14s` as printed; absent in the no-app form. */
+  duration?: string;
+}
+
+const EMPTY = [/^No builds currently running$/, /^No builds recorded for this app$/];
+
+/** Parses `builds:list` text output (with or without an app). */
+export function parseBuildsList(out: CommandOutput): BuildInfo[] {
+  expectSuccess('builds:list', out);
+  const rows = lines(out.stdout)
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '' && !isHeader(l) && !isWarning(l));
+  if (rows.length === 0 || (rows.length === 1 && EMPTY.some((re) => re.test(rows[0]!.trim())))) {
+    return [];
+  }
+  const head = split(rows[0]!);
+  if (!head.includes('Build ID')) {
+    throw new DokkuOutputError('builds:list', `no header row: ${JSON.stringify(rows[0])}`, 0);
+  }
+  const col = (cells: string[], name: string): string | undefined => {
+    const i = head.indexOf(name);
+    return i === -1 ? undefined : cells[i];
+  };
+  return rows.slice(1).map((row) => {
+    const cells = split(row);
+    if (cells.length !== head.length) {
+      throw new DokkuOutputError('builds:list', `unexpected row ${JSON.stringify(row)}`, 0);
+    }
+    const pid = col(cells, 'PID');
+    const info: BuildInfo = {
+      id: col(cells, 'Build ID') ?? '',
+      kind: col(cells, 'Kind') ?? '',
+      status: col(cells, 'Status') ?? 'running',
+      pid: pid && /^\d+$/.test(pid) ? Number(pid) : undefined,
+      source: col(cells, 'Source') ?? '',
+      startedAt: col(cells, 'Started') ?? '',
+    };
+    const app = col(cells, 'App');
+    if (app !== undefined) info.app = app;
+    const duration = col(cells, 'Duration');
+    if (duration !== undefined) info.duration = duration;
+    return info;
+  });
+}
+
+function split(row: string): string[] {
+  return row.trim().split(/ {2,}/);
+}
+
+/** Parses `builds:list --format json`: `[]` when none. */
+export function parseBuildsListJson(out: CommandOutput): BuildInfo[] {
+  expectSuccess('builds:list --format json', out);
+  return expectArray('builds:list', parseJson('builds:list', out.stdout)).map((v) => {
+    const o = expectObject('builds:list', v);
+    const info: BuildInfo = {
+      id: str(o, 'id'),
+      kind: str(o, 'kind'),
+      status: str(o, 'status'),
+      pid: typeof o.pid === 'number' ? o.pid : undefined,
+      source: str(o, 'source'),
+      startedAt: str(o, 'started_at'),
+    };
+    if (str(o, 'app')) info.app = str(o, 'app');
+    if (str(o, 'duration')) info.duration = str(o, 'duration');
+    return info;
+  });
+}

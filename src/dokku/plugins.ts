@@ -1,0 +1,81 @@
+/**
+ * `plugin:list [--format json]` (reference §7). The stdout form is plugn's
+ * `printf "  %-20s %-5s %-10s %s\n"`; long names or versions push the columns
+ * right with a single space, so fields are split on whitespace, not by column.
+ */
+import {
+  type CommandOutput,
+  DokkuOutputError,
+  expectArray,
+  expectObject,
+  expectSuccess,
+  isHeader,
+  isWarning,
+  lines,
+  parseJson,
+  str,
+} from './output.js';
+
+/** One installed plugin. */
+export interface PluginInfo {
+  name: string;
+  version: string;
+  enabled: boolean;
+  /** Ships with Dokku. In stdout form derived from the description `dokku core … plugin`. */
+  core: boolean;
+  description: string;
+  /** Git-installed third-party plugins only (JSON form, 0.38.22+). */
+  sourceUrl?: string;
+  committish?: string;
+  branch?: string;
+}
+
+const CORE_DESCRIPTION = /^dokku core\b.*\bplugin$/;
+
+/** True when a `plugin:list` description names a core plugin. */
+export function isCoreDescription(description: string): boolean {
+  return CORE_DESCRIPTION.test(description.trim());
+}
+
+/** Parses `plugin:list` stdout (any plugn version since the header was dropped; a stale `plugn: dev` header is skipped too). */
+export function parsePluginList(out: CommandOutput): PluginInfo[] {
+  expectSuccess('plugin:list', out);
+  const result: PluginInfo[] = [];
+  for (const line of lines(out.stdout)) {
+    if (line.trim() === '' || isHeader(line) || isWarning(line)) continue;
+    if (/^plugn: /.test(line.trim())) continue;
+    const m = /^\s*(\S+)\s+(\S+)\s+(enabled|disabled)(?:\s+(.*))?$/.exec(line);
+    if (!m) {
+      throw new DokkuOutputError('plugin:list', `unexpected line ${JSON.stringify(line)}`, 0);
+    }
+    const description = (m[4] ?? '').trimEnd();
+    result.push({
+      name: m[1]!,
+      version: m[2]!,
+      enabled: m[3] === 'enabled',
+      core: isCoreDescription(description),
+      description,
+    });
+  }
+  return result;
+}
+
+/** Parses `plugin:list --format json` (0.38.22+). */
+export function parsePluginListJson(out: CommandOutput): PluginInfo[] {
+  expectSuccess('plugin:list --format json', out);
+  return expectArray('plugin:list', parseJson('plugin:list', out.stdout)).map((v) => {
+    const o = expectObject('plugin:list', v);
+    const info: PluginInfo = {
+      name: str(o, 'name'),
+      version: str(o, 'version'),
+      enabled: o.enabled === true,
+      core: o.core === true,
+      description: str(o, 'description'),
+    };
+    if (info.name === '') throw new DokkuOutputError('plugin:list', 'a plugin without a name', 0);
+    if (str(o, 'source_url')) info.sourceUrl = str(o, 'source_url');
+    if (str(o, 'committish')) info.committish = str(o, 'committish');
+    if (str(o, 'branch')) info.branch = str(o, 'branch');
+    return info;
+  });
+}
