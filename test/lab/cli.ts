@@ -1,7 +1,8 @@
 /**
  * `npm run lab -- <command>`: bring the lab up and down by hand.
  *
- *   up [N | NAME[@VERSION]...]   bring up N hosts (default 3: old, new, scratch)
+ *   up [N | NAME[@VERSION]...]   bring up N hosts (default 3: old, new, scratch);
+ *                                --no-emulator skips `dokku --lab-install` and the proxy
  *   down                         stop the lab and remove what it made
  *   status                       list running instances and their hosts
  *   seed HOST                    put the sample apps and services on HOST
@@ -17,6 +18,7 @@ import { CLEAN_ENV, LabError } from './sys.js';
 
 const USAGE = `usage: npm run lab -- <command> [--instance NAME]
   up [N | NAME[@DOKKU_VERSION]...]   bring up N hosts (default 3: old, new, scratch)
+     [--no-emulator]                 skip the emulator (dokku --lab-install, proxy)
   down                               stop the lab and remove what it made
   status                             list running lab instances
   seed HOST                          seed HOST with the sample apps and services
@@ -24,6 +26,7 @@ const USAGE = `usage: npm run lab -- <command> [--instance NAME]
 
 async function main(argv: string[]): Promise<number> {
   let instance = 'default';
+  let emulator = true;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -36,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       if (!instance) throw new LabError('--instance needs a name');
     } else if (a.startsWith('--instance=')) {
       instance = a.slice('--instance='.length);
+    } else if (a === '--no-emulator') {
+      emulator = false;
     } else if (a === '-h' || a === '--help') {
       console.log(USAGE);
       return 0;
@@ -46,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = rest;
   switch (cmd) {
     case 'up':
-      return up(instance, args);
+      return up(instance, args, emulator);
     case 'down': {
       const t0 = Date.now();
       await Lab.down(instance);
@@ -65,7 +70,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function up(instance: string, args: string[]): Promise<number> {
+async function up(instance: string, args: string[], emulator: boolean): Promise<number> {
   let hosts: (string | HostSpec)[];
   if (args.length === 0) hosts = defaultHostNames(3);
   else if (args.length === 1 && /^\d+$/.test(args[0] as string))
@@ -77,7 +82,7 @@ async function up(instance: string, args: string[]): Promise<number> {
     });
   }
   const t0 = Date.now();
-  const lab = await Lab.up({ instance, hosts, log: (l) => console.error(l) });
+  const lab = await Lab.up({ instance, hosts, emulator, log: (l) => console.error(l) });
   console.log(
     `lab ${instance} is up (${ms(t0)}), subnet ${lab.subnet}, controller ${lab.controllerAddress}`,
   );

@@ -248,42 +248,43 @@ export class Lab {
       throw new LabError('host names must differ');
 
     const idir = instanceDir(instance);
-    const subnet = await withLock(async () => {
+    // Under the lock: shared set-up, and a state.json that counts this instance
+    // as running before a parallel `down` of another one can remove the emulator.
+    const state = await withLock(async (): Promise<LabState> => {
       await ensurePackages(log);
       await ensureUsers();
       await installEmulator(log);
       await mkdirRootOnly(LAB_ROOT);
       await fsp.mkdir(REGISTRY_DIR, { recursive: true });
       await mkdirRootOnly(idir);
-      return allocateSubnet(instance);
+      const subnet = await allocateSubnet(instance);
+      await cleanup(instance, log);
+      const fresh: LabState = {
+        version: 1,
+        instance,
+        subnet,
+        bridge: `ferrylab${subnet}`,
+        controllerAddress: `10.251.${subnet}.1`,
+        hosts: specs.map((s, i) => ({
+          name: s.name,
+          address: `10.251.${subnet}.${11 + i}`,
+          dokkuVersion: s.dokkuVersion ?? DEFAULT_DOKKU_VERSION,
+          netns: `ferry.${instance}.${s.name}`,
+          veth: `fl${subnet}h${i + 1}`,
+          pid: 0,
+          pidStart: '',
+          dir: path.join(idir, 'hosts', s.name),
+        })),
+      };
+      // Recorded before anything exists, so that a crash from here on is cleaned by `down` or the next `up`.
+      await writeState(fresh);
+      return fresh;
     });
-    await cleanup(instance, log);
-    await assertSubnetFree(subnet);
-
     const pg = await findPostgres();
     const key = await ensureKey(idir, instance);
     const ids = await dokkuIds();
-    const bridge = `ferrylab${subnet}`;
-    const state: LabState = {
-      version: 1,
-      instance,
-      subnet,
-      bridge,
-      controllerAddress: `10.251.${subnet}.1`,
-      hosts: specs.map((s, i) => ({
-        name: s.name,
-        address: `10.251.${subnet}.${11 + i}`,
-        dokkuVersion: s.dokkuVersion ?? DEFAULT_DOKKU_VERSION,
-        netns: `ferry.${instance}.${s.name}`,
-        veth: `fl${subnet}h${i + 1}`,
-        pid: 0,
-        pidStart: '',
-        dir: path.join(idir, 'hosts', s.name),
-      })),
-    };
-    // Recorded before anything exists, so that a crash from here on is cleaned by `down` or the next `up`.
-    await writeState(state);
     try {
+      await assertSubnetFree(state.subnet);
       await fsp.writeFile(path.join(idir, 'root_authorized_keys'), key.pub, { mode: 0o600 });
       const fingerprints = await Promise.all(
         state.hosts.map((h) => prepareHost(state, h, key, pg, ids)),
