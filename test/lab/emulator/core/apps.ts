@@ -1,0 +1,222 @@
+/** apps:* (reference §3; D plugins/apps). */
+import { existsSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deployLockPath, removeAppContainers } from '../deploy.js';
+import {
+  appExists,
+  appNameError,
+  type Command,
+  chownDokku,
+  DOKKU_LIB_ROOT,
+  DOKKU_ROOT,
+  eprintln,
+  exit,
+  fail,
+  info1,
+  info1Quiet,
+  info2Quiet,
+  isQuiet,
+  listApps,
+  mkdirDokku,
+  println,
+  readOr,
+  runDokku,
+  runTrigger,
+  verifyApp,
+  versionAtLeast,
+  warn,
+  writeFileDokku,
+} from '../lib.js';
+import { createGitRepo } from './git.js';
+
+/** Print pflag's unknown-flag error and exit 2, as Go subcommands do. */
+export function unknownFlag(cmd: string, flag: string): never {
+  eprintln(`unknown flag: ${flag}`);
+  eprintln(`Usage of ${cmd}:`);
+  exit(2);
+}
+
+/** The global vhosts ($DOKKU_ROOT/VHOST lines). */
+export function globalVhosts(): string[] {
+  return readOr(join(DOKKU_ROOT, 'VHOST'))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+}
+
+/** apps:create and the post-create triggers, shared with git's auto-create. */
+export async function createApp(app: string, quiet = false): Promise<void> {
+  const root = join(DOKKU_ROOT, app);
+  mkdirDokku(root);
+  writeFileDokku(
+    join(DOKKU_LIB_ROOT, 'config', 'apps', app, 'created-at'),
+    String(Math.floor(Date.now() / 1000)),
+    0o600,
+  );
+  for (const p of ['apps', 'app-json', 'logs', 'ps', 'scheduler-docker-local', 'scheduler-k3s']) {
+    mkdirDokku(join(DOKKU_LIB_ROOT, 'data', p, app));
+  }
+  if (versionAtLeast('0.38.0')) {
+    mkdirDokku(join(DOKKU_LIB_ROOT, 'config', 'config', app));
+    mkdirDokku(join(DOKKU_LIB_ROOT, 'config', app));
+  }
+  writeFileDokku(join(DOKKU_LIB_ROOT, 'config', 'ps', app, 'scale'), 'web=1\n', 0o600);
+  writeFileDokku(join(DOKKU_LIB_ROOT, 'config', 'ps', app, 'scale.old'), '', 0o600);
+  for (const p of ['caddy', 'haproxy', 'nginx', 'openresty', 'traefik', 'registry']) {
+    mkdirDokku(join(DOKKU_LIB_ROOT, 'config', p, app));
+  }
+  createGitRepo(app);
+  const vhosts = globalVhosts();
+  if (vhosts.length > 0) {
+    if (!quiet) info1('Creating new app virtual host file...');
+    writeFileDokku(join(root, 'VHOST'), vhosts.map((v) => `${app}.${v}\n`).join(''), 0o644);
+  } else {
+    if (!quiet) info1('Global server virtual host not set, disabling app vhost...');
+    runDokku(['--quiet', 'config:set', '--no-restart', app, 'NO_VHOST=1'], { capture: true });
+  }
+  await runTrigger('post-create', app);
+}
+
+const create: Command = async (args) => {
+  const app = args.find((a) => !a.startsWith('-')) ?? '';
+  if (app === '') fail('Please specify an app to run the command on');
+  const bad = appNameError(app);
+  if (bad !== null) fail(bad);
+  if (appExists(app)) fail('Name is already taken');
+  info1Quiet(`Creating ${app}...`);
+  await createApp(app);
+};
+
+const list: Command = async (args) => {
+  let format = 'stdout';
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '--format' || a.startsWith('--format=')) {
+      if (!versionAtLeast('0.38.21')) unknownFlag('apps:list', a.split('=')[0] ?? a);
+      format = a === '--format' ? (args[++i] ?? '') : a.slice(9);
+    } else if (a.startsWith('-')) unknownFlag('apps:list', a);
+  }
+  const apps = listApps();
+  if (format === 'json') {
+    println(JSON.stringify(apps));
+    return;
+  }
+  info2Quiet('My Apps');
+  if (apps.length === 0) {
+    warn("You haven't deployed any applications yet");
+    return;
+  }
+  for (const a of apps) println(a);
+};
+
+const exists: Command = async (args) => {
+  verifyApp(args[0]);
+};
+
+/** Read one line from stdin (fmt.Scanln), or null on EOF. */
+function readLine(): string | null {
+  const buf = Buffer.alloc(1);
+  let line = '';
+  let got = false;
+  for (;;) {
+    let n = 0;
+    try {
+      n = readSync(0, buf, 0, 1, null);
+    } catch {
+      n = 0;
+    }
+    if (n === 0) return got ? line : null;
+    got = true;
+    const c = buf.toString('utf8');
+    if (c === '\n') return line;
+    line += c;
+  }
+}
+
+const destroy: Command = async (args) => {
+  const force = args.includes('--force') || process.env.DOKKU_APPS_FORCE_DELETE === '1';
+  const app = args.find((a) => !a.startsWith('-'));
+  verifyApp(app);
+  if (!force) {
+    warn('WARNING: Potentially Destructive Action');
+    warn(`This command will destroy app ${app}.`);
+    warn(`To proceed, type "${app}"`);
+    process.stdout.write('> ');
+    const answer = readLine();
+    if (answer === null) fail('EOF');
+    if (answer.trim() === '') fail('unexpected newline');
+    if (answer.trim() !== app) {
+      // the Go code really prints the literal word "test"
+      eprintln('Confirmation did not match test. Aborted.');
+      exit(1);
+    }
+  }
+  info1(`Destroying ${app} (including all add-ons)`);
+  const pre = await runTrigger('pre-delete', app);
+  if (pre !== 0) exit(pre);
+  info1('Retiring old containers and images');
+  await removeAppContainers(app);
+  await runTrigger('post-delete', app);
+  for (const base of ['data', 'config']) {
+    const dir = join(DOKKU_LIB_ROOT, base);
+    let plugins: string[] = [];
+    try {
+      plugins = readdirSync(dir);
+    } catch {
+      plugins = [];
+    }
+    for (const p of plugins) rmSync(join(dir, p, app), { recursive: true, force: true });
+  }
+  rmSync(join(DOKKU_LIB_ROOT, 'config', app), { recursive: true, force: true });
+  rmSync(join(DOKKU_ROOT, app), { recursive: true, force: true });
+};
+
+const lock: Command = async (args) => {
+  const app = args[0];
+  verifyApp(app);
+  const path = deployLockPath(app);
+  try {
+    mkdirDokku(join(path, '..'));
+    writeFileSync(path, '');
+    chownDokku(path);
+  } catch {
+    fail('Unable to create deploy lock');
+  }
+  info1('Deploy lock created');
+};
+
+const locked: Command = async (args) => {
+  const app = args[0];
+  verifyApp(app);
+  if (!existsSync(deployLockPath(app))) fail('Deploy lock does not exist');
+  if (!isQuiet()) println('Deploy lock exists');
+};
+
+const unlock: Command = async (args) => {
+  const app = args[0];
+  verifyApp(app);
+  const path = deployLockPath(app);
+  if (!existsSync(path)) fail('Unable to remove deploy lock');
+  warn('A deploy may be in progress.');
+  warn('Removing the app lock will not stop in progress deploys.');
+  rmSync(path, { force: true });
+  info1('Deploy lock removed');
+};
+
+/** Is auto-creation disabled globally (apps:set --global disable-autocreation true)? */
+export function autocreationDisabled(): boolean {
+  return (
+    readOr(join(DOKKU_LIB_ROOT, 'config', 'apps', '--global', 'disable-autocreation')) === 'true'
+  );
+}
+
+export const commands: Record<string, Command> = {
+  'apps:create': create,
+  'apps:list': list,
+  'apps:exists': exists,
+  'apps:destroy': destroy,
+  'apps:lock': lock,
+  'apps:locked': locked,
+  'apps:unlock': unlock,
+  apps: list,
+};

@@ -1,0 +1,258 @@
+/** ps:* (reference §6; D plugins/ps). */
+import { cpus } from 'node:os';
+import {
+  appContainers,
+  deployContainers,
+  isDeployed,
+  releaseAndDeploy,
+  runningState,
+  setRestore,
+  stopApp,
+} from '../deploy.js';
+import { containerStatus } from '../engine.js';
+import {
+  type Command,
+  DokkuExit,
+  deleteProperty,
+  fail,
+  getGlobalProperty,
+  getProperty,
+  info1,
+  info1Quiet,
+  info2,
+  isQuiet,
+  listApps,
+  setProperty,
+  verifyApp,
+  versionAtLeast,
+  warn,
+} from '../lib.js';
+import { parseReportArgs, renderReport } from '../report.js';
+import { rebuildFromGit } from './git.js';
+
+type AppAction = (app: string) => Promise<number>;
+
+/** Run an action on one app or on `--all`, serial or parallel (common/parallel.go). */
+async function runForApps(cmd: string, args: string[], action: AppAction): Promise<number> {
+  let all = false;
+  let parallel = 0;
+  const pos: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '--all') all = true;
+    else if (a === '--parallel') parallel = Number(args[++i] ?? '0');
+    else if (a.startsWith('--parallel=')) parallel = Number(a.slice(11));
+    else pos.push(a);
+  }
+  if (!all) {
+    const app = pos[0];
+    verifyApp(app);
+    return action(app);
+  }
+  const apps = listApps();
+  if (apps.length === 0) {
+    warn("You haven't deployed any applications yet");
+    return 0;
+  }
+  if (parallel === -1) {
+    parallel = cpus().length;
+    warn(`Setting --parallel=-1 value to CPU count of ${parallel}`);
+  } else if (parallel < -1) fail(`Invalid value ${parallel} for --parallel flag`);
+  const run = async (app: string): Promise<string | null> => {
+    try {
+      const code = await action(app);
+      return code === 0 ? null : `exit status ${code}`;
+    } catch (e) {
+      if (e instanceof DokkuExit) return e.message || `exit status ${e.code}`;
+      throw e;
+    }
+  };
+  let errors = 0;
+  if (parallel <= 1) {
+    warn(`Running ${cmd} in serial mode`);
+    for (const app of apps) {
+      info1(`Running ${cmd} against app ${app}`);
+      const e = await run(app);
+      if (e !== null) {
+        errors++;
+        warn(`Error running ${cmd} against app ${app}: ${e}`);
+      }
+    }
+    if (errors > 0) fail(`${cmd} command returned ${errors} errors`);
+    return 0;
+  }
+  const queue = [...apps];
+  const worker = async (): Promise<void> => {
+    for (let app = queue.shift(); app !== undefined; app = queue.shift()) {
+      info1(`Running command against ${app}`);
+      const e = await run(app);
+      if (e !== null) {
+        errors++;
+        warn(`Error running ${cmd} against ${app}: ${e}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, apps.length) }, worker));
+  if (errors > 0) fail(`Encountered ${errors} errors during parallel run`);
+  return 0;
+}
+
+async function stopOne(app: string): Promise<number> {
+  if (!isDeployed(app)) {
+    warn(`App ${app} has not been deployed`);
+    return 0;
+  }
+  info1Quiet(`Stopping ${app}`);
+  await stopApp(app);
+  setRestore(app, false);
+  return 0;
+}
+
+async function startOne(app: string): Promise<number> {
+  if (!isDeployed(app)) {
+    warn(`App ${app} has not been deployed`);
+    return 0;
+  }
+  const state = runningState(app).running;
+  if (state === 'mixed') warn('App is running in mixed mode, releasing');
+  else if (state === 'false') warn('App has been detected as not running, releasing');
+  if (state !== 'true') return releaseAndDeploy(app);
+  warn(`App ${app} already running`);
+  return 0;
+}
+
+async function restartOne(app: string): Promise<number> {
+  if (!isDeployed(app)) {
+    warn(`App ${app} has not been deployed`);
+    return 0;
+  }
+  try {
+    await deployContainers(app);
+  } catch (e) {
+    if (e instanceof DokkuExit) return e.code;
+    throw e;
+  }
+  return 0;
+}
+
+async function rebuildOne(app: string): Promise<number> {
+  return rebuildFromGit(app);
+}
+
+const stop: Command = (args) => runForApps('ps:stop', args, stopOne);
+const start: Command = (args) => runForApps('ps:start', args, startOne);
+const restart: Command = (args) => runForApps('ps:restart', args, restartOne);
+const rebuild: Command = (args) => runForApps('ps:rebuild', args, rebuildOne);
+
+const VALID_KEYS = versionAtLeast('0.38.0')
+  ? [
+      'dockerfile-start-cmd',
+      'procfile-path',
+      'restart-policy',
+      'restore',
+      'skip-deploy',
+      'start-cmd',
+      'stop-timeout-seconds',
+    ]
+  : ['procfile-path', 'restart-policy', 'stop-timeout-seconds'];
+const GLOBAL_KEYS = ['procfile-path', 'restart-policy', 'skip-deploy', 'stop-timeout-seconds'];
+
+const set: Command = async (args) => {
+  const [app, key, value] = args;
+  if (app === '--global') {
+    if (key === undefined || key === '') fail('No property specified');
+    if (!GLOBAL_KEYS.includes(key)) fail('Property cannot be specified globally');
+  } else verifyApp(app);
+  if (key === undefined || key === '') fail('No property specified');
+  if (!VALID_KEYS.includes(key)) {
+    fail(`Invalid property specified, valid properties include: ${VALID_KEYS.join(', ')}`);
+  }
+  if (key === 'restart-policy' && value !== undefined && value !== '') {
+    if (!/^(no|always|unless-stopped|on-failure(:[0-9]+)?)$/.test(value))
+      fail('Invalid restart-policy specified');
+  }
+  if (value === undefined || value === '') {
+    info2(`Unsetting ${key}`);
+    deleteProperty('ps', app, key);
+  } else {
+    info2(`Setting ${key} to ${value}`);
+    setProperty('ps', app, key, value);
+  }
+};
+
+function psInfo(app: string, global: boolean): Record<string, string> {
+  const g = (k: string): string => getGlobalProperty('ps', k);
+  const info: Record<string, string> = {
+    '--ps-computed-procfile-path': g('procfile-path') || 'Procfile',
+    '--ps-computed-restart-policy': g('restart-policy') || 'on-failure:10',
+    '--ps-computed-skip-deploy': g('skip-deploy') || 'false',
+    '--ps-computed-stop-timeout-seconds': g('stop-timeout-seconds') || '30',
+    '--ps-global-procfile-path': g('procfile-path'),
+    '--ps-global-restart-policy': g('restart-policy'),
+    '--ps-global-skip-deploy': g('skip-deploy'),
+    '--ps-global-stop-timeout-seconds': g('stop-timeout-seconds'),
+  };
+  if (global) return info;
+  const p = (k: string): string => getProperty('ps', app, k);
+  const state = runningState(app);
+  Object.assign(info, {
+    '--deployed': isDeployed(app) ? 'true' : 'false',
+    '--processes': String(state.count),
+    '--ps-can-scale': 'true',
+    '--ps-computed-dockerfile-start-cmd': p('dockerfile-start-cmd'),
+    '--ps-computed-procfile-path': p('procfile-path') || info['--ps-computed-procfile-path'],
+    '--ps-computed-restart-policy': p('restart-policy') || info['--ps-computed-restart-policy'],
+    '--ps-computed-skip-deploy': p('skip-deploy') || info['--ps-computed-skip-deploy'],
+    '--ps-computed-start-cmd': p('start-cmd'),
+    '--ps-computed-stop-timeout-seconds':
+      p('stop-timeout-seconds') || info['--ps-computed-stop-timeout-seconds'],
+    '--ps-dockerfile-start-cmd': p('dockerfile-start-cmd'),
+    '--ps-procfile-path': p('procfile-path'),
+    '--ps-restart-policy': p('restart-policy'),
+    '--ps-skip-deploy': p('skip-deploy'),
+    '--ps-start-cmd': p('start-cmd'),
+    '--ps-stop-timeout-seconds': p('stop-timeout-seconds'),
+    '--restore': p('restore') || 'true',
+    '--running': state.running,
+  });
+  for (const c of appContainers(app)) {
+    const m = /^CONTAINER\.([^.]+)\.([0-9]+)$/.exec(c.file);
+    if (m === null) continue;
+    const status =
+      c.rec === null ? 'missing' : `${containerStatus(c.rec)} (CID: ${c.rec.id.slice(0, 11)})`;
+    info[`--status-${m[1]}.${m[2]}`] = status;
+  }
+  return info;
+}
+
+const report: Command = async (args) => {
+  const r = parseReportArgs(args);
+  const subjects = r.global ? ['--global'] : r.app !== '' ? [r.app] : listApps();
+  if (subjects.length === 0) {
+    warn("You haven't deployed any applications yet");
+    return;
+  }
+  for (const s of subjects) {
+    if (s !== '--global') verifyApp(s);
+    const out = renderReport(
+      'ps',
+      s,
+      psInfo(s, s === '--global'),
+      r.flags,
+      r.format,
+      isQuiet(),
+      true,
+    );
+    if (!out.ok) fail(out.error);
+    process.stdout.write(out.text);
+  }
+};
+
+export const commands: Record<string, Command> = {
+  'ps:stop': stop,
+  'ps:start': start,
+  'ps:restart': restart,
+  'ps:rebuild': rebuild,
+  'ps:set': set,
+  'ps:report': report,
+};

@@ -1,0 +1,172 @@
+/** storage:mount / storage:list (reference §8; D plugins/storage). */
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type Command,
+  chownDokku,
+  DOKKU_LIB_ROOT,
+  DOKKU_ROOT,
+  fail,
+  info1,
+  isQuiet,
+  mkdirDokku,
+  println,
+  readOr,
+  verbose,
+  verifyApp,
+  versionAtLeast,
+  writeFileDokku,
+} from '../lib.js';
+import { byteCompare } from '../report.js';
+
+interface Entry {
+  name: string;
+  scheduler: string;
+  host_path: string;
+  schema_version: number;
+}
+interface Attachment {
+  entry_name: string;
+  container_path: string;
+  phases: string[];
+  process_type: string;
+  readonly?: boolean;
+  volume_options?: string;
+}
+
+const entriesDir = (): string => join(DOKKU_LIB_ROOT, 'data', 'storage-registry', 'entries');
+const mountsFile = (app: string): string =>
+  join(DOKKU_LIB_ROOT, 'config', 'storage', app, 'mounts');
+
+function readAttachments(app: string): Attachment[] {
+  return readOr(mountsFile(app))
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Attachment);
+}
+
+function readEntry(name: string): Entry | null {
+  const t = readOr(join(entriesDir(), `${name}.json`));
+  return t === '' ? null : (JSON.parse(t) as Entry);
+}
+
+/** Split `host:container[:opts]` and validate as storage.go does. */
+function parseMount(spec: string): { host: string; container: string; opts: string } {
+  const parts = spec.split(':');
+  const host = parts[0] ?? '';
+  const container = parts[1] ?? '';
+  const opts = parts.slice(2).join(':');
+  if (!container.startsWith('/')) fail('Storage path must be two valid paths divided by colon.');
+  if (!host.startsWith('/') && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(host)) {
+    fail(
+      'Volume name must be two characters or more. Volume name must not contain invalid characters. Storage path must be two valid paths divided by colon.',
+    );
+  }
+  return { host, container, opts };
+}
+
+const mount: Command = async (args) => {
+  const pos = args.filter((a) => !a.startsWith('--'));
+  const app = pos[0];
+  verifyApp(app);
+  const spec = pos[1] ?? '';
+  if (!spec.includes(':')) {
+    fail(`storage entry "${spec}" does not exist; create it first with \`dokku storage:create\``);
+  }
+  const { host, container, opts } = parseMount(spec);
+  if (!versionAtLeast('0.38.0')) {
+    const line = `-v ${spec}`;
+    for (const phase of ['DEPLOY', 'RUN']) {
+      const f = join(DOKKU_ROOT, app, `DOCKER_OPTIONS_${phase}`);
+      if (readOr(f).split('\n').includes(line)) fail('Mount path already exists.');
+    }
+    for (const phase of ['DEPLOY', 'RUN']) {
+      const f = join(DOKKU_ROOT, app, `DOCKER_OPTIONS_${phase}`);
+      appendFileSync(f, `${line}\n`);
+      chownDokku(f);
+    }
+    return;
+  }
+  const hashInput = host.startsWith('/') ? host : `vol:${host}`;
+  const name = `legacy-${createHash('sha1').update(hashInput).digest('hex').slice(0, 10)}`;
+  const existing = readAttachments(app);
+  if (existing.some((a) => a.entry_name === name && a.container_path === container)) {
+    fail('Mount path already exists.');
+  }
+  const entryPath = join(entriesDir(), `${name}.json`);
+  if (!existsSync(entryPath)) {
+    const entry: Entry = { name, scheduler: 'docker-local', host_path: host, schema_version: 1 };
+    writeFileDokku(entryPath, JSON.stringify(entry, null, 2), 0o600);
+  }
+  const att: Attachment = {
+    entry_name: name,
+    container_path: container,
+    phases: ['deploy', 'run'],
+    process_type: '_default_',
+  };
+  if (opts === 'ro') att.readonly = true;
+  else if (opts !== '') att.volume_options = opts;
+  mkdirDokku(join(mountsFile(app), '..'));
+  appendFileSync(mountsFile(app), `${JSON.stringify(att)}\n`, { mode: 0o600 });
+  chownDokku(mountsFile(app));
+};
+
+const list: Command = async (args) => {
+  let format = 'text';
+  const pos: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '--format') format = args[++i] ?? '';
+    else if (a.startsWith('--format=')) format = a.slice(9);
+    else pos.push(a);
+  }
+  const app = pos[0];
+  verifyApp(app);
+  if (!versionAtLeast('0.38.0')) {
+    const lines = readOr(join(DOKKU_ROOT, app, 'DOCKER_OPTIONS_DEPLOY'))
+      .split('\n')
+      .filter((l) => l.startsWith('-v '))
+      .map((l) => l.slice(3));
+    for (const l of lines) println(l);
+    return;
+  }
+  if (format !== 'text' && format !== 'json') fail('Invalid --format value specified');
+  const rows = readAttachments(app)
+    .filter((a) => a.phases.includes('deploy'))
+    .map((a) => ({ a, e: readEntry(a.entry_name) }))
+    .sort(
+      (x, y) =>
+        byteCompare(x.a.entry_name, y.a.entry_name) ||
+        byteCompare(x.a.container_path, y.a.container_path),
+    );
+  if (format === 'json') {
+    println(
+      JSON.stringify(
+        rows.map(({ a, e }) => ({
+          entry_name: a.entry_name,
+          host_path: e?.host_path ?? '',
+          container_path: a.container_path,
+          ...(a.readonly ? { readonly: true } : {}),
+          ...(a.volume_options ? { volume_options: a.volume_options } : {}),
+        })),
+      ),
+    );
+    return;
+  }
+  const lines = rows.map(({ a, e }) => {
+    const opt = a.readonly ? ':ro' : a.volume_options ? `:${a.volume_options}` : '';
+    return `${e?.host_path ?? ''}:${a.container_path}${opt}`;
+  });
+  if (isQuiet()) {
+    for (const l of lines) println(l);
+    return;
+  }
+  info1(`${app} volume bind-mounts:`);
+  for (const l of lines) verbose(l);
+};
+
+export const commands: Record<string, Command> = {
+  'storage:mount': mount,
+  'storage:list': list,
+};

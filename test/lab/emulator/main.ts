@@ -1,0 +1,158 @@
+/**
+ * Entry of the Dokku CLI emulator: `node main.js "$@"` from /usr/bin/dokku.
+ * Mirrors the top-level `dokku` script: global flags, the ssh forced command,
+ * version, root-only commands, dispatch to plugins, unknown commands.
+ * The only place that sets the process exit code.
+ */
+import { finalizeBuildCapture, setupBuildCapture } from './deploy.js';
+import {
+  type Command,
+  DokkuExit,
+  dokkuVersion,
+  eprintln,
+  fail,
+  loadPluginModule,
+  pluginEnabled,
+  println,
+  warn,
+} from './lib.js';
+import { xargsSplit } from './report.js';
+
+/** Core plugins implemented by the emulator, by command prefix → module. */
+const CORE: Record<string, string> = {
+  apps: './core/apps.js',
+  config: './core/config.js',
+  git: './core/git.js',
+  'git-hook': './core/git.js',
+  'git-receive-pack': './core/git.js',
+  'git-upload-pack': './core/git.js',
+  ps: './core/ps.js',
+  storage: './core/storage.js',
+  network: './core/network.js',
+  builds: './core/builds.js',
+  'docker-options': './core/docker-options.js',
+  plugin: './plugins/plugin.js',
+};
+
+/** Commands that must run as root (D dokku:90-105). */
+function needsRoot(cmd: string): boolean {
+  if (cmd.startsWith('plugin:')) return cmd !== 'plugin:help' && cmd !== 'plugin:list';
+  return [
+    'ssh-keys:add',
+    'ssh-keys:remove',
+    'scheduler-k3s:initialize',
+    'scheduler-k3s:uninstall',
+  ].includes(cmd);
+}
+
+function notACommand(cmd: string): never {
+  warn(`\`${cmd}\` is not a dokku command.`);
+  fail('See `dokku help` for a list of available commands.');
+}
+
+async function dispatch(argv: string[]): Promise<number> {
+  const args = [...argv];
+  // leading global flags only (D dokku:70-87)
+  let appFlag: string | undefined;
+  while (args.length > 0) {
+    const a = args[0] ?? '';
+    if (a === '--quiet') process.env.DOKKU_QUIET_OUTPUT = '1';
+    else if (a === '--trace') process.env.DOKKU_TRACE = '1';
+    else if (a === '--force') process.env.DOKKU_APPS_FORCE_DELETE = '1';
+    else if (a === '--app') {
+      args.shift();
+      appFlag = args[0] ?? '';
+      process.env.DOKKU_APP_NAME = appFlag;
+    } else if (a.startsWith('--app=')) {
+      appFlag = a.slice(6);
+      process.env.DOKKU_APP_NAME = appFlag;
+    } else if (a === '--rm' || a === '--rm-container' || a === '--detach' || a === '--no-restart') {
+      // accepted and ignored by the emulator (run flags)
+    } else break;
+    args.shift();
+  }
+
+  const ssh = process.env.SSH_ORIGINAL_COMMAND;
+  if (ssh !== undefined) {
+    delete process.env.SSH_ORIGINAL_COMMAND;
+    const first = ssh.trim().split(/\s+/)[0] ?? '';
+    // git-* keep literal quotes (plain word splitting); others are split like xargs -n 1
+    const words = /^git[-:]/.test(first) ? ssh.trim().split(/\s+/) : xargsSplit(ssh);
+    return dispatch([...args, ...words]);
+  }
+
+  const cmd = args[0] ?? '';
+  if (cmd === '' || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    println(
+      'Usage: dokku [--quiet|--trace|--force] [--app APP] COMMAND <app> [command-specific-options]',
+    );
+    return 0;
+  }
+  if (cmd === 'version' || cmd === '-v' || cmd === '--version') {
+    const v = dokkuVersion();
+    if (v === '') fail("Unable to determine dokku's version");
+    println(`dokku version ${v}`);
+    return 0;
+  }
+  if (cmd === '--lab-install') {
+    const { labInstall } = await import('./install.js');
+    return labInstall(args[1] ?? '');
+  }
+  if (cmd === '--lab-proxy') {
+    const { labProxy } = await import('./proxy.js');
+    return labProxy();
+  }
+
+  if (needsRoot(cmd) && process.getuid?.() !== 0) fail('This command must be run as root');
+
+  const prefix = cmd.includes(':') ? cmd.slice(0, cmd.indexOf(':')) : cmd;
+  let commands: Record<string, Command> | null = null;
+  let core = false;
+  const coreModule = CORE[prefix];
+  if (coreModule !== undefined) {
+    core = true;
+    const mod = (await import(coreModule)) as { commands: Record<string, Command> };
+    commands = mod.commands;
+  } else if (/^[a-z0-9_-]+$/.test(prefix) && pluginEnabled(prefix)) {
+    commands = (await loadPluginModule(prefix))?.commands ?? null;
+  }
+  const fn = commands?.[cmd];
+  if (fn === undefined) notACommand(cmd);
+
+  let rest = args.slice(1);
+  if (core && appFlag !== undefined && appFlag !== '') rest = [appFlag, ...rest];
+
+  // dokku:191-193: build capture before the subcommand runs, keyed on the literal $2
+  if (cmd === 'git-hook' || cmd === 'ps:rebuild' || cmd === 'ps:restart') {
+    const source = cmd === 'git-hook' ? 'git-hook' : cmd;
+    setupBuildCapture(args[1] ?? '', source);
+  }
+  let code = 0;
+  try {
+    code = (await fn(rest)) ?? 0;
+  } catch (e) {
+    if (e instanceof DokkuExit) code = e.code;
+    else {
+      finalizeBuildCapture(1);
+      throw e;
+    }
+  }
+  finalizeBuildCapture(code);
+  return code;
+}
+
+async function main(): Promise<void> {
+  let code: number;
+  try {
+    code = await dispatch(process.argv.slice(2));
+  } catch (e) {
+    if (e instanceof DokkuExit) code = e.code;
+    else {
+      eprintln(` !     ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      code = 1;
+    }
+  }
+  process.exitCode = code;
+}
+
+await main();
