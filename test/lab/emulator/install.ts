@@ -187,7 +187,9 @@ export function labInstall(version: string): number {
   }
   const ssh = join(DOKKU_ROOT, '.ssh');
   mkdirDokku(ssh, 0o700);
-  // the engine is reached by the dokku user (docker group in real life)
+  // the engine is reached by the dokku user (through dockerd in real life), so the
+  // dokku user must be able to traverse /var/lib/docker and own the engine's folders
+  chmodSync(ENGINE_ROOT, 0o711);
   for (const d of ['image', 'containers', 'networks', 'contexts', 'tmp']) {
     const p = join(ENGINE_ROOT, d);
     mkdirSync(p, { recursive: true });

@@ -142,6 +142,13 @@ async function dispatch(argv: string[]): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  // a closed pipe (`dokku … | head`) ends the command quietly, as bash's SIGPIPE would
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(141);
+      throw e;
+    });
+  }
   let code: number;
   try {
     code = await dispatch(process.argv.slice(2));
