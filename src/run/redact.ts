@@ -1,0 +1,99 @@
+/**
+ * Secrets never reach a log, the journal or a report (DESIGN "Promises").
+ * Every text the run layer writes passes through {@link redact}; every
+ * structured value through {@link redactJson}.
+ */
+
+/** What a masked secret is replaced with. */
+export const MASK = '***';
+
+// Whole segments of an env-var-like name that mark it secret (`DB_PASSWORD`,
+// `SECRET_KEY_BASE`, `GITHUB_TOKEN`), matched per `_`-separated part so `MONKEY` is not.
+const SECRET_PARTS = new Set([
+  'PASS',
+  'PASSWD',
+  'PASSWORD',
+  'PASSPHRASE',
+  'PWD',
+  'SECRET',
+  'SECRETS',
+  'TOKEN',
+  'TOKENS',
+  'KEY',
+  'KEYS',
+  'APIKEY',
+  'PRIVATE',
+  'CREDENTIAL',
+  'CREDENTIALS',
+  'AUTH',
+  'SALT',
+  'COOKIE',
+  'SESSION',
+  'SIGNATURE',
+  'DSN',
+]);
+// Names that hold a URL with credentials more often than not.
+const SECRET_NAMES = /^(?:DATABASE_URL|DOKKU_[A-Z]+_[A-Z]+_URL|[A-Z0-9_]*_DSN)$/;
+
+/** True for keys whose values are treated as secrets. */
+export function isSecretKey(key: string): boolean {
+  const upper = key.toUpperCase();
+  if (SECRET_NAMES.test(upper)) return true;
+  const parts = upper.split(/[_.-]+/);
+  if (parts.some((p) => SECRET_PARTS.has(p))) return true;
+  // camelCase and run-together names: apiKey, secretKeyBase, dbPassword.
+  return /PASSWORD|PASSWD|SECRET|TOKEN|APIKEY|PRIVATEKEY|CREDENTIAL/.test(upper);
+}
+
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@'"`]*):([^\s@/'"`]+)@/gi;
+const PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?-----END \1PRIVATE KEY-----/g;
+const ASSIGN =
+  /(?<![A-Za-z0-9_-])([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'\\'')*'|[^\s'"]*)/g;
+const JSON_PAIR = /"([A-Za-z_][A-Za-z0-9_.-]*)"(\s*:\s*)"((?:[^"\\]|\\.)*)"/g;
+const COLON_PAIR = /^(\s*)([A-Za-z_][A-Za-z0-9_]*):([ \t]+)(\S.*)$/gm;
+
+/**
+ * Masks secrets in free text: passwords in URLs (`postgres://u:PASSWORD@h`),
+ * `KEY=value` / `export KEY='value'` / `--env=KEY=value` for secret-looking keys,
+ * `"key": "value"` JSON pairs, `KEY:  value` lines (config:show, config:set
+ * output) and PEM private-key blocks.
+ */
+export function redact(text: string): string {
+  return text
+    .replace(PRIVATE_KEY, (_m, kind: string) => `-----BEGIN ${kind}PRIVATE KEY----- ${MASK}`)
+    .replace(URL_USERINFO, (_m, head: string) => `${head}:${MASK}@`)
+    .replace(ASSIGN, (m, key: string, value: string) => {
+      if (!isSecretKey(key) || value === '') return m;
+      const q = value[0] === '"' || value[0] === "'" ? value[0] : '';
+      return `${key}=${q}${MASK}${q}`;
+    })
+    .replace(JSON_PAIR, (m, key: string, sep: string, value: string) =>
+      isSecretKey(key) && value !== '' ? `"${key}"${sep}"${MASK}"` : m,
+    )
+    .replace(COLON_PAIR, (m, lead: string, key: string, gap: string) =>
+      isSecretKey(key) ? `${lead}${key}:${gap}${MASK}` : m,
+    );
+}
+
+/** A JSON-compatible value. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+/**
+ * Redacts a JSON value: values under secret-looking keys are masked, every value
+ * of an object held under a key named `env` (any case) is masked, strings are
+ * passed through {@link redact}.
+ */
+export function redactJson(value: Json, underEnv = false): Json {
+  if (typeof value === 'string') return underEnv && value !== '' ? MASK : redact(value);
+  if (value === null || typeof value !== 'object') return underEnv ? MASK : value;
+  if (Array.isArray(value)) return value.map((v) => redactJson(v, underEnv));
+  const out: { [key: string]: Json } = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (underEnv || (isSecretKey(k) && typeof v !== 'object')) {
+      out[k] = v === '' || v === null ? v : MASK;
+    } else {
+      out[k] = redactJson(v, k.toLowerCase() === 'env');
+    }
+  }
+  return out;
+}
