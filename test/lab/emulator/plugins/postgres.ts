@@ -26,6 +26,7 @@ import {
   closeSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -36,6 +37,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -522,15 +524,25 @@ function appendLog(c: ServiceContainer, text: string): void {
 
 /**
  * The postgres image's entrypoint, then the server: fix the data dir's owner
- * and mode as docker-entrypoint.sh does, initdb on an empty one, then start
- * the postmaster with pg_ctl. Returns false when the server did not come up
- * (its words are in the container log).
+ * and mode as docker-entrypoint.sh does, initdb on an empty one, then exec the
+ * postmaster as `postgres`, its output in the container log (written by us, the
+ * "daemon", as docker does). Returns false when the server did not become
+ * ready (its words are in the container log).
  */
-function startServer(c: ServiceContainer, password: string): boolean {
-  const log = join(containerDir(c.id), 'container.log');
+async function startServer(c: ServiceContainer, password: string): Promise<boolean> {
+  const root = process.getuid?.() === 0;
   const pg = userIds('postgres');
-  if (!existsSync(log)) closeSync(openSync(log, 'a'));
-  if (pg !== null && process.getuid?.() === 0) chownSync(log, pg.uid, pg.gid);
+  if (!root) {
+    appendLog(
+      c,
+      'permission denied while trying to connect to the docker API: the lab runs PostgreSQL servers only for root\n',
+    );
+    return false;
+  }
+  if (pg === null) {
+    appendLog(c, 'unable to find user postgres: no matching entries in passwd file\n');
+    return false;
+  }
   if (!existsSync(join(c.pgBin, 'postgres'))) {
     appendLog(
       c,
@@ -539,25 +551,15 @@ function startServer(c: ServiceContainer, password: string): boolean {
     return false;
   }
   mkdirSync(c.dataDir, { recursive: true });
-  if (process.getuid?.() === 0 && pg !== null) {
-    // docker-entrypoint.sh: chmod 00700 "$PGDATA"; find "$PGDATA" \! -user postgres -exec chown postgres '{}' +
-    chmodSync(c.dataDir, 0o700);
-    spawnSync('find', [
-      c.dataDir,
-      '!',
-      '-user',
-      'postgres',
-      '-exec',
-      'chown',
-      'postgres',
-      '{}',
-      '+',
-    ]);
-  }
+  // docker-entrypoint.sh: chmod 00700 "$PGDATA"; find "$PGDATA" \! -user postgres -exec chown postgres '{}' +
+  chmodSync(c.dataDir, 0o700);
+  spawnSync('find', [c.dataDir, '!', '-user', 'postgres', '-exec', 'chown', 'postgres', '{}', '+']);
   if (!existsSync(join(c.dataDir, 'PG_VERSION'))) {
-    const pwfile = join(containerDir(c.id), 'pwfile');
+    const scratch = mkdtempSync(join(tmpdir(), 'pg-init-'));
+    chownSync(scratch, pg.uid, pg.gid);
+    const pwfile = join(scratch, 'pwfile');
     writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
-    if (pg !== null && process.getuid?.() === 0) chownSync(pwfile, pg.uid, pg.gid);
+    chownSync(pwfile, pg.uid, pg.gid);
     // The image authenticates non-local clients with scram-sha-256; every
     // client comes over TCP here, so host auth must ask for the password.
     const r = asPostgres([
@@ -571,7 +573,7 @@ function startServer(c: ServiceContainer, password: string): boolean {
       '--encoding=UTF8',
       '--locale=C.UTF-8',
     ]);
-    rmSync(pwfile, { force: true });
+    rmSync(scratch, { recursive: true, force: true });
     appendLog(c, r.stdout + r.stderr);
     if (r.status !== 0) return false;
     // the image listens on all interfaces (postgresql.conf.sample: listen_addresses = '*')
@@ -584,33 +586,63 @@ function startServer(c: ServiceContainer, password: string): boolean {
       ),
     );
   }
-  const opts = [
-    '-c listen_addresses=127.0.0.1',
-    `-p ${c.port}`,
-    "-c unix_socket_directories=''",
-    c.configOptions,
-  ]
-    .filter((s) => s !== '')
-    .join(' ');
-  const r = asPostgres([
-    join(c.pgBin, 'pg_ctl'),
-    '-D',
-    c.dataDir,
-    '-l',
-    log,
-    '-w',
-    '-t',
-    '60',
-    '-o',
-    opts,
-    'start',
-  ]);
-  if (r.status !== 0) {
-    appendLog(c, r.stdout + r.stderr);
+  const log = openSync(join(containerDir(c.id), 'container.log'), 'a');
+  const child = spawn(
+    'setpriv',
+    [
+      '--reuid=postgres',
+      '--regid=postgres',
+      '--init-groups',
+      '--',
+      join(c.pgBin, 'postgres'),
+      '-D',
+      c.dataDir,
+      '-p',
+      String(c.port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      ...c.configOptions.split(/\s+/).filter((w) => w !== ''),
+    ],
+    {
+      detached: true,
+      cwd: '/',
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', PGDATA: c.dataDir },
+      stdio: ['ignore', log, log],
+    },
+  );
+  closeSync(log);
+  let exited = false;
+  child.on('exit', () => {
+    exited = true;
+  });
+  child.on('error', () => {
+    exited = true;
+  });
+  const pid = child.pid ?? 0;
+  const until = Date.now() + 60_000;
+  let ready = false;
+  while (!exited && Date.now() < until) {
+    // postmaster.pid line 1 is the pid, line 8 the status ("ready" once it accepts connections)
+    const lines = readTrim(join(c.dataDir, 'postmaster.pid')).split('\n');
+    if (Number(lines[0]) === pid && (lines[7] ?? '').trim() === 'ready') {
+      ready = true;
+      break;
+    }
+    await sleep(50);
+  }
+  if (!ready) {
+    if (!exited) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     return false;
   }
-  const pid = Number.parseInt(readTrim(join(c.dataDir, 'postmaster.pid')).split('\n')[0] ?? '', 10);
-  if (!Number.isFinite(pid) || pid <= 0) return false;
+  child.unref();
   c.pid = pid;
   c.pidStart = pidStartTime(pid);
   c.state = 'running';
@@ -618,9 +650,13 @@ function startServer(c: ServiceContainer, password: string): boolean {
   return true;
 }
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
 /** `docker container start ID`. */
-function containerStart(c: ServiceContainer, password: string): boolean {
-  const ok = startServer(c, password);
+async function containerStart(c: ServiceContainer, password: string): Promise<boolean> {
+  const ok = await startServer(c, password);
   if (!ok) {
     c.state = 'exited';
     c.exitCode = 1;
@@ -631,21 +667,17 @@ function containerStart(c: ServiceContainer, password: string): boolean {
   return ok;
 }
 
-/** `docker container stop NAME`: the image's STOPSIGNAL is SIGINT, a fast shutdown. */
-function containerStop(c: ServiceContainer): void {
+/** `docker container stop NAME`: the image's STOPSIGNAL is SIGINT (a fast shutdown), SIGKILL after 10 s. */
+async function containerStop(c: ServiceContainer): Promise<void> {
   if (containerRunning(c)) {
-    const r = asPostgres([
-      join(c.pgBin, 'pg_ctl'),
-      '-D',
-      c.dataDir,
-      '-m',
-      'fast',
-      '-w',
-      '-t',
-      '60',
-      'stop',
-    ]);
-    if (r.status !== 0 && containerRunning(c)) {
+    try {
+      process.kill(c.pid, 'SIGINT');
+    } catch {
+      // already gone
+    }
+    const until = Date.now() + 10_000;
+    while (containerRunning(c) && Date.now() < until) await sleep(50);
+    if (containerRunning(c)) {
       try {
         process.kill(c.pid, 'SIGKILL');
       } catch {
@@ -659,8 +691,8 @@ function containerStop(c: ServiceContainer): void {
   writeRecord(c);
 }
 
-function containerRemove(c: ServiceContainer): void {
-  if (containerRunning(c)) containerStop(c);
+async function containerRemove(c: ServiceContainer): Promise<void> {
+  if (containerRunning(c)) await containerStop(c);
   rmSync(containerDir(c.id), { recursive: true, force: true });
   const dns = readDns();
   if (dns[dnsHostname(c.service)] === `127.0.0.1:${c.port}`) setDns(dnsHostname(c.service), null);
@@ -718,24 +750,24 @@ function serviceStatus(svc: string): string {
 }
 
 /** service_pause. */
-function servicePause(svc: string, quietAll = false): void {
+async function servicePause(svc: string, quietAll = false): Promise<void> {
   const c = containerByName(serviceName(svc));
   if (c === null) {
     warn('Service is already paused');
     return;
   }
   if (!quietAll) info2Quiet('Pausing container');
-  containerStop(c);
+  await containerStop(c);
   if (!quietAll) verboseQuiet('Container paused');
 }
 
 /** service_container_rm. */
-function serviceContainerRm(svc: string): void {
-  servicePause(svc);
+async function serviceContainerRm(svc: string): Promise<void> {
+  await servicePause(svc);
   const c = containerByName(serviceName(svc));
   if (c === null) return;
   verboseQuiet('Removing container');
-  containerRemove(c);
+  await containerRemove(c);
 }
 
 function containerOutput(svc: string, c: ServiceContainer): void {
@@ -835,7 +867,7 @@ async function serviceCreateContainer(svc: string): Promise<boolean> {
   // --cidfile: the id, no newline
   writeServiceFile(join(root, 'ID'), id);
 
-  if (!containerStart(c, password)) {
+  if (!(await containerStart(c, password))) {
     verboseQuiet('Waiting for container to be ready');
     containerOutput(svc, c);
     return false;
@@ -861,9 +893,9 @@ async function serviceCreateContainer(svc: string): Promise<boolean> {
   if (created.status !== 0) verboseQuiet('Already exists');
 
   verboseQuiet('Securing connection to database');
-  servicePause(svc, true);
+  await servicePause(svc, true);
   enableSsl(svc, c);
-  if (!containerStart(c, password)) {
+  if (!(await containerStart(c, password))) {
     containerOutput(svc, c);
     return false;
   }
@@ -891,7 +923,7 @@ async function serviceStart(svc: string, quiet = false): Promise<number> {
   if (c !== null && c.state !== 'created') {
     // docker container start on the exited container: docker answers once the
     // process is started; a server that dies right after still "started".
-    containerStart(c, password);
+    await containerStart(c, password);
     info2('Container started');
     return 0;
   }
@@ -1085,17 +1117,17 @@ const start: Command = async (args) => {
 
 const stop: Command = async (args) => {
   const svc = requireService(args[0]);
-  serviceContainerRm(svc);
+  await serviceContainerRm(svc);
 };
 
 const pause: Command = async (args) => {
   const svc = requireService(args[0]);
-  servicePause(svc);
+  await servicePause(svc);
 };
 
 const restart: Command = async (args) => {
   const svc = requireService(args[0]);
-  servicePause(svc);
+  await servicePause(svc);
   const code = await serviceStart(svc);
   if (code !== 0) return code;
   info1(`Please call ${PLUGIN}:restart on the linked apps`);
@@ -1285,7 +1317,7 @@ const destroy: Command = async (args) => {
     }
   }
   info2Quiet(`Deleting ${svc}`);
-  serviceContainerRm(svc);
+  await serviceContainerRm(svc);
   verboseQuiet('Removing data');
   rmSync(root, { recursive: true, force: true });
   rmSync(join(CONFIG_ROOT, svc), { recursive: true, force: true });

@@ -1,0 +1,401 @@
+/**
+ * Seeds a lab host with a realistic Dokku installation, the way an operator
+ * would build one: plugins installed from their URLs, apps deployed by a real
+ * `git push` over SSH as the dokku user, one app from an image, one from a tar
+ * archive, two PostgreSQL services holding rows, a storage mount with files,
+ * and a network an app is attached to. {@link SEEDED} describes the result;
+ * the migration tests assert on it.
+ *
+ * Runs on the controller (root): it publishes the fixtures to the lab
+ * registry, then drives the host through `host.exec` (root inside the host)
+ * and `git push` to dokku@ADDRESS:APP.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** What seed needs of a lab host (test/lab/lab.ts LabHost fits). */
+export interface SeedHost {
+  name: string;
+  address: string;
+  exec(
+    cmd: string,
+    opts?: { input?: string | Buffer },
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+/** What seed needs of the lab (test/lab/lab.ts Lab fits), plus options. */
+export interface SeedOptions {
+  /** Private key the dokku user accepts (the lab's instance key). */
+  keyPath: string;
+  /** known_hosts holding the host's key under its address. */
+  knownHostsPath: string;
+  /** Instance folder; the work clones go to `<dir>/repos/<host>/<app>` (else a temp folder). */
+  dir?: string;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/** One seeded app. */
+export interface SeededApp {
+  name: string;
+  /** How it was deployed: `git-push`, `git:from-image`, `git:from-archive`. */
+  deployedBy: 'git-push' | 'git:from-image' | 'git:from-archive';
+  /** What the deploy used: fixture folder, image, or archive URL. */
+  source: string;
+  /** Config vars the seed set (besides what Dokku and links add). */
+  config: Record<string, string>;
+  /** A text the app's `GET /` answer contains. */
+  answers: string;
+}
+
+/** The installation seed() builds. Kept as data so tests assert on the same facts. */
+export const SEEDED = {
+  plugins: [
+    { name: 'postgres', url: 'https://github.com/dokku/dokku-postgres.git', version: '1.48.0' },
+    {
+      name: 'ferry-marker',
+      url: 'https://github.com/dokku-ferry/dokku-ferry-marker.git',
+      version: '0.1.0',
+    },
+  ],
+  apps: [
+    {
+      name: 'notes',
+      deployedBy: 'git-push',
+      source: 'fixtures/apps/notes',
+      config: { NOTES_TITLE: 'Ferry notes' },
+      answers: 'check the backups',
+    },
+    {
+      name: 'hello',
+      deployedBy: 'git-push',
+      source: 'fixtures/apps/hello',
+      config: { GREETING: 'hello from the ferry lab' },
+      answers: 'Hello from the ferry lab',
+    },
+    {
+      name: 'api',
+      deployedBy: 'git-push',
+      source: 'fixtures/apps/api',
+      config: { STORAGE_DIR: '/var/lib/dokku/data/storage/api' },
+      answers: 'greetings from persistent storage',
+    },
+    {
+      name: 'whoami',
+      deployedBy: 'git:from-image',
+      source: 'lab/whoami:1.0',
+      config: {},
+      answers: 'lab/whoami:1.0',
+    },
+    {
+      name: 'landing',
+      deployedBy: 'git:from-archive',
+      source: 'file:///var/lib/ferry-lab/registry/archives/landing.tar',
+      config: {},
+      answers: 'deployed from a tar archive',
+    },
+  ] as SeededApp[],
+  services: [
+    {
+      name: 'notes-db',
+      database: 'notes_db',
+      linkedTo: ['notes'],
+      table: 'notes',
+      rows: ['ship the ferry', 'check the backups', 'drill the restore'],
+    },
+    {
+      name: 'analytics',
+      database: 'analytics',
+      linkedTo: [] as string[],
+      table: 'events',
+      rows: ['signup', 'login', 'login', 'purchase', 'logout'],
+    },
+  ],
+  storage: {
+    app: 'api',
+    hostDir: '/var/lib/dokku/data/storage/api',
+    containerDir: '/app/storage',
+    files: {
+      'greeting.txt': 'greetings from persistent storage\n',
+      'uploads/avatar.txt': 'not really an image\n',
+    } as Record<string, string>,
+  },
+  network: { name: 'ferry-net', app: 'api', property: 'attach-post-deploy' },
+  /** Git commits are made with these, so their SHAs are the same on every run. */
+  commitDate: '2026-01-01T00:00:00Z',
+} as const;
+
+/** What seed() reports. */
+export interface SeedResult {
+  /** Wall time, milliseconds. */
+  ms: number;
+  /** Per step, milliseconds. */
+  steps: { step: string; ms: number }[];
+  /** Work clone of each git-pushed app (remote `dokku` → dokku@ADDRESS:APP). */
+  repos: Record<string, string>;
+  /** The deployed commit of each git-pushed app. */
+  commits: Record<string, string>;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The fixtures folder: beside this module, or in the source tree when run from dist/. */
+export function fixturesDir(): string {
+  const beside = join(here, 'fixtures');
+  if (existsSync(beside)) return beside;
+  // dist/test/lab/emulator → test/lab/emulator/fixtures
+  return join(here, '..', '..', '..', '..', 'test', 'lab', 'emulator', 'fixtures');
+}
+
+const CLEAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+function sh(q: string): string {
+  return `'${q.replace(/'/g, `'\\''`)}'`;
+}
+
+function run(
+  file: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): string {
+  const r = spawnSync(file, args, {
+    cwd: opts.cwd,
+    env: { PATH: CLEAN_PATH, HOME: '/root', LANG: 'C.UTF-8', ...(opts.env ?? {}) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) {
+    const said = `${r.stderr?.toString() ?? ''}${r.stdout?.toString() ?? ''}`
+      .trim()
+      .split('\n')
+      .slice(-8);
+    throw new Error(
+      `\`${file} ${args.join(' ')}\` exited ${r.status}:\n    ${said.join('\n    ')}`,
+    );
+  }
+  return r.stdout?.toString() ?? '';
+}
+
+/** Commit a folder's files as one commit with a fixed date. */
+function commitTree(dir: string, message: string): string {
+  const env = {
+    GIT_AUTHOR_NAME: 'Ferry Lab',
+    GIT_AUTHOR_EMAIL: 'lab@dokku-ferry.invalid',
+    GIT_COMMITTER_NAME: 'Ferry Lab',
+    GIT_COMMITTER_EMAIL: 'lab@dokku-ferry.invalid',
+    GIT_AUTHOR_DATE: SEEDED.commitDate,
+    GIT_COMMITTER_DATE: SEEDED.commitDate,
+  };
+  run('git', ['init', '-q', '-b', 'master', dir]);
+  run('git', ['-C', dir, 'add', '-A']);
+  run('git', ['-C', dir, 'commit', '-q', '-m', message], { env });
+  return run('git', ['-C', dir, 'rev-parse', 'HEAD']).trim();
+}
+
+/** Replace `dst` by a finished `tmp` (rename); a racing seed that got there first wins. */
+function install(tmp: string, dst: string): void {
+  mkdirSync(dirname(dst), { recursive: true });
+  rmSync(dst, { recursive: true, force: true });
+  try {
+    renameSync(tmp, dst);
+  } catch {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Put the images, plugin repositories and the archive the seed uses into the
+ * lab registry (shared by every host). Idempotent.
+ */
+export function publishRegistry(registry: string, pgVersion: string): void {
+  const fx = fixturesDir();
+  const scratch = mkdtempSync(join(tmpdir(), 'ferry-seed-'));
+  try {
+    // the PostgreSQL server image: a marker; the server binaries are the machine's
+    const pg = join(scratch, 'pg');
+    mkdirSync(pg);
+    run('sh', [
+      '-c',
+      'printf \'{"repo":"postgres","tag":"%s","note":"lab image: runs the PostgreSQL server binaries of the lab machine"}\\n\' "$2" >"$1/image.json"',
+      'sh',
+      pg,
+      pgVersion,
+    ]);
+    install(pg, join(registry, 'postgres', pgVersion));
+    for (const img of [
+      'busybox/1.37.0-uclibc',
+      'dokku/ambassador/0.8.2',
+      'dokku/s3backup/0.18.0',
+      'dokku/wait/0.9.3',
+    ]) {
+      const d = join(scratch, img.replace(/\//g, '_'));
+      mkdirSync(d);
+      run('sh', ['-c', 'printf "lab helper image %s\\n" "$2" >"$1/image.txt"', 'sh', d, img]);
+      install(d, join(registry, img));
+    }
+    const who = join(scratch, 'whoami');
+    run('cp', ['-a', join(fx, 'images', 'lab', 'whoami', '1.0'), who]);
+    install(who, join(registry, 'lab', 'whoami', '1.0'));
+
+    for (const p of SEEDED.plugins) {
+      const repoName = p.url.split('/').pop() ?? '';
+      const work = join(scratch, `work-${p.name}`);
+      run('cp', ['-a', join(fx, 'plugins', repoName.replace(/\.git$/, '')), work]);
+      commitTree(work, `${p.name} ${p.version}`);
+      run('git', ['-C', work, 'tag', p.version]);
+      const bare = join(scratch, `bare-${p.name}`);
+      run('git', ['clone', '-q', '--bare', work, bare]);
+      const m = /^https:\/\/([^/]+)\/(.+)$/.exec(p.url);
+      install(bare, join(registry, 'plugins', m?.[1] ?? '', m?.[2] ?? repoName));
+    }
+
+    const tarTmp = join(scratch, 'landing.tar');
+    run('tar', [
+      '--sort=name',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      `--mtime=${SEEDED.commitDate}`,
+      '-cf',
+      tarTmp,
+      '-C',
+      join(fx, 'archives'),
+      'landing',
+    ]);
+    mkdirSync(join(registry, 'archives'), { recursive: true });
+    install(tarTmp, join(registry, 'archives', 'landing.tar'));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+const NOTES_SQL = `CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO notes (body) VALUES ${SEEDED.services[0].rows.map((r) => `('${r}')`).join(', ')};
+`;
+const ANALYTICS_SQL = `CREATE TABLE events (id serial PRIMARY KEY, kind text NOT NULL, at timestamptz NOT NULL);
+INSERT INTO events (kind, at) VALUES ${SEEDED.services[1].rows
+  .map((r, i) => `('${r}', timestamptz '2026-01-01 00:00:00+00' + interval '${i} hours')`)
+  .join(', ')};
+`;
+
+/** Seed `host` (see the module comment). Throws with the failing command's output. */
+export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResult> {
+  const log = opts.log ?? (() => {});
+  const t0 = Date.now();
+  const steps: { step: string; ms: number }[] = [];
+  const step = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
+    const s = Date.now();
+    log(`seed ${host.name}: ${name}`);
+    const v = await fn();
+    steps.push({ step: name, ms: Date.now() - s });
+    return v;
+  };
+  const must = async (cmd: string, input?: string | Buffer): Promise<string> => {
+    const r = await host.exec(cmd, input === undefined ? {} : { input });
+    if (r.code !== 0) {
+      const said = `${r.stderr.trim()}\n${r.stdout.trim()}`.trim().split('\n').slice(-10);
+      throw new Error(
+        `seed ${host.name}: \`${cmd}\` exited ${r.code}:\n    ${said.join('\n    ')}`,
+      );
+    }
+    return r.stdout;
+  };
+
+  const labJson = JSON.parse(await must('cat /var/lib/docker/lab.json')) as {
+    registry?: string;
+    pgVersion?: string;
+  };
+  const registry = labJson.registry ?? '/var/lib/ferry-lab/registry';
+  await step('publish fixtures to the registry', () =>
+    publishRegistry(registry, labJson.pgVersion ?? ''),
+  );
+
+  await step('install plugins', async () => {
+    for (const p of SEEDED.plugins) {
+      await must(`dokku plugin:install ${sh(p.url)} --name ${sh(p.name)}`);
+    }
+    await must('dokku plugin:install-dependencies');
+  });
+
+  await step('create apps and config', async () => {
+    for (const a of SEEDED.apps) {
+      await must(`dokku apps:create ${a.name}`);
+      const pairs = Object.entries(a.config).map(([k, v]) => sh(`${k}=${v}`));
+      if (pairs.length > 0)
+        await must(`dokku config:set --no-restart ${a.name} ${pairs.join(' ')}`);
+    }
+  });
+
+  await step('create postgres services with rows', async () => {
+    for (const s of SEEDED.services) await must(`dokku postgres:create ${s.name}`);
+    await must(`dokku postgres:connect ${SEEDED.services[0].name}`, NOTES_SQL);
+    await must(`dokku postgres:connect ${SEEDED.services[1].name}`, ANALYTICS_SQL);
+    for (const s of SEEDED.services) {
+      for (const app of s.linkedTo) await must(`dokku postgres:link ${s.name} ${app} --no-restart`);
+    }
+  });
+
+  await step('storage mount and network', async () => {
+    const st = SEEDED.storage;
+    const files = Object.entries(st.files)
+      .map(
+        ([f, body]) =>
+          `mkdir -p "$(dirname ${sh(`${st.hostDir}/${f}`)})" && printf %s ${sh(body)} >${sh(`${st.hostDir}/${f}`)}`,
+      )
+      .join(' && ');
+    // what `dokku storage:ensure-directory api` does: the dir, owned by herokuish's 32767
+    await must(`mkdir -p ${sh(st.hostDir)} && ${files} && chown -R 32767:32767 ${sh(st.hostDir)}`);
+    await must(`dokku storage:mount ${st.app} ${sh(`${st.hostDir}:${st.containerDir}`)}`);
+    const n = SEEDED.network;
+    await must(`dokku network:create ${n.name}`);
+    await must(`dokku network:set ${n.app} ${n.property} ${n.name}`);
+  });
+
+  const repos: Record<string, string> = {};
+  const commits: Record<string, string> = {};
+  await step('git push the git apps', () => {
+    const base =
+      opts.dir !== undefined
+        ? join(opts.dir, 'repos', host.name)
+        : mkdtempSync(join(tmpdir(), `ferry-repos-${host.name}-`));
+    const ssh = [
+      'ssh',
+      '-i',
+      opts.keyPath,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      `UserKnownHostsFile=${opts.knownHostsPath}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+    ].join(' ');
+    for (const a of SEEDED.apps) {
+      if (a.deployedBy !== 'git-push') continue;
+      const dir = join(base, a.name);
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dirname(dir), { recursive: true });
+      run('cp', ['-a', join(fixturesDir(), 'apps', a.name), dir]);
+      commits[a.name] = commitTree(dir, `${a.name}: first version`);
+      run('git', ['-C', dir, 'remote', 'add', 'dokku', `dokku@${host.address}:${a.name}`]);
+      run('git', ['-C', dir, 'push', '-q', 'dokku', 'master'], { env: { GIT_SSH_COMMAND: ssh } });
+      repos[a.name] = dir;
+    }
+  });
+
+  await step('deploy from image and archive', async () => {
+    for (const a of SEEDED.apps) {
+      if (a.deployedBy === 'git:from-image')
+        await must(`dokku git:from-image ${a.name} ${sh(a.source)}`);
+      if (a.deployedBy === 'git:from-archive') {
+        await must(`dokku git:from-archive ${a.name} ${sh(a.source)}`);
+      }
+    }
+  });
+
+  return { ms: Date.now() - t0, steps, repos, commits };
+}
