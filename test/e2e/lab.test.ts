@@ -7,7 +7,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { labTest, useLab } from '../lab/ava.js';
 import { LAB_ROOT, Lab, type LabHost } from '../lab/lab.js';
-import { run } from '../lab/sys.js';
+import { CLEAN_ENV, run } from '../lab/sys.js';
 
 const INSTANCE = 'lab-test';
 const lab = useLab({
@@ -17,25 +17,15 @@ const lab = useLab({
   emulator: false,
 });
 
-function ssh(user: string, host: LabHost, command: string, knownHosts = lab().knownHostsPath) {
-  return run('ssh', [
-    '-F',
-    '/dev/null',
-    '-i',
-    lab().keyPath,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    `UserKnownHostsFile=${knownHosts}`,
-    '-o',
-    'ConnectTimeout=5',
-    `${user}@${host.address}`,
-    command,
-  ]);
+function ssh(user: string, host: LabHost, command: string, knownHosts?: string) {
+  const [file, ...args] = lab().sshArgv(host, user, command);
+  if (knownHosts)
+    args.splice(
+      args.indexOf(`UserKnownHostsFile=${lab().knownHostsPath}`),
+      1,
+      `UserKnownHostsFile=${knownHosts}`,
+    );
+  return run(file as string, args);
 }
 
 labTest('each host has its own folders, hostname, host key and processes', async (t) => {
@@ -134,6 +124,31 @@ labTest('the dokku user only gets the sshcommand forced command', async (t) => {
     );
     const shell = await ssh('dokku', three, 'echo marker-$((6*7)) && true');
     t.false(shell.stdout.includes('marker-42'), 'the client command must not reach a shell');
+  } finally {
+    await three.must(`printf '%s' '${saved.replace(/'/g, '')}' > /home/dokku/.sshcommand`);
+  }
+  // The git transport works through the forced command (the emulator plays Dokku's part;
+  // here a stand-in serves bare repos under /tmp): push, then ls-remote.
+  const standIn = `#!/bin/bash\ncmd=$1; repo=\${2//\\'/}; exec "$cmd" "/tmp/\${repo#/}"\n`;
+  await three.must(
+    'cat > /tmp/git-dokku && chmod 755 /tmp/git-dokku && git init -q --bare /tmp/app.git && chown -R dokku:dokku /tmp/app.git && echo /tmp/git-dokku > /home/dokku/.sshcommand',
+    { input: standIn },
+  );
+  try {
+    const work = await fsp.mkdtemp('/tmp/lab-git-');
+    const env = { ...CLEAN_ENV, GIT_SSH_COMMAND: lab().gitSshCommand() };
+    const git = (...a: string[]) => run('git', ['-C', work, ...a], { env });
+    await git('init', '-q', '-b', 'main');
+    await fsp.writeFile(path.join(work, 'Procfile'), 'web: true\n');
+    await git('add', 'Procfile');
+    await git('-c', 'user.name=lab', '-c', 'user.email=lab@invalid', 'commit', '-qm', 'one');
+    const push = await git('push', '-q', `dokku@${three.address}:app.git`, 'main');
+    t.is(push.code, 0, push.stderr);
+    const head = (await git('rev-parse', 'HEAD')).stdout.trim();
+    const remote = await git('ls-remote', `dokku@${three.address}:app.git`);
+    t.is(remote.stdout, `${head}\trefs/heads/main\n`);
+    t.is((await three.must('runuser -u dokku -- git -C /tmp/app.git rev-parse main')).trim(), head);
+    await fsp.rm(work, { recursive: true, force: true });
   } finally {
     await three.must(`printf '%s' '${saved.replace(/'/g, '')}' > /home/dokku/.sshcommand`);
   }

@@ -42,8 +42,9 @@ export function useLab(opts: LabUpOptions & { instance: string }): () => Lab {
     test.before(async () => {
       lab = await Lab.up(opts);
     });
+    // A failed `up` has already removed what it made; a killed run is cleaned by the next `up`.
     test.after.always(async () => {
-      await Lab.down(opts.instance);
+      if (lab) await lab.down();
     });
   }
   return () => {

@@ -216,6 +216,45 @@ export class Lab {
     this.subnet = `10.251.${state.subnet}.0/24`;
   }
 
+  /**
+   * OpenSSH client options for this lab: the lab key only, and host keys
+   * checked strictly against the lab's known_hosts (no ~/.ssh/config).
+   */
+  sshOptions(): string[] {
+    return [
+      '-F',
+      '/dev/null',
+      '-i',
+      this.keyPath,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${this.knownHostsPath}`,
+      '-o',
+      'ConnectTimeout=5',
+    ];
+  }
+
+  /** `ssh` argv (program first) that runs `command` as `user` on `host` through its sshd. */
+  sshArgv(host: LabHost | string, user: string, command?: string): string[] {
+    const h = typeof host === 'string' ? this.host(host) : host;
+    return [
+      'ssh',
+      ...this.sshOptions(),
+      `${user}@${h.address}`,
+      ...(command === undefined ? [] : [command]),
+    ];
+  }
+
+  /** A value for GIT_SSH_COMMAND, so `git push dokku@ADDRESS:app` uses the lab key and known_hosts. */
+  gitSshCommand(): string {
+    return ['ssh', ...this.sshOptions()].join(' ');
+  }
+
   /** The host called `name`; throws when there is none. */
   host(name: string): LabHost {
     const h = this.hosts.find((x) => x.name === name);
