@@ -1,0 +1,138 @@
+/**
+ * Paths and command builders the tasks share. Every builder takes its
+ * untrusted parts as `Arg`: a real value (quoted) or a `placeholder` (shown
+ * as `<name>` in a plan, replaced by the real value at run time).
+ */
+import type { Host, Inventory } from '../inventory/index.js';
+import { quote, Raw, raw, sh } from '../ssh/quote.js';
+
+/** A value for a command: a real string (quoted when built) or a run-time placeholder. */
+export type Arg = string | Raw;
+
+/** `<name>`: a value the runner knows only at run time (an item of a `forEach`, a capture). */
+export function placeholder(name: string): Raw {
+  return raw(`<${name}>`);
+}
+
+/** Renders an `Arg` for a command line: quoted, or the placeholder as is. */
+export function arg(a: Arg): string {
+  return a instanceof Raw ? a.text : quote(a);
+}
+
+/** Joins path pieces into one shell word (adjacent quoted pieces concatenate in sh). */
+export function path(...parts: Arg[]): Raw {
+  return raw(parts.map(arg).join(''));
+}
+
+/** Where dokku-ferry keeps its own files on a host. */
+export const FERRY_ROOT = '/var/lib/dokku-ferry';
+
+/** What the seed's backup archives, relative to `/`, in its order. */
+export const ARCHIVE_PATHS = [
+  'home/dokku',
+  'var/lib/dokku/config',
+  'var/lib/dokku/data',
+  'var/lib/dokku/services',
+  'var/lib/dokku/plugins',
+] as const;
+
+/** Datastore plugins whose services are exported, started and checked (official dokku plugins). */
+export const DATASTORE_PLUGINS = [
+  'postgres',
+  'mysql',
+  'mariadb',
+  'redis',
+  'mongo',
+  'rabbitmq',
+  'elasticsearch',
+  'memcached',
+  'couchdb',
+  'rethinkdb',
+  'clickhouse',
+  'nats',
+  'meilisearch',
+  'solr',
+  'typesense',
+] as const;
+
+/** Compression of streams and archives; zstd -1 runs ~10x faster than gzip here. */
+export const COMPRESSION = {
+  zstd: { ext: 'zst', compress: 'zstd -q -1 -T0', decompress: 'zstd -q -dc' },
+  gzip: { ext: 'gz', compress: 'gzip -1', decompress: 'gzip -dc' },
+} as const;
+export type Compression = keyof typeof COMPRESSION;
+
+/** Schema fragment for a compression param. */
+export const compressionParam = {
+  enum: ['zstd', 'gzip'],
+  default: 'zstd',
+  description: 'zstd (fast; the default) or gzip (when zstd is not installed on a host).',
+} as const;
+
+/**
+ * A host's folder for one run: manifest.json, exports/, and for a backup the
+ * archive (`dokku.tar.zst` + `.sha256`). Named `<host>-<runId>`, so names sort by time.
+ */
+export function runDir(inventory: Inventory, host: Host | string, runId: string): string {
+  const name = typeof host === 'string' ? host : host.name;
+  return `${inventory.backup.dir.replace(/\/+$/, '')}/${name}-${runId}`;
+}
+
+/** Where a target receives a transfer before it is moved into place. */
+export function stageDir(runId: string): string {
+  return `${FERRY_ROOT}/stage/${runId}`;
+}
+
+/** The file name of the archive inside a run folder. */
+export function archiveFile(compression: Compression): string {
+  return `dokku.tar.${COMPRESSION[compression].ext}`;
+}
+
+/**
+ * A bash fragment that puts the existing archive paths into "$@" (relative to
+ * /), so tar neither fails on a missing one nor needs the seed's `mkdir` on
+ * the source (which must stay unchanged).
+ */
+export const EXISTING_PATHS = `cd / && set -- && for p in ${ARCHIVE_PATHS.join(' ')}; do if [ -e "$p" ]; then set -- "$@" "$p"; fi; done`;
+
+/** tar of the Dokku paths to stdout; GNU tar's exit 1 (a file changed while read) is not fatal. */
+export const TAR_CREATE = '{ tar --numeric-owner -cpf - "$@" || [ $? -eq 1 ]; }';
+
+/**
+ * Wraps a pipeline so the SHA-256 of the bytes passing through is written to
+ * `sumFile` (hex only), through a FIFO, and waited for: the sum is complete
+ * when the command ends. `side` says whether the bytes leave the pipeline
+ * (`out`: producer | tee FIFO) or enter it (`in`: tee FIFO | consumer).
+ */
+export function hashed(pipeline: string, sumFile: Arg, side: 'in' | 'out'): string {
+  const setup = `f=$(mktemp -u) && mkfifo -m 600 "$f" && { sha256sum <"$f" | cut -d' ' -f1 >${arg(sumFile)} & }`;
+  const body = side === 'out' ? `${pipeline} | tee "$f"` : `tee "$f" | ${pipeline}`;
+  return `${setup} && ${body} && wait $! && rm -f "$f"`;
+}
+
+/** `install -d -m 0700` of each directory: root-only, as archives hold every app's secrets. */
+export function rootOnlyDirs(...dirs: Arg[]): string {
+  return `install -d -m 0700 ${dirs.map(arg).join(' ')}`;
+}
+
+/** `dokku` with its arguments quoted. */
+export function dokku(...args: Arg[]): string {
+  return `dokku ${args.map(arg).join(' ')}`;
+}
+
+/** The service's folder on a host. */
+export function serviceDir(plugin: Arg, service: Arg): Raw {
+  return path('/var/lib/dokku/services/', plugin, '/', service);
+}
+
+/** Placeholders used across tasks. */
+export const P = {
+  app: placeholder('app'),
+  plugin: placeholder('plugin'),
+  service: placeholder('service'),
+  network: placeholder('network'),
+  image: placeholder('image'),
+  archiveDir: placeholder('archive-dir'),
+} as const;
+
+export { quote, raw, sh };

@@ -1,0 +1,60 @@
+/**
+ * The catalogue of built-in tasks, in the order of the seed's procedure.
+ * A plain object: nothing registers itself by being imported.
+ */
+import archive from './archive.js';
+import checkQuiet from './check-quiet.js';
+import checkTarget from './check-target.js';
+import clearStale from './clear-stale.js';
+import drillReport from './drill-report.js';
+import exportDatastores from './export-datastores.js';
+import extract from './extract.js';
+import fetch from './fetch.js';
+import inventory from './inventory.js';
+import pluginTriggers from './plugin-triggers.js';
+import rebuildApps from './rebuild-apps.js';
+import recreateEngine from './recreate-engine.js';
+import retention from './retention.js';
+import rewriteRemotes from './rewrite-remotes.js';
+import startServices from './start-services.js';
+import transfer from './transfer.js';
+import type { TaskDefinition } from './types.js';
+import verifyApps from './verify-apps.js';
+import verifyArchive from './verify-archive.js';
+
+/** Every built-in task by name. */
+export const TASKS = {
+  'check-quiet': checkQuiet,
+  'check-target': checkTarget,
+  inventory,
+  'export-datastores': exportDatastores,
+  archive,
+  transfer,
+  'verify-archive': verifyArchive,
+  extract,
+  'clear-stale': clearStale,
+  'recreate-engine': recreateEngine,
+  'start-services': startServices,
+  'plugin-triggers': pluginTriggers,
+  'rewrite-remotes': rewriteRemotes,
+  'rebuild-apps': rebuildApps,
+  'verify-apps': verifyApps,
+  fetch,
+  retention,
+  'drill-report': drillReport,
+} as const satisfies Record<string, TaskDefinition<never>>;
+
+/** A built-in task's name. */
+export type TaskName = keyof typeof TASKS;
+
+/** The names, in catalogue order. */
+export const TASK_NAMES = Object.keys(TASKS) as TaskName[];
+
+/** A task by name, typed loosely for the planner (params were validated against its schema). */
+export function getTask(name: string): TaskDefinition<unknown> | undefined {
+  return (TASKS as Record<string, TaskDefinition<never>>)[name] as
+    | TaskDefinition<unknown>
+    | undefined;
+}
+
+export type { PlanContext, PlannedAction, PlanOptions, TaskDefinition } from './types.js';
