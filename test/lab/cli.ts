@@ -11,8 +11,6 @@
  * Every command takes `--instance NAME` (default `default`).
  */
 import { spawn } from 'node:child_process';
-import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defaultHostNames, type HostSpec, Lab, type LabHost, nsenterArgv } from './lab.js';
 import { CLEAN_ENV, LabError } from './sys.js';
 
@@ -118,23 +116,22 @@ async function status(): Promise<number> {
   return 0;
 }
 
-/** The emulator helper's seed module must export `seed(host: LabHost, lab: Lab): Promise<void>`. */
+/** Runs the emulator's seed (test/lab/emulator/seed.ts) against one host. */
 async function seed(instance: string, args: string[]): Promise<number> {
   const [name] = args;
   if (!name || args.length !== 1) throw new LabError('usage: seed HOST');
   const lab = await Lab.open(instance);
   const host = lab.host(name);
-  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), 'emulator', 'seed.js');
-  let mod: { seed?: unknown };
-  try {
-    mod = (await import(pathToFileURL(file).href)) as { seed?: unknown };
-  } catch (e) {
-    throw new LabError(`cannot load the emulator's seed (${file}): ${(e as Error).message}`);
-  }
-  if (typeof mod.seed !== 'function') throw new LabError(`${file} does not export a seed function`);
-  const t0 = Date.now();
-  await (mod.seed as (h: LabHost, l: Lab) => Promise<unknown>)(host, lab);
-  console.log(`seeded ${name} (${ms(t0)})`);
+  // Loaded only when needed, so the rest of the CLI works while the emulator is being written.
+  const mod = (await import('./emulator/seed.js')) as typeof import('./emulator/seed.js');
+  const r = await mod.seed(host, {
+    keyPath: lab.keyPath,
+    knownHostsPath: lab.knownHostsPath,
+    dir: lab.dir,
+    log: (l) => console.error(l),
+  });
+  console.log(`seeded ${name} (${(r.ms / 1000).toFixed(2)} s)`);
+  for (const s of r.steps) console.log(`  ${s.step.padEnd(40)} ${(s.ms / 1000).toFixed(2)} s`);
   return 0;
 }
 
