@@ -4,11 +4,14 @@
  * version, root-only commands, dispatch to plugins, unknown commands.
  * The only place that sets the process exit code.
  */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { finalizeBuildCapture, setupBuildCapture } from './deploy.js';
 import {
   type Command,
   DokkuExit,
   dokkuVersion,
+  ENGINE_ROOT,
   eprintln,
   fail,
   loadPluginModule,
@@ -72,16 +75,18 @@ async function dispatch(argv: string[]): Promise<number> {
     args.shift();
   }
 
+  const cmd = args[0] ?? '';
+  if (needsRoot(cmd) && process.getuid?.() !== 0) fail('This command must be run as root');
+
   const ssh = process.env.SSH_ORIGINAL_COMMAND;
-  if (ssh !== undefined) {
+  if (ssh !== undefined && ssh !== '') {
+    // D dokku:107-123: the forced command's own argv is dropped and the original
+    // command re-run; `[[ $1 =~ git-* ]]` is a regex, so any $1 containing "git" matches
     delete process.env.SSH_ORIGINAL_COMMAND;
-    const first = ssh.trim().split(/\s+/)[0] ?? '';
-    // git-* keep literal quotes (plain word splitting); others are split like xargs -n 1
-    const words = /^git[-:]/.test(first) ? ssh.trim().split(/\s+/) : xargsSplit(ssh);
-    return dispatch([...args, ...words]);
+    const words = /git/.test(cmd) ? ssh.split(/\s+/).filter((w) => w !== '') : xargsSplit(ssh);
+    return dispatch(words);
   }
 
-  const cmd = args[0] ?? '';
   if (cmd === '' || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     println(
       'Usage: dokku [--quiet|--trace|--force] [--app APP] COMMAND <app> [command-specific-options]',
@@ -102,8 +107,6 @@ async function dispatch(argv: string[]): Promise<number> {
     const { labProxy } = await import('./proxy.js');
     return labProxy();
   }
-
-  if (needsRoot(cmd) && process.getuid?.() !== 0) fail('This command must be run as root');
 
   const prefix = cmd.includes(':') ? cmd.slice(0, cmd.indexOf(':')) : cmd;
   let commands: Record<string, Command> | null = null;
@@ -148,6 +151,20 @@ async function main(): Promise<void> {
       if (e.code === 'EPIPE') process.exit(141);
       throw e;
     });
+  }
+  if (process.getuid?.() === 0 && process.env.GIT_CONFIG_GLOBAL === undefined) {
+    // Dokku re-executes itself as the dokku user; the emulator stays root and chowns
+    // instead, so git (and the upload-pack of a local clone) must accept dokku-owned repos
+    const cfg = join(ENGINE_ROOT, 'tmp', '.gitconfig-root');
+    try {
+      if (!existsSync(cfg)) {
+        mkdirSync(dirname(cfg), { recursive: true });
+        writeFileSync(cfg, '[safe]\n\tdirectory = *\n');
+      }
+      process.env.GIT_CONFIG_GLOBAL = cfg;
+    } catch {
+      // outside a lab host; git will complain on its own
+    }
   }
   let code: number;
   try {
