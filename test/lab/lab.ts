@@ -36,6 +36,7 @@ export const DEFAULT_HOST_NAMES = ['old', 'new', 'scratch', 'h4', 'h5', 'h6', 'h
 /** Debian packages the lab needs; installed when missing. */
 export const LAB_PACKAGES = [
   'openssh-server',
+  'procps',
   'postgresql',
   'git',
   'zstd',
@@ -658,6 +659,13 @@ async function installEmulator(log: (l: string) => void): Promise<void> {
   await fsp.symlink(target, `${EMULATOR_DIR}.lab-tmp`);
   await fsp.rename(`${EMULATOR_DIR}.lab-tmp`, EMULATOR_DIR);
   log(`emulator ${hash} installed in ${EMULATOR_DIR}`);
+  // Older copies go once nothing can still be loading from them (a host's proxy loads at start).
+  for (const n of await fsp.readdir(LAB_ROOT)) {
+    if (!/^emulator\.[0-9a-f]{16}$/.test(n) || n === target) continue;
+    const st = await fsp.stat(path.join(LAB_ROOT, n)).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > 3_600_000)
+      await fsp.rm(path.join(LAB_ROOT, n), { recursive: true, force: true });
+  }
 }
 
 async function uninstallEmulator(): Promise<void> {
