@@ -89,7 +89,9 @@ export function redactJson(value: Json, underEnv = false): Json {
   if (Array.isArray(value)) return value.map((v) => redactJson(v, underEnv));
   const out: { [key: string]: Json } = {};
   for (const [k, v] of Object.entries(value)) {
-    if (underEnv || (isSecretKey(k) && typeof v !== 'object')) {
+    if (v !== null && typeof v === 'object') {
+      out[k] = redactJson(v, underEnv || k.toLowerCase() === 'env');
+    } else if (underEnv || isSecretKey(k)) {
       out[k] = v === '' || v === null ? v : MASK;
     } else {
       out[k] = redactJson(v, k.toLowerCase() === 'env');

@@ -71,7 +71,8 @@ export interface Step<S = unknown> {
   /** Inventory host name, or {@link CONTROLLER}. */
   host: string;
   /** Does the work; returns outputs later steps need (recorded in the journal). */
-  run(ctx: RunContext<S>, task: StepTask): Promise<StepOutputs | undefined> | Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a step that hands nothing on just returns.
+  run(ctx: RunContext<S>, task: StepTask): Promise<StepOutputs | undefined | void>;
   /** Playbook `skip`/`when`: a reason to skip (shown and recorded) or false. */
   skip?: SkipValue | ((ctx: RunContext<S>) => SkipValue | Promise<SkipValue>);
   /** Playbook `enabled`: a disabled step is not shown at all. */
