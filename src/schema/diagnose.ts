@@ -79,9 +79,7 @@ function typeWords(s: SchemaLike): string {
 export function diagnose(source: SourceFile, errors: ErrorObject[], base: Path = []): Diagnostic[] {
   const out: Diagnostic[] = [];
   const seen = new Set<string>();
-  const typed = new Set(
-    errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath),
-  );
+  const typed = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
   for (const e of errors) {
     if (e.keyword === 'if' || e.keyword === 'anyOf' || e.keyword === 'propertyNames') continue;
     // Bad property names get their own, clearer message from the caller's rules.

@@ -44,7 +44,11 @@ export function parseSource(
   const lines = new LineCounter();
   // Duplicate keys are found by `findDuplicateKeys`, which can also say where
   // the first one was; the parser's own check would only repeat it.
-  const doc = parseDocument(text, { lineCounter: lines, keepSourceTokens: true, uniqueKeys: false });
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    keepSourceTokens: true,
+    uniqueKeys: false,
+  });
   const source: SourceFile = { file, doc, lines, value: undefined };
   const diagnostics: Diagnostic[] = doc.errors.map((e) => syntaxDiagnostic(e, file));
   const syntaxOk = diagnostics.length === 0;
@@ -120,7 +124,11 @@ export function nodePosition(source: SourceFile, node: Node | null | undefined):
  * the path goes beyond what the file holds (a missing key), the nearest
  * existing ancestor is used: its key if it has one.
  */
-export function positionAt(source: SourceFile, path: Path, at: 'key' | 'value' = 'value'): Position {
+export function positionAt(
+  source: SourceFile,
+  path: Path,
+  at: 'key' | 'value' = 'value',
+): Position {
   let node: unknown = source.doc.contents;
   let keyNode: unknown;
   for (const seg of path) {

@@ -1,0 +1,278 @@
+/**
+ * Playbooks: a procedure as data. `validatePlaybook` is pure (text in, typed
+ * playbook or every problem out); `loadPlaybook` finds a playbook by name or
+ * path and reads it. Passes: the schema, each step's params against its
+ * task's schema, then the rules across steps (roles declared, tasks on the
+ * right kind of place, a transfer before what needs one).
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ValidateFunction } from 'ajv';
+import type { Diagnostic } from '../errors.js';
+import { InputError } from '../errors.js';
+import { sortDiagnostics } from '../inventory/index.js';
+import { compile, diagnose } from '../schema/diagnose.js';
+import { type PlaybookDocument, playbookSchema, type StepDocument } from '../schema/playbook.js';
+import { type Path, parseSource, positionAt, type SourceFile } from '../schema/source.js';
+import { closest, listWords } from '../schema/suggest.js';
+import { getTask, TASK_NAMES } from '../tasks/index.js';
+
+/** The role name that means this machine. */
+export const CONTROLLER = 'controller';
+
+/** A step with its id decided and its params validated (defaults filled in). */
+export type Step = StepDocument & { id: string; params: Record<string, unknown> };
+
+/** A validated playbook. */
+export type Playbook = Omit<PlaybookDocument, 'steps'> & {
+  /** The file it was read from. */
+  file: string;
+  steps: Step[];
+};
+
+const validateSchema = compile(playbookSchema);
+const paramValidators = new Map<string, ValidateFunction>();
+
+function paramsValidator(task: string): ValidateFunction {
+  let v = paramValidators.get(task);
+  if (!v) {
+    v = compile(getTask(task)!.params);
+    paramValidators.set(task, v);
+  }
+  return v;
+}
+
+/** Validates playbook text; returns the playbook or throws an InputError with every problem. */
+export function validatePlaybook(text: string, file: string): Playbook {
+  const { source, diagnostics, syntaxOk } = parseSource(text, file);
+  if (!syntaxOk) throw new InputError(diagnostics);
+  const value = source.value;
+  if (value === null || value === undefined) {
+    throw new InputError([
+      {
+        file,
+        line: 1,
+        column: 1,
+        message: 'the playbook is empty',
+        hint: 'Start from a copy of playbooks/migrate.yml.',
+      },
+    ]);
+  }
+  const shapeOk = validateSchema(value);
+  if (!shapeOk) diagnostics.push(...diagnose(source, validateSchema.errors ?? []));
+  diagnostics.push(...roleNames(source, value), ...stepTasks(source, value));
+  if (diagnostics.length > 0 || !shapeOk) throw new InputError(sortDiagnostics(diagnostics));
+  const doc = value as PlaybookDocument;
+  const counts = new Map<string, number>();
+  const playbook: Playbook = {
+    ...doc,
+    file,
+    steps: doc.steps.map((s) => {
+      const n = (counts.get(s.task) ?? 0) + 1;
+      counts.set(s.task, n);
+      return {
+        ...s,
+        id: s.id ?? (n === 1 ? s.task : `${s.task}-${n}`),
+        params: s.params as Record<string, unknown>,
+      };
+    }),
+  };
+  const problems = crossStepRules(source, playbook);
+  if (problems.length > 0) throw new InputError(sortDiagnostics(problems));
+  return playbook;
+}
+
+function roleNames(source: SourceFile, value: unknown): Diagnostic[] {
+  const roles = (value as { roles?: unknown }).roles;
+  if (!roles || typeof roles !== 'object' || Array.isArray(roles)) return [];
+  return Object.keys(roles).flatMap((name) => {
+    if (name === CONTROLLER) {
+      return [
+        {
+          file: source.file,
+          ...positionAt(source, ['roles', name], 'key'),
+          message: `"${CONTROLLER}" cannot be declared as a role: it always means this machine`,
+          hint: `Steps run here with \`on: ${CONTROLLER}\`; remove the role.`,
+        },
+      ];
+    }
+    if (!/^[a-z][a-z0-9_-]*$/.test(name)) {
+      return [
+        {
+          file: source.file,
+          ...positionAt(source, ['roles', name], 'key'),
+          message: `role name ${JSON.stringify(name)} must start with a lowercase letter and contain only lowercase letters, digits, "_" and "-"`,
+          hint: 'It is typed on the command line as ROLE=HOST.',
+        },
+      ];
+    }
+    return [];
+  });
+}
+
+/** Unknown tasks, and each known task's params against its own schema. */
+function stepTasks(source: SourceFile, value: unknown): Diagnostic[] {
+  const steps = (value as { steps?: unknown }).steps;
+  if (!Array.isArray(steps)) return [];
+  const out: Diagnostic[] = [];
+  steps.forEach((step: unknown, i) => {
+    if (!step || typeof step !== 'object' || Array.isArray(step)) return;
+    const { task, params } = step as { task?: unknown; params?: unknown };
+    if (typeof task !== 'string' || task === '') return;
+    if (!getTask(task)) {
+      const near = closest(task, TASK_NAMES);
+      out.push({
+        file: source.file,
+        ...positionAt(source, ['steps', i, 'task']),
+        message: `steps[${i}].task: unknown task "${task}"${near ? `; did you mean "${near}"?` : ''}`,
+        hint: `known tasks: ${listWords(TASK_NAMES)}`,
+      });
+      return;
+    }
+    if (params === undefined || (params && typeof params === 'object' && !Array.isArray(params))) {
+      const p = params ?? {};
+      const v = paramsValidator(task);
+      if (!v(p)) out.push(...diagnose(source, v.errors ?? [], ['steps', i, 'params']));
+      (step as { params?: unknown }).params = p;
+    }
+  });
+  return out;
+}
+
+function crossStepRules(source: SourceFile, pb: Playbook): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const roles = Object.keys(pb.roles);
+  const at = (path: Path, which: 'key' | 'value' = 'value') => ({
+    file: source.file,
+    ...positionAt(source, path, which),
+  });
+  const ids = new Map<string, number>();
+  const transferredTo = new Set<string>();
+  pb.steps.forEach((step, i) => {
+    const task = getTask(step.task)!;
+    const first = ids.get(step.id);
+    if (first !== undefined) {
+      out.push({
+        ...at(['steps', i, source.doc.hasIn(['steps', i, 'id']) ? 'id' : 'task']),
+        message: `steps[${i}] has the id "${step.id}" of steps[${first}]`,
+        hint: 'Give one of them another `id:`; ids name steps in reports and for --resume.',
+      });
+    } else ids.set(step.id, i);
+
+    if (task.runsOn === 'controller' && step.on !== CONTROLLER) {
+      out.push({
+        ...at(['steps', i, 'on']),
+        message: `steps[${i}]: ${step.task} runs on this machine, so "on" must be "${CONTROLLER}", got "${step.on}"`,
+      });
+    } else if (task.runsOn === 'host' && step.on === CONTROLLER) {
+      out.push({
+        ...at(['steps', i, 'on']),
+        message: `steps[${i}]: ${step.task} runs on a host, so "on" must be one of the roles (${listWords(roles)}), not "${CONTROLLER}"`,
+      });
+    } else if (step.on !== CONTROLLER && !roles.includes(step.on)) {
+      out.push(undeclared(at(['steps', i, 'on']), `steps[${i}].on`, step.on, roles));
+    }
+
+    for (const key of task.roleParams) {
+      const v = step.params[key];
+      if (typeof v !== 'string') continue;
+      if (!roles.includes(v)) {
+        out.push(
+          undeclared(at(['steps', i, 'params', key]), `steps[${i}].params.${key}`, v, roles),
+        );
+      } else if (v === step.on) {
+        out.push({
+          ...at(['steps', i, 'params', key]),
+          message: `steps[${i}].params.${key} is "${v}", the role the step runs on: source and target must differ`,
+          hint: `${step.task} ${key === 'from' ? 'takes data from' : 'compares with'} another host.`,
+        });
+      }
+    }
+
+    if (step.task === 'transfer') transferredTo.add(step.on);
+    if (
+      (step.task === 'verify-archive' || step.task === 'extract') &&
+      !transferredTo.has(step.on)
+    ) {
+      out.push({
+        ...at(['steps', i, 'task']),
+        message: `steps[${i}]: ${step.task} on ${step.on} needs a transfer step on ${step.on} before it`,
+        hint: 'Move it after the transfer, or add one.',
+      });
+    }
+  });
+  return out;
+}
+
+function undeclared(
+  where: { file: string; line: number; column: number },
+  what: string,
+  role: string,
+  roles: string[],
+): Diagnostic {
+  const near = closest(role, [...roles, CONTROLLER]);
+  return {
+    ...where,
+    message: `${what}: role "${role}" is not declared in roles${near ? `; did you mean "${near}"?` : ''}`,
+    hint: `declared roles: ${listWords(roles)} (and "${CONTROLLER}" for this machine)`,
+  };
+}
+
+/** The shipped playbooks' folder (playbooks/ at the package root). */
+export const SHIPPED_PLAYBOOKS = fileURLToPath(new URL('../../../playbooks/', import.meta.url));
+
+/**
+ * Where a playbook named on the command line is: a path (has a `/` or ends
+ * in .yml/.yaml), else NAME.yml in ./playbooks (the user's copies win), else
+ * in the shipped playbooks.
+ */
+export function resolvePlaybook(nameOrPath: string, cwd = process.cwd()): string {
+  if (nameOrPath.includes('/') || /\.ya?ml$/.test(nameOrPath)) return resolve(cwd, nameOrPath);
+  const mine = join(cwd, 'playbooks', `${nameOrPath}.yml`);
+  if (existsSync(mine)) return mine;
+  const shipped = join(SHIPPED_PLAYBOOKS, `${nameOrPath}.yml`);
+  if (existsSync(shipped)) return shipped;
+  const known = [
+    ...new Set(
+      [join(cwd, 'playbooks'), SHIPPED_PLAYBOOKS].flatMap((d) =>
+        existsSync(d)
+          ? readdirSync(d)
+              .filter((f) => f.endsWith('.yml'))
+              .map((f) => basename(f, '.yml'))
+          : [],
+      ),
+    ),
+  ].sort();
+  const near = closest(nameOrPath, known);
+  throw new InputError(
+    [
+      {
+        file: nameOrPath,
+        message: `no playbook named "${nameOrPath}"${near ? `; did you mean "${near}"?` : ''}`,
+      },
+    ],
+    `known playbooks: ${listWords(known)}; or give a path to a .yml file`,
+  );
+}
+
+/** Finds (by name or path), reads and validates a playbook. */
+export async function loadPlaybook(nameOrPath: string, cwd = process.cwd()): Promise<Playbook> {
+  const file = resolvePlaybook(nameOrPath, cwd);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError([
+      {
+        file: nameOrPath,
+        message:
+          code === 'ENOENT' ? 'the playbook file does not exist' : `cannot read it (${code})`,
+      },
+    ]);
+  }
+  const shown = file.startsWith(`${cwd}/`) ? file.slice(cwd.length + 1) : file;
+  return validatePlaybook(text, shown);
+}
