@@ -171,6 +171,8 @@ labTest('a killed lab is cleaned by the next up, and down leaves nothing', async
   await new Promise((r) => setTimeout(r, 200));
   const leftover = (await run('ip', ['netns', 'list'])).stdout;
   for (const n of netnsNames) t.true(leftover.includes(n), `${n} is left after the kill`);
+  t.false(before.host('one').running());
+  await t.throwsAsync(before.host('one').exec('true'), { message: /not running/ });
 
   const t0 = Date.now();
   const again = await Lab.up({ instance: INSTANCE, hosts: ['one', 'two'], emulator: false });

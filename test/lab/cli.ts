@@ -142,6 +142,8 @@ async function exec(instance: string, args: string[]): Promise<number> {
   if (!name || name === '--' || cmd.length === 0) throw new LabError('usage: exec HOST -- CMD...');
   const lab = await Lab.open(instance);
   const host = lab.host(name);
+  if (!host.running())
+    throw new LabError(`lab host ${name} is not running; run \`npm run lab -- up\` again`);
   const [file, ...pre] = nsenterArgv(host.pid);
   // One word runs through bash (so `exec old -- 'ls /tmp | wc -l'` works); several run as an argv.
   const argv = cmd.length === 1 ? [...pre, 'bash', '-c', cmd[0] as string] : [...pre, ...cmd];

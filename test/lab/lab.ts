@@ -149,6 +149,7 @@ export class LabHost {
   readonly dokkuVersion: string;
   /** Its sshd host key fingerprint, `SHA256:...`. */
   readonly hostKeyFingerprint: string;
+  private readonly pidStart: string;
 
   constructor(s: HostState, hostKeyFingerprint: string) {
     this.name = s.name;
@@ -158,11 +159,25 @@ export class LabHost {
     this.netns = s.netns;
     this.dokkuVersion = s.dokkuVersion;
     this.hostKeyFingerprint = hostKeyFingerprint;
+    this.pidStart = s.pidStart;
   }
 
-  /** Runs `bash -c cmd` as root inside the host, through nsenter. Never throws for a non-zero exit. */
-  exec(cmd: string, opts: HostExecOptions = {}): Promise<ExecResult> {
+  /**
+   * Runs `bash -c cmd` as root inside the host, through nsenter. Never throws
+   * for a non-zero exit; throws a {@link LabError} when the host is not running.
+   */
+  async exec(cmd: string, opts: HostExecOptions = {}): Promise<ExecResult> {
+    // A dead host's PID may belong to another process by now: never enter that one's namespaces.
+    if (!this.running())
+      throw new LabError(
+        `lab host ${this.name} is not running (its init, PID ${this.pid}, is gone)`,
+      );
     return execInHost(this.pid, cmd, opts);
+  }
+
+  /** Whether the host's init still runs (same PID and start time as recorded). */
+  running(): boolean {
+    return this.pid > 0 && pidStart(this.pid) === this.pidStart;
   }
 
   /** Like {@link exec}, but throws a {@link LabError} when the command fails; returns stdout. */
@@ -320,10 +335,10 @@ export class Lab {
       await writeState(fresh);
       return fresh;
     });
-    const pg = await findPostgres();
-    const key = await ensureKey(idir, instance);
-    const ids = await dokkuIds();
     try {
+      const pg = await findPostgres();
+      const key = await ensureKey(idir, instance);
+      const ids = await dokkuIds();
       await assertSubnetFree(state.subnet);
       await fsp.writeFile(path.join(idir, 'root_authorized_keys'), key.pub, { mode: 0o600 });
       const fingerprints = await Promise.all(
