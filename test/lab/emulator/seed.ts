@@ -10,7 +10,7 @@
  * registry, then drives the host through `host.exec` (root inside the host)
  * and `git push` to dokku@ADDRESS:APP.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -179,6 +179,34 @@ function run(
   return r.stdout?.toString() ?? '';
 }
 
+/** Like {@link run}, without blocking the event loop (for deploys side by side). */
+function runAsync(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      env: { PATH: CLEAN_PATH, HOME: '/root', LANG: 'C.UTF-8', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      err += b.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve(out);
+      else {
+        const said = `${err}${out}`.trim().split('\n').slice(-12);
+        reject(
+          new Error(`\`${file} ${args.join(' ')}\` exited ${code}:\n    ${said.join('\n    ')}`),
+        );
+      }
+    });
+  });
+}
+
 /** Commit a folder's files as one commit with a fixed date. */
 function commitTree(dir: string, message: string): string {
   const env = {
@@ -320,25 +348,16 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
     await must('dokku plugin:install-dependencies');
   });
 
-  await step('create apps and config', async () => {
-    for (const a of SEEDED.apps) {
-      await must(`dokku apps:create ${a.name}`);
-      const pairs = Object.entries(a.config).map(([k, v]) => sh(`${k}=${v}`));
-      if (pairs.length > 0)
-        await must(`dokku config:set --no-restart ${a.name} ${pairs.join(' ')}`);
-    }
-  });
-
-  await step('create postgres services with rows', async () => {
-    for (const s of SEEDED.services) await must(`dokku postgres:create ${s.name}`);
-    await must(`dokku postgres:connect ${SEEDED.services[0].name}`, NOTES_SQL);
-    await must(`dokku postgres:connect ${SEEDED.services[1].name}`, ANALYTICS_SQL);
-    for (const s of SEEDED.services) {
-      for (const app of s.linkedTo) await must(`dokku postgres:link ${s.name} ${app} --no-restart`);
-    }
-  });
-
-  await step('storage mount and network', async () => {
+  const createApps = async (): Promise<void> => {
+    await Promise.all(
+      SEEDED.apps.map(async (a) => {
+        await must(`dokku apps:create ${a.name}`);
+        const pairs = Object.entries(a.config).map(([k, v]) => sh(`${k}=${v}`));
+        if (pairs.length > 0) {
+          await must(`dokku config:set --no-restart ${a.name} ${pairs.join(' ')}`);
+        }
+      }),
+    );
     const st = SEEDED.storage;
     const files = Object.entries(st.files)
       .map(
@@ -352,11 +371,29 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
     const n = SEEDED.network;
     await must(`dokku network:create ${n.name}`);
     await must(`dokku network:set ${n.app} ${n.property} ${n.name}`);
+  };
+  const createServices = async (): Promise<void> => {
+    const sql = [NOTES_SQL, ANALYTICS_SQL];
+    await Promise.all(
+      SEEDED.services.map(async (s, i) => {
+        await must(`dokku postgres:create ${s.name}`);
+        await must(`dokku postgres:connect ${s.name}`, sql[i]);
+      }),
+    );
+  };
+  await step('create apps, config, storage, network and postgres services with rows', () =>
+    Promise.all([createApps(), createServices()]),
+  );
+  await step('link services', async () => {
+    for (const s of SEEDED.services) {
+      for (const app of s.linkedTo) await must(`dokku postgres:link ${s.name} ${app} --no-restart`);
+    }
   });
 
   const repos: Record<string, string> = {};
   const commits: Record<string, string> = {};
-  await step('git push the git apps', () => {
+  // The five deploys are independent: run them side by side.
+  await step('deploy the apps (git push, git:from-image, git:from-archive)', async () => {
     const base =
       opts.dir !== undefined
         ? join(opts.dir, 'repos', host.name)
@@ -374,27 +411,28 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
       '-o',
       'StrictHostKeyChecking=yes',
     ].join(' ');
-    for (const a of SEEDED.apps) {
-      if (a.deployedBy !== 'git-push') continue;
-      const dir = join(base, a.name);
-      rmSync(dir, { recursive: true, force: true });
-      mkdirSync(dirname(dir), { recursive: true });
-      run('cp', ['-a', join(fixturesDir(), 'apps', a.name), dir]);
-      commits[a.name] = commitTree(dir, `${a.name}: first version`);
-      run('git', ['-C', dir, 'remote', 'add', 'dokku', `dokku@${host.address}:${a.name}`]);
-      run('git', ['-C', dir, 'push', '-q', 'dokku', 'master'], { env: { GIT_SSH_COMMAND: ssh } });
-      repos[a.name] = dir;
-    }
-  });
-
-  await step('deploy from image and archive', async () => {
-    for (const a of SEEDED.apps) {
-      if (a.deployedBy === 'git:from-image')
-        await must(`dokku git:from-image ${a.name} ${sh(a.source)}`);
-      if (a.deployedBy === 'git:from-archive') {
-        await must(`dokku git:from-archive ${a.name} ${sh(a.source)}`);
-      }
-    }
+    await Promise.all(
+      SEEDED.apps.map(async (a) => {
+        if (a.deployedBy === 'git:from-image') {
+          await must(`dokku git:from-image ${a.name} ${sh(a.source)}`);
+          return;
+        }
+        if (a.deployedBy === 'git:from-archive') {
+          await must(`dokku git:from-archive ${a.name} ${sh(a.source)}`);
+          return;
+        }
+        const dir = join(base, a.name);
+        rmSync(dir, { recursive: true, force: true });
+        mkdirSync(dirname(dir), { recursive: true });
+        run('cp', ['-a', join(fixturesDir(), 'apps', a.name), dir]);
+        commits[a.name] = commitTree(dir, `${a.name}: first version`);
+        run('git', ['-C', dir, 'remote', 'add', 'dokku', `dokku@${host.address}:${a.name}`]);
+        await runAsync('git', ['-C', dir, 'push', '-q', 'dokku', 'master'], {
+          GIT_SSH_COMMAND: ssh,
+        });
+        repos[a.name] = dir;
+      }),
+    );
   });
 
   return { ms: Date.now() - t0, steps, repos, commits };

@@ -454,6 +454,36 @@ async function allocatePort(): Promise<number> {
   throw new Error('no free port for a postgres service');
 }
 
+/**
+ * Run `fn` holding the engine's allocation lock, so two services created side
+ * by side never get the same port or address (mkdir is atomic).
+ */
+async function withAllocLock<T>(fn: () => Promise<T>): Promise<T> {
+  const lock = join(ENGINE_ROOT, '.postgres-alloc.lock');
+  const until = Date.now() + 30_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      try {
+        // a lock left by a killed command
+        if (Date.now() - statSync(lock).mtimeMs > 30_000)
+          rmSync(lock, { recursive: true, force: true });
+      } catch {
+        // gone meanwhile
+      }
+      if (Date.now() > until) throw new Error(`could not take ${lock}`);
+      await sleep(50);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 function allocateIp(): string {
   const taken = new Set(
     listContainers()
@@ -839,31 +869,34 @@ async function serviceCreateContainer(svc: string): Promise<boolean> {
   const major = Number.parseInt(version, 10);
   const mountPoint =
     Number.isFinite(major) && major >= 18 ? '/var/lib/postgresql' : '/var/lib/postgresql/data';
-  const c: ServiceContainer = {
-    id,
-    name: serviceName(svc),
-    app: '',
-    proc: PLUGIN,
-    index: 0,
-    image: `${image}:${version}`,
-    cmd: 'postgres',
-    port: await allocatePort(),
-    pid: 0,
-    pidStart: '',
-    state: 'created',
-    createdAt: new Date().toISOString(),
-    kind: 'postgres-service',
-    service: svc,
-    ip: allocateIp(),
-    dataDir: join(root, 'data'),
-    pgBin: binariesFor(version),
-    hostname: serviceName(svc),
-    labels: { 'dokku.service': PLUGIN, dokku: 'service' },
-    binds: [`${join(root, 'data')}:${mountPoint}`],
-    configOptions,
-    exitCode: 0,
-  };
-  writeRecord(c);
+  const c: ServiceContainer = await withAllocLock(async () => {
+    const rec: ServiceContainer = {
+      id,
+      name: serviceName(svc),
+      app: '',
+      proc: PLUGIN,
+      index: 0,
+      image: `${image}:${version}`,
+      cmd: 'postgres',
+      port: await allocatePort(),
+      pid: 0,
+      pidStart: '',
+      state: 'created',
+      createdAt: new Date().toISOString(),
+      kind: 'postgres-service',
+      service: svc,
+      ip: allocateIp(),
+      dataDir: join(root, 'data'),
+      pgBin: binariesFor(version),
+      hostname: serviceName(svc),
+      labels: { 'dokku.service': PLUGIN, dokku: 'service' },
+      binds: [`${join(root, 'data')}:${mountPoint}`],
+      configOptions,
+      exitCode: 0,
+    };
+    writeRecord(rec);
+    return rec;
+  });
   // --cidfile: the id, no newline
   writeServiceFile(join(root, 'ID'), id);
 
