@@ -617,9 +617,17 @@ async function startServer(c: ServiceContainer, password: string): Promise<boole
     );
   }
   const log = openSync(join(containerDir(c.id), 'container.log'), 'a');
+  const startedAt = Math.floor(Date.now() / 1000);
+  // A container has its own PID namespace, where the postmaster is PID 1: a
+  // postmaster.pid copied from another host then names PID 1, which PostgreSQL
+  // takes for itself and treats as stale, exactly as in a new docker container.
   const child = spawn(
-    'setpriv',
+    'unshare',
     [
+      '--pid',
+      '--fork',
+      '--',
+      'setpriv',
       '--reuid=postgres',
       '--regid=postgres',
       '--init-groups',
@@ -650,13 +658,20 @@ async function startServer(c: ServiceContainer, password: string): Promise<boole
   child.on('error', () => {
     exited = true;
   });
-  const pid = child.pid ?? 0;
+  const shim = child.pid ?? 0;
   const until = Date.now() + 60_000;
+  let pid = 0;
   let ready = false;
   while (!exited && Date.now() < until) {
-    // postmaster.pid line 1 is the pid, line 8 the status ("ready" once it accepts connections)
+    if (pid === 0) pid = childOf(shim);
+    // postmaster.pid: line 1 pid (1 in its namespace), line 3 start time, line 8 status
     const lines = readTrim(join(c.dataDir, 'postmaster.pid')).split('\n');
-    if (Number(lines[0]) === pid && (lines[7] ?? '').trim() === 'ready') {
+    if (
+      pid !== 0 &&
+      (lines[0] ?? '').trim() === '1' &&
+      Number(lines[2]) >= startedAt &&
+      (lines[7] ?? '').trim() === 'ready'
+    ) {
       ready = true;
       break;
     }
@@ -664,10 +679,12 @@ async function startServer(c: ServiceContainer, password: string): Promise<boole
   }
   if (!ready) {
     if (!exited) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
+      for (const p of [pid, shim]) {
+        try {
+          if (p > 0) process.kill(p, 'SIGKILL');
+        } catch {
+          // already gone
+        }
       }
     }
     return false;
@@ -678,6 +695,17 @@ async function startServer(c: ServiceContainer, password: string): Promise<boole
   c.state = 'running';
   c.exitCode = 0;
   return true;
+}
+
+/** The first child of a process (the unshare shim's PID-1 postmaster), or 0. */
+function childOf(pid: number): number {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
+    const k = Number(kids[0]);
+    return Number.isFinite(k) && k > 0 ? k : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function sleep(ms: number): Promise<void> {
