@@ -303,10 +303,14 @@ export class Lab {
       throw new LabError('host names must differ');
 
     const idir = instanceDir(instance);
+    const t0 = Date.now();
+    const phases: string[] = [];
+    const phase = (name: string) => phases.push(`${name} ${Date.now() - t0} ms`);
     // Under the lock: shared set-up, and a state.json that counts this instance
     // as running before a parallel `down` of another one can remove the emulator.
     const state = await withLock(async (): Promise<LabState> => {
       await ensurePackages(log);
+      assertTools();
       await ensureUsers();
       await installEmulator(log);
       await mkdirRootOnly(LAB_ROOT);
@@ -335,6 +339,7 @@ export class Lab {
       await writeState(fresh);
       return fresh;
     });
+    phase('set-up and clean-up');
     try {
       const pg = await findPostgres();
       const key = await ensureKey(idir, instance);
@@ -344,9 +349,12 @@ export class Lab {
       const fingerprints = await Promise.all(
         state.hosts.map((h) => prepareHost(state, h, key, pg, ids)),
       );
+      phase('host folders and keys');
       await makeNetwork(state);
+      phase('network');
       await Promise.all(state.hosts.map((h) => startInit(h)));
       await writeState(state);
+      phase('inits');
       const hosts = state.hosts.map((h, i) => new LabHost(h, fingerprints[i] as string));
       const emulatorBuilt =
         opts.emulator !== false && fs.existsSync(path.join(EMULATOR_DIR, 'main.js'));
@@ -355,7 +363,9 @@ export class Lab {
           'warning: the dokku emulator is not built (no dist/test/lab/emulator/main.js): skipped `dokku --lab-install` and the proxy',
         );
       await Promise.all(hosts.map((h) => startServices(h, emulatorBuilt)));
+      phase(emulatorBuilt ? 'lab-install, sshd, proxy' : 'sshd');
       await writeClientFiles(state, hosts, key);
+      log(`up ${instance}: ${phases.join(', ')} (cumulative)`);
       const lab = new Lab(state, hosts);
       if (instance === 'default') checkRepoInventory(lab, log);
       return lab;
@@ -571,6 +581,29 @@ async function ensurePackages(log: (l: string) => void): Promise<void> {
     await must('apt-get', ['install', '-y', '--no-install-recommends', ...missing]);
   } finally {
     if (ownPolicy) await fsp.rm(policy, { force: true });
+  }
+}
+
+/** Programs the lab runs; all come with its packages or with Debian's essential set. */
+const LAB_TOOLS = [
+  'ip',
+  'unshare',
+  'nsenter',
+  'mount',
+  'hostname',
+  'sshd',
+  'ssh-keygen',
+  'useradd',
+  'getent',
+];
+
+function assertTools(): void {
+  const dirs = (CLEAN_ENV.PATH ?? '').split(':');
+  const missing = LAB_TOOLS.filter((t) => !dirs.some((d) => fs.existsSync(path.join(d, t))));
+  if (missing.length) {
+    throw new LabError(`the lab needs ${missing.join(', ')}, not found in ${CLEAN_ENV.PATH}`, {
+      hint: 'Install iproute2, util-linux, openssh-server, passwd (Debian packages).',
+    });
   }
 }
 
