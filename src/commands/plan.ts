@@ -1,6 +1,80 @@
+/**
+ * `ferry plan PLAYBOOK ROLE=HOST...`: prints every step of a playbook and
+ * the exact commands it would run, contacting no host. `--dry-run` of
+ * migrate/backup/restore/drill prints the same through `showPlan`.
+ *
+ * The identity files are not checked here: the plan contacts no host, and a
+ * plan is useful before keys exist (the lab's key exists only after `npm run
+ * lab -- up`). Every command that connects checks them first.
+ */
 import type { CommandContext } from '../cli.js';
-import { FerryError } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { type Inventory, loadInventory } from '../inventory/index.js';
+import {
+  type Bindings,
+  formatPlan,
+  plan as makePlan,
+  type Plan,
+  parseBindings,
+  runIdFor,
+} from '../plan/index.js';
+import { loadPlaybook, type Playbook } from '../playbook/index.js';
+import type { PlanOptions } from '../tasks/types.js';
 
-export async function plan(_ctx: CommandContext): Promise<number> {
-  throw new FerryError('`ferry plan` is not built yet');
+/** What `buildPlan` needs: a playbook (name or path), role bindings, the inventory file. */
+export interface PlanRequest {
+  playbook: string;
+  /** `ROLE=HOST` arguments, or bindings already made. */
+  bindings: readonly string[] | Bindings;
+  inventoryPath: string;
+  /** Options of the run; `runId` defaults to one made from `now`. */
+  options?: Partial<PlanOptions>;
+  now?: Date;
+  /** Check that identity files exist (default false: a plan contacts no host). */
+  checkIdentity?: boolean;
+}
+
+/** Loads the inventory and playbook, binds roles and plans. Throws InputError on bad input. */
+export async function buildPlan(
+  req: PlanRequest,
+): Promise<{ plan: Plan; inventory: Inventory; playbook: Playbook }> {
+  const inventory = await loadInventory(req.inventoryPath, {
+    checkIdentity: req.checkIdentity ?? false,
+  });
+  const playbook = await loadPlaybook(req.playbook);
+  const bindings = Array.isArray(req.bindings)
+    ? parseBindings(req.bindings as readonly string[], playbook, inventory)
+    : (req.bindings as Bindings);
+  const options: PlanOptions = {
+    ...req.options,
+    runId: req.options?.runId ?? runIdFor(req.now ?? new Date()),
+  };
+  return { plan: makePlan(playbook, inventory, bindings, options), inventory, playbook };
+}
+
+/** Builds a plan and writes it (text, or JSON with `json`); what `--dry-run` prints. */
+export async function showPlan(
+  req: PlanRequest & { json: boolean; stdout: NodeJS.WritableStream },
+): Promise<Plan> {
+  const { plan, inventory } = await buildPlan(req);
+  req.stdout.write(req.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan, inventory));
+  return plan;
+}
+
+export async function plan(ctx: CommandContext): Promise<number> {
+  const [playbook, ...bindings] = ctx.positionals;
+  if (!playbook) {
+    throw new UsageError(
+      'which playbook? `ferry plan PLAYBOOK ROLE=HOST...`',
+      'For example: ferry plan migrate source=old target=new',
+    );
+  }
+  await showPlan({
+    playbook,
+    bindings,
+    inventoryPath: ctx.inventoryPath,
+    json: ctx.json,
+    stdout: ctx.stdout,
+  });
+  return ExitCode.ok;
 }

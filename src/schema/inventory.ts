@@ -62,7 +62,7 @@ export const hostSchema = {
 
 export const inventorySchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
-  $id: 'https://github.com/dokku-ferry/dokku-ferry/schemas/inventory.schema.json',
+  $id: 'urn:dokku-ferry:schema:inventory:1',
   title: 'dokku-ferry inventory',
   type: 'object',
   required: ['version', 'hosts'],

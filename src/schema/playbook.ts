@@ -46,7 +46,7 @@ export const stepSchema = {
 
 export const playbookSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
-  $id: 'https://github.com/dokku-ferry/dokku-ferry/schemas/playbook.schema.json',
+  $id: 'urn:dokku-ferry:schema:playbook:1',
   title: 'dokku-ferry playbook',
   type: 'object',
   required: ['version', 'name', 'roles', 'steps'],

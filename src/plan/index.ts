@@ -1,0 +1,276 @@
+/**
+ * The planner: binds a playbook's roles to inventory hosts and expands every
+ * step into the exact actions it will take. Pure: no host is contacted, no
+ * file read, no clock read (the run id comes in with the options), so
+ * `ferry plan`, `--dry-run` and the tests all see what a run would do.
+ */
+import type { Diagnostic } from '../errors.js';
+import { InputError } from '../errors.js';
+import type { Host, Inventory } from '../inventory/index.js';
+import { CONTROLLER, type Playbook } from '../playbook/index.js';
+import { closest, listWords } from '../schema/suggest.js';
+import { getTask } from '../tasks/index.js';
+import type { PlannedAction, PlanOptions } from '../tasks/types.js';
+
+/** Role → inventory host name. */
+export type Bindings = Record<string, string>;
+
+/** One step of a plan. */
+export interface PlannedStep {
+  id: string;
+  task: string;
+  /** The role it runs on, or `controller`. */
+  role: string;
+  /** The host it runs on (inventory name), or `controller`. */
+  host: string;
+  /** The task's one-line summary. */
+  summary: string;
+  why?: string;
+  /** Set when the step will not run, with the reason (e.g. `only with --fetch`). */
+  skipped?: string;
+  actions: PlannedAction[];
+}
+
+/** A plan, as printed by `ferry plan --json` (versioned for machines). */
+export interface Plan {
+  version: 1;
+  playbook: { name: string; file: string; description?: string };
+  bindings: Record<
+    string,
+    { host: string; address: string; user: string; port: number; sudo: boolean }
+  >;
+  options: PlanOptions;
+  steps: PlannedStep[];
+}
+
+/**
+ * Parses `ROLE=HOST` arguments into bindings, checking each role is declared
+ * by the playbook and each host is in the inventory. Throws an InputError
+ * listing every problem, with the known roles and hosts.
+ */
+export function parseBindings(
+  args: readonly string[],
+  playbook: Playbook,
+  inventory: Inventory,
+): Bindings {
+  const roles = Object.keys(playbook.roles);
+  const hosts = Object.keys(inventory.hosts);
+  const out: Bindings = {};
+  const problems: Diagnostic[] = [];
+  for (const a of args) {
+    const eq = a.indexOf('=');
+    if (eq <= 0 || eq === a.length - 1) {
+      problems.push({
+        file: a,
+        message: 'expected ROLE=HOST',
+        hint: `roles of ${playbook.name}: ${listWords(roles)}; for example ${roles[0] ?? 'source'}=${hosts[0] ?? 'old'}`,
+      });
+      continue;
+    }
+    const role = a.slice(0, eq);
+    const host = a.slice(eq + 1);
+    if (!roles.includes(role)) {
+      const near = closest(role, roles);
+      problems.push({
+        file: a,
+        message: `${playbook.name} has no role "${role}"${near ? `; did you mean "${near}"?` : ''}`,
+        hint: `roles of ${playbook.name}: ${listWords(roles)}`,
+      });
+    } else if (out[role] !== undefined) {
+      problems.push({
+        file: a,
+        message: `role "${role}" is bound twice (${out[role]} and ${host})`,
+      });
+    }
+    if (!hosts.includes(host)) {
+      const near = closest(host, hosts);
+      problems.push({
+        file: a,
+        message: `unknown host "${host}"${near ? `; did you mean "${near}"?` : ''}`,
+        hint: `hosts in ${inventory.file}: ${listWords(hosts)}`,
+      });
+    }
+    if (roles.includes(role) && out[role] === undefined) out[role] = host;
+  }
+  if (problems.length > 0) throw new InputError(problems);
+  return out;
+}
+
+/** Checks that every required role is bound and no two roles share a host. */
+export function checkBindings(playbook: Playbook, inventory: Inventory, bindings: Bindings): void {
+  const problems: Diagnostic[] = [];
+  for (const [role, def] of Object.entries(playbook.roles)) {
+    if (!def.optional && bindings[role] === undefined) {
+      problems.push({
+        file: playbook.file,
+        message: `role "${role}" is not bound to a host`,
+        hint: `Add ${role}=HOST (${def.description}). Hosts: ${listWords(Object.keys(inventory.hosts))}.`,
+      });
+    }
+    const name = bindings[role];
+    if (name !== undefined && !inventory.hosts[name]) {
+      problems.push({
+        file: inventory.file,
+        message: `unknown host "${name}" for role "${role}"`,
+        hint: `hosts: ${listWords(Object.keys(inventory.hosts))}`,
+      });
+    }
+  }
+  const entries = Object.entries(bindings).filter(([, h]) => inventory.hosts[h]);
+  for (let i = 0; i < entries.length; i++) {
+    for (let j = i + 1; j < entries.length; j++) {
+      const [ra, ha] = entries[i]!;
+      const [rb, hb] = entries[j]!;
+      const a = inventory.hosts[ha]!;
+      const b = inventory.hosts[hb]!;
+      if (ha === hb) {
+        problems.push({
+          file: `${ra}=${ha} ${rb}=${hb}`,
+          message: `${ra} and ${rb} are the same host (${ha})`,
+          hint: `${playbook.name} moves data between two hosts; bind ${rb} to another one.`,
+        });
+      } else if (a.address === b.address && a.port === b.port) {
+        problems.push({
+          file: `${ra}=${ha} ${rb}=${hb}`,
+          message: `${ra} (${ha}) and ${rb} (${hb}) are the same machine: both are ${a.address}:${a.port}`,
+          hint: `Check the addresses in ${inventory.file}.`,
+        });
+      }
+    }
+  }
+  if (problems.length > 0) throw new InputError(problems);
+}
+
+/**
+ * Expands a playbook into a plan. Bindings are checked first (every required
+ * role bound, no two roles on one host); a problem throws an InputError.
+ */
+export function plan(
+  playbook: Playbook,
+  inventory: Inventory,
+  bindings: Bindings,
+  options: PlanOptions,
+): Plan {
+  checkBindings(playbook, inventory, bindings);
+  const roles: Record<string, Host | undefined> = {};
+  for (const role of Object.keys(playbook.roles)) {
+    const name = bindings[role];
+    roles[role] = name === undefined ? undefined : inventory.hosts[name];
+  }
+  const steps = playbook.steps.map((step, index): PlannedStep => {
+    const task = getTask(step.task)!;
+    const host = step.on === CONTROLLER ? undefined : roles[step.on];
+    const base = {
+      id: step.id,
+      task: step.task,
+      role: step.on,
+      host: step.on === CONTROLLER ? CONTROLLER : (host?.name ?? `<${step.on}>`),
+      summary: task.summary,
+      ...(step.why ? { why: step.why.trim() } : {}),
+    };
+    if (step.when && !options[step.when]) {
+      return { ...base, skipped: `only with --${step.when}`, actions: [] };
+    }
+    if (step.on !== CONTROLLER && !host) {
+      return { ...base, skipped: `role ${step.on} is not bound`, actions: [] };
+    }
+    const actions = task.plan({
+      step: { id: step.id, task: step.task, on: step.on, index },
+      params: step.params,
+      host,
+      roles,
+      inventory,
+      options,
+    });
+    return { ...base, actions };
+  });
+  const bound: Plan['bindings'] = {};
+  for (const [role, h] of Object.entries(roles)) {
+    if (h)
+      bound[role] = { host: h.name, address: h.address, user: h.user, port: h.port, sudo: h.sudo };
+  }
+  return {
+    version: 1,
+    playbook: {
+      name: playbook.name,
+      file: playbook.file,
+      ...(playbook.description ? { description: playbook.description } : {}),
+    },
+    bindings: bound,
+    options,
+    steps,
+  };
+}
+
+/** A run id from a time: `20261123T104500Z` (sortable, safe in file names). */
+export function runIdFor(date: Date): string {
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+}
+
+/** The plan for people: each step, why, and every command with the host it runs on. */
+export function formatPlan(p: Plan, inventory: Inventory): string {
+  const lines: string[] = [];
+  lines.push(`Plan: ${p.playbook.name} (${p.playbook.file}), run ${p.options.runId}`);
+  if (p.playbook.description) lines.push(`  ${p.playbook.description}`);
+  for (const [role, b] of Object.entries(p.bindings)) {
+    lines.push(
+      `  ${role} = ${b.host} (${b.user}@${b.address}:${b.port}${b.sudo ? ', sudo -n' : ''})`,
+    );
+  }
+  const flags = [
+    p.options.force ? '--force' : '',
+    p.options.route ? `--route ${p.options.route}` : '',
+    p.options.fetch ? `--fetch ${p.options.fetch}` : '',
+  ].filter(Boolean);
+  if (flags.length > 0) lines.push(`  options: ${flags.join(' ')}`);
+  lines.push(
+    'Nothing has been run. Remote commands run as root (`sudo -n` where the host says so).',
+  );
+  const prompt = (h: string) =>
+    h === CONTROLLER ? 'here$' : `${h}${inventory.hosts[h]?.sudo ? '#sudo' : ''}$`;
+  const width = String(p.steps.length).length;
+  p.steps.forEach((s, i) => {
+    lines.push('');
+    lines.push(
+      `${String(i + 1).padStart(width)}. ${s.id} on ${s.role}${s.host !== s.role ? ` (${s.host})` : ''}: ${s.summary}`,
+    );
+    const pad = ' '.repeat(width + 2);
+    if (s.why) lines.push(`${pad}why: ${s.why.replace(/\s+/g, ' ')}`);
+    if (s.skipped) {
+      lines.push(`${pad}skipped: ${s.skipped}`);
+      return;
+    }
+    if (s.actions.length === 0) lines.push(`${pad}(no commands)`);
+    const write = (a: PlannedAction, indent: string): void => {
+      const each =
+        'forEach' in a && a.forEach
+          ? `for each ${a.forEach}${'where' in a && a.where ? ` (${a.where})` : ''}${a.items ? `, ${a.items.join(', ')} first` : ''}:`
+          : '';
+      if (a.kind === 'stream') {
+        lines.push(`${indent}stream ${a.from} → ${a.to} (route ${a.route}):`);
+        lines.push(`${indent}  ${prompt(a.from)} ${a.send}`);
+        lines.push(`${indent}  ${prompt(a.to)} ${a.receive}`);
+      } else {
+        const where = a.kind === 'remote' ? prompt(a.host) : prompt(CONTROLLER);
+        if (each) lines.push(`${indent}${each}`);
+        lines.push(`${indent}${each ? '  ' : ''}${where} ${a.command}`);
+        const notes = [
+          a.kind === 'remote' && a.capture ? `output → <${a.capture}>` : '',
+          a.kind === 'remote' && a.stdin ? `stdin: ${a.stdin}` : '',
+          a.expect ? `expect: ${a.expect}` : '',
+        ].filter(Boolean);
+        if (notes.length > 0) lines.push(`${indent}${each ? '  ' : ''}  (${notes.join('; ')})`);
+      }
+      if (a.why) lines.push(`${indent}  # ${a.why}`);
+      if (a.kind !== 'stream' && a.fallback && a.fallback.length > 0) {
+        lines.push(`${indent}  if that fails:`);
+        for (const f of a.fallback) write(f, `${indent}    `);
+      }
+    };
+    for (const a of s.actions) write(a, pad);
+  });
+  return `${lines.join('\n')}\n`;
+}
