@@ -198,7 +198,7 @@ export function describeFailure(
     const tail = lastLines(e.stderr.trim() ? e.stderr : e.stdout, 20);
     if (tail) failure.outputTail = redact(tail);
     // RemoteError's message repeats the tail; keep the first line for the summary.
-    failure.message = redact(e.message.split('\n')[0]!);
+    failure.message = redact(e.message.split('\n')[0]!.replace(`on ${e.host}: `, ''));
   }
   return failure;
 }
