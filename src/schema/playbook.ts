@@ -110,6 +110,7 @@ export function publishedPlaybookSchema(
           },
           allOf: names.map((name) => ({
             if: { properties: { task: { const: name } }, required: ['task'] },
+            // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword; never awaited.
             then: {
               properties: {
                 params: { ...tasks[name]!.params, description: `${name}: ${tasks[name]!.summary}` },
