@@ -928,6 +928,9 @@ ip link set lo up || fail "lo up failed"
 ip addr add "$ADDR/24" dev eth0 && ip link set eth0 up || fail "eth0 setup failed"
 # Only the bridge's IPv4 subnet: no IPv6 link-local traffic either.
 for f in /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo 1 >"$f"; done 2>/dev/null
+# This mount namespace copied the /run/netns mounts of every lab netns that
+# existed: drop them, or they would keep those netns alive after their \`down\`.
+awk '$0 ~ / - nsfs / {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
 mount --bind "$H/home-dokku" /home/dokku || fail "bind mount /home/dokku failed"
 mount --bind "$H/lib-dokku" /var/lib/dokku || fail "bind mount /var/lib/dokku failed"
 mount --bind "$H/tmp" /tmp || fail "bind mount /tmp failed"
