@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { buildAndDeploy, deployBranch, git, isDeployed, setupBuildCapture } from '../deploy.js';
+import { buildAndDeploy, deployBranch, git, setupBuildCapture } from '../deploy.js';
 import {
   archiveContextPath,
   copyTree,
@@ -18,7 +18,7 @@ import {
   type Command,
   chownDokku,
   DOKKU_ROOT,
-  DokkuExit,
+  deleteProperty,
   fail,
   getGlobalProperty,
   getProperty,
@@ -26,7 +26,6 @@ import {
   info1,
   isQuiet,
   labConfig,
-  mkdirDokku,
   println,
   runDokku,
   setProperty,
@@ -479,7 +478,7 @@ const gitSet: Command = async (args) => {
     fail(`Invalid property specified, valid properties include: ${valid.join(', ')}`);
   if (value === undefined || value === '') {
     info2Set(`Unsetting ${key}`);
-    rmSync(join('/var/lib/dokku/config/git', app ?? '', key), { force: true });
+    deleteProperty('git', app ?? '', key);
   } else {
     info2Set(`Setting ${key} to ${value}`);
     setProperty('git', app ?? '', key, value);
@@ -488,11 +487,6 @@ const gitSet: Command = async (args) => {
 
 function info2Set(msg: string): void {
   process.stdout.write(`=====> ${msg}\n`);
-}
-
-/** True when the app has been deployed at least once (used by ps). */
-export function deployed(app: string): boolean {
-  return isDeployed(app);
 }
 
 export const commands: Record<string, Command> = {
@@ -504,6 +498,3 @@ export const commands: Record<string, Command> = {
   'git:report': report,
   'git:set': gitSet,
 };
-
-/** Re-export for ps:rebuild. */
-export { DokkuExit, mkdirDokku };
