@@ -161,6 +161,8 @@ export interface RunOptions<S> {
   logger?: ListrLogger;
   /** Seconds between progress lines; default 0.25 on a TTY, 15 otherwise. */
   progressInterval?: number;
+  /** Aborts the run from outside (the command's own SIGINT handling, a timeout). */
+  signal?: AbortSignal;
   /** Install a SIGINT handler that aborts the run (default true; first ^C aborts, second kills). */
   handleSignals?: boolean;
   env?: NodeJS.ProcessEnv;
@@ -216,6 +218,10 @@ export async function runSteps<S>(steps: Step<S>[], options: RunOptions<S>): Pro
   const runId = journal?.runId ?? `dry-${now()}`;
   const startedMs = now();
   const controller = new AbortController();
+  const outer = options.signal;
+  const forward = (): void => controller.abort(outer?.reason);
+  if (outer?.aborted) forward();
+  else outer?.addEventListener('abort', forward, { once: true });
   const outputs: Record<string, StepOutputs> = {};
   const warnings: RunWarning[] = [];
   const hostStates: Record<string, string> = { ...(options.resume?.hostStates ?? {}) };
@@ -494,6 +500,7 @@ export async function runSteps<S>(steps: Step<S>[], options: RunOptions<S>): Pro
     failure = failed?.record.error ?? describeFailure({ id: '?', title: '?', host: CONTROLLER }, e);
   } finally {
     if (handleSignals) process.removeListener('SIGINT', onSigint);
+    outer?.removeEventListener('abort', forward);
   }
   if (status === 'ok') {
     const failed = [...trackers.values()].find((x) => x.record.status === 'failed');

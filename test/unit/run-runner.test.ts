@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import test from 'ava';
 import { ListrLogger } from 'listr2';
 import { RemoteError } from '../../src/errors.js';
@@ -400,4 +401,61 @@ test('need() names a missing output', async (t) => {
   );
   t.is(result.status, 'failed');
   t.regex(result.failure?.message ?? '', /step output a\.path is missing/);
+});
+
+test('an abort (Ctrl-C) makes the run "interrupted" and is journaled', async (t) => {
+  const dir = tmp(t);
+  const abort = new AbortController();
+  const steps: Step<null>[] = [
+    {
+      id: 'long',
+      title: 'Long copy',
+      host: 'old',
+      run: (ctx) =>
+        new Promise((_resolve, reject) => {
+          ctx.signal.addEventListener('abort', () => reject(new Error('copy aborted')));
+          setTimeout(() => abort.abort(), 5);
+        }),
+    },
+    { id: 'next', title: 'Next', host: 'new', run: async () => t.fail() },
+  ];
+  const j = journalFor(dir, steps);
+  const result = await runSteps(steps, opts(new Capture(), { journal: j, signal: abort.signal }));
+  j.close();
+  t.is(result.status, 'interrupted');
+  t.is(result.failure?.stepId, 'long');
+  const last = readJournal(j.file).at(-1);
+  t.deepEqual(last?.type === 'run-finished' ? last.status : undefined, 'interrupted');
+  const run = findResumable('migrate', { source: 'old', target: 'new' }, dir);
+  t.is(run?.failed?.step, 'long');
+});
+
+test('non-TTY output: the simple renderer prints timestamped lines to the given stream', async (t) => {
+  const stream = new PassThrough() as unknown as NodeJS.WriteStream;
+  let text = '';
+  (stream as unknown as PassThrough).on('data', (d: Buffer) => {
+    text += d.toString();
+  });
+  const result = await runSteps(
+    [
+      {
+        id: 'a',
+        title: 'Export datastores',
+        host: 'old',
+        run: async (_c, task) => task.log('db: 12 MB'),
+      },
+      {
+        id: 'b',
+        title: 'Rewrite remotes',
+        host: CONTROLLER,
+        skip: 'no repos',
+        run: async () => {},
+      },
+    ],
+    { shared: null, renderer: 'auto', stream, env: { CI: 'true' }, handleSignals: false },
+  );
+  t.is(result.status, 'ok');
+  t.regex(text, /\[\d{2}:\d{2}:\d{2}\].*Export datastores \[old\]/);
+  t.regex(text, /db: 12 MB/);
+  t.regex(text, /no repos/);
 });
