@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { labTest, useLab } from '../lab/ava.js';
 import { LAB_ROOT, Lab, type LabHost } from '../lab/lab.js';
 import { CLEAN_ENV, run } from '../lab/sys.js';
@@ -161,6 +162,23 @@ labTest('/usr/bin/dokku refuses to run outside a lab host', async (t) => {
   const r = await run('/usr/bin/dokku', ['version']);
   t.is(r.code, 1);
   t.is(r.stderr, ' !     dokku: not inside a ferry lab host\n');
+});
+
+labTest('the CLI runs commands in a host and fails in one line', async (t) => {
+  const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../lab/cli.js');
+  const node = (...a: string[]) => run(process.execPath, [cli, '--instance', INSTANCE, ...a]);
+  const ok = await node('exec', 'two', '--', 'cat', '/proc/sys/kernel/hostname');
+  t.is(ok.code, 0, ok.stderr);
+  t.is(ok.stdout, 'two\n');
+  t.is((await node('exec', 'two', '--', 'exit 7')).code, 7);
+  const bad = await node('exec', 'nosuch', '--', 'true');
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /^lab: lab lab-test has no host nosuch \(it has: one, two, three\)\n$/);
+  const st = await node('status');
+  t.regex(
+    st.stdout,
+    /lab-test \(10\.251\.\d+\.0\/24\)\n {2}one +10\.251\.\d+\.11 +pid \d+ +alive sshd up\n/,
+  );
 });
 
 labTest('a killed lab is cleaned by the next up, and down leaves nothing', async (t) => {
