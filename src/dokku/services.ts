@@ -11,6 +11,7 @@ import {
   headerText,
   isWarning,
   lines,
+  warnings,
 } from './output.js';
 
 /** One service from `<plugin>:list`. Version and status only from the pre-1.10 table. */
@@ -136,4 +137,15 @@ export function parseServiceInfoFlag(out: CommandOutput, plugin = 'postgres'): s
     .filter((l) => !isWarning(l))
     .join('\n')
     .trim();
+}
+
+/**
+ * Reads `<plugin>:exists <svc>`: `-----> Service x exists` (exit 0) → true;
+ * ` !     Postgres service x does not exist` (exit 1) → false.
+ */
+export function parseServiceExists(out: CommandOutput, plugin = 'postgres'): boolean {
+  const said = [...warnings(out.stderr), ...warnings(out.stdout)];
+  if (out.code === 1 && said.some((w) => / service \S+ does not exist$/.test(w))) return false;
+  expectSuccess(`${plugin}:exists`, out);
+  return true;
 }

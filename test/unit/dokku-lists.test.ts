@@ -399,3 +399,33 @@ test('postgres:info: single flag and failures', (t) => {
     message: /no fields/,
   });
 });
+
+test('apps:exists, apps:locked, postgres:exists', async (t) => {
+  const { parseAppExists, parseAppLocked } = await import('../../src/dokku/apps.js');
+  const { parseServiceExists } = await import('../../src/dokku/services.js');
+  t.true(parseAppExists(ok('')));
+  t.false(parseAppExists({ stdout: '', stderr: ' !     App web does not exist\n', code: 20 }));
+  t.throws(() =>
+    parseAppExists({
+      stdout: '',
+      stderr: ' !     Please specify an app to run the command on\n',
+      code: 1,
+    }),
+  );
+  t.true(parseAppLocked(ok('Deploy lock exists\n')));
+  t.false(parseAppLocked({ stdout: '', stderr: ' !     Deploy lock does not exist\n', code: 1 }));
+  t.throws(() =>
+    parseAppLocked({ stdout: '', stderr: ' !     App web does not exist\n', code: 20 }),
+  );
+  t.true(parseServiceExists(ok('-----> Service lollipop exists\n')));
+  t.false(
+    parseServiceExists({
+      stdout: '',
+      stderr: ' !     Postgres service nope does not exist\n',
+      code: 1,
+    }),
+  );
+  t.throws(() =>
+    parseServiceExists({ stdout: '', stderr: 'ssh: connection refused\n', code: 255 }),
+  );
+});
