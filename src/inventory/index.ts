@@ -219,11 +219,13 @@ function crossFieldRules(
     out.push({
       ...at(['backup', 'dir']),
       message: `backup.dir must be an absolute path on the host, got ${JSON.stringify(dir)}`,
-      hint: 'For example /var/lib/dokku-ferry/archives (`~` would mean the remote user\'s home, which differs between hosts).',
+      hint: "For example /var/lib/dokku-ferry/archives (`~` would mean the remote user's home, which differs between hosts).",
     });
   } else {
     const clean = dir.replace(/\/+$/, '') || '/';
-    const inside = DOKKU_PATHS.find((p) => clean === p || clean.startsWith(`${p}/`) || p.startsWith(`${clean}/`) || clean === '/');
+    const inside = DOKKU_PATHS.find(
+      (p) => clean === p || clean.startsWith(`${p}/`) || p.startsWith(`${clean}/`) || clean === '/',
+    );
     if (inside) {
       out.push({
         ...at(['backup', 'dir']),
@@ -240,7 +242,7 @@ function crossFieldRules(
     if (first !== undefined) {
       out.push({
         ...at(['repos', i, 'path']),
-        message: `repos[${i}] repeats repos[${first}]: the same clone (${r.path}) and remote "${r.remote}"`,
+        message: `repos[${i}] repeats repos[${first}]: the same clone (${doc.repos[i]?.path ?? r.path}) and remote "${r.remote}"`,
         hint: 'A remote points at one app; remove one entry, or use another remote name.',
       });
     } else seen.set(key, i);
@@ -250,7 +252,5 @@ function crossFieldRules(
 
 /** Diagnostics in file order, so a user can fix them from the top. */
 export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
-  return [...ds].sort(
-    (a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0),
-  );
+  return [...ds].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 }

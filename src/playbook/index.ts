@@ -63,25 +63,36 @@ export function validatePlaybook(text: string, file: string): Playbook {
   const shapeOk = validateSchema(value);
   if (!shapeOk) diagnostics.push(...diagnose(source, validateSchema.errors ?? []));
   diagnostics.push(...roleNames(source, value), ...stepTasks(source, value));
+  // The rules across steps run on every step that is whole, even when others
+  // are not, so one pass reports all there is.
+  const roles = isObject((value as { roles?: unknown }).roles)
+    ? Object.keys((value as { roles: object }).roles)
+    : [];
+  diagnostics.push(...crossStepRules(source, roles, wholeSteps(value)));
   if (diagnostics.length > 0 || !shapeOk) throw new InputError(sortDiagnostics(diagnostics));
   const doc = value as PlaybookDocument;
+  return { ...doc, file, steps: wholeSteps(doc).map((s) => s.step) };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Steps with a known task, a role and params, with their index and decided id. */
+function wholeSteps(value: unknown): { step: Step; index: number }[] {
+  const steps = (value as { steps?: unknown }).steps;
+  if (!Array.isArray(steps)) return [];
   const counts = new Map<string, number>();
-  const playbook: Playbook = {
-    ...doc,
-    file,
-    steps: doc.steps.map((s) => {
-      const n = (counts.get(s.task) ?? 0) + 1;
-      counts.set(s.task, n);
-      return {
-        ...s,
-        id: s.id ?? (n === 1 ? s.task : `${s.task}-${n}`),
-        params: s.params as Record<string, unknown>,
-      };
-    }),
-  };
-  const problems = crossStepRules(source, playbook);
-  if (problems.length > 0) throw new InputError(sortDiagnostics(problems));
-  return playbook;
+  const out: { step: Step; index: number }[] = [];
+  steps.forEach((s: unknown, index) => {
+    if (!isObject(s) || typeof s.task !== 'string' || !getTask(s.task)) return;
+    if (typeof s.on !== 'string' || !isObject(s.params)) return;
+    const n = (counts.get(s.task) ?? 0) + 1;
+    counts.set(s.task, n);
+    const id = typeof s.id === 'string' ? s.id : n === 1 ? s.task : `${s.task}-${n}`;
+    out.push({ step: { ...(s as StepDocument), id, params: s.params }, index });
+  });
+  return out;
 }
 
 function roleNames(source: SourceFile, value: unknown): Diagnostic[] {
@@ -141,16 +152,19 @@ function stepTasks(source: SourceFile, value: unknown): Diagnostic[] {
   return out;
 }
 
-function crossStepRules(source: SourceFile, pb: Playbook): Diagnostic[] {
+function crossStepRules(
+  source: SourceFile,
+  roles: string[],
+  steps: { step: Step; index: number }[],
+): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const roles = Object.keys(pb.roles);
   const at = (path: Path, which: 'key' | 'value' = 'value') => ({
     file: source.file,
     ...positionAt(source, path, which),
   });
   const ids = new Map<string, number>();
   const transferredTo = new Set<string>();
-  pb.steps.forEach((step, i) => {
+  for (const { step, index: i } of steps) {
     const task = getTask(step.task)!;
     const first = ids.get(step.id);
     if (first !== undefined) {
@@ -161,6 +175,7 @@ function crossStepRules(source: SourceFile, pb: Playbook): Diagnostic[] {
       });
     } else ids.set(step.id, i);
 
+    const before = out.length;
     if (task.runsOn === 'controller' && step.on !== CONTROLLER) {
       out.push({
         ...at(['steps', i, 'on']),
@@ -175,7 +190,9 @@ function crossStepRules(source: SourceFile, pb: Playbook): Diagnostic[] {
       out.push(undeclared(at(['steps', i, 'on']), `steps[${i}].on`, step.on, roles));
     }
 
-    for (const key of task.roleParams) {
+    // A step on the wrong role gets one message, not one more per param.
+    const onOk = out.length === before;
+    for (const key of onOk ? task.roleParams : []) {
       const v = step.params[key];
       if (typeof v !== 'string') continue;
       if (!roles.includes(v)) {
@@ -186,7 +203,7 @@ function crossStepRules(source: SourceFile, pb: Playbook): Diagnostic[] {
         out.push({
           ...at(['steps', i, 'params', key]),
           message: `steps[${i}].params.${key} is "${v}", the role the step runs on: source and target must differ`,
-          hint: `${step.task} ${key === 'from' ? 'takes data from' : 'compares with'} another host.`,
+          hint: `${step.task} ${ROLE_PARAM_WORDS[key] ?? 'works with'} another host.`,
         });
       }
     }
@@ -202,9 +219,15 @@ function crossStepRules(source: SourceFile, pb: Playbook): Diagnostic[] {
         hint: 'Move it after the transfer, or add one.',
       });
     }
-  });
+  }
   return out;
 }
+
+const ROLE_PARAM_WORDS: Record<string, string> = {
+  from: 'takes data from',
+  against: 'compares this host with',
+  to: 'points at',
+};
 
 function undeclared(
   where: { file: string; line: number; column: number },

@@ -50,7 +50,16 @@ export function parseSource(
     uniqueKeys: false,
   });
   const source: SourceFile = { file, doc, lines, value: undefined };
-  const diagnostics: Diagnostic[] = doc.errors.map((e) => syntaxDiagnostic(e, file));
+  // One message per line: the parser often reports derived errors right after the first.
+  const diagnostics: Diagnostic[] = [];
+  const places = new Set<string>();
+  for (const e of doc.errors) {
+    const d = syntaxDiagnostic(e, file);
+    const place = `${d.line}`;
+    if (places.has(place)) continue;
+    places.add(place);
+    diagnostics.push(d);
+  }
   const syntaxOk = diagnostics.length === 0;
   if (syntaxOk) {
     diagnostics.push(...findDuplicateKeys(source));
@@ -60,11 +69,12 @@ export function parseSource(
 }
 
 const SYNTAX_WORDS: Record<string, string> = {
-  BAD_INDENT: 'this line is indented wrongly for where it is',
+  BAD_INDENT: 'the keys of one mapping must start in the same column',
   TAB_AS_INDENT: 'tabs cannot indent YAML; use spaces',
-  MISSING_CHAR: 'a closing bracket or quote is missing',
+  MISSING_CHAR: 'a closing quote or bracket is missing',
   MULTILINE_IMPLICIT_KEY: 'a key must fit on one line (is a ":" or a quote missing above?)',
-  BLOCK_AS_IMPLICIT_KEY: 'a nested block cannot be used as a key (is a ":" missing?)',
+  BLOCK_AS_IMPLICIT_KEY:
+    'a value contains ": " (put it in quotes), or the next line is indented deeper than its key',
   UNEXPECTED_TOKEN: 'unexpected text here',
   DUPLICATE_KEY: 'this key appears twice in the same mapping',
   BAD_SCALAR_START: 'a plain value cannot start with this character; quote it',
@@ -74,7 +84,9 @@ const SYNTAX_WORDS: Record<string, string> = {
 function syntaxDiagnostic(e: YAMLError, file: string): Diagnostic {
   const pos = e.linePos?.[0];
   const first = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
-  const words = SYNTAX_WORDS[e.code];
+  const words = /end with an? [\]}]/.test(first)
+    ? `a ${first.includes('sequence') ? '"[" list' : '"{" mapping'} is not closed (a "${first.includes('sequence') ? ']' : '}'}" is missing)`
+    : SYNTAX_WORDS[e.code];
   return {
     file,
     ...(pos ? { line: pos.line, column: pos.col } : {}),

@@ -1,0 +1,62 @@
+/**
+ * The broken-file corpus: every file under test/fixtures/broken/ must fail
+ * with exactly the text in its sibling .expected file (what `ferry` prints on
+ * stderr), exit code 2, and no stack trace.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { report } from '../../src/cli.js';
+import { InputError } from '../../src/errors.js';
+import { validateInventory } from '../../src/inventory/index.js';
+import { validatePlaybook } from '../../src/playbook/index.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const HOME = `${ROOT}test/fixtures/home`;
+
+function stderrOf(fn: () => unknown): { text: string; code: number | undefined; error: unknown } {
+  let text = '';
+  try {
+    fn();
+  } catch (error) {
+    const code = report(error, {
+      write: (s: string) => {
+        text += s;
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream);
+    return { text: text.split(HOME).join('<home>'), code, error };
+  }
+  return { text: 'NO ERROR\n', code: undefined, error: undefined };
+}
+
+const kinds = {
+  inventory: (text: string, file: string) =>
+    validateInventory(text, file, { home: HOME, fileExists: existsSync }),
+  playbook: (text: string, file: string) => validatePlaybook(text, file),
+} as const;
+
+let total = 0;
+for (const [kind, validate] of Object.entries(kinds)) {
+  const dir = `test/fixtures/broken/${kind}`;
+  const files = readdirSync(`${ROOT}${dir}`)
+    .filter((f) => f.endsWith('.yml'))
+    .sort();
+  total += files.length;
+  for (const f of files) {
+    const file = `${dir}/${f}`;
+    test(`${kind}: ${f}`, (t) => {
+      const expectedPath = `${ROOT}${file.replace(/\.yml$/, '.expected')}`;
+      t.true(existsSync(expectedPath), `${file} needs a sibling .expected file`);
+      const got = stderrOf(() => validate(readFileSync(`${ROOT}${file}`, 'utf8'), file));
+      t.true(got.error instanceof InputError, 'bad input is an InputError');
+      t.is(got.code, 2);
+      t.notRegex(got.text, /\n\s+at .+:\d+:\d+\)?\n/, 'no stack trace');
+      t.is(got.text, readFileSync(expectedPath, 'utf8'));
+    });
+  }
+}
+
+test('the corpus holds at least 40 broken files', (t) => {
+  t.true(total >= 40, `only ${total}`);
+});
