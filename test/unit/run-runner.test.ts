@@ -459,3 +459,30 @@ test('non-TTY output: the simple renderer prints timestamped lines to the given 
   t.regex(text, /db: 12 MB/);
   t.regex(text, /no repos/);
 });
+
+test("stepFromPlan: the plan's skipped reason is the step's skip reason", async (t) => {
+  const { stepFromPlan } = await import('../../src/run/steps.js');
+  const capture = new Capture();
+  const steps = [
+    stepFromPlan<null>(
+      {
+        id: 'fetch',
+        task: 'fetch',
+        host: CONTROLLER,
+        summary: 'Stream the archive here',
+        skipped: 'only with --fetch',
+      },
+      async () => t.fail(),
+    ),
+    stepFromPlan<null>(
+      { id: 'verify-new', task: 'verify-apps', host: 'new', summary: 'Check every app answers' },
+      async () => ({ checked: 2 }),
+      { retry: 1 },
+    ),
+  ];
+  t.is(steps[1]!.title, 'verify-new: Check every app answers');
+  t.is(steps[1]!.retry, 1);
+  const result = await runSteps(steps, opts(capture));
+  t.deepEqual(capture.messages('Stream the archive here'), [{ skip: 'only with --fetch' }]);
+  t.deepEqual(result.outputs['verify-new'], { checked: 2 });
+});
