@@ -17,6 +17,7 @@ import {
   loadPluginModule,
   pluginEnabled,
   println,
+  versionAtLeast,
   warn,
 } from './lib.js';
 import { xargsSplit } from './report.js';
@@ -111,7 +112,8 @@ async function dispatch(argv: string[]): Promise<number> {
   const prefix = cmd.includes(':') ? cmd.slice(0, cmd.indexOf(':')) : cmd;
   let commands: Record<string, Command> | null = null;
   let core = false;
-  const coreModule = CORE[prefix];
+  // builds:* is new in 0.38.0
+  const coreModule = prefix === 'builds' && !versionAtLeast('0.38.0') ? undefined : CORE[prefix];
   if (coreModule !== undefined) {
     core = true;
     const mod = (await import(coreModule)) as { commands: Record<string, Command> };

@@ -2,6 +2,7 @@
 import { existsSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deployLockPath, removeAppContainers } from '../deploy.js';
+import { archiveContextPath, imagePath } from '../engine.js';
 import {
   appExists,
   appNameError,
@@ -156,6 +157,8 @@ const destroy: Command = async (args) => {
   if (pre !== 0) exit(pre);
   info1('Retiring old containers and images');
   await removeAppContainers(app);
+  rmSync(join(imagePath(`dokku/${app}:latest`), '..'), { recursive: true, force: true });
+  rmSync(archiveContextPath(app), { recursive: true, force: true });
   await runTrigger('post-delete', app);
   for (const base of ['data', 'config']) {
     const dir = join(DOKKU_LIB_ROOT, base);

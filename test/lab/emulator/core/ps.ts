@@ -11,6 +11,7 @@ import {
 } from '../deploy.js';
 import { containerStatus } from '../engine.js';
 import {
+  appEnvPath,
   type Command,
   DokkuExit,
   deleteProperty,
@@ -22,6 +23,7 @@ import {
   info2,
   isQuiet,
   listApps,
+  readEnv,
   setProperty,
   verifyApp,
   versionAtLeast,
@@ -180,6 +182,12 @@ const set: Command = async (args) => {
   }
 };
 
+/** 0.38: the restore property; before, DOKKU_APP_RESTORE in the app ENV ("0" = false). */
+function restoreValue(app: string): string {
+  if (versionAtLeast('0.38.0')) return getProperty('ps', app, 'restore') || 'true';
+  return readEnv(appEnvPath(app)).get('DOKKU_APP_RESTORE') === '0' ? 'false' : 'true';
+}
+
 function psInfo(app: string, global: boolean): Record<string, string> {
   const g = (k: string): string => getGlobalProperty('ps', k);
   const info: Record<string, string> = {
@@ -212,7 +220,7 @@ function psInfo(app: string, global: boolean): Record<string, string> {
     '--ps-skip-deploy': p('skip-deploy'),
     '--ps-start-cmd': p('start-cmd'),
     '--ps-stop-timeout-seconds': p('stop-timeout-seconds'),
-    '--restore': p('restore') || 'true',
+    '--restore': restoreValue(app),
     '--running': state.running,
   });
   for (const c of appContainers(app)) {
