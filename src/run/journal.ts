@@ -31,7 +31,11 @@ import { join } from 'node:path';
 import { StopError } from '../errors.js';
 import { type Json, redactJson } from './redact.js';
 
-/** Outputs a step hands to later steps (manifest, archive path, checksum, bytes). */
+/**
+ * Outputs a step hands to later steps (manifest, archive path, checksum, bytes).
+ * The journal stores them redacted, so a resumed run sees `***` where a secret
+ * was: outputs must not carry secrets a later step needs (re-read those on the host).
+ */
 export type StepOutputs = { [key: string]: Json };
 
 /** Journal format version, in every `run-started` record. */

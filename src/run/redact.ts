@@ -49,17 +49,29 @@ const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@'"`]*):([^\s@/'"`]+)@/gi;
 const PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?-----END \1PRIVATE KEY-----/g;
 const ASSIGN =
   /(?<![A-Za-z0-9_-])([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'\\'')*'|[^\s'"]*)/g;
+// `config:set` carries app env values: every value on such a line is masked, not just secret-looking ones.
+const CONFIG_SET = /\bconfig:set\b[^\n]*/g;
+const PASSWORD_FLAG = /(--(?:root-)?password|--passphrase)(=|\s+)(?:'[^'\n]*'|"[^"\n]*"|\S+)/g;
 const JSON_PAIR = /"([A-Za-z_][A-Za-z0-9_.-]*)"(\s*:\s*)"((?:[^"\\]|\\.)*)"/g;
 const COLON_PAIR = /^(\s*)([A-Za-z_][A-Za-z0-9_]*):([ \t]+)(\S.*)$/gm;
 
 /**
  * Masks secrets in free text: passwords in URLs (`postgres://u:PASSWORD@h`),
+ * every value on a `config:set` line, `--password X`,
  * `KEY=value` / `export KEY='value'` / `--env=KEY=value` for secret-looking keys,
  * `"key": "value"` JSON pairs, `KEY:  value` lines (config:show, config:set
  * output) and PEM private-key blocks.
  */
 export function redact(text: string): string {
   return text
+    .replace(CONFIG_SET, (line) =>
+      line.replace(ASSIGN, (m, key: string, value: string) => {
+        if (value === '') return m;
+        const q = value[0] === '"' || value[0] === "'" ? value[0] : '';
+        return `${key}=${q}${MASK}${q}`;
+      }),
+    )
+    .replace(PASSWORD_FLAG, (_m, flag: string, sep: string) => `${flag}${sep}${MASK}`)
     .replace(PRIVATE_KEY, (_m, kind: string) => `-----BEGIN ${kind}PRIVATE KEY----- ${MASK}`)
     .replace(URL_USERINFO, (_m, head: string) => `${head}:${MASK}@`)
     .replace(ASSIGN, (m, key: string, value: string) => {

@@ -92,3 +92,16 @@ test('formats', (t) => {
   t.is(formatProgress(10, 10, 0, 1000), '10 B / 10 B (100%) · 10 B/s · done');
   t.is(formatProgress(0, 10, 5, 5), '0 B / 10 B (0%) · – MB/s · ETA ?');
 });
+
+test('redact: every value of a config:set line, and password flags', (t) => {
+  t.is(
+    redact("ssh root@new dokku config:set --no-restart web FOO=bar B='x y' PORT=5000"),
+    `ssh root@new dokku config:set --no-restart web FOO=${MASK} B='${MASK}' PORT=${MASK}`,
+  );
+  t.is(redact('FOO=bar'), 'FOO=bar', 'outside config:set only secret-looking keys');
+  t.is(
+    redact('dokku postgres:create db --password hunter2 -i postgres'),
+    `dokku postgres:create db --password ${MASK} -i postgres`,
+  );
+  t.is(redact("x --root-password='a b'"), `x --root-password=${MASK}`);
+});
