@@ -463,7 +463,13 @@ export async function deployContainers(app: string): Promise<void> {
   }
   for (const f of ['CONTAINER', 'IP', 'PORT']) rmSync(join(root, f), { force: true });
   const current = cmd !== null ? containerIdOf(app, 'CONTAINER.web.1') : '';
-  if (old.length > 0) info1('Shutting down old containers');
+  info1('Running post-deploy');
+  const retire =
+    getProperty('checks', app, 'wait-to-retire') ||
+    getGlobalProperty('checks', 'wait-to-retire') ||
+    '60';
+  // Dokku retires old containers in the background after wait-to-retire; the emulator does it now
+  if (old.some((c) => c.rec !== null)) info1(`Shutting down old containers in ${retire} seconds`);
   for (const c of old) {
     if (c.rec !== null && c.rec.id !== current) await removeContainer(c.rec);
     if (cmd === null || c.file !== 'CONTAINER.web.1') {

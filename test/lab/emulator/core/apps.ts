@@ -13,6 +13,7 @@ import {
   eprintln,
   exit,
   fail,
+  getProperty,
   info1,
   info1Quiet,
   info2Quiet,
@@ -28,6 +29,7 @@ import {
   warn,
   writeFileDokku,
 } from '../lib.js';
+import { parseReportArgs, renderReport } from '../report.js';
 import { createGitRepo } from './git.js';
 
 /** Print pflag's unknown-flag error and exit 2, as Go subcommands do. */
@@ -213,7 +215,36 @@ export function autocreationDisabled(): boolean {
   );
 }
 
+function appInfo(app: string): Record<string, string> {
+  const global = getProperty('apps', '--global', 'disable-autocreation');
+  if (app === '--global') return { '--app-global-disable-autocreation': global };
+  return {
+    '--app-created-at': getProperty('apps', app, 'created-at'),
+    '--app-deploy-source': getProperty('apps', app, 'deploy-source'),
+    '--app-deploy-source-metadata': getProperty('apps', app, 'deploy-source-metadata'),
+    '--app-dir': join(DOKKU_ROOT, app),
+    '--app-global-disable-autocreation': global,
+    '--app-locked': existsSync(deployLockPath(app)) ? 'true' : 'false',
+  };
+}
+
+const report: Command = async (args) => {
+  const r = parseReportArgs(args);
+  const subjects = r.global ? ['--global'] : r.app !== '' ? [r.app] : listApps();
+  if (subjects.length === 0) {
+    warn("You haven't deployed any applications yet");
+    return;
+  }
+  for (const s of subjects) {
+    if (s !== '--global') verifyApp(s);
+    const out = renderReport('app', s, appInfo(s), r.flags, r.format, isQuiet(), true);
+    if (!out.ok) fail(out.error);
+    process.stdout.write(out.text);
+  }
+};
+
 export const commands: Record<string, Command> = {
+  'apps:report': report,
   'apps:create': create,
   'apps:list': list,
   'apps:exists': exists,
