@@ -392,7 +392,6 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
 
   const repos: Record<string, string> = {};
   const commits: Record<string, string> = {};
-  // The five deploys are independent: run them side by side.
   await step('deploy the apps (git push, git:from-image, git:from-archive)', async () => {
     const base =
       opts.dir !== undefined
@@ -411,26 +410,32 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
       '-o',
       'StrictHostKeyChecking=yes',
     ].join(' ');
+    // The pushes (deploys as the dokku user) run side by side; the image and
+    // archive deploys (as root, through exec) follow, so that no root-made
+    // engine folder is in the way of a dokku-user deploy still running.
+    await Promise.all(
+      SEEDED.apps
+        .filter((a) => a.deployedBy === 'git-push')
+        .map(async (a) => {
+          const dir = join(base, a.name);
+          rmSync(dir, { recursive: true, force: true });
+          mkdirSync(dirname(dir), { recursive: true });
+          run('cp', ['-a', join(fixturesDir(), 'apps', a.name), dir]);
+          commits[a.name] = commitTree(dir, `${a.name}: first version`);
+          run('git', ['-C', dir, 'remote', 'add', 'dokku', `dokku@${host.address}:${a.name}`]);
+          await runAsync('git', ['-C', dir, 'push', '-q', 'dokku', 'master'], {
+            GIT_SSH_COMMAND: ssh,
+          });
+          repos[a.name] = dir;
+        }),
+    );
     await Promise.all(
       SEEDED.apps.map(async (a) => {
         if (a.deployedBy === 'git:from-image') {
           await must(`dokku git:from-image ${a.name} ${sh(a.source)}`);
-          return;
-        }
-        if (a.deployedBy === 'git:from-archive') {
+        } else if (a.deployedBy === 'git:from-archive') {
           await must(`dokku git:from-archive ${a.name} ${sh(a.source)}`);
-          return;
         }
-        const dir = join(base, a.name);
-        rmSync(dir, { recursive: true, force: true });
-        mkdirSync(dirname(dir), { recursive: true });
-        run('cp', ['-a', join(fixturesDir(), 'apps', a.name), dir]);
-        commits[a.name] = commitTree(dir, `${a.name}: first version`);
-        run('git', ['-C', dir, 'remote', 'add', 'dokku', `dokku@${host.address}:${a.name}`]);
-        await runAsync('git', ['-C', dir, 'push', '-q', 'dokku', 'master'], {
-          GIT_SSH_COMMAND: ssh,
-        });
-        repos[a.name] = dir;
       }),
     );
   });

@@ -31,6 +31,7 @@ import {
   readdirSync,
   readFileSync,
   readSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
@@ -1495,7 +1496,18 @@ async function runAsScript(argv: string[]): Promise<number> {
   }
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+/** True when node was started on this file (the emulator folder is reached through a symlink). */
+function isMainModule(): boolean {
+  const argv1 = process.argv[1];
+  if (argv1 === undefined) return false;
+  try {
+    return realpathSync(resolve(argv1)) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMainModule()) {
   runAsScript(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
