@@ -1,0 +1,136 @@
+import { execFileSync } from 'node:child_process';
+import { userInfo } from 'node:os';
+import test from 'ava';
+import {
+  formatBytes,
+  hostTargetOf,
+  parseDfAvailable,
+  parseDuTotal,
+} from '../../src/commands/check.js';
+import { displayCommand, wrapCommand } from '../../src/ssh/connection.js';
+import {
+  authorizedKeyOptions,
+  authorizedKeysFileScript,
+  forcedCommand,
+  removeKeyScript,
+} from '../../src/ssh/direct.js';
+import { sh } from '../../src/ssh/quote.js';
+
+/** Runs a command line the way sshd would hand it to the login shell. */
+function shell(line: string, input = ''): { out: string; code: number } {
+  try {
+    return {
+      out: execFileSync('sh', ['-c', line], {
+        input,
+        encoding: 'utf8',
+        stdio: ['pipe', 'pipe', 'pipe'],
+      }),
+      code: 0,
+    };
+  } catch (e) {
+    const err = e as { status: number; stdout: string };
+    return { out: err.stdout, code: err.status };
+  }
+}
+
+test('argv commands are quoted word by word and survive the remote shell', (t) => {
+  const argv = ['printf', '%s|', "it's", 'a b', '$HOME', '`id`', ';rm -rf /', ''];
+  const line = wrapCommand(argv, { sudo: false });
+  t.true(line.startsWith('bash -c '));
+  t.is(shell(line).out, "it's|a b|$HOME|`id`|;rm -rf /||");
+});
+
+test('string commands are shell text, run strictly: a failure inside a pipe fails the whole', (t) => {
+  t.is(shell(wrapCommand('false | cat; echo after', { sudo: false })).code, 1);
+  t.is(shell(wrapCommand('echo $UNSET_VAR_FERRY', { sudo: false })).code, 1);
+  t.is(shell(wrapCommand(sh`echo ${'a b'} | tr a-z A-Z`, { sudo: false })).out, 'A B\n');
+});
+
+test('sudo wraps the whole strict script with sudo -n', (t) => {
+  const line = wrapCommand(['id', '-u'], { sudo: true });
+  t.regex(line, /^sudo -n -- bash -c '/);
+  t.true(line.includes('set -euo pipefail'));
+});
+
+test('displayCommand shows argv quoted and text as is', (t) => {
+  t.is(displayCommand(['echo', 'a b']), "echo 'a b'");
+  t.is(displayCommand('a | b'), 'a | b');
+});
+
+test('the forced command runs the exact script, quotes and newlines included', (t) => {
+  const cmd = sh`printf '%s\n' ${'x "y" \'z\''}
+echo second-line`;
+  const forced = forcedCommand(cmd, { sudo: false });
+  t.false(forced.includes('\n'));
+  t.is(shell(forced).out, `x "y" 'z'\nsecond-line\n`);
+  // What sshd reads back out of command="...": \" becomes ".
+  const opts = authorizedKeyOptions(forced);
+  const m = /command="((?:[^"\\]|\\.)*)"/.exec(opts);
+  t.truthy(m);
+  const parsed = (m?.[1] ?? '').replace(/\\"/g, '"');
+  t.is(parsed, forced);
+  t.true(opts.startsWith('restrict,'));
+  for (const o of ['no-pty', 'no-agent-forwarding', 'no-port-forwarding', 'no-X11-forwarding'])
+    t.true(opts.includes(o));
+});
+
+test('the forced command fails when its script fails', (t) => {
+  t.is(shell(forcedCommand('exit 7', { sudo: false })).code, 7);
+});
+
+test('key removal keeps every other line', (t) => {
+  const dir = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
+  const f = `${dir}/authorized_keys`;
+  const other = 'ssh-ed25519 AAAAother user@laptop';
+  execFileSync('sh', [
+    '-c',
+    `printf '%s\\n' '${other}' 'restrict ssh-ed25519 AAAAx ferry-direct-abc' '# keep' > ${f}; chmod 600 ${f}`,
+  ]);
+  const r = shell(wrapCommand(removeKeyScript(f, 'ferry-direct-abc'), { sudo: false }));
+  t.is(r.code, 0);
+  t.is(execFileSync('cat', [f], { encoding: 'utf8' }), `${other}\n# keep\n`);
+  t.is(execFileSync('stat', ['-c', '%a', f], { encoding: 'utf8' }).trim(), '600');
+  t.is(shell(wrapCommand(removeKeyScript(`${dir}/missing`, 'm'), { sudo: false })).code, 0);
+  execFileSync('rm', ['-rf', dir]);
+});
+
+test('the authorized keys lookup falls back to ~/.ssh/authorized_keys', (t) => {
+  const r = shell(wrapCommand(authorizedKeysFileScript(userInfo().username), { sudo: false }));
+  t.is(r.code, 0);
+  // No sshd is our ancestor here: the system config's (or OpenSSH's default) first entry.
+  t.is(r.out, `${userInfo().homedir}/.ssh/authorized_keys\n`);
+});
+
+test('df and du output parse', (t) => {
+  const df = `Filesystem     1-blocks        Used   Available Capacity Mounted on
+/dev/sda1    100000000000 40000000000 60000000000      40% /
+tmpfs          1000   0   1000   0% /x`;
+  t.deepEqual(parseDfAvailable(df), [60000000000, 1000]);
+  t.is(parseDuTotal('123\t/home/dokku\n877\t/var/lib/dokku\n'), 1000);
+  t.is(formatBytes(1536), '1.5K');
+  t.is(formatBytes(5 * 1024 ** 3), '5.0G');
+  t.is(formatBytes(12), '12B');
+});
+
+test('inventory hosts map onto SSH targets', (t) => {
+  const h = hostTargetOf({
+    name: 'old',
+    address: '10.0.0.1',
+    port: 22,
+    user: 'root',
+    identity: '/k',
+    known_hosts: '/kh',
+    sudo: false,
+    host_key: 'SHA256:x',
+  });
+  t.deepEqual(h, {
+    name: 'old',
+    address: '10.0.0.1',
+    port: 22,
+    user: 'root',
+    identity: '/k',
+    knownHosts: '/kh',
+    sudo: false,
+    hostKey: 'SHA256:x',
+  });
+});
