@@ -46,17 +46,28 @@ export function parseBuildsList(out: CommandOutput): BuildInfo[] {
   if (rows.length === 0 || (rows.length === 1 && EMPTY.some((re) => re.test(rows[0]!.trim())))) {
     return [];
   }
-  const head = split(rows[0]!);
+  const header = rows[0]!;
+  const head = header.trim().split(/ {2,}/);
   if (!head.includes('Build ID')) {
-    throw new DokkuOutputError('builds:list', `no header row: ${JSON.stringify(rows[0])}`, 0);
+    throw new DokkuOutputError('builds:list', `no header row: ${JSON.stringify(header)}`, 0);
+  }
+  // columnize pads every column to its widest cell, header included, so the header's
+  // column starts cut every row, even one with an empty cell.
+  const starts: number[] = [];
+  let from = 0;
+  for (const name of head) {
+    const at = header.indexOf(name, from);
+    starts.push(at);
+    from = at + name.length;
   }
   const col = (cells: string[], name: string): string | undefined => {
     const i = head.indexOf(name);
     return i === -1 ? undefined : cells[i];
   };
   return rows.slice(1).map((row) => {
-    const cells = split(row);
-    if (cells.length !== head.length) {
+    const cells = starts.map((at, i) => row.slice(at, starts[i + 1] ?? row.length).trim());
+    const joined = row.trim().split(/ {2,}/);
+    if (cells.some((c) => / {2,}/.test(c)) || joined.length > head.length) {
       throw new DokkuOutputError('builds:list', `unexpected row ${JSON.stringify(row)}`, 0);
     }
     const pid = col(cells, 'PID');
@@ -74,10 +85,6 @@ export function parseBuildsList(out: CommandOutput): BuildInfo[] {
     if (duration !== undefined) info.duration = duration;
     return info;
   });
-}
-
-function split(row: string): string[] {
-  return row.trim().split(/ {2,}/);
 }
 
 /** Parses `builds:list --format json`: `[]` when none. */

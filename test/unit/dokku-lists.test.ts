@@ -269,8 +269,8 @@ myapp  01j8c4xv7bk5w3  build  12345  git-hook  2026-04-30T13:50:00Z
 
 test('builds:list with app: status and duration', (t) => {
   const list = parseBuildsList(
-    ok(`Build ID        Kind   Status     PID    Source    Started               Duration
-01j8c4xv7bk5w3  build  succeeded  12345  git-hook  2026-04-30T13:50:00Z  1m14s
+    ok(`Build ID        Kind    Status     PID    Source      Started               Duration
+01j8c4xv7bk5w3  build   succeeded  12345  git-hook    2026-04-30T13:50:00Z  1m14s
 01j8c4aaaaaaaa  deploy  failed     222    ps:rebuild  2026-04-29T10:00:00Z  3s
 `),
   );
@@ -428,4 +428,38 @@ test('apps:exists, apps:locked, postgres:exists', async (t) => {
   t.throws(() =>
     parseServiceExists({ stdout: '', stderr: 'ssh: connection refused\n', code: 255 }),
   );
+});
+
+test('builds:list: an empty cell keeps the columns in place', (t) => {
+  const list = parseBuildsList(
+    ok(
+      `Build ID        Kind   Status     PID    Source    Started               Duration
+01j8c4xv7bk5w3  build  abandoned         git-hook  2026-04-30T13:50:00Z  ⏎
+`.replace('⏎', ''),
+    ),
+  );
+  t.is(list[0]!.status, 'abandoned');
+  t.is(list[0]!.pid, undefined);
+  t.is(list[0]!.source, 'git-hook');
+  t.is(list[0]!.duration, '');
+  t.throws(() => parseBuildsList(ok('Build ID  Kind\nabc  build  extra  cells\n')), {
+    message: /unexpected row/,
+  });
+});
+
+test('builds:list with app: the reference sample', (t) => {
+  const [b] = parseBuildsList(
+    ok(`Build ID        Kind   Status     PID    Source    Started               Duration
+01j8c4xv7bk5w3  build  succeeded  12345  git-hook  2026-04-30T13:50:00Z  1m14s
+`),
+  );
+  t.deepEqual(b, {
+    id: '01j8c4xv7bk5w3',
+    kind: 'build',
+    status: 'succeeded',
+    pid: 12345,
+    source: 'git-hook',
+    startedAt: '2026-04-30T13:50:00Z',
+    duration: '1m14s',
+  });
 });
