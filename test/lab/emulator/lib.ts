@@ -550,14 +550,20 @@ export function pluginEnabled(name: string): boolean {
   return existsSync(join(PLUGIN_PATH, 'enabled', name));
 }
 
-/** Load the emulator's own module for a plugin (plugins/<name>.js), or null. */
+/**
+ * Load the emulator's own module for a plugin: plugins/<name>.js (non-core
+ * plugins), else core/<name>.js (core plugins); null when there is none.
+ */
 export async function loadPluginModule(name: string): Promise<PluginModule | null> {
   if (!/^[a-z0-9_-]+$/.test(name)) return null;
-  const file = join(EMULATOR_DIR, 'plugins', `${name}.js`);
-  if (!existsSync(file)) return null;
-  const mod = (await import(file)) as Partial<PluginModule>;
-  if (mod.commands === undefined) return null;
-  return { commands: mod.commands, triggers: mod.triggers };
+  for (const dir of ['plugins', 'core']) {
+    const file = join(EMULATOR_DIR, dir, `${name}.js`);
+    if (!existsSync(file)) continue;
+    const mod = (await import(file)) as Partial<PluginModule>;
+    if (mod.commands === undefined) return null;
+    return { commands: mod.commands, triggers: mod.triggers };
+  }
+  return null;
 }
 
 /**

@@ -1,5 +1,6 @@
 /** config:* (reference §4; D plugins/config). */
 import { isDeployed, releaseAndDeploy, setupBuildCapture } from '../deploy.js';
+import { migrateEnvFiles } from '../install.js';
 import {
   appEnvPath,
   type Command,
@@ -15,6 +16,7 @@ import {
   println,
   readEnv,
   runTrigger,
+  type Trigger,
   verbose,
   verifyApp,
   versionAtLeast,
@@ -225,6 +227,13 @@ const bare: Command = async (args) => {
     return exportCmd(args.filter((a) => a !== '--export'));
   }
   show(c);
+};
+
+/** The config plugin's triggers: `install` migrates ≤0.37 ENV files (0.38.0+). */
+export const triggers: Record<string, Trigger> = {
+  install: async () => {
+    migrateEnvFiles();
+  },
 };
 
 export const commands: Record<string, Command> = {
