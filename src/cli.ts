@@ -36,6 +36,8 @@ interface CommandSpec {
 export interface CommandContext {
   values: Record<string, string | boolean | undefined>;
   positionals: string[];
+  /** The argv after `ferry`, as given (for the journal and the resume hint). */
+  argv: string[];
   inventoryPath: string;
   json: boolean;
   stdout: NodeJS.WritableStream;
@@ -205,6 +207,7 @@ export async function main(
     return await run({
       values,
       positionals: parsed.positionals,
+      argv,
       inventoryPath:
         typeof values.inventory === 'string' ? values.inventory : 'inventory/hosts.yml',
       json: values.json === true,
