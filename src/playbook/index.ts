@@ -257,17 +257,7 @@ export function resolvePlaybook(nameOrPath: string, cwd = process.cwd()): string
   if (existsSync(mine)) return mine;
   const shipped = join(SHIPPED_PLAYBOOKS, `${nameOrPath}.yml`);
   if (existsSync(shipped)) return shipped;
-  const known = [
-    ...new Set(
-      [join(cwd, 'playbooks'), SHIPPED_PLAYBOOKS].flatMap((d) =>
-        existsSync(d)
-          ? readdirSync(d)
-              .filter((f) => f.endsWith('.yml'))
-              .map((f) => basename(f, '.yml'))
-          : [],
-      ),
-    ),
-  ].sort();
+  const known = listPlaybooks(cwd);
   const near = closest(nameOrPath, known);
   throw new InputError(
     [
@@ -278,6 +268,18 @@ export function resolvePlaybook(nameOrPath: string, cwd = process.cwd()): string
     ],
     `known playbooks: ${listWords(known)}; or give a path to a .yml file`,
   );
+}
+
+/** Names of the playbooks `loadPlaybook` finds by name: ./playbooks and the shipped ones. */
+export function listPlaybooks(cwd = process.cwd()): string[] {
+  const names = [join(cwd, 'playbooks'), SHIPPED_PLAYBOOKS].flatMap((d) =>
+    existsSync(d)
+      ? readdirSync(d)
+          .filter((f) => f.endsWith('.yml'))
+          .map((f) => basename(f, '.yml'))
+      : [],
+  );
+  return [...new Set(names)].sort();
 }
 
 /** Finds (by name or path), reads and validates a playbook. */
