@@ -39,7 +39,7 @@ import {
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type ContainerRecord,
@@ -354,7 +354,11 @@ export function pullImage(image: string): boolean {
     return false;
   }
   println(`${tag}: Pulling from ${library}`);
-  copyTree(src, imagePath(image));
+  const dst = imagePath(image);
+  copyTree(src, dst);
+  // the engine's folders belong to dokku (deploys run as dokku write app images beside these)
+  for (let d = dst; d.startsWith(`${join(ENGINE_ROOT, 'image')}/`); d = dirname(d)) chownDokku(d);
+  chownDokku(dst, true);
   const digest = spawnSync('sh', [
     '-c',
     'cd "$1" && find . -type f | sort | xargs -r cat | sha256sum',
