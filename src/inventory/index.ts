@@ -90,12 +90,81 @@ export function validateInventory(
     diagnostics.push(...diagnose(source, validateSchema.errors ?? []));
   }
   diagnostics.push(...reservedNames(source, value));
-  if (diagnostics.length > 0) throw new InputError(sortDiagnostics(diagnostics));
-  const doc = value as InventoryDocument;
+  // The rules across fields run on every part that is well formed, even when
+  // others are not, so one pass reports all there is.
+  const { doc, checkIdentity } = wellFormedParts(value);
   const inventory = normalise(doc, file, options.home ?? homedir());
-  const problems = crossFieldRules(source, doc, inventory, options);
-  if (problems.length > 0) throw new InputError(sortDiagnostics(problems));
+  diagnostics.push(
+    ...crossFieldRules(
+      source,
+      doc,
+      inventory,
+      checkIdentity ? options : { ...options, fileExists: undefined },
+    ),
+  );
+  if (diagnostics.length > 0) throw new InputError(sortDiagnostics(diagnostics));
   return inventory;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The parts of a (possibly invalid) inventory value that have the right
+ * types, schema defaults filled in. For a valid file this is the file.
+ */
+function wellFormedParts(value: unknown): { doc: InventoryDocument; checkIdentity: boolean } {
+  const v = isObject(value) ? value : {};
+  const str = (x: unknown, d: string) => (typeof x === 'string' ? x : d);
+  const int = (x: unknown, d: number) => (typeof x === 'number' && Number.isInteger(x) ? x : d);
+  const bool = (x: unknown, d: boolean) => (typeof x === 'boolean' ? x : d);
+  const d = isObject(v.defaults) ? v.defaults : {};
+  const hosts: InventoryDocument['hosts'] = {};
+  const types: Record<string, string> = {
+    address: 'string',
+    user: 'string',
+    port: 'number',
+    identity: 'string',
+    known_hosts: 'string',
+    sudo: 'boolean',
+    host_key: 'string',
+  };
+  for (const [name, h] of Object.entries(isObject(v.hosts) ? v.hosts : {})) {
+    if (!isObject(h) || typeof h.address !== 'string') continue;
+    if (Object.entries(types).some(([k, t]) => h[k] !== undefined && typeof h[k] !== t)) continue;
+    hosts[name] = h as HostDocument;
+  }
+  const backup = isObject(v.backup) ? v.backup : {};
+  const apps = isObject(v.apps) ? v.apps : {};
+  return {
+    checkIdentity: d.identity === undefined || typeof d.identity === 'string',
+    doc: {
+      version: 1,
+      defaults: {
+        user: str(d.user, 'root'),
+        port: int(d.port, 22),
+        identity: str(d.identity, '~/.ssh/id_ed25519'),
+        known_hosts: str(d.known_hosts, '~/.ssh/known_hosts'),
+        sudo: bool(d.sudo, false),
+      },
+      hosts,
+      apps: {
+        order: Array.isArray(apps.order)
+          ? apps.order.filter((a): a is string => typeof a === 'string')
+          : [],
+      },
+      repos: (Array.isArray(v.repos) ? v.repos : []).flatMap((r: unknown) =>
+        isObject(r) && typeof r.path === 'string' && typeof r.app === 'string'
+          ? [{ path: r.path, app: r.app, remote: str(r.remote, 'dokku') }]
+          : [],
+      ),
+      backup: {
+        dir: str(backup.dir, '/var/lib/dokku-ferry/archives'),
+        keep: int(backup.keep, 7),
+      },
+    },
+  };
 }
 
 /** Reads and validates an inventory file; identity files must exist unless told otherwise. */
