@@ -15,7 +15,6 @@ import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   existsSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -25,7 +24,7 @@ import {
 } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { ENGINE_ROOT, userIds } from './lib.js';
+import { chownDokku, ENGINE_ROOT, mkdirDokku, userIds } from './lib.js';
 
 /** A container record (config.json). */
 export interface ContainerRecord {
@@ -83,26 +82,34 @@ export function imageExists(image: string): boolean {
 /** Copy a tree with cp -a (keeps modes), replacing the destination. */
 export function copyTree(src: string, dst: string): void {
   rmSync(dst, { recursive: true, force: true });
-  mkdirSync(dirname(dst), { recursive: true });
+  mkdirDokku(dirname(dst));
   const r = spawnSync('cp', ['-a', src, dst], { stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.status !== 0) throw new Error(`cp -a ${src} ${dst}: ${r.stderr?.toString().trim()}`);
+  // root and the dokku user both drive the engine (dockerd does in real life)
+  chownDokku(dst, true);
 }
 
 /** Replace an image with a finished tree (rename into place). */
 export function commitImage(tree: string, image: string): void {
   const dst = imagePath(image);
-  mkdirSync(dirname(dst), { recursive: true });
+  mkdirDokku(dirname(dst));
   const old = `${dst}.old-${process.pid}`;
   if (existsSync(dst)) renameSync(dst, old);
   renameSync(tree, dst);
-  // running containers keep their cwd inode; the old tree can go
-  rmSync(old, { recursive: true, force: true });
+  chownDokku(dst, true);
+  // running containers keep their cwd inode; the old tree can go (best effort)
+  try {
+    rmSync(old, { recursive: true, force: true });
+  } catch {
+    // left behind, e.g. root-owned files when the dokku user builds
+  }
 }
 
 /** A fresh scratch directory under the engine. */
 export function engineTmp(prefix: string): string {
   const d = join(ENGINE_ROOT, 'tmp', `${prefix}-${randomBytes(6).toString('hex')}`);
-  mkdirSync(d, { recursive: true, mode: 0o755 });
+  mkdirDokku(d);
+  chownDokku(d);
   return d;
 }
 
@@ -132,8 +139,10 @@ export function readContainer(id: string): ContainerRecord | null {
 
 function writeContainer(c: ContainerRecord): void {
   const d = join(containersDir(), c.id);
-  mkdirSync(d, { recursive: true });
+  mkdirDokku(d);
+  chownDokku(d);
   writeFileSync(join(d, 'config.json.tmp'), JSON.stringify(c, null, 2));
+  chownDokku(join(d, 'config.json.tmp'));
   renameSync(join(d, 'config.json.tmp'), join(d, 'config.json'));
 }
 
@@ -204,8 +213,10 @@ export interface RunOptions {
 export function runContainer(o: RunOptions): ContainerRecord {
   const id = randomBytes(32).toString('hex');
   const dir = join(containersDir(), id);
-  mkdirSync(dir, { recursive: true });
+  mkdirDokku(dir);
+  chownDokku(dir);
   const log = openSync(join(dir, 'container.log'), 'a');
+  chownDokku(join(dir, 'container.log'));
   const ids = userIds('dokku');
   const asDokku = ids !== null && process.getuid?.() === 0;
   const child = spawn('/bin/sh', ['-c', `exec ${o.cmd}`], {
@@ -335,7 +346,7 @@ export function createNetwork(name: string): { ok: true } | { ok: false; error: 
       error: `Error response from daemon: network with name ${name} already exists`,
     };
   }
-  mkdirSync(networksDir(), { recursive: true });
+  mkdirDokku(networksDir());
   const rec: NetworkRecord = {
     Name: name,
     ID: randomBytes(32).toString('hex'),
@@ -347,6 +358,7 @@ export function createNetwork(name: string): { ok: true } | { ok: false; error: 
     CreatedAt: new Date().toISOString(),
   };
   writeFileSync(join(networksDir(), `${name}.json`), JSON.stringify(rec, null, 2));
+  chownDokku(join(networksDir(), `${name}.json`));
   return { ok: true };
 }
 
