@@ -578,6 +578,25 @@ async function startServer(c: ServiceContainer, password: string): Promise<boole
     appendLog(c, 'unable to find user postgres: no matching entries in passwd file\n');
     return false;
   }
+  const dataMajor = readTrim(join(c.dataDir, 'PG_VERSION')).trim();
+  const imageMajor = c.image.slice(c.image.lastIndexOf(':') + 1).split('.')[0] ?? '';
+  if (!existsSync(join(c.pgBin, 'postgres')) && dataMajor !== '' && dataMajor !== imageMajor) {
+    // What the image's own server says of another major's data (src/backend/utils/init/miscinit.c)
+    const ts = new Date().toISOString().replace('T', ' ').replace('Z', ' UTC');
+    const version = c.image.slice(c.image.lastIndexOf(':') + 1);
+    appendLog(
+      c,
+      [
+        '',
+        'PostgreSQL Database directory appears to contain a database; Skipping initialization',
+        '',
+        `${ts} [1] FATAL:  database files are incompatible with server`,
+        `${ts} [1] DETAIL:  The data directory was initialized by PostgreSQL version ${dataMajor}, which is not compatible with this version ${version}.`,
+        '',
+      ].join('\n'),
+    );
+    return false;
+  }
   if (!existsSync(join(c.pgBin, 'postgres'))) {
     appendLog(
       c,
