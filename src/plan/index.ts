@@ -104,7 +104,7 @@ export function checkBindings(playbook: Playbook, inventory: Inventory, bindings
       problems.push({
         file: playbook.file,
         message: `role "${role}" is not bound to a host`,
-        hint: `Add ${role}=HOST (${def.description}). Hosts: ${listWords(Object.keys(inventory.hosts))}.`,
+        hint: `Add ${role}=HOST, HOST one of ${listWords(Object.keys(inventory.hosts))}. ${role}: ${def.description}`,
       });
     }
     const name = bindings[role];
