@@ -47,6 +47,14 @@ export const LAB_PACKAGES = [
 
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
 const WRAPPER_MARK = '# dokku-ferry lab wrapper';
+/**
+ * The lab engine's `docker` CLI (test/lab/emulator/docker.ts). Inside each
+ * host it is bind-mounted over the `docker` found on the controller's PATH
+ * (this machine kind ships a Docker client without an engine), or installed as
+ * /usr/bin/docker when there is none.
+ */
+const DOCKER_SHIM = `${LAB_ROOT}/docker-shim`;
+const DOCKER_WRAPPER = '/usr/bin/docker';
 const HOST_DATA = [
   ['home-dokku', '/home/dokku'],
   ['lib-dokku', '/var/lib/dokku'],
@@ -687,6 +695,10 @@ async function installEmulator(log: (l: string) => void): Promise<void> {
   ].join('\n');
   await fsp.writeFile(`${DOKKU_WRAPPER}.lab-tmp`, wrapper, { mode: 0o755 });
   await fsp.rename(`${DOKKU_WRAPPER}.lab-tmp`, DOKKU_WRAPPER);
+  const shim = wrapper.replace('main.js', 'docker.js').replace('dokku:', 'docker:');
+  await fsp.writeFile(`${DOCKER_SHIM}.lab-tmp`, shim, { mode: 0o755 });
+  await fsp.rename(`${DOCKER_SHIM}.lab-tmp`, DOCKER_SHIM);
+  if (!dockerOnPath()) await fsp.writeFile(DOCKER_WRAPPER, shim, { mode: 0o755 });
 
   if (!fs.existsSync(path.join(src, 'main.js'))) return;
   const hash = await treeHash(src);
@@ -716,9 +728,30 @@ async function installEmulator(log: (l: string) => void): Promise<void> {
   }
 }
 
+/** A `docker` on the controller's PATH that is not the lab's own wrapper, if any. */
+function dockerOnPath(): string | undefined {
+  for (const dir of [
+    '/usr/local/sbin',
+    '/usr/local/bin',
+    '/usr/sbin',
+    '/usr/bin',
+    '/sbin',
+    '/bin',
+  ]) {
+    const p = path.join(dir, 'docker');
+    if (!fs.existsSync(p)) continue;
+    const head = fs.readFileSync(p).subarray(0, 200).toString('latin1');
+    if (!head.includes(WRAPPER_MARK)) return p;
+  }
+  return undefined;
+}
+
 async function uninstallEmulator(): Promise<void> {
-  const text = await fsp.readFile(DOKKU_WRAPPER, 'utf8').catch(() => '');
-  if (text.includes(WRAPPER_MARK)) await fsp.rm(DOKKU_WRAPPER, { force: true });
+  for (const w of [DOKKU_WRAPPER, DOCKER_WRAPPER]) {
+    const text = await fsp.readFile(w, 'utf8').catch(() => '');
+    if (text.includes(WRAPPER_MARK)) await fsp.rm(w, { force: true });
+  }
+  await fsp.rm(DOCKER_SHIM, { force: true });
   for (const n of await fsp.readdir(LAB_ROOT).catch(() => [] as string[])) {
     if (n === 'emulator' || n.startsWith('emulator.'))
       await fsp.rm(path.join(LAB_ROOT, n), { recursive: true, force: true });
@@ -919,7 +952,7 @@ async function prepareHost(
 /** PID 1 of a host: network, bind mounts, hostname, then it waits and reaps orphans. */
 const INIT_SCRIPT = `#!/bin/bash
 # PID 1 of a dokku-ferry lab host (written by test/lab/lab.ts).
-# Args: HOST_DIR NAME ADDRESS. bash reaps every child in its SIGCHLD handler,
+# Args: HOST_DIR NAME ADDRESS [DOCKER_SHIM DOCKER_PATH]. bash reaps every child in its SIGCHLD handler,
 # so orphans reparented here (daemons, sshd sessions) do not stay zombies.
 set -u
 H=$1 NAME=$2 ADDR=$3
@@ -935,6 +968,10 @@ mount --bind "$H/home-dokku" /home/dokku || fail "bind mount /home/dokku failed"
 mount --bind "$H/lib-dokku" /var/lib/dokku || fail "bind mount /var/lib/dokku failed"
 mount --bind "$H/tmp" /tmp || fail "bind mount /tmp failed"
 mount --bind "$H/docker" /var/lib/docker || fail "bind mount /var/lib/docker failed"
+# The host's docker is the lab engine's CLI, not the controller's client.
+if [ -n "\${5:-}" ] && [ -f "\${4:-}" ]; then
+  mount --bind "$4" "$5" || fail "bind mount of the docker CLI failed"
+fi
 hostname "$NAME" || fail "hostname failed"
 mkdir -p /run/sshd && chmod 0755 /run/sshd
 cd /
@@ -988,6 +1025,8 @@ async function startInit(h: HostState): Promise<void> {
       h.dir,
       h.name,
       h.address,
+      DOCKER_SHIM,
+      dockerOnPath() ?? '',
     ],
     { detached: true, stdio: ['ignore', fd, fd], env: CLEAN_ENV },
   );
