@@ -40,7 +40,9 @@ export function isSecretKey(key: string): boolean {
   const upper = key.toUpperCase();
   if (SECRET_NAMES.test(upper)) return true;
   const parts = upper.split(/[_.-]+/);
-  if (parts.some((p) => SECRET_PARTS.has(p))) return true;
+  // `KEY` marks a secret at the end (API_KEY, RAILS_MASTER_KEY), not inside (SSH_KEY_PATH).
+  const last = parts.length - 1;
+  if (parts.some((p, i) => SECRET_PARTS.has(p) && (i === last || !/^KEYS?$/.test(p)))) return true;
   // camelCase and run-together names: apiKey, secretKeyBase, dbPassword.
   return /PASSWORD|PASSWD|SECRET|TOKEN|APIKEY|PRIVATEKEY|CREDENTIAL/.test(upper);
 }

@@ -49,9 +49,18 @@ test('isSecretKey', (t) => {
     'dbPassword',
     'KEY',
     'SESSION_SECRET',
+    'RAILS_MASTER_KEY',
   ])
     t.true(isSecretKey(k), k);
-  for (const k of ['PORT', 'MONKEY', 'NODE_ENV', 'GIT_REV', 'KEYBOARD_LAYOUT', 'WEB_CONCURRENCY'])
+  for (const k of [
+    'PORT',
+    'MONKEY',
+    'NODE_ENV',
+    'GIT_REV',
+    'KEYBOARD_LAYOUT',
+    'WEB_CONCURRENCY',
+    'SSH_KEY_PATH',
+  ])
     t.false(isSecretKey(k), k);
 });
 
