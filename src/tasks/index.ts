@@ -6,6 +6,7 @@ import archive from './archive.js';
 import checkQuiet from './check-quiet.js';
 import checkTarget from './check-target.js';
 import clearStale from './clear-stale.js';
+import command from './command.js';
 import drillReport from './drill-report.js';
 import exportDatastores from './export-datastores.js';
 import extract from './extract.js';
@@ -42,6 +43,7 @@ export const TASKS = {
   fetch,
   retention,
   'drill-report': drillReport,
+  command,
 } as const satisfies Record<string, TaskDefinition<never>>;
 
 /** A built-in task's name. */

@@ -1,0 +1,37 @@
+/**
+ * A command of the user's own, on a host: what a copied playbook adds around
+ * the built-in steps (a maintenance page before the cut-over, a notification,
+ * a check of one's own). The text is the playbook author's shell, run as is;
+ * it is never built from a remote's output or from names in the inventory.
+ */
+import { runActions } from './runtime.js';
+import { defineTask } from './types.js';
+
+export default defineTask({
+  name: 'command',
+  summary: "run a command of the playbook's own on the host",
+  runsOn: 'host',
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['run'],
+    properties: {
+      run: {
+        type: 'string',
+        minLength: 1,
+        description: 'Shell text, run with bash as root (through sudo -n where the host says so).',
+      },
+      changes: {
+        type: 'boolean',
+        default: true,
+        description: 'Whether the command changes the host (false: it only reads).',
+      },
+    },
+  },
+  plan({ host, params }) {
+    return [{ kind: 'remote', host: host!.name, command: params.run, changes: params.changes }];
+  },
+});
+
+/** The command as planned: nothing to bind, nothing to decide. */
+export const run = runActions;
