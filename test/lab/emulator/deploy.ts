@@ -510,10 +510,16 @@ export async function releaseAndDeploy(app: string): Promise<number> {
   return code;
 }
 
-/** Full build from git then release and deploy, under the deploy lock. */
-export async function buildAndDeploy(app: string, rev: string): Promise<number> {
+/** Full build from git then release and deploy, under the deploy lock (git_receive_app). */
+export async function buildAndDeploy(
+  app: string,
+  rev: string,
+  beforeBuild: () => number = () => 0,
+): Promise<number> {
   const release = acquireDeployLock(app);
   try {
+    const pre = beforeBuild();
+    if (pre !== 0) return pre;
     buildApp(app, rev);
     return await releaseAndDeploy(app);
   } catch (e) {

@@ -106,16 +106,15 @@ export async function receiveApp(app: string, rev: string): Promise<number> {
   const varName = hasProperty('git', app, 'rev-env-var')
     ? getProperty('git', app, 'rev-env-var')
     : 'GIT_REV';
-  if (varName !== '') {
+  // git_build sets the rev var once the deploy lock is held
+  return buildAndDeploy(app, rev, () => {
+    if (varName === '') return 0;
     const r = runDokku(['--quiet', 'config:set', '--no-restart', app, `${varName}=${rev}`], {
       capture: true,
     });
-    if (r.status !== 0) {
-      process.stdout.write(r.stdout + r.stderr);
-      return r.status;
-    }
-  }
-  return buildAndDeploy(app, rev);
+    if (r.status !== 0) process.stdout.write(r.stdout + r.stderr);
+    return r.status;
+  });
 }
 
 function setDeploySource(app: string, source: string, metadata: string): void {
