@@ -27,7 +27,8 @@ export class DokkuOutputError extends FerryError {
   }
 }
 
-const WARNING = /^ ! {5}/;
+// One leading space in the source (` !     `); tolerate none or two, as some wrappers re-indent.
+const WARNING = /^ {0,2}! {5}/;
 // `\e[1G\e[K` precedes some `----->` lines (git-hook, §5.4); other SGR codes may appear on a TTY.
 const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z]`, 'g');
 

@@ -296,3 +296,35 @@ test('expectSuccess: 0.38 build capture puts warnings on stdout', (t) => {
     '-----> Set main as deploy-branch',
   );
 });
+
+test('unknown command: both warning lines reach the error', (t) => {
+  const e = t.throws(() =>
+    expectSuccess('frobnicate', {
+      stdout: '',
+      stderr:
+        '  !     `frobnicate` is not a dokku command.\n  !     See `dokku help` for a list of available commands.\n',
+      code: 1,
+    }),
+  );
+  t.regex(e.message, /`frobnicate` is not a dokku command\.; See `dokku help`/);
+});
+
+test('ps:report from 0.38.0–0.38.6 (other restart-policy keys) still reads', (t) => {
+  const r = parsePsReport(
+    ok(
+      `=====> web ps information
+       Deployed:                      true
+       Processes:                     1
+       Ps can scale:                  true
+       Ps restart policy:             on-failure:10
+       Ps global stop timeout seconds: ⏎
+       Restore:                       true
+       Running:                       true
+       Status web 1:                  running (CID: abcdef01234)
+`.replace('⏎', ''),
+    ),
+  );
+  t.true(r.deployed);
+  t.is(r.entries['ps-restart-policy'], 'on-failure:10');
+  t.is(r.statuses[0]!.cid, 'abcdef01234');
+});
