@@ -1,0 +1,205 @@
+/**
+ * The main job, end to end on the lab: migrate a seeded host, back it up and
+ * restore the backup onto another, resume an interrupted run, and refuse a
+ * corrupted archive before anything is extracted.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
+import { stringify } from 'yaml';
+import { labTest, useLab } from '../lab/ava.js';
+import { SEEDED, type SeedResult, seed } from '../lab/emulator/seed.js';
+import type { LabHost } from '../lab/lab.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const lab = useLab({ instance: 'e2e-migrate', hosts: ['old', 'new', 'scratch', 'h4'] });
+const state = mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
+let seeded: SeedResult | undefined;
+let inventoryFile = '';
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function ferry(args: string[]): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [`${root}dist/src/cli.js`, ...args], {
+      cwd: root,
+      env: { ...process.env, FERRY_STATE_DIR: state, CI: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** Names, types, sizes, modes, owners, mtimes and contents of the Dokku directories. */
+async function digest(host: LabHost): Promise<string> {
+  return host.must(
+    `cd / && find home/dokku var/lib/dokku -printf '%p %y %s %m %U %G %T@ %l\\n' | sort | sha256sum | cut -c1-64
+     cd / && find home/dokku var/lib/dokku -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64`,
+  );
+}
+
+async function answers(t: ExecutionContext, host: LabHost): Promise<void> {
+  const vhost = (await host.must('cat /home/dokku/VHOST')).trim();
+  for (const app of SEEDED.apps) {
+    const r = await host.exec(`curl -sS -m 10 -H 'Host: ${app.name}.${vhost}' http://127.0.0.1/`);
+    t.true(
+      r.stdout.includes(app.answers),
+      `${app.name} on ${host.name} answers: ${r.stdout}${r.stderr}`,
+    );
+  }
+  // The notes app reads its rows from its linked PostgreSQL.
+  const notes = await host.must(`curl -sS -m 10 -H 'Host: notes.${vhost}' http://127.0.0.1/`);
+  for (const row of SEEDED.services[0]!.rows)
+    t.true(notes.includes(row), `row "${row}" on ${host.name}`);
+}
+
+async function setUp(t: ExecutionContext): Promise<{ old: LabHost; inv: string }> {
+  const l = lab();
+  const old = l.host('old');
+  if (!seeded) {
+    seeded = await seed(old, { keyPath: l.keyPath, knownHostsPath: l.knownHostsPath, dir: l.dir });
+    const inv = readFileSync(l.inventoryPath, 'utf8');
+    const doc = (await import('yaml')).parse(inv) as Record<string, unknown>;
+    doc.repos = [{ path: seeded.repos.notes, app: 'notes' }];
+    doc.apps = { order: ['notes'] };
+    inventoryFile = join(state, 'inventory.yml');
+    writeFileSync(inventoryFile, stringify(doc));
+  }
+  t.truthy(seeded);
+  return { old, inv: inventoryFile };
+}
+
+labTest(
+  'migrate moves every app, datastore and plugin, and leaves the source as it was',
+  async (t) => {
+    const { old, inv } = await setUp(t);
+    const neu = lab().host('new');
+    const before = await digest(old);
+    const r = await ferry(['migrate', 'old', 'new', '-i', inv]);
+    t.is(r.code, 0, `ferry migrate failed:\n${r.stdout}\n${r.stderr}`);
+    await answers(t, neu);
+    // The image and archive apps were redeployed the way they were deployed.
+    const sources = await neu.must(
+      'cat /var/lib/dokku/config/apps/whoami/deploy-source /var/lib/dokku/config/apps/landing/deploy-source',
+    );
+    t.regex(sources, /docker-image/);
+    // The custom plugin's triggers ran on the target (the marks live outside the archive).
+    const marks = await neu.must('ls /var/lib/docker/lab-marks 2>/dev/null || true');
+    t.regex(marks, /ferry-marker/);
+    // The source is byte-for-byte as before.
+    t.is(await digest(old), before, 'the source Dokku directories changed');
+    // git push through the rewritten remote deploys to the target.
+    const repo = seeded!.repos.notes!;
+    const url = await gitOut(repo, ['remote', 'get-url', 'dokku']);
+    t.true(url.includes(neu.address), `remote now ${url}`);
+    await gitOut(repo, ['commit', '--allow-empty', '-qm', 'after the move']);
+    await gitOut(repo, ['push', '-q', 'dokku', 'HEAD:master']);
+    const head = await gitOut(repo, ['rev-parse', 'HEAD']);
+    t.is((await neu.must('git -C /home/dokku/notes rev-parse refs/heads/master')).trim(), head);
+    t.regex(r.stdout, /ssh connections\W+2\b/);
+  },
+);
+
+labTest(
+  'a corrupted archive is refused before anything is extracted; the good one restores',
+  async (t) => {
+    await setUp(t);
+    const scratch = lab().host('scratch');
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-fetch-'));
+    const b = await ferry(['backup', 'old', '--fetch', dir, '-i', inventoryFile]);
+    t.is(b.code, 0, `ferry backup failed:\n${b.stdout}\n${b.stderr}`);
+    const fetched = readdirSync(dir).map((d) => join(dir, d));
+    t.is(fetched.length, 1);
+    const archiveDir = fetched[0]!;
+    const file = readdirSync(archiveDir).find((f) => /^dokku\.tar\.(zst|gz)$/.test(f))!;
+    t.truthy(file, `an archive in ${archiveDir}`);
+
+    // A copy with one byte flipped in the middle.
+    const bad = mkdtempSync(join(tmpdir(), 'ferry-bad-'));
+    await sh(
+      `cp -a ${archiveDir}/. ${bad}/ && f=${bad}/${file} && n=$(($(stat -c %s "$f") / 2)) && printf 'X' | dd of="$f" bs=1 seek="$n" conv=notrunc status=none`,
+    );
+    const before = await digest(scratch);
+    const r1 = await ferry(['restore', bad, 'scratch', '-i', inventoryFile]);
+    t.is(r1.code, 1, `a corrupted archive must be refused:\n${r1.stdout}\n${r1.stderr}`);
+    t.regex(`${r1.stdout}\n${r1.stderr}`, /checksum|sha256|mismatch/i);
+    t.is(await digest(scratch), before, 'nothing was moved into place on scratch');
+
+    const r2 = await ferry(['restore', archiveDir, 'scratch', '-i', inventoryFile]);
+    t.is(r2.code, 0, `ferry restore failed:\n${r2.stdout}\n${r2.stderr}`);
+    await answers(t, scratch);
+  },
+);
+
+labTest('a run interrupted after the transfer resumes with --resume and finishes', async (t) => {
+  await setUp(t);
+  const h4 = lab().host('h4');
+  // A copy of the shipped playbook with a gate of the user's own after the transfer.
+  const pb = (await import('yaml')).parse(readFileSync(`${root}playbooks/migrate.yml`, 'utf8')) as {
+    steps: { task: string; on: string; params?: unknown }[];
+  };
+  const at = pb.steps.findIndex((s) => s.task === 'transfer') + 1;
+  pb.steps.splice(at, 0, {
+    task: 'command',
+    on: 'target',
+    params: { run: 'test -e /tmp/ferry-go-on' },
+  });
+  const pbFile = join(state, 'migrate-gated.yml');
+  writeFileSync(pbFile, stringify(pb));
+
+  const r1 = await ferry(['migrate', 'old', 'h4', '-i', inventoryFile, '-p', pbFile]);
+  t.is(r1.code, 1, `the gate must stop the run:\n${r1.stdout}\n${r1.stderr}`);
+  t.regex(r1.stderr, /--resume/);
+  await h4.must('touch /tmp/ferry-go-on');
+  const r2 = await ferry(['migrate', 'old', 'h4', '-i', inventoryFile, '-p', pbFile, '--resume']);
+  t.is(r2.code, 0, `ferry migrate --resume failed:\n${r2.stdout}\n${r2.stderr}`);
+  t.regex(r2.stderr, /resuming run/);
+  t.notRegex(
+    r2.stdout,
+    /transfer[^\n]*\b(ok|✔)[^\n]*\d+(\.\d+)? ?s\b/,
+    'the transfer did not run again',
+  );
+  await answers(t, h4);
+});
+
+function sh(script: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', `set -euo pipefail\n${script}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on('close', (code) =>
+      code === 0 ? resolve(out.trim()) : reject(new Error(`${script}: ${err}`)),
+    );
+  });
+}
+
+function gitOut(repo: string, args: string[]): Promise<string> {
+  const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  // The lab key, and host keys checked against the lab's known_hosts (never turned off).
+  return sh(
+    `cd ${q(repo)} && GIT_SSH_COMMAND=${q(lab().gitSshCommand())} git ${args.map(q).join(' ')}`,
+  );
+}
