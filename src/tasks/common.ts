@@ -105,9 +105,9 @@ export const TAR_CREATE = '{ tar --numeric-owner -cpf - "$@" || [ $? -eq 1 ]; }'
  * (`out`: producer | tee FIFO) or enter it (`in`: tee FIFO | consumer).
  */
 export function hashed(pipeline: string, sumFile: Arg, side: 'in' | 'out'): string {
-  const setup = `f=$(mktemp -u) && mkfifo -m 600 "$f" && { sha256sum <"$f" | cut -d' ' -f1 >${arg(sumFile)} & }`;
+  const setup = `f=$(mktemp -u) && mkfifo -m 600 "$f" && trap 'rm -f "$f"' EXIT && { sha256sum <"$f" | cut -d' ' -f1 >${arg(sumFile)} & }`;
   const body = side === 'out' ? `${pipeline} | tee "$f"` : `tee "$f" | ${pipeline}`;
-  return `${setup} && ${body} && wait $! && rm -f "$f"`;
+  return `${setup} && ${body} && wait $!`;
 }
 
 /** `install -d -m 0700` of each directory: root-only, as archives hold every app's secrets. */

@@ -174,6 +174,35 @@ test('untrusted parts of every command are quoted: a repo path and a backup dir 
   t.true(seen > 10);
 });
 
+test('every command of every shipped playbook is valid bash (placeholders filled)', async (t) => {
+  const inv = inventory();
+  const cases = [
+    ['migrate', { source: 'old', target: 'new' }, { force: true }],
+    ['backup', { source: 'old' }, { fetch: '/tmp/x y' }],
+    ['restore', { target: 'new', source: 'old' }, { archive: { path: '/b/old-1' } }],
+    ['drill', { source: 'old', scratch: 'new' }, {}],
+  ] as const;
+  let n = 0;
+  for (const [name, bindings, opts] of cases) {
+    const p = plan(await loadPlaybook(name), inv, { ...bindings }, { runId: RUN, ...opts });
+    const all = commands(p).map((c) => c.command.replace(/<([a-z-]+)>/g, 'PLACEHOLDER_$1'));
+    n += all.length;
+    // One bash for all (each command in its own subshell); on failure, find the culprit.
+    const script = all.map((c) => `(\n${c}\n)`).join('\n');
+    try {
+      execFileSync('bash', ['-n', '-c', script], { stdio: 'pipe' });
+      t.pass();
+    } catch {
+      for (const c of all)
+        t.notThrows(
+          () => execFileSync('bash', ['-n', '-c', c], { stdio: 'pipe' }),
+          `${name}: ${c}`,
+        );
+    }
+  }
+  t.true(n > 100, `${n} commands`);
+});
+
 test('source equal to the target is refused, by name or by address', async (t) => {
   const pb = await loadPlaybook('migrate');
   const inv = inventory();
