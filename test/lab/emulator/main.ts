@@ -4,17 +4,22 @@
  * version, root-only commands, dispatch to plugins, unknown commands.
  * The only place that sets the process exit code.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { finalizeBuildCapture, setupBuildCapture } from './deploy.js';
 import {
   type Command,
+  DOKKU_LIB_ROOT,
+  DOKKU_ROOT,
   DokkuExit,
   dokkuVersion,
   ENGINE_ROOT,
+  enabledPlugins,
   eprintln,
   fail,
   loadPluginModule,
+  PLUGIN_PATH,
   pluginEnabled,
   println,
   versionAtLeast,
@@ -52,6 +57,45 @@ function needsRoot(cmd: string): boolean {
 function notACommand(cmd: string): never {
   warn(`\`${cmd}\` is not a dokku command.`);
   fail('See `dokku help` for a list of available commands.');
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    const st = statSync(path);
+    return st.isFile() && (st.mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Third-party bash plugins: `<plugin>/subcommands/<sub>`, else every enabled
+ * plugin's `commands` script until one does not answer
+ * DOKKU_NOT_IMPLEMENTED_EXIT (10). null when nobody implements the command.
+ */
+function runPluginExecutables(prefix: string, cmd: string, rest: string[]): number | null {
+  const env = {
+    ...process.env,
+    PLUGIN_PATH,
+    PLUGIN_AVAILABLE_PATH: join(PLUGIN_PATH, 'available'),
+    PLUGIN_ENABLED_PATH: join(PLUGIN_PATH, 'enabled'),
+    PLUGIN_CORE_AVAILABLE_PATH: join(DOKKU_LIB_ROOT, 'core-plugins', 'available'),
+    DOKKU_ROOT,
+    DOKKU_LIB_ROOT,
+    DOKKU_NOT_IMPLEMENTED_EXIT: '10',
+  };
+  const sub = cmd.includes(':') ? cmd.slice(cmd.indexOf(':') + 1) : 'default';
+  const subPath = join(PLUGIN_PATH, 'enabled', prefix, 'subcommands', sub);
+  if (/^[a-z0-9_-]+$/.test(prefix) && /^[a-z0-9_-]+$/.test(sub) && isExecutable(subPath)) {
+    return spawnSync(subPath, [cmd, ...rest], { stdio: 'inherit', env }).status ?? 1;
+  }
+  for (const p of enabledPlugins()) {
+    const file = join(PLUGIN_PATH, 'enabled', p, 'commands');
+    if (!isExecutable(file)) continue;
+    const code = spawnSync(file, [cmd, ...rest], { stdio: 'inherit', env }).status ?? 1;
+    if (code !== 10) return code;
+  }
+  return null;
 }
 
 async function dispatch(argv: string[]): Promise<number> {
@@ -122,7 +166,13 @@ async function dispatch(argv: string[]): Promise<number> {
     commands = (await loadPluginModule(prefix))?.commands ?? null;
   }
   const fn = commands?.[cmd];
-  if (fn === undefined) notACommand(cmd);
+  if (fn === undefined) {
+    if (!core) {
+      const code = runPluginExecutables(prefix, cmd, args.slice(1));
+      if (code !== null) return code;
+    }
+    notACommand(cmd);
+  }
 
   let rest = args.slice(1);
   if (core && appFlag !== undefined && appFlag !== '') rest = [appFlag, ...rest];
