@@ -1,13 +1,22 @@
 /**
- * Rebuilds every app that ran on the source, the inventory's apps.order
- * first. Each the way it was deployed (seed, "Docker Image and Tar-based
- * Apps … may fail to rebuild via the normal ps:rebuild"): git-pushed apps
- * with ps:rebuild, image apps with git:from-image of the same image,
+ * Rebuilds every app that was deployed on the source, the inventory's
+ * apps.order first. Each the way it was deployed (seed, "Docker Image and
+ * Tar-based Apps … may fail to rebuild via the normal ps:rebuild"): git-pushed
+ * apps with ps:rebuild, image apps with git:from-image of the same image,
  * archive apps with git:from-archive of the tree they last deployed (taken
  * from their repo on the host, so the original URL need not still exist).
- * Apps stopped on the source stay stopped.
+ * Apps stopped on the source are built and stopped again, so a later
+ * ps:start finds their image. The restore property goes back to the
+ * source's value once an app is up (clear-stale held it off).
  */
+
+import { warnings } from '../dokku/output.js';
+import { parsePsReportJson } from '../dokku/ps.js';
+import { FerryError, lastLines, RemoteError } from '../errors.js';
+import type { Json } from '../run/redact.js';
 import { type Arg, arg, dokku, P, path } from './common.js';
+import type { ManifestApp } from './manifest.js';
+import { bind, type TaskRun, type TaskRuntime } from './runtime.js';
 import type { RemoteAction } from './types.js';
 import { defineTask } from './types.js';
 
@@ -22,8 +31,18 @@ export function rebuildArchiveCommand(app: Arg): string {
   const repo = arg(path('/home/dokku/', app));
   return `git -c safe.directory=${repo} -C ${repo} archive --format=tar HEAD | ${dokku('git:from-archive', '--archive-type', 'tar', app, '--')}`;
 }
+/** The app's state here: a resumed run does not rebuild an app already running. */
+export function stateCommand(app: Arg): string {
+  return dokku('ps:report', app, '--format', 'json');
+}
+export function stopCommand(app: Arg): string {
+  return dokku('ps:stop', app);
+}
+export function restoreCommand(app: Arg, value: boolean): string {
+  return dokku('ps:set', app, 'restore', value ? 'true' : 'false');
+}
 
-export default defineTask({
+const definition = defineTask({
   name: 'rebuild-apps',
   summary: 'rebuild each app the way it was deployed, apps.order first',
   runsOn: 'host',
@@ -43,29 +62,209 @@ export default defineTask({
         kind: 'remote',
         host: h,
         command: rebuildGitCommand(P.app),
-        why: 'same image or tree: Dokku says "No changes detected"; rebuild what the repo holds',
+        why: 'only on "No changes detected" (same image or tree; it is now in the engine): rebuild what the repo holds',
         changes: true,
       },
     ];
     return [
       {
         ...base,
+        command: stateCommand(P.app),
+        where: 'apps deployed on the source (the others are skipped)',
+        why: 'already running here (a resumed run)? then it is not rebuilt again',
+        changes: false,
+      },
+      {
+        ...base,
         command: rebuildGitCommand(P.app),
-        where: 'apps running on the source, deployed by git push',
+        where: 'apps deployed on the source by git push',
       },
       {
         ...base,
         command: rebuildImageCommand(P.app, P.image),
-        where:
-          'apps running on the source, deployed with git:from-image (<image> from the manifest)',
+        where: 'apps deployed on the source with git:from-image (<image> from the manifest)',
         fallback: orUnchanged,
       },
       {
         ...base,
         command: rebuildArchiveCommand(P.app),
-        where: 'apps running on the source, deployed with git:from-archive',
+        where: 'apps deployed on the source with git:from-archive',
         fallback: orUnchanged,
+      },
+      {
+        ...base,
+        command: stopCommand(P.app),
+        where: 'apps deployed but stopped on the source',
+        why: 'built so a later ps:start finds the image, then stopped as they were',
+      },
+      {
+        ...base,
+        command: restoreCommand(P.app, true),
+        where: 'rebuilt apps whose restore was true on the source',
+        why: 'clear-stale held automatic restore off until the app was deployed',
+      },
+      {
+        ...base,
+        command: restoreCommand(P.app, false),
+        where: 'rebuilt apps whose restore was false on the source',
       },
     ];
   },
 });
+export default definition;
+
+/** The manifest's apps in rebuild order: apps.order first (as listed), then the rest as found. */
+export function rebuildOrder(
+  apps: readonly ManifestApp[],
+  order: readonly string[],
+): { ordered: ManifestApp[]; unknown: string[] } {
+  const byName = new Map(apps.map((a) => [a.name, a]));
+  const first = order.filter((n) => byName.has(n));
+  const unknown = order.filter((n) => !byName.has(n));
+  const rest = apps.filter((a) => !first.includes(a.name));
+  return { ordered: [...first.map((n) => byName.get(n)!), ...rest], unknown };
+}
+
+/** `git:from-*` refused because the tree equals the repo's HEAD (reference §5.5: exit 1). */
+export function isNoChanges(out: { stdout: string; stderr: string }): boolean {
+  // build capture (§0.5) sends the warning to stdout; without it, it is on stderr
+  return warnings(`${out.stdout}\n${out.stderr}`).some((w) => w.startsWith('No changes detected'));
+}
+
+/** How an app is redeployed, from its manifest entry. */
+export function methodOf(app: ManifestApp): 'git' | 'image' | 'archive' {
+  if (app.method === 'image' && app.deploySourceMetadata) return 'image';
+  if (app.method === 'archive') return 'archive';
+  return 'git';
+}
+
+/** One app's result. */
+interface AppResult {
+  app: string;
+  status: 'rebuilt' | 'already-running' | 'skipped' | 'failed';
+  how?: string;
+  seconds?: number;
+  reason?: string;
+}
+
+function tailOf(e: unknown): string {
+  if (e instanceof RemoteError) {
+    const text = `${e.stdout}\n${e.stderr}`.trim();
+    return lastLines(text, 12);
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+async function redeploy(rt: TaskRuntime, app: ManifestApp): Promise<string> {
+  const vars = { app: app.name };
+  const method = methodOf(app);
+  if (method === 'git') {
+    if (app.method === 'image') {
+      rt.task.warn(`${app.name}: an image app without a recorded image; rebuilt with ps:rebuild`);
+    }
+    await rt.exec(rt.action('remote', 'ps:rebuild'), vars);
+    return 'ps:rebuild';
+  }
+  const action =
+    method === 'image'
+      ? rt.action('remote', 'git:from-image')
+      : rt.action('remote', 'git:from-archive');
+  const what = method === 'image' ? 'git:from-image' : 'git:from-archive';
+  const bound = method === 'image' ? { ...vars, image: app.deploySourceMetadata! } : vars;
+  const r = await rt.exec(action, bound, { allowCodes: [0, 1] });
+  if (r.code === 0) return what;
+  if (!isNoChanges(r)) {
+    throw new RemoteError({
+      host: action.host,
+      command: bind(action.command, bound),
+      code: r.code,
+      stdout: r.stdout,
+      stderr: r.stderr,
+    });
+  }
+  // Dokku pulled the image (or unpacked the tree) before it compared: a
+  // rebuild of the repo's commit now finds everything it needs.
+  rt.task.log(`${app.name}: ${what} found no changes; ps:rebuild`);
+  await rt.exec(rt.action('remote', 'ps:rebuild'), vars);
+  return `${what} (no changes) + ps:rebuild`;
+}
+
+/** Whether the app already runs here: only a deploy after the extract can start it. */
+async function runningHere(rt: TaskRuntime, app: string): Promise<boolean> {
+  const r = await rt.exec(rt.action('remote', 'ps:report'), { app });
+  return parsePsReportJson(r).running === 'true';
+}
+
+export const run: TaskRun = async (rt) => {
+  const manifest = rt.manifest();
+  const host = rt.ctx.host!.name;
+  const { ordered, unknown } = rebuildOrder(manifest.apps, rt.ctx.inventory.apps.order);
+  for (const n of unknown) rt.task.warn(`apps.order names ${n}, which the source does not have`);
+  const results: AppResult[] = [];
+  const failures: { app: string; message: string; tail: string }[] = [];
+  const todo = ordered.filter((a) => a.deployed);
+  for (const a of ordered.filter((x) => !x.deployed)) {
+    rt.task.log(`${a.name}: not deployed on the source; skipped`);
+    results.push({ app: a.name, status: 'skipped', reason: 'not deployed on the source' });
+  }
+  let i = 0;
+  for (const app of todo) {
+    i++;
+    if (rt.task.signal.aborted) throw new FerryError('interrupted');
+    rt.task.setTitle(`${definition.summary} (${i}/${todo.length}: ${app.name})`);
+    const stopped = app.running === 'false';
+    const started = Date.now();
+    try {
+      if (!stopped && (await runningHere(rt, app.name))) {
+        rt.task.log(`${app.name}: already running here; not rebuilt again`);
+        results.push({ app: app.name, status: 'already-running' });
+      } else {
+        rt.task.log(`${app.name}: ${methodOf(app)} app, rebuilding (${i}/${todo.length})`);
+        const how = await redeploy(rt, app);
+        if (stopped) await rt.exec(rt.action('remote', 'ps:stop'), { app: app.name });
+        const seconds = Math.round((Date.now() - started) / 100) / 10;
+        results.push({ app: app.name, status: 'rebuilt', how, seconds });
+        rt.task.log(
+          `${app.name}: rebuilt by ${how} in ${seconds} s${stopped ? ', stopped again' : ''}`,
+        );
+      }
+      await rt.exec(rt.action('remote', `restore ${app.restore ? 'true' : 'false'}`), {
+        app: app.name,
+      });
+    } catch (e) {
+      if (rt.task.signal.aborted) throw e;
+      const message = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+      if (stopped) {
+        // it did not run on the source either: worth a warning, not a failed migration
+        rt.task.warn(`${app.name} (stopped on the source) did not rebuild: ${message}`);
+        results.push({ app: app.name, status: 'failed', reason: message });
+        continue;
+      }
+      failures.push({ app: app.name, message, tail: tailOf(e) });
+      results.push({ app: app.name, status: 'failed', reason: message });
+      rt.task.log(`${app.name}: FAILED (${message}); going on with the others`);
+    }
+  }
+  rt.task.setTitle(definition.summary);
+  const outputs = {
+    apps: results.map((r) => ({ ...r }) as unknown as Json),
+    rebuilt: results.filter((r) => r.status === 'rebuilt').map((r) => r.app),
+    failed: results.filter((r) => r.status === 'failed').map((r) => r.app),
+  };
+  if (failures.length > 0) {
+    const ok = results.filter((r) => r.status === 'rebuilt' || r.status === 'already-running');
+    rt.task.hostState(
+      host,
+      `${ok.length} app(s) up; ${failures.map((f) => f.app).join(', ')} failed to rebuild (restore left off)`,
+    );
+    throw new FerryError(
+      `${failures.length} of ${todo.length} app(s) failed to rebuild: ${failures.map((f) => f.app).join(', ')}\n${failures
+        .map((f) => `  ${f.app}: ${f.message}\n${f.tail.replace(/^/gm, '    │ ')}`)
+        .join('\n')}`,
+      {
+        hint: `Fix the app(s) and rerun with --resume (apps already running on ${host} are not rebuilt again), or redeploy them by hand.`,
+      },
+    );
+  }
+  return outputs;
+};

@@ -1,25 +1,41 @@
 /**
  * Proves the result: every app that ran on the source runs here, web apps
- * answer HTTP through the proxy, and every service link of the manifest holds.
+ * answer HTTP through the host's proxy, every datastore runs and every
+ * service link of the manifest holds (the app's config carries the service's
+ * URL: checked by the plugin's own `:linked`, so no value leaves the host).
+ * Everything is checked before the step fails, so one run shows all the bad news.
  */
+
+import { parsePsReportJson } from '../dokku/ps.js';
+import { parseServiceInfoFlag } from '../dokku/services.js';
+import { FerryError } from '../errors.js';
+import type { Json } from '../run/redact.js';
 import { type Arg, arg, dokku, P, path } from './common.js';
+import type { TaskRun, TaskRuntime } from './runtime.js';
 import { defineTask } from './types.js';
 
 export function runningCommand(app: Arg): string {
-  return dokku('ps:report', app, '--running');
+  return dokku('ps:report', app, '--format', 'json');
 }
-/** One HTTP request through the host's proxy, with the app's first domain as Host. */
+/**
+ * One HTTP request through the host's proxy, with the app's first domain as
+ * Host; prints `<status> <domain>` (`000` when nothing answered, `- -` when
+ * the app has no domain).
+ */
 export function httpCommand(app: Arg, timeout: number): string {
   const vhost = arg(path('/home/dokku/', app, '/VHOST'));
-  return `curl -sS -o /dev/null -w '%{http_code}' --max-time ${timeout} -H "Host: $(head -n 1 ${vhost})" http://127.0.0.1/`;
+  return `vhost=$(head -n 1 ${vhost} 2>/dev/null || true); if [ -z "$vhost" ]; then echo '- -'; exit 0; fi; code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time ${timeout} -H "Host: $vhost" http://127.0.0.1/ || true); echo "$code $vhost"`;
+}
+export function serviceStatusCommand(plugin: Arg, service: Arg): string {
+  return dokku(path(plugin, ':info'), service, '--status');
 }
 export function linkedCommand(plugin: Arg, service: Arg, app: Arg): string {
   return dokku(path(plugin, ':linked'), service, app);
 }
 
-export default defineTask({
+const definition = defineTask({
   name: 'verify-apps',
-  summary: 'every app running, web apps answering HTTP, service links in place',
+  summary: 'every app running, web apps answering HTTP, datastores up and linked',
   runsOn: 'host',
   params: {
     type: 'object',
@@ -47,8 +63,8 @@ export default defineTask({
         host: h,
         command: runningCommand(P.app),
         forEach: 'app',
-        where: 'apps running on the source',
-        expect: 'true',
+        where: 'apps deployed on the source',
+        expect: 'Running: true for each app that ran on the source',
       },
       ...(params.http
         ? [
@@ -57,19 +73,161 @@ export default defineTask({
               host: h,
               command: httpCommand(P.app, params.timeout),
               forEach: 'app' as const,
-              where: 'apps with a web process and a domain',
-              expect: 'a 2xx or 3xx status',
+              where: 'running apps with a web process and a domain',
+              expect: 'an HTTP status below 500 (tried 3 times, 2 s apart)',
             },
           ]
         : []),
       {
         kind: 'remote',
         host: h,
+        command: serviceStatusCommand(P.plugin, P.service),
+        forEach: 'service',
+        where: 'each datastore service of the manifest',
+        expect: 'running',
+      },
+      {
+        kind: 'remote',
+        host: h,
         command: linkedCommand(P.plugin, P.service, P.app),
         forEach: 'link',
         where: 'each service link of the manifest',
-        expect: 'exit 0',
+        expect: "exit 0: the app's config holds the service's URL",
       },
     ];
   },
 });
+export default definition;
+
+/** An HTTP status that shows the app answered (a 4xx is the app's own answer). */
+export function answered(code: number): boolean {
+  return code >= 100 && code < 500;
+}
+
+/** Parses the `<status> <domain>` line of {@link httpCommand}. */
+export function parseHttpLine(stdout: string): { code: number; vhost: string } | undefined {
+  const [code, vhost] = stdout.trim().split(/\s+/);
+  if (code === '-' || code === undefined || vhost === undefined) return undefined;
+  return { code: Number(code) || 0, vhost };
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+
+async function probe(
+  rt: TaskRuntime,
+  app: string,
+  tries = 3,
+): Promise<{ code: number; vhost: string } | undefined> {
+  const action = rt.action('remote', 'curl');
+  let last: { code: number; vhost: string } | undefined;
+  for (let i = 0; i < tries; i++) {
+    if (i > 0) await sleep(2000, rt.task.signal);
+    last = parseHttpLine((await rt.exec(action, { app })).stdout);
+    if (last === undefined || answered(last.code)) return last;
+  }
+  return last;
+}
+
+interface Params {
+  http: boolean;
+  timeout: number;
+}
+
+export const run: TaskRun<unknown> = async (rt) => {
+  const params = rt.ctx.params as Params;
+  const manifest = rt.manifest();
+  const host = rt.ctx.host!.name;
+  const problems: string[] = [];
+  const apps: Record<string, Json> = {};
+  for (const app of manifest.apps) {
+    if (!app.deployed) {
+      apps[app.name] = { checked: false, reason: 'not deployed on the source' };
+      continue;
+    }
+    const ranThere = app.running !== 'false';
+    const ps = parsePsReportJson(
+      await rt.exec(rt.action('remote', 'ps:report'), { app: app.name }),
+    );
+    const result: Record<string, Json> = { running: ps.running, ranOnSource: app.running };
+    let ok = true;
+    if (ranThere && ps.running !== 'true') {
+      ok = false;
+      problems.push(`${app.name}: not running here (Running: ${ps.running}; it ran on the source)`);
+    }
+    const web = ps.statuses.some((s) => s.process === 'web');
+    result.web = web;
+    if (params.http && web && ps.running !== 'false') {
+      const r = await probe(rt, app.name);
+      if (r === undefined) {
+        result.http = 'no domain';
+      } else {
+        result.http = r.code;
+        result.vhost = r.vhost;
+        if (!answered(r.code)) {
+          ok = false;
+          problems.push(
+            `${app.name}: http://${r.vhost}/ through the proxy answered ${r.code === 0 ? 'nothing' : r.code}`,
+          );
+        }
+      }
+    }
+    result.ok = ok;
+    apps[app.name] = result;
+    rt.task.log(
+      `${app.name}: running ${ps.running}${typeof result.http === 'number' ? `, HTTP ${result.http}` : ''}${ok ? '' : ' — FAILED'}`,
+    );
+  }
+
+  const services: Record<string, Json> = {};
+  for (const svc of manifest.services) {
+    const vars = { plugin: svc.plugin, service: svc.name };
+    const status = parseServiceInfoFlag(
+      await rt.exec(rt.action('remote', ':info'), vars),
+      svc.plugin,
+    );
+    const linked: Record<string, boolean> = {};
+    for (const app of svc.links) {
+      const r = await rt.exec(
+        rt.action('remote', ':linked'),
+        { ...vars, app },
+        { allowCodes: [0, 1] },
+      );
+      linked[app] = r.code === 0;
+      if (r.code !== 0) problems.push(`${svc.plugin} ${svc.name}: not linked to ${app} here`);
+    }
+    if (status !== 'running') problems.push(`${svc.plugin} ${svc.name}: status ${status}`);
+    services[`${svc.plugin}/${svc.name}`] = { status, linked };
+    rt.task.log(
+      `${svc.plugin} ${svc.name}: ${status}${
+        svc.links.length
+          ? `, linked to ${Object.entries(linked)
+              .map(([a, l]) => (l ? a : `${a} (MISSING)`))
+              .join(', ')}`
+          : ''
+      }`,
+    );
+  }
+
+  if (problems.length > 0) {
+    rt.task.hostState(
+      host,
+      `verification found ${problems.length} problem(s); see the step's error`,
+    );
+    throw new FerryError(
+      `${problems.length} check(s) failed on ${host}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      { hint: 'Look at the app with `dokku ps:report APP` and `dokku logs APP` on the host.' },
+    );
+  }
+  rt.task.hostState(
+    host,
+    `all ${Object.keys(apps).length} app(s) and ${manifest.services.length} service(s) verified`,
+  );
+  return { apps, services };
+};
