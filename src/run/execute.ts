@@ -154,6 +154,8 @@ export async function runPlaybook(cli: CommandContext, req: PlaybookRun): Promis
       : {}),
     facts: {
       'ssh connections': String(connections.opened),
+      // maxRSS is in KiB: the controller's peak, to show data never piles up here.
+      'controller peak memory': `${Math.round(process.resourceUsage().maxRSS / 1024)} MB`,
       ...(req.facts ? req.facts(result) : {}),
     },
   };
