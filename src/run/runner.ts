@@ -305,6 +305,8 @@ export async function runSteps<S>(steps: Step<S>[], options: RunOptions<S>): Pro
         return t.record.reason;
       },
       task: async (c, wrapper) => {
+        // A step that ignored the abort finished; nothing new starts after a ^C.
+        if (controller.signal.aborted) throw new FerryError('not started: the run was interrupted');
         t.attempt++;
         t.started = now();
         t.record.startedAt ??= new Date(t.started).toISOString();
@@ -497,7 +499,10 @@ export async function runSteps<S>(steps: Step<S>[], options: RunOptions<S>): Pro
   } catch (e) {
     status = controller.signal.aborted ? 'interrupted' : 'failed';
     const failed = [...trackers.values()].find((x) => x.record.status === 'failed');
-    failure = failed?.record.error ?? describeFailure({ id: '?', title: '?', host: CONTROLLER }, e);
+    if (failed?.record.error) failure = failed.record.error;
+    else if (status === 'failed') {
+      failure = describeFailure({ id: '?', title: '?', host: CONTROLLER }, e);
+    }
   } finally {
     if (handleSignals) process.removeListener('SIGINT', onSigint);
     outer?.removeEventListener('abort', forward);

@@ -486,3 +486,37 @@ test("stepFromPlan: the plan's skipped reason is the step's skip reason", async 
   t.deepEqual(capture.messages('Stream the archive here'), [{ skip: 'only with --fetch' }]);
   t.deepEqual(result.outputs['verify-new'], { checked: 2 });
 });
+
+test('after an abort, a step that ignored it finishes but nothing new starts', async (t) => {
+  const abort = new AbortController();
+  let nextRan = false;
+  const result = await runSteps(
+    [
+      {
+        id: 'deaf',
+        title: 'Ignores the signal',
+        host: 'old',
+        run: async () => {
+          abort.abort();
+          return { done: true };
+        },
+      },
+      {
+        id: 'next',
+        title: 'Next',
+        host: 'new',
+        run: async () => {
+          nextRan = true;
+        },
+      },
+    ],
+    opts(new Capture(), { signal: abort.signal }),
+  );
+  t.false(nextRan);
+  t.is(result.status, 'interrupted');
+  t.deepEqual(
+    result.steps.map((s) => s.status),
+    ['ok', 'not-run'],
+  );
+  t.is(result.failure, undefined);
+});
