@@ -202,3 +202,24 @@ test('argv and events are redacted before they are written', (t) => {
   t.false(text.includes('abcdef123'));
   t.true(text.includes('SECRET_KEY_BASE=***'));
 });
+
+test('a finished step survives the process being killed right after it is recorded', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const dir = tmp(t);
+  const journalUrl = new URL('../../src/run/journal.js', import.meta.url).href;
+  const script = `
+    const { Journal } = await import(${JSON.stringify(journalUrl)});
+    const j = Journal.create({ dir: ${JSON.stringify(dir)}, command: 'backup', playbook: { path: 'p', hash: 'h' },
+      inventory: { path: 'i', hash: 'h' }, bindings: { source: 'old' }, argv: ['backup', 'old'], steps: ['archive'] });
+    j.append({ type: 'step-finished', step: 'archive', host: 'old', durationMs: 5,
+      outputs: { path: '/a.tar', sha256: 'ab' }, bytes: 10, doneIn: j.runId });
+    process.kill(process.pid, 'SIGKILL');
+  `;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  });
+  t.is(child.signal, 'SIGKILL', child.stderr);
+  const run = findResumable('backup', { source: 'old' }, dir);
+  t.deepEqual(run?.finished.get('archive')?.outputs, { path: '/a.tar', sha256: 'ab' });
+  t.is(run?.status, 'unfinished');
+});
