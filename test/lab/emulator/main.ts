@@ -40,6 +40,7 @@ const CORE: Record<string, string> = {
   network: './core/network.js',
   builds: './core/builds.js',
   'docker-options': './core/docker-options.js',
+  domains: './core/domains.js',
   plugin: './plugins/plugin.js',
 };
 
