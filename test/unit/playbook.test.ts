@@ -5,28 +5,30 @@ import { join } from 'node:path';
 import test from 'ava';
 import { InputError } from '../../src/errors.js';
 import { loadPlaybook, resolvePlaybook, validatePlaybook } from '../../src/playbook/index.js';
+import { SEED_ORDER } from './plan-fixtures.js';
 
 test('migrate follows the seed procedure, step by step', async (t) => {
   const pb = await loadPlaybook('migrate');
-  t.deepEqual(
-    pb.steps.map((s) => `${s.task}@${s.on}`),
-    [
-      'check-quiet@source',
-      'check-target@target',
-      'inventory@source',
-      'export-datastores@source',
-      'transfer@target',
-      'verify-archive@target',
-      'extract@target',
-      'clear-stale@target',
-      'recreate-engine@target',
-      'start-services@target',
-      'plugin-triggers@target',
-      'rewrite-remotes@controller',
-      'rebuild-apps@target',
-      'verify-apps@target',
-    ],
-  );
+  const roleOf = Object.fromEntries(pb.steps.map((s) => [s.task, s.on]));
+  t.deepEqual(roleOf, {
+    'check-quiet': 'source',
+    'check-target': 'target',
+    inventory: 'source',
+    'export-datastores': 'source',
+    transfer: 'target',
+    'verify-archive': 'target',
+    extract: 'target',
+    'clear-stale': 'target',
+    'recreate-engine': 'target',
+    'start-services': 'target',
+    'plugin-triggers': 'target',
+    'rewrite-remotes': 'controller',
+    'rebuild-apps': 'target',
+    'verify-apps': 'target',
+  });
+  const at = (task: string) => pb.steps.findIndex((s) => s.task === task);
+  for (const [a, b] of SEED_ORDER) t.true(at(a) < at(b), `${a} before ${b}`);
+
   t.deepEqual(Object.keys(pb.roles), ['source', 'target']);
   for (const s of pb.steps) t.truthy(s.why, `${s.id} says why`);
 });
@@ -43,7 +45,7 @@ test('backup, restore and drill load, with defaults filled in', async (t) => {
   t.false(restore.roles.target!.optional);
   t.like(restore.steps[1], {
     task: 'transfer',
-    params: { data: 'given', compression: 'zstd', route: 'auto' },
+    params: { data: 'given', route: 'auto' },
   });
   const drill = await loadPlaybook('drill');
   t.is(drill.steps[0]!.id, 'check-scratch');

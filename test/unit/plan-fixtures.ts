@@ -1,0 +1,19 @@
+/** Shared by the planner and playbook tests. */
+
+/** Pairs [a, b]: in a migrate, a comes before b (the seed procedure and its caveats). */
+export const SEED_ORDER = [
+  ['check-quiet', 'inventory'],
+  ['check-target', 'transfer'],
+  ['inventory', 'export-datastores'],
+  ['export-datastores', 'transfer'],
+  ['transfer', 'verify-archive'],
+  ['verify-archive', 'extract'],
+  ['extract', 'clear-stale'],
+  ['clear-stale', 'start-services'],
+  ['extract', 'recreate-engine'],
+  ['recreate-engine', 'start-services'],
+  ['extract', 'plugin-triggers'],
+  ['plugin-triggers', 'rebuild-apps'],
+  ['start-services', 'rebuild-apps'],
+  ['rebuild-apps', 'verify-apps'],
+] as const;
