@@ -24,6 +24,7 @@ import {
   isQuiet,
   listApps,
   readEnv,
+  runTrigger,
   setProperty,
   verifyApp,
   versionAtLeast,
@@ -140,6 +141,33 @@ async function restartOne(app: string): Promise<number> {
 async function rebuildOne(app: string): Promise<number> {
   return rebuildFromGit(app);
 }
+
+async function restoreOne(app: string): Promise<number> {
+  info1('Clearing potentially invalid proxy configuration');
+  if (!isDeployed(app)) {
+    warn(`App ${app} has not been deployed`);
+    return 0;
+  }
+  if (restoreValue(app) === 'false') {
+    warn(`Skipping ps:restore for ${app} as restore property is false`);
+    return 0;
+  }
+  info1('Starting app');
+  return startOne(app);
+}
+
+/** ps:restore [--all|<app>]: what Dokku runs at boot (pre-restore trigger, then start). */
+const restore: Command = async (args) => {
+  const pre = await runTrigger('pre-restore');
+  if (pre !== 0) fail(`Error running pre-restore: exit status ${pre}`);
+  const pos = args.filter((a) => !a.startsWith('--'));
+  let rest = args;
+  if (!args.includes('--all') && pos.length === 0) {
+    warn('Restore specified without app, assuming --all');
+    rest = [...args, '--all'];
+  }
+  return runForApps('restore', rest, restoreOne);
+};
 
 const stop: Command = (args) => runForApps('ps:stop', args, stopOne);
 const start: Command = (args) => runForApps('ps:start', args, startOne);
@@ -263,4 +291,5 @@ export const commands: Record<string, Command> = {
   'ps:rebuild': rebuild,
   'ps:set': set,
   'ps:report': report,
+  'ps:restore': restore,
 };
