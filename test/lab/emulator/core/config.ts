@@ -182,7 +182,7 @@ const exportCmd: Command = async (args) => {
       out.write(`${entries.map(([k, v]) => `export ${k}=${sq(v)}`).join('\n')}\n`);
       return;
     case 'envfile':
-      out.write(`${marshalEnv(new Map(entries))}\n`);
+      out.write(`${marshalEnv(new Map(entries), versionAtLeast('0.37.8'))}\n`);
       return;
     case 'docker-args':
       out.write(`${entries.map(([k, v]) => `--env=${k}=${sq(v)}`).join(' ')}\n`);
