@@ -7,7 +7,7 @@
  * files move only as streams through `spawn`.
  */
 import { homedir } from 'node:os';
-import { Readable, type Writable } from 'node:stream';
+import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { NodeSSH } from 'node-ssh';
 import type { Client, ClientChannel, ServerHostKeyAlgorithm } from 'ssh2';
@@ -94,8 +94,8 @@ export interface RemoteProcess {
    * {@link RemoteCommandError} otherwise (already handled: no unhandled-rejection crash).
    */
   done: Promise<ExitStatus>;
-  /** Stops the command: closes its channel (the remote end sees EOF / SIGPIPE). */
-  kill(): void;
+  /** Stops the command: TERM to its whole process group, then its channel is closed. */
+  kill(): Promise<void>;
 }
 
 /** A remote command that failed, with the step it ran for. */
@@ -193,10 +193,64 @@ export function knownHostsPathOf(host: HostTarget): string {
  * `sudo -n` (never a password prompt). Argv arrays are quoted; strings are
  * trusted shell text (build them with `sh`).
  */
-export function wrapCommand(cmd: string | readonly string[], opts: { sudo: boolean }): string {
+export function wrapCommand(
+  cmd: string | readonly string[],
+  opts: { sudo: boolean; announcePgid?: boolean },
+): string {
   const text = typeof cmd === 'string' ? cmd : quoteArgv(cmd);
-  const script = quote(`set -euo pipefail\n${text}`);
+  // The process group goes out first on stderr so the command can be killed for
+  // real later (see `stop`); the line never reaches the caller.
+  const announce = opts.announcePgid
+    ? `read -r _ _ _ _ ferry_pgid _ </proc/$$/stat && printf '${PGID_MARKER}%s\\n' "$ferry_pgid" >&2 && unset ferry_pgid\n`
+    : '';
+  const script = quote(`set -euo pipefail\n${announce}${text}`);
   return opts.sudo ? `sudo -n -- bash -c ${script}` : `bash -c ${script}`;
+}
+
+/** Starts the stderr line that announces a command's process group (a unit separator, then a tag). */
+const PGID_MARKER = '\\037ferry-pgid ';
+const PGID_LINE = new RegExp(`${String.fromCharCode(0x1f)}ferry-pgid (\\d+)\n`);
+
+/**
+ * Strips the process-group line from the head of stderr and reports the number;
+ * everything else passes through untouched.
+ */
+class PgidFilter extends Transform {
+  private head: Buffer | undefined = Buffer.alloc(0);
+  constructor(private readonly onPgid: (pgid: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.head === undefined) {
+      cb(null, chunk);
+      return;
+    }
+    this.head = Buffer.concat([this.head, chunk]);
+    const text = this.head.toString('latin1');
+    const m = PGID_LINE.exec(text);
+    if (m) {
+      this.onPgid(Number(m[1]));
+      const rest = Buffer.concat([
+        this.head.subarray(0, m.index),
+        this.head.subarray(m.index + m[0].length),
+      ]);
+      this.head = undefined;
+      cb(null, rest.length ? rest : undefined);
+      return;
+    }
+    if (this.head.length > 4096) {
+      const all = this.head;
+      this.head = undefined;
+      cb(null, all);
+      return;
+    }
+    cb();
+  }
+  override _flush(cb: TransformCallback): void {
+    if (this.head?.length) this.push(this.head);
+    this.head = undefined;
+    cb();
+  }
 }
 
 /** Shows a command in messages: the argv quoted, or the shell text as is. */
@@ -417,7 +471,7 @@ export class Remote {
   async spawn(cmd: string | readonly string[], opts: RunOptions = {}): Promise<RemoteProcess> {
     if (this.lost) throw this.lostError(cmd, opts);
     const sudo = (opts.sudo ?? this.host.sudo) && this.host.user !== 'root';
-    const line = wrapCommand(cmd, { sudo });
+    const line = wrapCommand(cmd, { sudo, announcePgid: true });
     await this.slots.take();
     let channel: ClientChannel;
     try {
@@ -436,7 +490,29 @@ export class Remote {
           );
     }
     const stderrTail = new Tail(TAIL_BYTES);
-    channel.stderr.on('data', (b: Buffer) => stderrTail.push(b));
+    let pgid: number | undefined;
+    const stderrOut = new PgidFilter((n) => {
+      pgid = n;
+    });
+    channel.stderr.pipe(stderrOut);
+    stderrOut.on('data', (b: Buffer) => stderrTail.push(b));
+    let stopping: Promise<void> | undefined;
+    /**
+     * Ends the command for good. Closing the channel alone only gives the process
+     * EOF, and `cat >f && mark-done` would carry on as if its input were complete;
+     * SSH's signal request is refused for root sessions (OpenSSH: "session
+     * signalling requires privilege separation"). So its process group is killed
+     * over a second channel first, and only then is the channel closed.
+     */
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        if (pgid !== undefined && !settled && this.connected) {
+          await this.kill(pgid, sudo).catch(() => {});
+        }
+        channel.close();
+      })();
+      return stopping;
+    };
     let exit: ExitStatus | undefined;
     channel.on('exit', (code: number | null, signal?: string) => {
       exit = { code, signal: signal ?? null };
@@ -446,7 +522,7 @@ export class Remote {
     if (opts.timeoutMs !== undefined) {
       timer = setTimeout(() => {
         timedOut = true;
-        channel.close();
+        void stop();
       }, opts.timeoutMs);
     }
     const allow = opts.allowCodes ?? [0];
@@ -461,7 +537,7 @@ export class Remote {
         settled = true;
         if (timer) clearTimeout(timer);
         const status: ExitStatus = exit ?? { code: null, signal: null };
-        if (status.code !== null && allow.includes(status.code)) {
+        if (!timedOut && status.code !== null && allow.includes(status.code)) {
           resolve(status);
           return;
         }
@@ -491,7 +567,7 @@ export class Remote {
         );
       };
     });
-    channel.stderr.on('end', () => {
+    stderrOut.on('end', () => {
       stderrEnded = true;
       if (exit && !timedOut) settle();
     });
@@ -507,7 +583,7 @@ export class Remote {
     if (opts.stdin !== undefined) {
       const input = opts.stdin;
       if (input instanceof Readable) {
-        input.on('error', () => channel.close());
+        input.on('error', () => void stop());
         input.pipe(channel);
       } else {
         channel.end(input);
@@ -516,10 +592,27 @@ export class Remote {
     return {
       stdin: channel,
       stdout: channel,
-      stderr: channel.stderr,
+      stderr: stderrOut,
       done,
-      kill: () => channel.close(),
+      kill: stop,
     };
+  }
+
+  /** TERMs a process group on the host, over its own channel (outside the channel limit). */
+  private kill(pgid: number, sudo: boolean): Promise<void> {
+    const line = wrapCommand(`kill -TERM -- -${pgid} 2>/dev/null || true`, { sudo });
+    return new Promise<void>((resolve, reject) => {
+      this.client.exec(line, (err, ch) => {
+        if (err) {
+          reject(err);
+          return;
+        }
+        ch.on('close', () => resolve());
+        ch.resume();
+        ch.stderr.resume();
+        ch.end();
+      });
+    });
   }
 
   /** Whether the connection is still up. */

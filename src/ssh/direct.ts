@@ -45,11 +45,15 @@ const PULL_CIPHERS = 'aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes25
 export async function canReach(
   target: Remote,
   source: Remote | { address: string; port: number },
+  timeoutSeconds = 3,
 ): Promise<boolean> {
   const { address, port } = 'host' in source ? source.host : source;
-  const r = await target.run(sh`timeout 3 bash -c ${`exec 3<>/dev/tcp/${address}/${port}`}`, {
-    allowCodes: [0, 1, 124],
-  });
+  const r = await target.run(
+    sh`timeout ${String(timeoutSeconds)} bash -c ${`exec 3<>/dev/tcp/${address}/${port}`}`,
+    {
+      allowCodes: [0, 1, 124],
+    },
+  );
   return r.code === 0;
 }
 
@@ -177,7 +181,7 @@ export async function direct(
   let interrupted = false;
   const onInterrupt = (): void => {
     interrupted = true;
-    proc?.kill();
+    void proc?.kill();
   };
   opts.signal?.addEventListener('abort', onInterrupt, { once: true });
   process.once('SIGINT', onInterrupt);
@@ -219,22 +223,29 @@ cat "$d/id.pub"`,
     const pin = knownHostsLine(address, port, from.hostKey);
     const algs = algorithmsForKeyType(from.hostKey.type).join(',');
     const inner = wrapCommand(toCmd, { sudo: false });
+    // The pipeline runs in the background so that a TERM (kill, abort, SIGINT) reaches
+    // the trap at once and takes the whole process group down: ssh would otherwise go
+    // on pulling into an orphaned pipe.
     const script = sh`d=${dir}
 printf '%s\\n' ${pin} >"$d/known_hosts"
+trap 'trap - TERM INT HUP; kill -TERM 0 2>/dev/null; exit 143' TERM INT HUP
 set +e
-ssh -F /dev/null -i "$d/id" -p ${String(port)} -l ${user} \\
-  -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityAgent=none \\
-  -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$d/known_hosts" -o GlobalKnownHostsFile=/dev/null \\
-  -o HostKeyAlgorithms=${algs} -o Ciphers=${PULL_CIPHERS} -o Compression=no \\
-  -o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=3 -o LogLevel=ERROR \\
-  -T ${address} ferry-export </dev/null \\
-  | dd bs=1M status=progress \\
-  | ${raw(inner)}
-st=("\${PIPESTATUS[@]}")
-printf '\\nferry-pipestatus %s %s %s\\n' "\${st[0]}" "\${st[1]}" "\${st[2]}" >&2
-[ "\${st[0]}" = 0 ] && [ "\${st[1]}" = 0 ] && [ "\${st[2]}" = 0 ]`;
+(
+  ssh -F /dev/null -i "$d/id" -p ${String(port)} -l ${user} \\
+    -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityAgent=none \\
+    -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$d/known_hosts" -o GlobalKnownHostsFile=/dev/null \\
+    -o HostKeyAlgorithms=${algs} -o Ciphers=${PULL_CIPHERS} -o Compression=no \\
+    -o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=3 -o LogLevel=ERROR \\
+    -T ${address} ferry-export </dev/null \\
+    | dd bs=1M status=progress \\
+    | ${raw(inner)}
+  st=("\${PIPESTATUS[@]}")
+  printf '\\nferry-pipestatus %s %s %s\\n' "\${st[0]}" "\${st[1]}" "\${st[2]}" >&2
+  [ "\${st[0]}" = 0 ] && [ "\${st[1]}" = 0 ] && [ "\${st[2]}" = 0 ]
+) &
+wait $!`;
     proc = await to.spawn(script, { ...step, sudo: true, stdin: '' });
-    if (interrupted) proc.kill();
+    if (interrupted) void proc.kill();
     let bytes = 0;
     let statuses: number[] | undefined;
     let pending = '';

@@ -100,7 +100,7 @@ export async function relay(
   try {
     src = await from.spawn(fromCmd, { ...step, stdin: '' });
   } catch (e) {
-    dst.kill();
+    await dst.kill();
     await settle(dst.done);
     throw e;
   }
@@ -117,13 +117,10 @@ export async function relay(
   // Whichever side fails first is the story; the other side's failure is its consequence.
   let first: unknown;
   let interrupted = false;
-  const stopBoth = (): void => {
-    src.kill();
-    dst.kill();
-  };
+  const stopBoth = (): Promise<unknown> => Promise.all([src.kill(), dst.kill()]);
   const onAbort = (): void => {
     interrupted = true;
-    stopBoth();
+    void stopBoth();
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const srcDone = settle(src.done);
@@ -131,23 +128,23 @@ export async function relay(
   void srcDone.then((r) => {
     if (!r.ok) {
       first ??= r.error;
-      dst.kill();
+      void dst.kill();
     }
   });
   void dstDone.then((r) => {
     if (!r.ok) {
       first ??= r.error;
-      src.kill();
+      void src.kill();
     } else if (!src.stdout.readableEnded) {
       // The target ended before reading everything: nothing more can be delivered.
-      src.kill();
+      void src.kill();
     }
   });
   try {
     const piped = await settle(pipeline(src.stdout, counter, dst.stdin, { end: false }));
     const s = await srcDone;
     if (piped.ok && s.ok && !interrupted) dst.stdin.end();
-    else stopBoth();
+    else await stopBoth();
     const d = await dstDone;
     progress.flush(bytes);
     if (interrupted) throw interruptedError('the transfer');
