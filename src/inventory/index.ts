@@ -72,7 +72,7 @@ export function validateInventory(
   file: string,
   options: InventoryOptions = {},
 ): Inventory {
-  const { source, diagnostics, syntaxOk } = parseSource(text, file);
+  const { source, diagnostics, syntaxOk } = parseSource(text, file, 'the inventory');
   if (!syntaxOk) throw new InputError(diagnostics);
   const value = source.value;
   if (value === null || value === undefined) {

@@ -46,7 +46,7 @@ function paramsValidator(task: string): ValidateFunction {
 
 /** Validates playbook text; returns the playbook or throws an InputError with every problem. */
 export function validatePlaybook(text: string, file: string): Playbook {
-  const { source, diagnostics, syntaxOk } = parseSource(text, file);
+  const { source, diagnostics, syntaxOk } = parseSource(text, file, 'the playbook');
   if (!syntaxOk) throw new InputError(diagnostics);
   const value = source.value;
   if (value === null || value === undefined) {

@@ -96,7 +96,7 @@ export function diagnose(source: SourceFile, errors: ErrorObject[], base: Path =
 
 function describe(source: SourceFile, e: ErrorObject, base: Path): Diagnostic | undefined {
   const path = [...base, ...pointerToPath(e.instancePath)];
-  const where = describePath(path);
+  const where = describePath(path, source.subject);
   const parent = (e.parentSchema ?? {}) as SchemaLike;
   const at = (p: Path, which: 'key' | 'value' = 'value') => ({
     file: source.file,
@@ -113,7 +113,7 @@ function describe(source: SourceFile, e: ErrorObject, base: Path): Diagnostic | 
       const what = parent.properties?.[missing]?.description;
       return {
         ...at(path, 'key'),
-        message: `${where === 'the file' ? 'the file' : where} is missing "${missing}"`,
+        message: `${where} is missing "${missing}"`,
         ...(what ? { hint: `${missing}: ${what}` } : {}),
       };
     }

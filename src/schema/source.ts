@@ -22,6 +22,8 @@ export type Path = readonly (string | number)[];
 /** A parsed YAML file: its value, its syntax tree and where each line starts. */
 export interface SourceFile {
   file: string;
+  /** What the whole file is called in messages: `the inventory`, `the playbook`. */
+  subject: string;
   doc: Document.Parsed;
   lines: LineCounter;
   value: unknown;
@@ -40,6 +42,7 @@ export interface Position {
 export function parseSource(
   text: string,
   file: string,
+  subject = 'the file',
 ): { source: SourceFile; diagnostics: Diagnostic[]; syntaxOk: boolean } {
   const lines = new LineCounter();
   // Duplicate keys are found by `findDuplicateKeys`, which can also say where
@@ -49,7 +52,7 @@ export function parseSource(
     keepSourceTokens: true,
     uniqueKeys: false,
   });
-  const source: SourceFile = { file, doc, lines, value: undefined };
+  const source: SourceFile = { file, subject, doc, lines, value: undefined };
   // One message per line: the parser often reports derived errors right after the first.
   const diagnostics: Diagnostic[] = [];
   const places = new Set<string>();
@@ -108,7 +111,7 @@ function findDuplicateKeys(source: SourceFile): Diagnostic[] {
           out.push({
             file: source.file,
             ...here,
-            message: `duplicate key "${key}" in ${describePath(path)} (first at line ${first.line})`,
+            message: `duplicate key "${key}" in ${describePath(path, source.subject)} (first at line ${first.line})`,
             hint: 'YAML keeps only one of them; remove or rename the other.',
           });
         } else seen.set(key, here);
@@ -173,9 +176,9 @@ export function pointerToPath(pointer: string): (string | number)[] {
     .map((s) => (/^(0|[1-9]\d*)$/.test(s) ? Number(s) : s));
 }
 
-/** A path as a user reads it: `hosts.new.port`, `steps[3].params`, or `the file`. */
-export function describePath(path: Path): string {
-  if (path.length === 0) return 'the file';
+/** A path as a user reads it: `hosts.new.port`, `steps[3].params`, or `root` for the whole file. */
+export function describePath(path: Path, root = 'the file'): string {
+  if (path.length === 0) return root;
   let out = '';
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
