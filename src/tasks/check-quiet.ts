@@ -5,20 +5,33 @@
  * hosts: a target older than the source, of another CPU architecture, or
  * whose `dokku` user has another uid/gid (the archive keeps numeric owners) is refused.
  */
+import { parseBuildsListJson } from '../dokku/builds.js';
+import { warnings } from '../dokku/output.js';
+import {
+  compareDokkuVersions,
+  type DokkuVersion,
+  formatVersion,
+  parseDokkuVersion,
+} from '../dokku/version.js';
+import { FerryError, StopError } from '../errors.js';
 import type { Host } from '../inventory/index.js';
+import type { TaskRun } from './runtime.js';
 import type { PlannedAction, RemoteAction } from './types.js';
 import { defineTask } from './types.js';
 
-/** Deploy locks of 0.34+ (data/apps) and of ≤0.33 (the app root). */
+/** Deploy locks of 0.34+ (data/apps) and of ≤0.33 (the app root), with their size in bytes. */
 export const DEPLOY_LOCKS =
-  'find /var/lib/dokku/data/apps /home/dokku -mindepth 2 -maxdepth 2 -name .deploy.lock -print 2>/dev/null || true';
+  "find /var/lib/dokku/data/apps /home/dokku -mindepth 2 -maxdepth 2 -name .deploy.lock -printf '%s %p\\n' 2>/dev/null || true";
 
 /** Running builds (0.38+: `builds:list` with no app lists only running ones). */
 export const RUNNING_BUILDS = 'dokku builds:list --format json';
 
-/** Processes of the dokku CLI or plugn; the `[/]` keeps grep from matching itself. */
+/**
+ * Processes of the dokku CLI or plugn; the `[/]` keeps grep from matching
+ * itself, and `( |$)` keeps `/usr/bin/dokku-event-listener` (a daemon) out.
+ */
 export const DOKKU_PROCESSES =
-  "ps -eo pid=,args= | grep -E '[/]usr/bin/dokku|[p]lugn trigger' || true";
+  "ps -eo pid=,args= | grep -E '[/]usr/bin/dokku( |$)|[p]lugn trigger' || true";
 
 /** Facts compared between hosts: Dokku version, CPU architecture, dokku uid and gid. */
 export const HOST_FACTS = 'dokku version && uname -m && id -u dokku && id -g dokku';
@@ -33,7 +46,7 @@ export function facts(host: Host, role: string): RemoteAction {
   };
 }
 
-export default defineTask({
+const task = defineTask({
   name: 'check-quiet',
   summary:
     'refuse while a deploy or dokku command runs; compare version, arch and dokku uid with another host',
@@ -58,7 +71,7 @@ export default defineTask({
         host: h.name,
         command: DEPLOY_LOCKS,
         expect:
-          'no output; a lock holding a build id or pid means a deploy is running (an empty one is `apps:lock`)',
+          'no lock holding a build id or pid (a deploy is running); an empty one is `apps:lock` and is only noted',
       },
       { kind: 'remote', host: h.name, command: RUNNING_BUILDS, expect: '[] (no build running)' },
       { kind: 'remote', host: h.name, command: DOKKU_PROCESSES, expect: 'no output' },
@@ -73,3 +86,157 @@ export default defineTask({
     return actions;
   },
 });
+export default task;
+
+type Params = Parameters<typeof task.plan>[0]['params'];
+
+/** One `.deploy.lock` found on a host. */
+export interface DeployLock {
+  app: string;
+  path: string;
+  /** Bytes: 0 for `apps:lock` (and ≤0.33 deploys), a build id or pid otherwise. */
+  size: number;
+}
+
+/** Parses the `<size> <path>` lines of {@link DEPLOY_LOCKS}. */
+export function parseDeployLocks(stdout: string): DeployLock[] {
+  const out: DeployLock[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^(\d+) (\/.+\/([^/]+)\/\.deploy\.lock)$/.exec(line.trim());
+    if (m) out.push({ size: Number(m[1]), path: m[2]!, app: m[3]! });
+  }
+  return out;
+}
+
+/** What {@link HOST_FACTS} says about a host. */
+export interface HostFacts {
+  version: DokkuVersion;
+  arch: string;
+  uid: number;
+  gid: number;
+}
+
+/** Parses the output of {@link HOST_FACTS}: the version line, then arch, uid and gid. */
+export function parseHostFacts(stdout: string): HostFacts {
+  const version = parseDokkuVersion({ stdout, stderr: '', code: 0 });
+  const rest = stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  const [arch, uid, gid] = rest.slice(-3);
+  if (!arch || !uid || !gid || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) {
+    throw new FerryError(`unexpected answer to \`${HOST_FACTS}\`: ${JSON.stringify(stdout)}`);
+  }
+  return { version, arch, uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * Why `target` cannot receive `source`'s data, one sentence each (empty: it can).
+ * Dokku migrates its data only forward (in its install triggers), the archive
+ * holds binaries' data of one architecture (datastores), and owners travel as numbers.
+ */
+export function incompatibilities(
+  source: { name: string; facts: HostFacts },
+  target: { name: string; facts: HostFacts },
+): string[] {
+  const s = source.facts;
+  const t = target.facts;
+  const out: string[] = [];
+  if (compareDokkuVersions(t.version, s.version) < 0) {
+    out.push(
+      `${target.name} runs Dokku ${formatVersion(t.version)}, older than ${source.name}'s ${formatVersion(s.version)}: Dokku migrates its data only forward (in its install triggers)`,
+    );
+  }
+  if (t.arch !== s.arch) {
+    out.push(
+      `${target.name} is ${t.arch} but ${source.name} is ${s.arch}: datastore files and images of one CPU architecture do not run on another`,
+    );
+  }
+  if (t.uid !== s.uid || t.gid !== s.gid) {
+    out.push(
+      `the dokku user is ${t.uid}:${t.gid} on ${target.name} but ${s.uid}:${s.gid} on ${source.name}: the archive keeps owners as numbers`,
+    );
+  }
+  return out;
+}
+
+export const run: TaskRun<Params> = async (rt) => {
+  const host = rt.ctx.host!.name;
+  const busy: string[] = [];
+
+  const locks = parseDeployLocks((await rt.exec(rt.action('remote', '.deploy.lock'))).stdout);
+  for (const l of locks) {
+    if (l.size > 0) busy.push(`a deploy of ${l.app} is running (its lock ${l.path} is held)`);
+    else rt.task.log(`${l.app} is locked with apps:lock (deploys refused; nothing running)`);
+  }
+
+  const builds = await rt.exec(rt.action('remote', RUNNING_BUILDS), {}, { allowCodes: [0, 1] });
+  const notACommand = [...warnings(builds.stderr), ...warnings(builds.stdout)].some((w) =>
+    /is not a dokku command/.test(w),
+  );
+  if (builds.code !== 0 && notACommand) {
+    rt.task.log('builds:list is not known to this Dokku (before 0.38): deploy locks checked only');
+  } else {
+    for (const b of parseBuildsListJson(builds).filter((b) => b.status === 'running')) {
+      busy.push(
+        `build ${b.id} of ${b.app ?? '?'} is running (${b.kind}, ${b.source}, pid ${b.pid ?? '?'}, since ${b.startedAt})`,
+      );
+    }
+  }
+
+  const procs = (await rt.exec(rt.action('remote', 'ps -eo'))).stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  for (const p of procs) busy.push(`a dokku command is running: ${p.slice(0, 160)}`);
+
+  if (busy.length > 0) {
+    rt.task.hostState(host, 'unchanged');
+    throw new StopError(`${host} is busy:\n  - ${busy.join('\n  - ')}`, {
+      hint: `Wait until no deploy or dokku command runs on ${host}, then run again. A lock left by a deploy that died is removed with \`dokku apps:unlock APP\` on ${host}.`,
+    });
+  }
+
+  const against = rt.ctx.params.against;
+  const other = against ? rt.ctx.roles[against] : undefined;
+  if (against && other) {
+    const read = async (h: string, marker: string): Promise<HostFacts> => {
+      const action = rt.actions.find(
+        (a): a is RemoteAction => a.kind === 'remote' && a.host === h && a.command === HOST_FACTS,
+      );
+      if (!action) throw new FerryError(`no planned facts action for ${h} (${marker})`);
+      try {
+        return parseHostFacts((await rt.exec(action)).stdout);
+      } catch (e) {
+        throw new StopError(
+          `cannot read the Dokku version, architecture and dokku uid/gid of ${h}: ${e instanceof Error ? e.message : String(e)}`,
+          {
+            hint: `Is Dokku installed on ${h}? Install the same or a newer Dokku release there first.`,
+          },
+        );
+      }
+    };
+    const mine = await read(host, rt.ctx.step.on);
+    const theirs = await read(other.name, against);
+    const why = incompatibilities({ name: host, facts: mine }, { name: other.name, facts: theirs });
+    rt.task.log(
+      `${host}: Dokku ${formatVersion(mine.version)} ${mine.arch} dokku ${mine.uid}:${mine.gid}; ${other.name}: Dokku ${formatVersion(theirs.version)} ${theirs.arch} dokku ${theirs.uid}:${theirs.gid}`,
+    );
+    if (why.length > 0) {
+      rt.task.hostState(host, 'unchanged');
+      rt.task.hostState(other.name, 'unchanged');
+      throw new StopError(
+        `${other.name} cannot receive ${host}'s data:\n  - ${why.join('\n  - ')}`,
+        {
+          hint: `Install Dokku ${formatVersion(mine.version)} or newer on ${other.name} (same CPU architecture, dokku user ${mine.uid}:${mine.gid}), then run again.`,
+        },
+      );
+    }
+    return {
+      source: { dokkuVersion: mine.version.raw, arch: mine.arch },
+      target: { dokkuVersion: theirs.version.raw, arch: theirs.arch },
+    };
+  }
+  return undefined;
+};

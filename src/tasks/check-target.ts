@@ -4,8 +4,11 @@
  * drill) is overwritten by design; its data is moved aside, not archived.
  * Also reads free space, compared with the source's size by the runner.
  */
-import { archiveActions } from './archive.js';
+import { StopError } from '../errors.js';
+import { archiveActions, writeArchive } from './archive.js';
 import { runDir } from './common.js';
+import { DATA_SIZE } from './inventory.js';
+import type { RemoteAction, TaskRun } from './runtime.js';
 import type { PlannedAction } from './types.js';
 import { defineTask } from './types.js';
 
@@ -16,7 +19,7 @@ export const EXISTING_DATA =
 /** Free space (KiB) where the archive paths land and where the stage is written. */
 export const FREE_SPACE = 'df -Pk /home /var/lib';
 
-export default defineTask({
+const task = defineTask({
   name: 'check-target',
   summary: 'refuse a target holding Dokku data unless --force (then archive it first)',
   runsOn: 'host',
@@ -32,8 +35,21 @@ export default defineTask({
       },
     },
   },
-  plan({ host, params, options, inventory }) {
+  plan({ host, params, options, inventory, roles }) {
     const h = host!;
+    // The source's size is read here, not taken from the inventory step: that runs later.
+    const source = roles.source;
+    const sourceSize: PlannedAction[] =
+      source && source.name !== h.name
+        ? [
+            {
+              kind: 'remote',
+              host: source.name,
+              command: DATA_SIZE,
+              why: `size of ${source.name}'s Dokku data, for the free-space check (only read)`,
+            },
+          ]
+        : [];
     const actions: PlannedAction[] = [
       {
         kind: 'remote',
@@ -46,11 +62,15 @@ export default defineTask({
             ? 'anything (--force: a safety archive is taken first)'
             : 'no output: no app or service yet (else stop: use --force)',
       },
+      ...sourceSize,
       {
         kind: 'remote',
         host: h.name,
         command: FREE_SPACE,
-        expect: "free space above the source's Dokku data (measured by the inventory step)",
+        expect:
+          sourceSize.length > 0
+            ? `free space above ${source!.name}'s Dokku data`
+            : 'free space (reported)',
       },
     ];
     if (options.force && !params.scratch) {
@@ -66,3 +86,99 @@ export default defineTask({
     return actions;
   },
 });
+export default task;
+
+type Params = Parameters<typeof task.plan>[0]['params'];
+
+/** What {@link EXISTING_DATA} found on a host. */
+export interface ExistingData {
+  apps: string[];
+  /** `<plugin>/<name>`. */
+  services: string[];
+}
+
+/** Parses the `app X` / `service P/N` lines of {@link EXISTING_DATA}. */
+export function parseExistingData(stdout: string): ExistingData {
+  const apps: string[] = [];
+  const services: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^(app|service) (.+)$/.exec(line.trim());
+    if (m?.[1] === 'app') apps.push(m[2]!);
+    else if (m) services.push(m[2]!);
+  }
+  return { apps: apps.sort(), services: services.sort() };
+}
+
+/** Parses `df -Pk` output: available bytes per mount point. */
+export function parseFreeSpace(stdout: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of stdout.trim().split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    const avail = Number(f[3]);
+    if (f.length >= 6 && Number.isFinite(avail)) out.set(f.slice(5).join(' '), avail * 1024);
+  }
+  return out;
+}
+
+const MiB = (n: number): string => `${(n / 1048576).toFixed(0)} MiB`;
+
+export const run: TaskRun<Params> = async (rt) => {
+  const h = rt.ctx.host!;
+  const { options, params, inventory } = rt.ctx;
+  const existing = parseExistingData(
+    (await rt.exec(rt.action('remote', "-printf 'app %f"))).stdout,
+  );
+  const holds = existing.apps.length + existing.services.length > 0;
+  const what = [
+    existing.apps.length > 0 ? `apps ${existing.apps.join(', ')}` : '',
+    existing.services.length > 0 ? `services ${existing.services.join(', ')}` : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
+  if (holds && !params.scratch && !options.force) {
+    rt.task.hostState(h.name, 'unchanged');
+    throw new StopError(`${h.name} already holds Dokku data (${what}); refusing to overwrite it`, {
+      hint: `Pick a host without apps or services, or run again with --force: a safety archive of ${h.name} is taken first (in ${inventory.backup.dir}), then its data is replaced.`,
+    });
+  }
+  if (holds) rt.task.log(`${h.name} holds ${what}`);
+
+  const sizeAction = rt.actions.find(
+    (a): a is RemoteAction => a.kind === 'remote' && a.host !== h.name && a.command === DATA_SIZE,
+  );
+  let need: number | undefined;
+  if (sizeAction) {
+    const kib = Number(/^(\d+)/.exec((await rt.exec(sizeAction)).stdout)?.[1]);
+    if (Number.isFinite(kib)) need = kib * 1024;
+  }
+  const free = parseFreeSpace((await rt.exec(rt.action('remote', 'df -Pk'))).stdout);
+  const least = Math.min(...free.values());
+  if (Number.isFinite(least)) {
+    rt.task.log(
+      `free on ${h.name}: ${MiB(least)}${need === undefined ? '' : `; ${sizeAction!.host}'s Dokku data: ${MiB(need)}`}`,
+    );
+    if (need !== undefined && least < need) {
+      rt.task.hostState(h.name, 'unchanged');
+      throw new StopError(
+        `${h.name} has ${MiB(least)} free under /home or /var/lib, less than the ${MiB(need)} of ${sizeAction!.host}'s Dokku data`,
+        { hint: `Free space on ${h.name} (or grow its disk), then run again.` },
+      );
+    }
+  }
+
+  const outputs: Record<string, string | number | string[]> = {
+    apps: existing.apps,
+    services: existing.services,
+  };
+  if (holds && options.force && !params.scratch) {
+    const dir = runDir(inventory, `${h.name}-pre-ferry`, options.runId);
+    const a = await writeArchive(rt, dir, 'zstd');
+    rt.task.log(`safety archive of ${h.name}: ${a.path} (${MiB(a.bytes)}, sha256 ${a.sha256})`);
+    rt.task.hostState(h.name, `safety archive of its former Dokku data at ${a.path}`);
+    outputs.safetyArchive = a.path;
+    outputs.safetySha256 = a.sha256;
+  } else if (holds && params.scratch) {
+    rt.task.log(`${h.name} is a scratch host: its data is replaced (set aside by extract)`);
+  }
+  return outputs;
+};

@@ -4,7 +4,9 @@
  * written data" (seed, Datastores); the export is the consistent copy,
  * used when a copied service does not start.
  */
+import { FerryError, RemoteError } from '../errors.js';
 import { type Arg, arg, dokku, P, path, rootOnlyDirs, runDir } from './common.js';
+import type { TaskRun } from './runtime.js';
 import { defineTask } from './types.js';
 
 /** Exports one service to `<dir>/<plugin>-<service>.dump`, 0600. */
@@ -13,12 +15,15 @@ export function exportCommand(dir: Arg, plugin: Arg, service: Arg): string {
   return `umask 077 && ${dokku(path(plugin, ':export'), service)} > ${arg(file)}`;
 }
 
-/** Checksums of every export, in `sha256sum -c` format. */
+/**
+ * Checksums of every export, in `sha256sum -c` format, written 0600 and
+ * printed (the runner reports each export's sum and size).
+ */
 export function exportSumsCommand(dir: Arg): string {
-  return `cd ${arg(dir)} && find . -maxdepth 1 -name '*.dump' -printf '%P\\0' | sort -z | xargs -0r sha256sum -- > SHA256SUMS && chmod 0600 SHA256SUMS`;
+  return `cd ${arg(dir)} && find . -maxdepth 1 -name '*.dump' -printf '%P\\0' | sort -z | xargs -0r sha256sum -- > SHA256SUMS && chmod 0600 SHA256SUMS && cat SHA256SUMS && find . -maxdepth 1 -name '*.dump' -printf 'size %s %P\\n'`;
 }
 
-export default defineTask({
+const task = defineTask({
   name: 'export-datastores',
   summary: 'dokku PLUGIN:export each service into the run folder, with checksums',
   runsOn: 'host',
@@ -39,3 +44,64 @@ export default defineTask({
     ];
   },
 });
+export default task;
+
+/** One export written by the step. */
+export interface ExportRecord {
+  plugin: string;
+  service: string;
+  /** File name inside `<run folder>/exports/`. */
+  file: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** Reads the output of {@link exportSumsCommand}: `<sha>  <file>` lines, then `size <n> <file>`. */
+export function parseExportSums(stdout: string): Map<string, { sha256: string; bytes: number }> {
+  const out = new Map<string, { sha256: string; bytes: number }>();
+  const sizes = new Map<string, number>();
+  for (const line of stdout.split('\n')) {
+    const sum = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
+    if (sum) out.set(sum[2]!, { sha256: sum[1]!, bytes: 0 });
+    const size = /^size (\d+) (.+)$/.exec(line);
+    if (size) sizes.set(size[2]!, Number(size[1]));
+  }
+  for (const [file, bytes] of sizes) {
+    const e = out.get(file);
+    if (e) e.bytes = bytes;
+  }
+  return out;
+}
+
+export const run: TaskRun = async (rt) => {
+  const host = rt.ctx.host!;
+  const dir = `${runDir(rt.ctx.inventory, host, rt.ctx.options.runId)}/exports`;
+  const services = rt.manifest().services;
+  await rt.exec(rt.action('remote', 'install -d'));
+  for (const s of services) {
+    rt.task.log(`exporting ${s.plugin} ${s.name}`);
+    try {
+      await rt.exec(rt.action('remote', ':export'), { plugin: s.plugin, service: s.name });
+    } catch (e) {
+      rt.task.hostState(host.name, `unchanged but for ${dir} (partial exports)`);
+      throw new FerryError(
+        `${s.plugin}:export ${s.name} failed on ${host.name}${e instanceof RemoteError ? `: ${e.message}` : ''}`,
+        {
+          hint: `A datastore is exported while it runs. Check it with \`dokku ${s.plugin}:info ${s.name}\` on ${host.name} (start it with \`dokku ${s.plugin}:start ${s.name}\`), then run again with --resume.`,
+          cause: e,
+        },
+      );
+    }
+  }
+  const sums = parseExportSums((await rt.exec(rt.action('remote', 'SHA256SUMS'))).stdout);
+  const exports: ExportRecord[] = services.map((s) => {
+    const file = `${s.plugin}-${s.name}.dump`;
+    const got = sums.get(file);
+    if (!got) throw new FerryError(`${dir}/${file} is missing after its export on ${host.name}`);
+    return { plugin: s.plugin, service: s.name, file, ...got };
+  });
+  const total = exports.reduce((n, e) => n + e.bytes, 0);
+  rt.task.log(`${exports.length} exports, ${total} bytes, checksums in ${dir}/SHA256SUMS`);
+  rt.task.hostState(host.name, `unchanged but for ${dir}`);
+  return { dir, exports: exports.map((e) => ({ ...e })) };
+};

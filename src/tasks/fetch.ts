@@ -1,10 +1,14 @@
 /**
  * Streams the run's archive folder (archive, checksum, exports, manifest)
  * from the host to a folder here, then checks every checksum here: an
- * off-host copy, as the seed recommends ("moved offsite").
+ * off-host copy, as the seed recommends ("moved offsite"). The bytes pass
+ * through pipes (ssh channel → local tar), never held whole in memory.
  */
+import { FerryError } from '../errors.js';
+import type { Json } from '../run/redact.js';
 import { quote } from '../ssh/quote.js';
 import { runDir } from './common.js';
+import type { TaskRun } from './runtime.js';
 import { defineTask } from './types.js';
 
 export function sendFolderCommand(dir: string): string {
@@ -12,14 +16,21 @@ export function sendFolderCommand(dir: string): string {
   const name = dir.slice(parent.length + 1);
   return `tar -C ${quote(parent)} -cf - ${quote(name)}`;
 }
-export function receiveFolderCommand(dest: string): string {
-  return `mkdir -p ${quote(dest)} && chmod 0700 ${quote(dest)} && tar -C ${quote(dest)} -xf -`;
-}
-export function checkFetchedCommand(folder: string): string {
-  return `cd ${quote(folder)} && sha256sum -c --quiet dokku.tar.*.sha256 && cd exports && sha256sum -c --quiet SHA256SUMS`;
+
+/** Unpacks the folder under `dest`; the folder itself is made root-only (it holds secrets). */
+export function receiveFolderCommand(dest: string, name: string): string {
+  return `mkdir -p -m 0700 ${quote(dest)} && tar -C ${quote(dest)} --no-same-owner -xf - && chmod 0700 ${quote(`${dest}/${name}`)}`;
 }
 
-export default defineTask({
+/**
+ * Checks the archive against its `.sha256` and every export against
+ * SHA256SUMS (none when the host has no datastore), then prints the archive's sum line.
+ */
+export function checkFetchedCommand(folder: string): string {
+  return `cd ${quote(folder)} && sha256sum -c --quiet dokku.tar.*.sha256 && { [ ! -s exports/SHA256SUMS ] || (cd exports && sha256sum -c --quiet SHA256SUMS); } && cat dokku.tar.*.sha256`;
+}
+
+const task = defineTask({
   name: 'fetch',
   summary: 'stream the archive, exports and manifest here; check their checksums here',
   runsOn: 'controller',
@@ -43,14 +54,57 @@ export default defineTask({
         to: 'controller',
         route: 'relay',
         send: sendFolderCommand(dir),
-        receive: receiveFolderCommand(dest),
+        receive: receiveFolderCommand(dest, name),
         changes: true,
       },
       {
         kind: 'local',
         command: checkFetchedCommand(`${dest}/${name}`),
-        expect: 'exit 0: the copy here is whole',
+        expect: "exit 0: the copy here is whole; its sum is the archive step's",
       },
     ];
   },
 });
+export default task;
+
+type Params = Parameters<typeof task.plan>[0]['params'];
+
+export const run: TaskRun<Params> = async (rt) => {
+  const { params, roles, inventory, options } = rt.ctx;
+  const src = roles[params.from]!;
+  const dir = runDir(inventory, src, options.runId);
+  const name = dir.slice(dir.lastIndexOf('/') + 1);
+  if (!options.fetch) throw new FerryError('fetch needs --fetch DIR');
+  const here = `${options.fetch}/${name}`;
+  const stream = rt.actions.find((a) => a.kind === 'stream');
+  const check = rt.actions.find((a) => a.kind === 'local');
+  if (stream?.kind !== 'stream' || check?.kind !== 'local') {
+    throw new FerryError(`${rt.task.stepId}: the planned stream and check are missing`);
+  }
+  const moved = await rt.stream(stream);
+  rt.task.log(
+    `${(moved.bytes / 1048576).toFixed(1)} MiB from ${src.name} in ${moved.seconds.toFixed(1)} s`,
+  );
+  const said = (await rt.exec(check)).stdout;
+  const sha256 = /^([0-9a-f]{64}) /m.exec(said)?.[1];
+  // The archive step's sum, journalled when it was computed on the host.
+  const expected = Object.values(rt.run.outputs).find(
+    (o) =>
+      typeof o.path === 'string' && o.path.startsWith(`${dir}/`) && typeof o.sha256 === 'string',
+  )?.sha256;
+  if (!sha256 || (typeof expected === 'string' && expected !== sha256)) {
+    throw new FerryError(
+      `the copy in ${here} does not match the archive on ${src.name} (sha256 ${sha256 ?? 'unknown'}, expected ${String(expected)})`,
+      { hint: `Remove ${here} and run the backup again.` },
+    );
+  }
+  rt.task.log(`checked here: archive sha256 ${sha256}, exports match SHA256SUMS`);
+  rt.task.hostState('controller', `copy at ${here}`);
+  const out: Record<string, Json> = {
+    dir: here,
+    bytes: moved.bytes,
+    seconds: moved.seconds,
+    sha256,
+  };
+  return out;
+};

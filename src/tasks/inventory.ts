@@ -5,6 +5,18 @@
  * (warned when outside /var/lib/dokku/data/storage: the archive misses them),
  * networks, the Dokku version and the size of the data. Later steps act on it.
  */
+
+import { parseAppsList } from '../dokku/apps.js';
+import { isAppName, isServiceName, PLUGIN_NAME } from '../dokku/names.js';
+import { parseNetworkList } from '../dokku/network.js';
+import { parsePluginList } from '../dokku/plugins.js';
+import { parsePsReport, parsePsReportJson } from '../dokku/ps.js';
+import { parseServiceList } from '../dokku/services.js';
+import { parseStorageList, parseStorageListJson } from '../dokku/storage.js';
+import { formatVersion } from '../dokku/version.js';
+import type { Json } from '../run/redact.js';
+import type { RunResult } from '../ssh/connection.js';
+import { HOST_FACTS, parseHostFacts } from './check-quiet.js';
 import {
   ARCHIVE_PATHS,
   type Arg,
@@ -16,6 +28,14 @@ import {
   rootOnlyDirs,
   runDir,
 } from './common.js';
+import type {
+  DeployMethod,
+  Manifest,
+  ManifestApp,
+  ManifestPlugin,
+  ManifestService,
+} from './manifest.js';
+import type { RemoteAction, TaskRun, Vars } from './runtime.js';
 import type { PlannedAction } from './types.js';
 import { defineTask } from './types.js';
 
@@ -34,7 +54,7 @@ export function serviceFactsCommand(plugin: Arg, service: Arg): string {
 /** The size (KiB) of the data the archive holds. */
 export const DATA_SIZE = `du -sck ${ARCHIVE_PATHS.map((p) => `/${p}`).join(' ')} 2>/dev/null | tail -n 1`;
 
-export default defineTask({
+const task = defineTask({
   name: 'inventory',
   summary:
     'list apps, deploy methods, services, plugins, mounts, networks, version into a manifest',
@@ -58,7 +78,10 @@ export default defineTask({
     const r = (command: string, extra: Partial<PlannedAction> = {}): PlannedAction =>
       ({ kind: 'remote', host: h, command, ...extra }) as PlannedAction;
     return [
-      r('dokku version', { capture: 'dokku-version' }),
+      r(HOST_FACTS, {
+        capture: 'dokku-version',
+        why: 'Dokku version, CPU architecture, dokku uid/gid (owners travel as numbers)',
+      }),
       r('dokku --quiet apps:list', { why: 'every app (one name a line)' }),
       r(deploySourceCommand(P.app), {
         forEach: 'app',
@@ -67,10 +90,12 @@ export default defineTask({
       r(dokku('ps:report', P.app, '--format', 'json'), {
         forEach: 'app',
         why: 'deployed, running, restore: which apps must run afterwards',
+        fallback: [r(dokku('ps:report', P.app), { why: 'a Dokku without --format json here' })],
       }),
       r(dokku('storage:list', P.app, '--format', 'json'), {
         forEach: 'app',
         why: 'storage mounts: one outside /var/lib/dokku/data/storage is not in the archive (warned)',
+        fallback: [r(dokku('storage:list', P.app), { why: 'a Dokku before 0.38 (no --format)' })],
       }),
       r('dokku plugin:list', { why: 'plugins, core or custom: custom ones must come across' }),
       r(`dokku --quiet ${arg(path(P.plugin, ':list'))}`, {
@@ -95,3 +120,183 @@ export default defineTask({
     ];
   },
 });
+export default task;
+
+type Params = Parameters<typeof task.plan>[0]['params'];
+
+/** Docker's own networks: every engine has them, so none is created again. */
+const ENGINE_NETWORKS = new Set(['bridge', 'host', 'none']);
+
+/** Where Dokku wants persistent data; the archive holds it. */
+const STORAGE_ROOT = '/var/lib/dokku/data/storage/';
+
+/** Reads the `name=value` lines of {@link deploySourceCommand} and {@link serviceFactsCommand}. */
+export function parseFileValues(stdout: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of stdout.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+/**
+ * How an app was deployed, from `deploy-source` (reference §5.4-5.6): `git-push`
+ * (and `git-sync`) is git, `docker-image` an image, `tar`/`tar.gz`/`zip` an archive.
+ * A deployed app without the property predates it: git push was the only way then.
+ */
+export function deployMethod(source: string, deployed: boolean): DeployMethod {
+  if (source === 'docker-image') return 'image';
+  if (source === 'tar' || source === 'tar.gz' || source === 'zip') return 'archive';
+  if (source.startsWith('git')) return 'git';
+  return deployed ? 'git' : 'none';
+}
+
+/** Why a mount is not carried by the archive, or undefined when it is. */
+export function mountOutsideArchive(hostPath: string): string | undefined {
+  if (!hostPath.startsWith('/')) {
+    return `docker volume ${hostPath} lives in the container engine, not in the archive`;
+  }
+  const normal = `${hostPath.replace(/\/+$/, '')}/`;
+  if (normal.startsWith(STORAGE_ROOT) && !normal.split('/').includes('..')) return undefined;
+  return `host path ${hostPath} is outside ${STORAGE_ROOT.replace(/\/$/, '')}: not in the archive, copy it yourself`;
+}
+
+export const run: TaskRun<Params> = async (rt) => {
+  const host = rt.ctx.host!;
+  const { params, inventory, options } = rt.ctx;
+  const dir = runDir(inventory, host, options.runId);
+  const warnings: string[] = [];
+  const warn = (message: string): void => {
+    warnings.push(message);
+    rt.task.warn(message);
+  };
+  // A planned action with a fallback: the fallback's output when the first form fails
+  // (an older Dokku without `--format json`).
+  const withFallback = async (
+    a: RemoteAction,
+    vars: Vars,
+  ): Promise<{ out: RunResult; json: boolean }> => {
+    try {
+      return { out: await rt.exec(a, vars), json: true };
+    } catch (e) {
+      const f = a.fallback?.[0];
+      if (f?.kind !== 'remote') throw e;
+      return { out: await rt.exec(f, vars), json: false };
+    }
+  };
+
+  const facts = parseHostFacts((await rt.exec(rt.action('remote', 'dokku version'))).stdout);
+  const appNames = parseAppsList(await rt.exec(rt.action('remote', 'apps:list')));
+  const apps: ManifestApp[] = [];
+  for (const name of appNames) {
+    if (!isAppName(name)) {
+      warn(`app ${JSON.stringify(name)} has a name Dokku no longer accepts: left out`);
+      continue;
+    }
+    const src = parseFileValues(
+      (await rt.exec(rt.action('remote', 'deploy-source-metadata'), { app: name })).stdout,
+    );
+    const psOut = await withFallback(rt.action('remote', 'ps:report'), { app: name });
+    const ps = psOut.json ? parsePsReportJson(psOut.out) : parsePsReport(psOut.out);
+    const stOut = await withFallback(rt.action('remote', 'storage:list'), { app: name });
+    const mounts = stOut.json ? parseStorageListJson(stOut.out) : parseStorageList(stOut.out);
+    const deploySource = src['deploy-source'] || null;
+    const method = deployMethod(deploySource ?? '', ps.deployed);
+    if (ps.deployed && deploySource === null) {
+      warn(`${name} records no deploy-source: taken as deployed by git push`);
+    }
+    for (const m of mounts) {
+      const why = mountOutsideArchive(m.hostPath);
+      if (why) warn(`${name}: mount ${m.hostPath}:${m.containerPath}: ${why}`);
+    }
+    apps.push({
+      name,
+      method,
+      deploySource,
+      deploySourceMetadata: src['deploy-source-metadata'] || null,
+      deployed: ps.deployed,
+      running: ps.running,
+      restore: ps.restore,
+      mounts: mounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath })),
+    });
+  }
+
+  const pluginInfos = parsePluginList(await rt.exec(rt.action('remote', 'plugin:list')));
+  const plugins: ManifestPlugin[] = pluginInfos.map((p) => ({
+    name: p.name,
+    version: p.version,
+    enabled: p.enabled,
+    core: p.core,
+  }));
+  const custom = plugins.filter((p) => !p.core).map((p) => p.name);
+  if (custom.length > 0) rt.task.log(`custom plugins: ${custom.join(', ')}`);
+
+  const services: ManifestService[] = [];
+  const datastores = pluginInfos.filter(
+    (p) => p.enabled && params.datastores.includes(p.name) && PLUGIN_NAME.test(p.name),
+  );
+  for (const p of datastores) {
+    const names = parseServiceList(
+      await rt.exec(rt.action('remote', '<plugin>:list'), { plugin: p.name }),
+      p.name,
+    ).map((s) => s.name);
+    for (const name of names) {
+      if (!isServiceName(name)) {
+        warn(`${p.name} service ${JSON.stringify(name)} has an unexpected name: left out`);
+        continue;
+      }
+      const f = parseFileValues(
+        (await rt.exec(rt.action('remote', 'IMAGE_VERSION'), { plugin: p.name, service: name }))
+          .stdout,
+      );
+      services.push({
+        plugin: p.name,
+        name,
+        image: f.IMAGE ?? '',
+        imageVersion: f.IMAGE_VERSION ?? '',
+        links: (f.LINKS ?? '').split(/\s+/).filter((l) => l !== ''),
+      });
+    }
+  }
+
+  const networks = parseNetworkList(await rt.exec(rt.action('remote', 'network:list'))).filter(
+    (n) => !ENGINE_NETWORKS.has(n),
+  );
+  const kib = Number(/^(\d+)/.exec((await rt.exec(rt.action('remote', 'du -sck'))).stdout)?.[1]);
+  const dataBytes = Number.isFinite(kib) ? kib * 1024 : 0;
+
+  const manifest: Manifest = {
+    version: 1,
+    runId: options.runId,
+    createdAt: new Date().toISOString(),
+    source: {
+      host: host.name,
+      address: host.address,
+      dokkuVersion: facts.version.raw,
+      arch: facts.arch,
+      dokkuUid: facts.uid,
+      dokkuGid: facts.gid,
+    },
+    apps,
+    services,
+    plugins,
+    networks,
+    dataBytes,
+    warnings,
+  };
+  await rt.exec(rt.action('remote', 'install -d'));
+  await rt.exec(
+    rt.action('remote', 'manifest.json'),
+    {},
+    {
+      stdin: `${JSON.stringify(manifest, null, 2)}\n`,
+    },
+  );
+  const by = (m: DeployMethod) => apps.filter((a) => a.method === m).length;
+  rt.task.log(
+    `Dokku ${formatVersion(facts.version)} ${facts.arch}: ${apps.length} apps (git ${by('git')}, image ${by('image')}, archive ${by('archive')}, none ${by('none')}), ${services.length} services, ${custom.length} custom plugins, ${networks.length} networks, ${(dataBytes / 1048576).toFixed(1)} MiB`,
+  );
+  rt.task.hostState(host.name, `unchanged but for ${dir}/manifest.json`);
+  return { manifest: manifest as unknown as Json, dir };
+};

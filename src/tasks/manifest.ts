@@ -50,6 +50,9 @@ export interface Manifest {
     address: string;
     dokkuVersion: string;
     arch: string;
+    /** The dokku user's uid and gid: the archive keeps owners as numbers (absent in older manifests). */
+    dokkuUid?: number;
+    dokkuGid?: number;
   };
   apps: ManifestApp[];
   services: ManifestService[];

@@ -1,18 +1,25 @@
 /**
  * Keeps the newest `backup.keep` archives of this host and removes older
  * ones (the seed: "backups are regularly cleaned from the originating
- * server"). Only folders holding a dokku-ferry archive are counted.
+ * server"). Only run folders (`<host>-<runId>`) holding a whole dokku-ferry
+ * archive are counted: a folder of a failed run (a `.part` only), one of a
+ * migration (no archive) and a safety archive (`<host>-pre-ferry-…`) are left alone.
  */
 import type { Host, Inventory } from '../inventory/index.js';
 import { arg } from './common.js';
+import type { TaskRun } from './runtime.js';
 import { defineTask } from './types.js';
 
+/** A run id as a glob: `20261123T104500Z`. */
+const RUN_ID_GLOB = '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z';
+
+/** Removes all but the newest `keep` archive folders of `host`; prints `removed <folder>` for each. */
 export function retentionCommand(inventory: Inventory, host: Host, keep: number): string {
   const dir = inventory.backup.dir.replace(/\/+$/, '');
-  return `find ${arg(dir)} -mindepth 2 -maxdepth 2 -path ${arg(`${dir}/${host.name}-`)}'*/dokku.tar.*' ! -name '*.sha256' -printf '%h\\n' | sort -r | tail -n +${keep + 1} | xargs -r -d '\\n' rm -rf --`;
+  return `find ${arg(dir)} -mindepth 2 -maxdepth 2 -path ${arg(`${dir}/${host.name}-`)}'${RUN_ID_GLOB}/dokku.tar.*' ! -name '*.sha256' ! -name '*.part' -printf '%h\\n' | sort -ru | tail -n +${keep + 1} | while IFS= read -r d; do rm -rf -- "$d" && printf 'removed %s\\n' "$d"; done`;
 }
 
-export default defineTask({
+const task = defineTask({
   name: 'retention',
   summary: 'keep the newest backup.keep archives on the host, remove older ones',
   runsOn: 'host',
@@ -41,3 +48,26 @@ export default defineTask({
     ];
   },
 });
+export default task;
+
+type Params = Parameters<typeof task.plan>[0]['params'];
+
+/** The folders a {@link retentionCommand} removed. */
+export function parseRemoved(stdout: string): string[] {
+  return stdout
+    .split('\n')
+    .map((l) => /^removed (.+)$/.exec(l)?.[1])
+    .filter((d): d is string => d !== undefined);
+}
+
+export const run: TaskRun<Params> = async (rt) => {
+  const keep = rt.ctx.params.keep ?? rt.ctx.inventory.backup.keep;
+  const removed = parseRemoved((await rt.exec(rt.action('remote', 'removed'))).stdout);
+  for (const d of removed) rt.task.log(`removed ${d}`);
+  rt.task.log(
+    removed.length > 0
+      ? `kept the newest ${keep}, removed ${removed.length}`
+      : `${keep} or fewer archives: nothing removed`,
+  );
+  return { keep, removed };
+};
