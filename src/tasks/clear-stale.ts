@@ -3,17 +3,30 @@
  * deploy locks (a deploy would refuse to start), CONTAINER/IP/PORT files
  * (ids of containers that do not exist on this engine), service container ID
  * files, running build records. Holds automatic restore off (ps restore
- * false) so nothing starts an app from stale state before its rebuild.
+ * false) so nothing starts an app from stale state before its rebuild;
+ * rebuild-apps turns it back on as the manifest says.
  */
 import { dokku, P } from './common.js';
+import type { TaskRun } from './runtime.js';
 import { defineTask } from './types.js';
 
-export const CLEAR_DEPLOY_LOCKS =
-  'find /var/lib/dokku/data/apps /home/dokku -mindepth 2 -maxdepth 2 -name .deploy.lock -print -delete';
-export const CLEAR_CONTAINER_FILES =
-  "find /home/dokku -mindepth 2 -maxdepth 2 -type f \\( -name CONTAINER -o -name 'CONTAINER.*' -o -name 'IP.*' -o -name 'PORT.*' \\) -print -delete";
-export const CLEAR_SERVICE_IDS =
-  'find /var/lib/dokku/services -mindepth 3 -maxdepth 3 -type f -name ID -print -delete';
+/** `find` over the folders that exist (find fails on a missing one, and a fresh host may lack some). */
+function findIn(dirs: string[], rest: string): string {
+  return `set -- && for d in ${dirs.join(' ')}; do if [ -d "$d" ]; then set -- "$@" "$d"; fi; done && if [ $# -gt 0 ]; then find "$@" ${rest}; fi`;
+}
+
+export const CLEAR_DEPLOY_LOCKS = findIn(
+  ['/var/lib/dokku/data/apps', '/home/dokku'],
+  '-mindepth 2 -maxdepth 2 -name .deploy.lock -print -delete',
+);
+export const CLEAR_CONTAINER_FILES = findIn(
+  ['/home/dokku'],
+  "-mindepth 2 -maxdepth 2 -type f \\( -name CONTAINER -o -name 'CONTAINER.*' -o -name 'IP.*' -o -name 'PORT.*' \\) -print -delete",
+);
+export const CLEAR_SERVICE_IDS = findIn(
+  ['/var/lib/dokku/services'],
+  '-mindepth 3 -maxdepth 3 -type f -name ID -print -delete',
+);
 export const CLEAR_RUNNING_BUILDS =
   '[ ! -d /var/lib/dokku/data/builds ] || { grep -rlZ --include=\'*.json\' -E \'"status": *"running"\' /var/lib/dokku/data/builds || [ $? -eq 1 ]; } | xargs -0r rm -fv --';
 
@@ -59,9 +72,58 @@ export default defineTask({
         host: h,
         command: dokku('ps:set', P.app, 'restore', 'false'),
         forEach: 'app',
+        where: 'every app of the manifest',
         why: 'nothing restarts an app from stale state before rebuild-apps deploys it',
         changes: true,
+        fallback: [
+          {
+            kind: 'remote',
+            host: h,
+            command: dokku('config:set', '--no-restart', P.app, 'DOKKU_APP_RESTORE=0'),
+            why: 'Dokku before 0.38 keeps the restore flag in the app ENV',
+            changes: true,
+          },
+        ],
       },
     ];
   },
 });
+
+/** Counts the lines a `-print`/`rm -v` command printed. */
+function count(stdout: string): number {
+  return stdout.split('\n').filter((l) => l.trim() !== '').length;
+}
+
+export const run: TaskRun = async (rt) => {
+  const to = rt.ctx.host!.name;
+  const removed: Record<string, number> = {};
+  for (const [key, marker] of [
+    ['locks', '.deploy.lock'],
+    ['containerFiles', "'CONTAINER.*'"],
+    ['serviceIds', '-name ID'],
+    ['runningBuilds', '"running"'],
+  ] as const) {
+    const r = await rt.exec(rt.action('remote', marker));
+    removed[key] = count(r.stdout);
+  }
+  rt.task.log(
+    `removed ${removed.locks} deploy lock(s), ${removed.containerFiles} container file(s), ${removed.serviceIds} service id(s), ${removed.runningBuilds} running build record(s)`,
+  );
+  const hold = rt.action('remote', 'ps:set');
+  const fallback = hold.fallback?.[0];
+  const held: string[] = [];
+  for (const app of rt.manifest().apps) {
+    try {
+      await rt.exec(hold, { app: app.name });
+    } catch (e) {
+      if (fallback?.kind !== 'remote') throw e;
+      await rt.exec(fallback, { app: app.name });
+    }
+    held.push(app.name);
+  }
+  rt.task.hostState(
+    to,
+    `Dokku paths in place; automatic restore held off for ${held.length} app(s) until rebuild-apps`,
+  );
+  return { ...removed, restoreHeld: held };
+};

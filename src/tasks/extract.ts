@@ -1,34 +1,124 @@
 /**
- * Moves the staged tree into place, one seed path at a time. What the host
- * had there (a fresh install's skeleton, or a forced target's data, archived
- * by check-target) is renamed `<path>.ferry-pre-<run>`, not deleted, so an
- * interrupted run can be rolled back by hand. Owners stay numeric (tar
- * --numeric-owner); check-quiet proved the dokku uid/gid match.
+ * Moves the staged tree into place by renames only. transfer unpacked it
+ * inside the filesystems it belongs to (/home/dokku/.ferry-stage-RUN,
+ * /var/lib/dokku/.ferry-stage-RUN), because /home/dokku and /var/lib/dokku
+ * are often mount points: a mount point cannot be renamed (EBUSY) and a
+ * rename across filesystems is a copy. So /home/dokku's CHILDREN are swapped
+ * (the old ones kept in /home/dokku/.ferry-pre-RUN), and
+ * /var/lib/dokku/{config,data,services,plugins} are swapped whole (the old
+ * ones kept in /var/lib/dokku/.ferry-pre-RUN). Nothing is deleted, so an
+ * interrupted run can be rolled back by hand; a failed rename undoes every
+ * rename before it, so the host is never left half-moved. Owners stay numeric
+ * (tar --numeric-owner); check-quiet proved the dokku uid/gid match.
  */
-import { ARCHIVE_PATHS, arg, stageDir } from './common.js';
+import { StopError } from '../errors.js';
+import { raw, sh } from '../ssh/quote.js';
+import type { TaskRun } from './runtime.js';
+import { stagePaths } from './transfer.js';
 import { defineTask } from './types.js';
 
-/** Puts `/<rel>` from the stage in place, keeping the old one aside. */
-export function moveIntoPlaceCommand(stage: string, rel: string, runId: string): string {
-  const from = arg(`${stage}/root/${rel}`);
-  const to = arg(`/${rel}`);
-  const aside = arg(`/${rel}.ferry-pre-${runId}`);
-  return `if [ -e ${from} ]; then if [ -e ${to} ]; then mv -T ${to} ${aside}; fi; mkdir -p "$(dirname ${to})" && mv -T ${from} ${to}; fi`;
+/** The paths below /var/lib/dokku the seed archives, swapped whole. */
+export const LIB_PARTS = ['config', 'data', 'services', 'plugins'] as const;
+
+/**
+ * The whole swap as one bash script: checks first (stage there, on the same
+ * filesystems, no seed path a mount point), then renames, each logged; on the
+ * first failure every logged rename is undone in reverse. Prints
+ * `ferry-moved N`, and `ferry-unexpected PATH` for archive members outside
+ * the seed's paths (left in the stage).
+ */
+export function moveIntoPlaceCommand(runId: string): string {
+  const s = stagePaths(runId);
+  const parts = LIB_PARTS.join(' ');
+  return sh`st=${s.dir}; hs=${s.home}; vst=${s.lib}; vs=${s.libTree}; ha=${s.homeAside}; va=${s.libAside}
+if [ -e "$st/extracted" ]; then echo 'ferry-already-extracted'; exit 0; fi
+[ -d "$hs" ] && [ -d "$vs" ] || { echo "no stage at $hs and $vs (run transfer first)" >&2; exit 1; }
+for p in ${raw(parts)}; do if mountpoint -q "/var/lib/dokku/$p"; then echo "/var/lib/dokku/$p is a mount point: it cannot be renamed" >&2; exit 1; fi; done
+[ "$(stat -c %d "$hs")" = "$(stat -c %d /home/dokku)" ] && [ "$(stat -c %d "$vs")" = "$(stat -c %d /var/lib/dokku)" ] || { echo 'the stage is not on the filesystem of /home/dokku or /var/lib/dokku' >&2; exit 1; }
+install -d -m 0700 "$ha" "$va"
+stat -c '%u:%g %a' /home/dokku >"$st/home-attrs"
+log=$st/moves; : >"$log"; n=0
+mv1() { mv -T -- "$1" "$2" && printf '%s\\0%s\\0' "$1" "$2" >>"$log" && n=$((n + 1)); }
+moves() {
+  shopt -s dotglob nullglob
+  local c p
+  for c in /home/dokku/*; do case \${c##*/} in .ferry-stage-*|.ferry-pre-*) continue ;; esac; mv1 "$c" "$ha/\${c##*/}" || return 1; done
+  for c in "$hs"/*; do mv1 "$c" "/home/dokku/\${c##*/}" || return 1; done
+  for p in ${raw(parts)}; do
+    [ -e "$vs/$p" ] || continue
+    if [ -e "/var/lib/dokku/$p" ] || [ -L "/var/lib/dokku/$p" ]; then mv1 "/var/lib/dokku/$p" "$va/$p" || return 1; fi
+    mv1 "$vs/$p" "/var/lib/dokku/$p" || return 1
+  done
+  chown --reference="$hs" /home/dokku && chmod --reference="$hs" /home/dokku
+}
+undo() {
+  local m i
+  mapfile -d '' m <"$log"
+  for ((i = \${#m[@]} - 2; i >= 0; i -= 2)); do mv -T -- "\${m[i+1]}" "\${m[i]}" || echo "could not move \${m[i+1]} back to \${m[i]}" >&2; done
+}
+if ! moves; then undo; echo 'extract failed: every rename was undone, the stage is kept' >&2; exit 1; fi
+touch "$st/extracted"
+rmdir -- "$hs"
+find "$vst" -depth -type d -empty -delete
+if [ -e "$vst" ]; then { find "$vst" -mindepth 1 -maxdepth 4 ! -type d -printf 'ferry-unexpected /%P\\n' || true; } | head -n 20; fi
+echo "ferry-moved $n"`;
 }
 
-export default defineTask({
+const extract = defineTask({
   name: 'extract',
-  summary: 'move the staged Dokku paths into place, keeping what was there aside',
+  summary: 'move the staged Dokku paths into place by renames, keeping what was there aside',
   runsOn: 'host',
   params: { type: 'object', additionalProperties: false, properties: {} },
   plan({ host, options }) {
-    const stage = stageDir(options.runId);
-    return ARCHIVE_PATHS.map((rel) => ({
-      kind: 'remote' as const,
-      host: host!.name,
-      command: moveIntoPlaceCommand(stage, rel, options.runId),
-      why: `/${rel}`,
-      changes: true,
-    }));
+    return [
+      {
+        kind: 'remote' as const,
+        host: host!.name,
+        command: moveIntoPlaceCommand(options.runId),
+        why: '/home/dokku (its children) and /var/lib/dokku/{config,data,services,plugins}: renames within each filesystem, all undone if one fails',
+        expect:
+          'ferry-moved N (ferry-unexpected lines: archive members outside the seed paths, left in the stage)',
+        changes: true,
+      },
+    ];
   },
 });
+export default extract;
+
+export const run: TaskRun = async (rt) => {
+  const to = rt.ctx.host!.name;
+  const s = stagePaths(rt.ctx.options.runId);
+  let out: string;
+  try {
+    out = (await rt.exec(rt.action('remote', 'ferry-moved'))).stdout;
+  } catch (e) {
+    rt.task.hostState(
+      to,
+      `nothing moved into place (any rename was undone); stage at ${s.home} and ${s.lib}`,
+    );
+    throw e;
+  }
+  if (out.includes('ferry-already-extracted')) {
+    rt.task.log('already moved into place by an earlier attempt');
+  }
+  const unexpected = out
+    .split('\n')
+    .filter((l) => l.startsWith('ferry-unexpected '))
+    .map((l) => l.slice('ferry-unexpected '.length));
+  if (unexpected.length > 0) {
+    rt.task.warn(
+      `the data held paths outside the seed's five (left in ${s.lib}): ${unexpected.join(', ')}`,
+    );
+  }
+  const moved = /ferry-moved (\d+)/.exec(out)?.[1];
+  if (moved === undefined && !out.includes('ferry-already-extracted')) {
+    throw new StopError(`extract on ${to} did not report its moves`, {
+      hint: `Look at ${s.dir}/moves (NUL-separated from/to pairs) on ${to}.`,
+    });
+  }
+  rt.task.hostState(
+    to,
+    `Dokku paths in place from the transfer; what ${to} had is in ${s.homeAside} and ${s.libAside}`,
+  );
+  return { moved: Number(moved ?? 0) };
+};

@@ -3,16 +3,43 @@
  * export reads every row). The seed: a copied service folder "may contain
  * partially written data"; `start` "may be enough … so long as the datastore
  * version does not change and the underlying data is not corrupt". When it is
- * not enough, the service is re-created with the same image, version and
- * password, and its export imported; the failed folder is kept aside.
+ * not enough (the start or the export fails, or the service runs another
+ * image than the source's), the service is re-created with the same image,
+ * version and password, and its export imported; the failed folder is kept
+ * aside, outside the plugin's folder so the plugin does not list it.
  */
-import { type Arg, arg, dokku, P, path, serviceDir, stageDir } from './common.js';
-import type { RemoteAction } from './types.js';
+import { FerryError } from '../errors.js';
+import type { Json } from '../run/redact.js';
+import {
+  type Arg,
+  arg,
+  DATASTORE_PLUGINS,
+  dokku,
+  P,
+  path,
+  serviceDir,
+  stageDir,
+} from './common.js';
+import type { RemoteAction, TaskRun } from './runtime.js';
 import { defineTask } from './types.js';
 
 /** Proves a service answers: a full export to nowhere. */
 export function serviceAnswersCommand(plugin: Arg, service: Arg): string {
   return `${dokku(path(plugin, ':export'), service)} > /dev/null`;
+}
+
+/** The image a running service uses (`postgres:15.18`). */
+export function serviceVersionCommand(plugin: Arg, service: Arg): string {
+  return dokku(path(plugin, ':info'), service, '--version');
+}
+
+/** Where a service that would not start is kept. */
+export function failedServiceDir(
+  plugin: Arg,
+  service: Arg,
+  runId: string,
+): ReturnType<typeof path> {
+  return path(`/var/lib/dokku/services/.ferry-failed-${runId}/`, plugin, '/', service);
 }
 
 /** The fallback: re-create a service from its export. */
@@ -24,7 +51,7 @@ export function recreateFromExportActions(
   runId: string,
 ): RemoteAction[] {
   const dir = serviceDir(plugin, service);
-  const aside = path(dir, `.ferry-failed-${runId}`);
+  const aside = failedServiceDir(plugin, service, runId);
   const dump = path(`${stage}/meta/exports/`, plugin, '-', service, '.dump');
   const r = (command: string, why?: string): RemoteAction => ({
     kind: 'remote',
@@ -35,7 +62,10 @@ export function recreateFromExportActions(
   });
   return [
     r(`${dokku(path(plugin, ':stop'), service)} || true`, 'it may be half started'),
-    r(`mv -T ${arg(dir)} ${arg(aside)}`, 'kept aside, not deleted'),
+    r(
+      `mkdir -p "$(dirname ${arg(aside)})" && mv -T ${arg(dir)} ${arg(aside)}`,
+      'kept aside, not deleted',
+    ),
     r(
       `${dokku(path(plugin, ':create'), service)} --image "$(cat ${arg(aside)}/IMAGE)" --image-version "$(cat ${arg(aside)}/IMAGE_VERSION)" --password "$(cat ${arg(aside)}/PASSWORD)"`,
       'same image, version and password: linked apps keep their URL',
@@ -46,7 +76,7 @@ export function recreateFromExportActions(
   ];
 }
 
-export default defineTask({
+const startServices = defineTask({
   name: 'start-services',
   summary: 'start each datastore service and prove it answers; re-create it from its export if not',
   runsOn: 'host',
@@ -69,6 +99,70 @@ export default defineTask({
           options.runId,
         ),
       },
+      {
+        kind: 'remote',
+        host: h,
+        command: serviceVersionCommand(P.plugin, P.service),
+        forEach: 'service',
+        expect:
+          "the manifest's IMAGE:IMAGE_VERSION; else the service is re-created from its export (the fallback above)",
+      },
     ];
   },
 });
+export default startServices;
+
+export const run: TaskRun = async (rt) => {
+  const to = rt.ctx.host!.name;
+  const start = rt.action('remote', ':start');
+  const version = rt.action('remote', '--version');
+  const fallback = (start.fallback ?? []).filter((a): a is RemoteAction => a.kind === 'remote');
+  const known: readonly string[] = DATASTORE_PLUGINS;
+  const report: Record<string, Json> = {};
+  const recreated: string[] = [];
+  for (const svc of rt.manifest().services) {
+    const id = `${svc.plugin}:${svc.name}`;
+    if (!known.includes(svc.plugin)) {
+      rt.task.warn(`${id}: not an official datastore plugin; not started here`);
+      report[id] = 'skipped';
+      continue;
+    }
+    const vars = { plugin: svc.plugin, service: svc.name };
+    const want = `${svc.image}:${svc.imageVersion}`;
+    let why: string | undefined;
+    try {
+      await rt.exec(start, vars);
+      const running = (await rt.exec(version, vars)).stdout.trim();
+      if (running !== want) why = `it runs ${running || 'nothing'}, the source ran ${want}`;
+    } catch (e) {
+      why = e instanceof FerryError ? e.message.split('\n')[0] : String(e);
+    }
+    if (why === undefined) {
+      rt.task.log(`${id}: started on the copied data and answers`);
+      report[id] = 'started';
+      continue;
+    }
+    rt.task.warn(`${id} did not come up from the copied data (${why}); re-created from its export`);
+    rt.task.hostState(to, `re-creating ${id} from its export; the copied folder is kept aside`);
+    for (const a of fallback) {
+      try {
+        await rt.exec(a, vars);
+      } catch (e) {
+        rt.task.hostState(
+          to,
+          `${id}: re-creation from the export failed; the copied folder is in /var/lib/dokku/services/.ferry-failed-${rt.ctx.options.runId}/${svc.plugin}/${svc.name}`,
+        );
+        throw e;
+      }
+    }
+    recreated.push(id);
+    report[id] = 'recreated';
+  }
+  rt.task.hostState(
+    to,
+    recreated.length > 0
+      ? `services up; re-created from exports: ${recreated.join(', ')}`
+      : 'services up on the copied data',
+  );
+  return { services: report, recreated };
+};

@@ -3,21 +3,29 @@
  * the run before anything is moved into place), checks every datastore
  * export against its sum, and that the stage holds a Dokku tree.
  */
+import { StopError } from '../errors.js';
 import { arg, path, runDir, stageDir } from './common.js';
+import type { TaskRun } from './runtime.js';
+import { stagePaths } from './transfer.js';
 import { defineTask } from './types.js';
 
 /** Sanity of the staged tree: the folders every Dokku host has. */
-export function stagedTreeCommand(stage: string): string {
-  const root = `${stage}/root`;
-  return `test -d ${arg(`${root}/home/dokku`)} && test -d ${arg(`${root}/var/lib/dokku/data`)}`;
+export function stagedTreeCommand(runId: string): string {
+  const s = stagePaths(runId);
+  return `test -d ${arg(s.home)} && test -d ${arg(`${s.libTree}/data`)}`;
 }
 
-/** Checks the exports that came with the data. */
+/**
+ * Checks the exports that came with the data and lists them. An empty
+ * SHA256SUMS (no services) is fine; a missing one is not.
+ */
 export function exportSumsCheckCommand(stage: string): string {
-  return `cd ${arg(`${stage}/meta/exports`)} && sha256sum -c --quiet SHA256SUMS`;
+  return `cd ${arg(`${stage}/meta/exports`)} && { [ ! -s SHA256SUMS ] || sha256sum -c --quiet --strict SHA256SUMS; } && cut -c67- SHA256SUMS`;
 }
 
-export default defineTask({
+const SHA256 = /^[0-9a-f]{64}$/;
+
+const verifyArchive = defineTask({
   name: 'verify-archive',
   summary: 'compare checksums of what was sent and what arrived; check the exports',
   runsOn: 'host',
@@ -67,9 +75,69 @@ export default defineTask({
         kind: 'remote',
         host: host!.name,
         command: exportSumsCheckCommand(stage),
-        expect: 'exit 0 (every export whole)',
+        expect: 'exit 0 (every export whole); one export per service of the manifest',
       },
-      { kind: 'remote', host: host!.name, command: stagedTreeCommand(stage), expect: 'exit 0' },
+      {
+        kind: 'remote',
+        host: host!.name,
+        command: stagedTreeCommand(options.runId),
+        expect: 'exit 0',
+      },
     ];
   },
 });
+export default verifyArchive;
+
+type Params = Parameters<typeof verifyArchive.plan>[0]['params'];
+
+export const run: TaskRun<Params> = async (rt) => {
+  const to = rt.ctx.host!.name;
+  const s = stagePaths(rt.ctx.options.runId);
+  const nothingMoved = `stage at ${s.home} and ${s.lib} (meta ${s.meta}); nothing moved into place`;
+  const sentAction = rt.actions[0];
+  if (sentAction?.kind !== 'remote') throw new StopError('verify-archive: no sender sum planned');
+  const sent = (await rt.exec(sentAction)).stdout.trim();
+  const received = (await rt.exec(rt.action('remote', '/data.sha256'))).stdout.trim();
+  if (!SHA256.test(received) || !SHA256.test(sent) || sent !== received) {
+    rt.task.hostState(to, nothingMoved);
+    throw new StopError(
+      `checksum mismatch: sent ${sent || '(none)'}, received ${received || '(none)'}`,
+      {
+        hint: 'The data changed on the way or the transfer was cut short. Nothing was moved into place; run the command again (--resume re-runs from here, a new run copies again).',
+      },
+    );
+  }
+  rt.task.log(`sha256 ${received} at both ends`);
+  let listed: string[];
+  try {
+    listed = (await rt.exec(rt.action('remote', 'SHA256SUMS'))).stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
+  } catch (e) {
+    rt.task.hostState(to, nothingMoved);
+    throw new StopError(`a datastore export does not match its checksum (or none came)`, {
+      hint: `Nothing was moved into place. Look at ${s.meta}/exports on ${to}; run the command again to copy them again.`,
+      cause: e,
+    });
+  }
+  const manifest = rt.manifest();
+  const missing = manifest.services
+    .map((svc) => `${svc.plugin}-${svc.name}.dump`)
+    .filter((f) => !listed.includes(f));
+  for (const f of missing) {
+    rt.task.warn(
+      `no export ${f} came with the data: that service cannot be re-created if its copy does not start`,
+    );
+  }
+  try {
+    await rt.exec(rt.action('remote', 'test -d'));
+  } catch {
+    rt.task.hostState(to, nothingMoved);
+    throw new StopError('the stage holds no Dokku tree (/home/dokku and /var/lib/dokku/data)', {
+      hint: 'The source or archive did not hold Dokku data; nothing was moved into place.',
+    });
+  }
+  rt.task.hostState(to, `verified stage at ${s.home} and ${s.lib}; nothing moved into place`);
+  return { sha256: received, exports: listed.length };
+};

@@ -1,0 +1,200 @@
+/** transfer: compression chosen by both hosts, archive variants, and the staging tar (run for real here). */
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { StopError } from '../../src/errors.js';
+import { type Inventory, validateInventory } from '../../src/inventory/index.js';
+import transfer, {
+  receiveDataCommand,
+  run,
+  stagePaths,
+  type TransferParams,
+} from '../../src/tasks/transfer.js';
+import type { PlanContext, PlanOptions } from '../../src/tasks/types.js';
+import { fakeRuntime, manifestOf } from './task-target-fake.js';
+
+const RUN = '20261123T100000Z';
+
+function inventory(): Inventory {
+  return validateInventory(
+    `version: 1
+hosts:
+  old: {address: 192.0.2.10}
+  new: {address: 192.0.2.20}
+backup:
+  dir: /srv/ferry
+  keep: 3
+`,
+    '/tmp/inv.yml',
+    { home: '/home/u', fileExists: () => true },
+  );
+}
+
+function ctx(
+  params: Partial<TransferParams>,
+  options: Partial<PlanOptions> = {},
+): PlanContext<TransferParams> {
+  const inv = inventory();
+  return {
+    step: { id: 'transfer', task: 'transfer', on: 'target', index: 4 },
+    params: { from: 'source', data: 'live', compression: 'auto', route: 'auto', ...params },
+    host: inv.hosts.new,
+    roles: { source: inv.hosts.old, target: inv.hosts.new },
+    inventory: inv,
+    options: { runId: RUN, ...options },
+  };
+}
+
+test('live, auto: both hosts are asked for zstd; both compressions are planned', (t) => {
+  const actions = transfer.plan(ctx({}));
+  const probes = actions.filter((a) => a.kind === 'remote' && a.command === 'command -v zstd');
+  t.deepEqual(
+    probes.map((a) => a.kind === 'remote' && a.host),
+    ['old', 'new'],
+  );
+  const streams = actions.filter((a) => a.kind === 'stream');
+  t.is(streams.length, 3);
+  t.regex(streams[1]!.kind === 'stream' ? streams[1]!.receive : '', /zstd -q -dc/);
+  t.regex(streams[2]!.kind === 'stream' ? streams[2]!.receive : '', /gzip -dc/);
+  t.regex(streams[1]!.kind === 'stream' ? streams[1]!.send : '', /zstd -q -1 -T0/);
+});
+
+test('live, gzip: no probe, one data stream', (t) => {
+  const actions = transfer.plan(ctx({ compression: 'gzip' }));
+  t.false(actions.some((a) => a.kind === 'remote' && a.command === 'command -v zstd'));
+  t.is(actions.filter((a) => a.kind === 'stream').length, 2);
+});
+
+test('run picks zstd when both hosts have it, gzip when one lacks it', async (t) => {
+  const c = ctx({});
+  const both = fakeRuntime(c, transfer.plan(c), [], manifestOf());
+  t.like(await run(both.rt), { compression: 'zstd' });
+  t.regex(both.seen.streams[1]!.receive, /zstd -q -dc/);
+  t.regex(both.seen.streams[0]!.send, /manifest\.json/, 'the meta stream goes first');
+
+  const oldLacks = fakeRuntime(
+    c,
+    transfer.plan(c),
+    [{ host: 'old', match: 'command -v zstd', code: 1 }],
+    manifestOf(),
+  );
+  t.like(await run(oldLacks.rt), { compression: 'gzip' });
+  t.regex(oldLacks.seen.streams[1]!.send, /gzip -1/);
+  t.regex(oldLacks.seen.streams[1]!.receive, /gzip -dc/);
+});
+
+test('compression zstd stops when a host lacks it, before anything is streamed', async (t) => {
+  const c = ctx({ compression: 'zstd' });
+  const f = fakeRuntime(
+    c,
+    transfer.plan(c),
+    [{ host: 'new', match: 'command -v zstd', code: 1 }],
+    manifestOf(),
+  );
+  const e = await t.throwsAsync(run(f.rt), { instanceOf: StopError });
+  t.regex(e!.message, /zstd is missing on new/);
+  t.is(f.seen.streams.length, 0);
+});
+
+test('restore from a folder: the archive file decides the compression; the manifest comes from meta', async (t) => {
+  const c = ctx({ data: 'given' }, { archive: { host: 'old', path: '/srv/ferry/old-1' } });
+  const actions = transfer.plan(c);
+  const manifest = manifestOf({ dataBytes: 0, apps: [] });
+  const f = fakeRuntime(
+    c,
+    actions,
+    [
+      { match: 'ls -1 dokku.tar.zst dokku.tar.gz', stdout: 'dokku.tar.gz\n' },
+      { match: '/meta/manifest.json', stdout: JSON.stringify(manifest) },
+    ],
+    manifestOf(),
+  );
+  const out = await run(f.rt);
+  t.like(out, { compression: 'gzip' });
+  t.deepEqual((out as { manifest: unknown }).manifest, manifest as unknown);
+  t.is(f.seen.streams[1]!.send, 'cat -- /srv/ferry/old-1/dokku.tar.gz');
+  t.regex(f.seen.streams[1]!.receive, /gzip -dc/);
+  const g = fakeRuntime(c, actions, [{ match: 'ls -1 dokku.tar.zst', stdout: '' }], manifestOf());
+  await t.throwsAsync(run(g.rt), {
+    instanceOf: StopError,
+    message: /no dokku\.tar\.zst or dokku\.tar\.gz/,
+  });
+});
+
+/** The --transform arguments of the receive command, as tar gets them. */
+function transforms(command: string): string[] {
+  return [...command.matchAll(/--transform '([^']*)'/g)].map((m) => m[1]!);
+}
+
+test('the receive tar stages home/dokku and /var/lib/dokku inside their own trees; strays are quarantined', (t) => {
+  const s = stagePaths(RUN);
+  const tx = transforms(receiveDataCommand(RUN, 'zstd'));
+  t.is(tx.length, 2);
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-xfer-'));
+  try {
+    const src = join(dir, 'src');
+    mkdirSync(join(src, 'home/dokku/app'), { recursive: true });
+    mkdirSync(join(src, 'var/lib/dokku/config/app'), { recursive: true });
+    mkdirSync(join(src, 'var/lib/dokku/plugins/enabled'), { recursive: true });
+    mkdirSync(join(src, 'etc'), { recursive: true });
+    writeFileSync(join(src, 'home/dokku/app/HEAD'), 'ref: refs/heads/main\n');
+    linkSync(join(src, 'home/dokku/app/HEAD'), join(src, 'home/dokku/app/HEAD.hard'));
+    writeFileSync(join(src, 'var/lib/dokku/config/app/ENV'), 'A="1"\n', { mode: 0o600 });
+    symlinkSync('/var/lib/dokku/plugins/available/x', join(src, 'var/lib/dokku/plugins/enabled/x'));
+    writeFileSync(join(src, 'etc/evil'), 'no');
+    execFileSync('chown', ['-R', '4242:4343', join(src, 'var/lib/dokku/config')]);
+    const tarFile = join(dir, 'a.tar');
+    execFileSync('tar', [
+      '--numeric-owner',
+      '-cpf',
+      tarFile,
+      '-C',
+      src,
+      'home/dokku',
+      'var/lib/dokku/config',
+      'var/lib/dokku/plugins',
+      'etc',
+    ]);
+    const dst = join(dir, 'dst');
+    mkdirSync(dst);
+    execFileSync('tar', [
+      '--numeric-owner',
+      '-xpf',
+      tarFile,
+      '-C',
+      dst,
+      ...tx.flatMap((x) => ['--transform', x]),
+    ]);
+    const at = (p: string) => join(dst, p);
+    t.true(existsSync(at(`${s.home}/app/HEAD`)));
+    t.is(
+      statSync(at(`${s.home}/app/HEAD`)).ino,
+      statSync(at(`${s.home}/app/HEAD.hard`)).ino,
+      'hard link kept',
+    );
+    const env = statSync(at(`${s.libTree}/config/app/ENV`));
+    t.is(env.mode & 0o777, 0o600);
+    if (process.getuid?.() === 0) t.is(env.uid, 4242, 'numeric owner kept');
+    t.is(
+      readlinkSync(at(`${s.libTree}/plugins/enabled/x`)),
+      '/var/lib/dokku/plugins/available/x',
+      'symlink target untouched',
+    );
+    t.true(existsSync(at(`${s.lib}/etc/evil`)), 'a stray member stays in the stage');
+    t.false(existsSync(at('etc/evil')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
