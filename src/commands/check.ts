@@ -7,8 +7,9 @@
 import type { CommandContext } from '../cli.js';
 import { parsePluginList } from '../dokku/plugins.js';
 import { parseDokkuVersion } from '../dokku/version.js';
-import { ExitCode, FerryError, UsageError } from '../errors.js';
+import { type Diagnostic, ExitCode, FerryError, InputError, UsageError } from '../errors.js';
 import { type Host, type Inventory, loadInventory } from '../inventory/index.js';
+import { listPlaybooks, loadPlaybook } from '../playbook/index.js';
 import { Connections, HostKeyError, type HostTarget, type Remote } from '../ssh/connection.js';
 import { nativeCryptoAvailable, nativeCryptoPath } from '../ssh/native.js';
 
@@ -133,83 +134,106 @@ function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Asks one connected host everything `check` reports; never throws. */
-async function probe(r: Remote, out: HostCheck): Promise<void> {
-  const dokku = r
-    .run(['dokku', 'version'])
-    .then((res) => {
-      out.dokku = parseDokkuVersion(res).raw;
-    })
-    .catch((e: unknown) => {
-      out.dokku = null;
-      out.problems.push(`Dokku: \`dokku version\` failed: ${messageOf(e)}`);
-    });
-  const plugins = r
-    .run(['dokku', 'plugin:list'])
-    .then((res) => {
-      out.datastores = parsePluginList(res)
-        .filter((p) => (DATASTORE_PLUGINS as readonly string[]).includes(p.name))
-        .map((p) => ({ name: p.name, version: p.version, enabled: p.enabled }));
-    })
-    .catch((e: unknown) => {
-      out.warnings.push(`cannot list Dokku plugins: ${messageOf(e)}`);
-    });
-  const disk = r
-    .run(
-      `dirs=()
+/**
+ * Everything `check` asks a host, as one script: one channel per host (each
+ * channel costs a login shell start), sections marked so each answer is read
+ * on its own and one failing probe does not hide the others.
+ */
+export const PROBE_SCRIPT = `set +e
+section() { printf '\\n@@ferry %s\\n' "$1"; }
+section dokku-version; dokku version 2>&1 || printf '@@rc %s\\n' "$?"
+section plugin-list; dokku plugin:list 2>&1 || printf '@@rc %s\\n' "$?"
+section uid; id -u
+section arch; uname -m
+section zstd; command -v zstd || printf '@@rc 1\\n'
+dirs=()
 for d in ${DOKKU_DIRS.join(' ')}; do if [ -e "$d" ]; then dirs+=("$d"); fi; done
-if [ \${#dirs[@]} -eq 0 ]; then df -PB1 /; echo ---; exit 0; fi
-df -PB1 -- "\${dirs[@]}"
-echo ---
-du -sb -- "\${dirs[@]}" 2>/dev/null || true`,
-    )
-    .then((res) => {
-      const [dfOut = '', duOut = ''] = res.stdout.split('\n---\n');
-      const free = Math.min(...parseDfAvailable(dfOut));
-      const used = parseDuTotal(duOut);
-      if (!Number.isFinite(free)) throw new FerryError('no filesystem line in df output');
-      out.disk = { freeBytes: free, dokkuBytes: used, enough: free >= used };
-      if (!out.disk.enough) {
-        out.warnings.push(
-          `disk: ${formatBytes(free)} free, less than the ${formatBytes(used)} of ${DOKKU_DIRS.join(' and ')}: an archive or a copy of them will not fit`,
-        );
-      }
-    })
-    .catch((e: unknown) => {
-      out.warnings.push(`cannot measure disk: ${messageOf(e)}`);
-    });
-  const sudo = r
-    .run(['id', '-u'])
-    .then((res) => {
-      const root = res.stdout.trim() === '0';
-      out.sudo = r.host.user === 'root' ? 'root' : root ? 'ok' : 'failed';
-      if (!root) {
-        out.problems.push(
-          `sudo: commands do not run as root (uid ${res.stdout.trim()}). Set hosts.${r.host.name}.sudo: true, or log in as root.`,
-        );
-      }
-    })
-    .catch((e: unknown) => {
-      out.sudo = 'failed';
-      out.problems.push(`sudo: ${messageOf(e)}`);
-    });
-  const arch = r
-    .run(['uname', '-m'])
-    .then((res) => {
-      out.arch = res.stdout.trim();
-    })
-    .catch((e: unknown) => out.warnings.push(`uname -m failed: ${messageOf(e)}`));
-  const zstd = r
-    .test('command -v zstd >/dev/null')
-    .then((has) => {
-      out.zstd = has;
-      if (!has)
-        out.problems.push(
-          'zstd is not installed: transfers compress with it (apt-get install zstd)',
-        );
-    })
-    .catch((e: unknown) => out.warnings.push(`cannot look for zstd: ${messageOf(e)}`));
-  await Promise.all([dokku, plugins, disk, sudo, arch, zstd]);
+section df; df -PB1 -- "\${dirs[@]:-/}" 2>&1 || printf '@@rc %s\\n' "$?"
+section du; if [ \${#dirs[@]} -gt 0 ]; then du -sb -- "\${dirs[@]}" 2>/dev/null; fi
+true`;
+
+/** One section of the probe's output: its text and the exit code it recorded (0 when none). */
+export interface ProbeSection {
+  text: string;
+  code: number;
+}
+
+/** Splits the probe's output into its sections. */
+export function parseProbe(stdout: string): Map<string, ProbeSection> {
+  const out = new Map<string, ProbeSection>();
+  const parts = stdout.split(/\n@@ferry (\S+)\n/);
+  for (let i = 1; i + 1 < parts.length; i += 2) {
+    let text = parts[i + 1] ?? '';
+    let code = 0;
+    const m = /(?:^|\n)@@rc (\d+)\n?$/.exec(text);
+    if (m) {
+      code = Number(m[1]);
+      text = text.slice(0, m.index);
+    }
+    out.set(parts[i] ?? '', { text, code });
+  }
+  return out;
+}
+
+/** Fills `out` from one connected host; never throws. */
+async function probe(r: Remote, out: HostCheck): Promise<void> {
+  let sections: Map<string, ProbeSection>;
+  try {
+    sections = parseProbe((await r.run(PROBE_SCRIPT, { step: 'check' })).stdout);
+  } catch (e) {
+    out.sudo = r.host.user === 'root' ? 'root' : 'failed';
+    out.problems.push(`cannot run commands: ${messageOf(e)}`);
+    return;
+  }
+  const get = (name: string): ProbeSection => sections.get(name) ?? { text: '', code: 255 };
+  const asOutput = (s: ProbeSection) => ({ stdout: s.text, stderr: '', code: s.code });
+
+  const version = get('dokku-version');
+  try {
+    out.dokku = parseDokkuVersion(asOutput(version)).raw;
+  } catch {
+    out.dokku = null;
+    const said = version.text.trim().split('\n').slice(-3).join(' ');
+    out.problems.push(
+      version.code === 127
+        ? 'Dokku is not installed (no `dokku` command)'
+        : `\`dokku version\` failed (exit ${version.code})${said ? `: ${said}` : ''}`,
+    );
+  }
+  try {
+    out.datastores = parsePluginList(asOutput(get('plugin-list')))
+      .filter((p) => (DATASTORE_PLUGINS as readonly string[]).includes(p.name))
+      .map((p) => ({ name: p.name, version: p.version, enabled: p.enabled }));
+  } catch (e) {
+    if (out.dokku !== null) out.warnings.push(`cannot list Dokku plugins: ${messageOf(e)}`);
+  }
+
+  const uid = get('uid').text.trim();
+  if (uid === '0') {
+    out.sudo = r.host.user === 'root' ? 'root' : 'ok';
+  } else {
+    out.sudo = 'failed';
+    out.problems.push(
+      `sudo: commands do not run as root (uid ${uid || '?'}). Set hosts.${r.host.name}.sudo: true, or log in as root.`,
+    );
+  }
+  out.arch = get('arch').text.trim() || undefined;
+  out.zstd = get('zstd').code === 0;
+  if (!out.zstd)
+    out.problems.push('zstd is not installed: transfers compress with it (apt-get install zstd)');
+
+  const free = Math.min(...parseDfAvailable(get('df').text));
+  const used = parseDuTotal(get('du').text);
+  if (Number.isFinite(free)) {
+    out.disk = { freeBytes: free, dokkuBytes: used, enough: free >= used };
+    if (!out.disk.enough) {
+      out.warnings.push(
+        `disk: ${formatBytes(free)} free, less than the ${formatBytes(used)} of ${DOKKU_DIRS.join(' and ')}: an archive or a copy of them will not fit`,
+      );
+    }
+  } else {
+    out.warnings.push(`cannot measure disk: ${get('df').text.trim() || 'no df output'}`);
+  }
 }
 
 /**
@@ -359,18 +383,28 @@ export function formatReport(rep: CheckReport): string {
 }
 
 /**
- * Validates every playbook that ships (and any the user keeps beside them).
- * Returns the names checked; throws InputError on the first bad set.
+ * Validates every playbook `ferry` can find by name (./playbooks, then the
+ * shipped ones). Every problem of every playbook is reported together.
  */
-async function validatePlaybooks(_inventory: Inventory): Promise<string[]> {
-  // The playbook loader (src/playbook/) has not landed yet; until it does there is nothing to run.
-  return [];
+export async function validatePlaybooks(cwd = process.cwd()): Promise<string[]> {
+  const names = listPlaybooks(cwd);
+  const diagnostics: Diagnostic[] = [];
+  for (const name of names) {
+    try {
+      await loadPlaybook(name, cwd);
+    } catch (e) {
+      if (e instanceof InputError) diagnostics.push(...e.diagnostics);
+      else throw e;
+    }
+  }
+  if (diagnostics.length > 0) throw new InputError(diagnostics);
+  return names;
 }
 
 /** `ferry check`. */
 export async function check(ctx: CommandContext): Promise<number> {
   const inventory = await loadInventory(ctx.inventoryPath);
-  const playbooks = await validatePlaybooks(inventory);
+  const playbooks = await validatePlaybooks();
   const all = Object.keys(inventory.hosts);
   const unknown = ctx.positionals.filter((n) => !inventory.hosts[n]);
   if (unknown.length > 0) {

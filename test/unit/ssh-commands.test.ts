@@ -4,8 +4,10 @@ import test from 'ava';
 import {
   formatBytes,
   hostTargetOf,
+  PROBE_SCRIPT,
   parseDfAvailable,
   parseDuTotal,
+  parseProbe,
 } from '../../src/commands/check.js';
 import { displayCommand, wrapCommand } from '../../src/ssh/connection.js';
 import {
@@ -133,4 +135,24 @@ test('inventory hosts map onto SSH targets', (t) => {
     sudo: false,
     hostKey: 'SHA256:x',
   });
+});
+
+test('the check probe splits into sections with their exit codes', (t) => {
+  const out =
+    '\n@@ferry dokku-version\nbash: dokku: command not found\n@@rc 127\n\n@@ferry uid\n0\n\n@@ferry zstd\n/usr/bin/zstd\n\n@@ferry du\n';
+  const s = parseProbe(out);
+  t.deepEqual(s.get('dokku-version'), { text: 'bash: dokku: command not found', code: 127 });
+  t.deepEqual(s.get('uid'), { text: '0\n', code: 0 });
+  t.is(s.get('zstd')?.code, 0);
+  t.is(s.get('du')?.text, '');
+  t.is(s.get('missing'), undefined);
+});
+
+test('the check probe runs under strict bash and reports every section', (t) => {
+  const r = shell(wrapCommand(PROBE_SCRIPT, { sudo: false }));
+  t.is(r.code, 0);
+  const s = parseProbe(r.out);
+  t.deepEqual([...s.keys()], ['dokku-version', 'plugin-list', 'uid', 'arch', 'zstd', 'df', 'du']);
+  t.regex(s.get('uid')?.text ?? '', /^\d+\n$/);
+  t.true(parseDfAvailable(s.get('df')?.text ?? '').length > 0);
 });
