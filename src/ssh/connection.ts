@@ -543,7 +543,7 @@ export class Remote {
         }
         const stderr = stderrTail.text();
         const reason = timedOut
-          ? `timed out after ${opts.timeoutMs} ms`
+          ? `its ${opts.timeoutMs} ms timeout`
           : status.code === null && status.signal === null
             ? (this.lost ?? 'its channel closed before it ended')
             : undefined;
@@ -552,7 +552,7 @@ export class Remote {
             host: this.host.name,
             command: displayCommand(cmd),
             code: status.code,
-            signal: status.signal ?? reason ?? null,
+            signal: timedOut ? (reason ?? null) : (status.signal ?? reason ?? null),
             // stdout belongs to the consumer (a listener here would defeat backpressure);
             // `run` puts what it collected back on the error.
             stdout: '',
