@@ -12,6 +12,9 @@ import { type Host, type Inventory, loadInventory } from '../inventory/index.js'
 import { listPlaybooks, loadPlaybook } from '../playbook/index.js';
 import { Connections, HostKeyError, type HostTarget, type Remote } from '../ssh/connection.js';
 import { nativeCryptoAvailable, nativeCryptoPath } from '../ssh/native.js';
+import { hostTargetOf } from '../ssh/targets.js';
+
+export { hostTargetOf };
 
 /** The official datastore plugins (dokku/dokku-<name>): what `plugin:list` is searched for. */
 export const DATASTORE_PLUGINS = [
@@ -79,20 +82,6 @@ export interface CheckReport {
   hosts: HostCheck[];
   /** SSH connections this check opened (one per host at most). */
   connections: number;
-}
-
-/** The connection fields of an inventory host, as the SSH layer wants them. */
-export function hostTargetOf(h: Host): HostTarget {
-  return {
-    name: h.name,
-    address: h.address,
-    port: h.port,
-    user: h.user,
-    identity: h.identity,
-    knownHosts: h.known_hosts,
-    sudo: h.sudo,
-    ...(h.host_key ? { hostKey: h.host_key } : {}),
-  };
 }
 
 /** Parses `df -PB1` output: the "Available" column of each filesystem line. */
