@@ -1,0 +1,214 @@
+/**
+ * `ferry backup` on a seeded lab host, end to end through the CLI: the
+ * archive is written 0600 in a root-only folder with its sha256, the manifest
+ * lists the seeded apps with how each was deployed and both postgres
+ * services, the exports verify against SHA256SUMS, the fetched copy here has
+ * the same sum, and the source's Dokku directories are byte-for-byte
+ * unchanged. A deploy lock makes the backup refuse (exit 1), changing nothing.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import test from 'ava';
+import { main } from '../../src/cli.js';
+import { parseManifest } from '../../src/tasks/manifest.js';
+import { labTest, useLab } from '../lab/ava.js';
+import { SEEDED, seed } from '../lab/emulator/seed.js';
+import type { LabHost } from '../lab/lab.js';
+
+const lab = useLab({ instance: 'backup-test', hosts: ['old'] });
+
+/** backup.dir inside the host's own /tmp: /var/lib/dokku-ferry is shared by every lab host. */
+const BACKUP_DIR = '/tmp/ferry-archives';
+
+/** Every path, size, mtime, mode and owner under the Dokku directories, hashed. */
+const DIGEST =
+  "find /home/dokku /var/lib/dokku -printf '%p %s %T@ %m %U %G\\n' | LC_ALL=C sort | sha256sum";
+
+let work: string | undefined;
+let inventoryPath = '';
+
+async function setup(): Promise<{ old: LabHost; dir: string }> {
+  const l = lab();
+  if (!work) {
+    work = await mkdtemp(join(tmpdir(), 'ferry-backup-test-'));
+    inventoryPath = join(work, 'inventory.yml');
+    const base = await readFile(l.inventoryPath, 'utf8');
+    await writeFile(inventoryPath, `${base.trimEnd()}\nbackup:\n  dir: ${BACKUP_DIR}\n  keep: 3\n`);
+  }
+  return { old: l.host('old'), dir: work };
+}
+
+async function ferry(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  process.env.FERRY_STATE_DIR = join(work!, 'state');
+  process.env.FERRY_RENDERER = 'silent';
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (b: Buffer) => {
+    stdout += b.toString();
+  });
+  err.on('data', (b: Buffer) => {
+    stderr += b.toString();
+  });
+  const code = await main([...args, '-i', inventoryPath], {
+    stdout: out as unknown as typeof process.stdout,
+    stderr: err as unknown as typeof process.stderr,
+  });
+  return { code, stdout, stderr };
+}
+
+async function runFolders(old: LabHost): Promise<string[]> {
+  const out = await old.must(
+    `find ${BACKUP_DIR} -mindepth 1 -maxdepth 1 -type d -name 'old-*' 2>/dev/null | sort || true`,
+  );
+  return out.split('\n').filter((l) => l !== '');
+}
+
+function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path)
+      .on('data', (b) => h.update(b))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
+  });
+}
+
+const METHOD = { 'git-push': 'git', 'git:from-image': 'image', 'git:from-archive': 'archive' };
+
+labTest(
+  'ferry backup --fetch: 0600 archive, manifest, exports, a checked copy here; source unchanged',
+  async (t) => {
+    const { old, dir } = await setup();
+    const l = lab();
+    await seed(old, { keyPath: l.keyPath, knownHostsPath: l.knownHostsPath, dir: l.dir });
+
+    const before = await old.must(DIGEST);
+    const fetchDir = join(dir, 'fetched');
+    const started = Date.now();
+    const r = await ferry(['backup', 'old', '--fetch', fetchDir]);
+    const seconds = (Date.now() - started) / 1000;
+    t.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    t.log(`ferry backup --fetch: ${seconds.toFixed(1)} s`);
+    t.is(await old.must(DIGEST), before, "the source's Dokku directories changed");
+
+    const [folder, ...more] = await runFolders(old);
+    t.truthy(folder);
+    t.deepEqual(more, []);
+    const name = folder!.slice(folder!.lastIndexOf('/') + 1);
+    const modes = await old.must(
+      `cd ${folder} && stat -c '%n %a %u' . dokku.tar.zst dokku.tar.zst.sha256 manifest.json exports exports/* ${BACKUP_DIR}`,
+    );
+    const mode = Object.fromEntries(
+      modes
+        .trim()
+        .split('\n')
+        .map((line) => {
+          const [n, m, u] = line.split(' ');
+          return [n!, `${m} ${u}`];
+        }),
+    );
+    t.is(mode['.'], '700 0');
+    t.is(mode[BACKUP_DIR], '700 0');
+    t.is(mode.exports, '700 0');
+    for (const f of [
+      'dokku.tar.zst',
+      'dokku.tar.zst.sha256',
+      'manifest.json',
+      'exports/SHA256SUMS',
+    ]) {
+      t.is(mode[f], '600 0', f);
+    }
+    const size = Number(await old.must(`stat -c %s ${folder}/dokku.tar.zst`));
+    t.log(`archive ${(size / 1048576).toFixed(1)} MiB`);
+
+    // The archive: its sum checks, it holds the seed's paths with numeric owners.
+    await old.must(`cd ${folder} && sha256sum -c --quiet dokku.tar.zst.sha256`);
+    const listing = await old.must(
+      `zstd -q -dc ${folder}/dokku.tar.zst | tar -tf - | grep -E '^(home/dokku/notes/HEAD|var/lib/dokku/services/postgres/notes-db/data/PG_VERSION|var/lib/dokku/data/storage/api/greeting.txt|var/lib/dokku/plugins/available/ferry-marker/)$' | sort`,
+    );
+    t.is(listing.trim().split('\n').length, 4, listing);
+
+    // The manifest: every seeded app with how it was deployed, both services.
+    const manifest = parseManifest(await old.must(`cat ${folder}/manifest.json`));
+    t.deepEqual(
+      manifest.apps.map((a) => [a.name, a.method]),
+      SEEDED.apps
+        .map((a) => [a.name, METHOD[a.deployedBy]] as const)
+        .sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+    );
+    for (const a of SEEDED.apps) {
+      const m = manifest.apps.find((x) => x.name === a.name)!;
+      t.true(m.deployed && m.running === 'true', a.name);
+      if (a.deployedBy !== 'git-push') t.is(m.deploySourceMetadata, a.source, a.name);
+    }
+    t.deepEqual(
+      manifest.services.map((s) => `${s.plugin}/${s.name}`),
+      SEEDED.services.map((s) => `postgres/${s.name}`).sort(),
+    );
+    t.deepEqual(manifest.services.find((s) => s.name === 'notes-db')!.links, ['notes']);
+    t.deepEqual(
+      manifest.plugins.filter((p) => !p.core).map((p) => p.name),
+      SEEDED.plugins.map((p) => p.name).sort(),
+    );
+    t.deepEqual(manifest.networks, [SEEDED.network.name]);
+    t.deepEqual(manifest.warnings, []);
+    t.true(manifest.dataBytes > 0);
+
+    // The exports: one per service, a real pg_dump custom archive, sums that verify.
+    const sums = await old.must(`cd ${folder}/exports && sha256sum -c SHA256SUMS`);
+    t.is(sums.trim().split('\n').length, SEEDED.services.length, sums);
+    const magic = await old.must(`head -c 5 ${folder}/exports/postgres-notes-db.dump`);
+    t.is(magic, 'PGDMP');
+
+    // The copy here: same sum as on the host, exports whole, root-only.
+    const here = join(fetchDir, name);
+    t.is((await stat(here)).mode & 0o777, 0o700);
+    const sumLine = (await old.must(`cat ${folder}/dokku.tar.zst.sha256`)).split(' ')[0] ?? '';
+    t.is(await sha256File(join(here, 'dokku.tar.zst')), sumLine);
+    t.deepEqual((await readdir(join(here, 'exports'))).sort(), [
+      'SHA256SUMS',
+      'postgres-analytics.dump',
+      'postgres-notes-db.dump',
+    ]);
+    for (const line of (await readFile(join(here, 'exports', 'SHA256SUMS'), 'utf8'))
+      .trim()
+      .split('\n')) {
+      const [sum, file] = line.split(/ [ *]/);
+      t.is(await sha256File(join(here, 'exports', file ?? '')), sum ?? '', file ?? '');
+    }
+    t.deepEqual(parseManifest(await readFile(join(here, 'manifest.json'), 'utf8')), manifest);
+  },
+);
+
+labTest(
+  'a deploy lock on the source makes ferry backup refuse with exit 1, changing nothing',
+  async (t) => {
+    const { old } = await setup();
+    // What a running deploy leaves (0.38: the build id), not `apps:lock`'s empty file.
+    const lock = '/var/lib/dokku/data/apps/notes/.deploy.lock';
+    await old.must(`printf '01kxyzlockbuild\\n' > ${lock} && chown dokku:dokku ${lock}`);
+    try {
+      const before = await old.must(DIGEST);
+      const folders = await runFolders(old);
+      const r = await ferry(['backup', 'old']);
+      t.is(r.code, 1, `${r.stdout}\n${r.stderr}`);
+      t.regex(r.stderr, /old is busy/);
+      t.regex(r.stderr, /a deploy of notes is running/);
+      t.regex(r.stderr, /apps:unlock/);
+      t.is(await old.must(DIGEST), before);
+      t.deepEqual(await runFolders(old), folders);
+    } finally {
+      await old.must(`rm -f ${lock}`);
+    }
+  },
+);
+
+test.after.always(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
