@@ -8,7 +8,7 @@
  * bench/results.json. The lab is torn down at the end, also on failure.
  *
  * Env: BENCH_SCALE (default 1, ~1 GB), BENCH_SMALL_SCALE (0.25), BENCH_REPEAT
- * (3), BENCH_BUDGET_S (time after which no new round starts, default 660),
+ * (3), BENCH_BUDGET_S (no round starts that would end later, default 840),
  * BENCH_KEEP=1 (leave the lab up), BENCH_REUSE=1 (use a lab left up, data included).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -33,9 +33,9 @@ const env = process.env;
 const SCALE = Number(env.BENCH_SCALE ?? '1');
 const SMALL_SCALE = Number(env.BENCH_SMALL_SCALE ?? '0.25');
 const REPEAT = Math.max(1, Number.parseInt(env.BENCH_REPEAT ?? '3', 10));
-const BUDGET_S = Number(env.BENCH_BUDGET_S ?? '660');
-const BACKUP_DIR = '/var/lib/dokku-ferry/bench-archives';
-const STAGE_ROOT = '/var/lib/dokku-ferry/stage';
+const BUDGET_S = Number(env.BENCH_BUDGET_S ?? '840');
+const FERRY_ROOT = '/var/lib/dokku-ferry';
+const BACKUP_DIR = `${FERRY_ROOT}/archives`;
 
 const t0 = Date.now();
 const elapsed = () => (Date.now() - t0) / 1000;
@@ -65,16 +65,12 @@ class TargetReset {
       `tar -C ${this.host.dir} --numeric-owner -cpf ${this.snapshot} home-dokku lib-dokku`,
     );
   }
-  /** ferry's run ids, whose stage folders (outside the host's own folders) are removed too. */
-  readonly runIds: string[] = [];
   /** Fresh Dokku folders, nothing of ferry's (stage, aside copies, run folders), dirty pages written. */
-  async restore(): Promise<void> {
-    // The plan's run id is the report's first 16 characters (20261123T234500Z).
-    const stages = this.runIds.map((r) => path.join(STAGE_ROOT, r.slice(0, 16)));
+  async restore(others: LabHost[]): Promise<void> {
+    const state = [this.host, ...others].map((h) => `${h.dir}/ferry-state`);
     await local(
-      `find ${this.dirs.join(' ')} -mindepth 1 -delete
+      `find ${[...this.dirs, ...state].join(' ')} -mindepth 1 -delete
        tar -C ${this.host.dir} --numeric-owner -xpf ${this.snapshot}
-       rm -rf ${BACKUP_DIR} ${stages.join(' ')}
        sync`,
     );
   }
@@ -114,10 +110,15 @@ async function main(): Promise<number> {
     // this machine's (pyenv init, a rehash under a lock) added 0.5-60 s per
     // command under load. A Dokku server has no such thing: an empty one in
     // each host's own mount namespace (the controller's stays as it is).
+    // And /var/lib/dokku-ferry is not one of a lab host's own folders: it is
+    // the controller's, shared with every other lab on this machine, whose
+    // tests may clear it mid-run. Each bench host gets its own.
     await Promise.all(
       [src, small, dst].map((h) =>
         h.must(
-          '[ ! -e /root/.bashrc ] || mountpoint -q /root/.bashrc || mount --bind /dev/null /root/.bashrc',
+          `[ ! -e /root/.bashrc ] || mountpoint -q /root/.bashrc || mount --bind /dev/null /root/.bashrc
+           mkdir -p ${FERRY_ROOT} ${h.dir}/ferry-state && chmod 0700 ${h.dir}/ferry-state
+           mountpoint -q ${FERRY_ROOT} || mount --bind ${h.dir}/ferry-state ${FERRY_ROOT}`,
         ),
       ),
     );
@@ -139,8 +140,8 @@ async function main(): Promise<number> {
     } else {
       log(`data set: scale ${SCALE} on src, ${SMALL_SCALE} on small (built in parallel)`);
       [big, little] = await Promise.all([
-        buildDataset(src, SCALE),
-        buildDataset(small, SMALL_SCALE),
+        buildDataset(src, SCALE, log),
+        buildDataset(small, SMALL_SCALE, log),
       ]);
     }
     log(
@@ -177,7 +178,7 @@ async function main(): Promise<number> {
       print: string,
       fn: () => Promise<number | FerryRun | SeedTimes>,
     ): Promise<void> => {
-      await reset.restore();
+      await reset.restore([src, small]);
       const r = await fn();
       const got = await benchFootprint(dst);
       if (got !== print)
@@ -188,7 +189,6 @@ async function main(): Promise<number> {
       else if ('copySeconds' in r) {
         add(name, r.copySeconds);
         ferryRuns.push({ ...r, dataset: from === src ? 'src' : 'small' });
-        reset.runIds.push(r.runId);
       } else {
         add(name, r.total);
         seeds.push(r);
@@ -198,11 +198,13 @@ async function main(): Promise<number> {
       ferryCopy({ inventory, source: from.name, target: dst.name, route, stateDir });
 
     let rounds = 0;
+    let roundSeconds = 0;
     for (let round = 1; round <= REPEAT; round++) {
-      if (round > 1 && elapsed() > BUDGET_S) {
-        log(`time budget (${BUDGET_S} s) reached: ${round - 1} round(s)`);
+      if (round > 1 && elapsed() + roundSeconds > BUDGET_S) {
+        log(`no round ${round}: it would end past the time budget (BENCH_BUDGET_S=${BUDGET_S})`);
         break;
       }
+      const roundStart = elapsed();
       log(`round ${round} of ${REPEAT}`);
       await measure('raw direct', src, srcPrint, () => rawDirect(lab!, src, dst));
       await measure('ferry direct', src, srcPrint, ferry(src, 'direct'));
@@ -210,11 +212,12 @@ async function main(): Promise<number> {
       await measure('ferry relay', src, srcPrint, ferry(src, 'relay'));
       await measure('raw direct + sha256', src, srcPrint, () => rawDirectSummed(lab!, src, dst));
       await measure('ferry relay (small)', small, smallPrint, ferry(small, 'relay'));
+      roundSeconds = elapsed() - roundStart;
       if (round === 1)
         await measure('seed commands', src, srcPrint, () => seedCommands(lab!, src, dst));
       rounds = round;
     }
-    await reset.restore();
+    await reset.restore([src, small]);
 
     const med = (name: string) => median(samples.get(name)?.seconds ?? [Number.NaN]);
     const mem = (ds: 'src' | 'small', route?: string) =>
