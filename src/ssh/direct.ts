@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { FerryError } from '../errors.js';
 import { type ExitStatus, type Remote, type RemoteProcess, wrapCommand } from './connection.js';
 import { algorithmsForKeyType, knownHostsLine } from './host-keys.js';
-import { raw, sh } from './quote.js';
+import { quote, type Raw, raw, sh } from './quote.js';
 import {
   collectTail,
   interruptedError,
@@ -109,7 +109,7 @@ printf '%s\\n' "$line"`;
 /** Shell (root, on the source) that appends the key line under an exclusive lock. */
 function addKeyScript(
   user: string,
-  file: string,
+  file: string | Raw,
   options: string,
   pub: string,
   marker: string,
@@ -126,11 +126,17 @@ exp=$(date -d '+12 hours' +%Y%m%d%H%M)
 exec 9>>"$f"
 flock -x 9
 if [ -s "$f" ] && [ -n "$(tail -c1 "$f")" ]; then printf '\\n' >&9; fi
-printf '%s,expiry-time="%s" %s %s\\n' ${options} "$exp" ${pub} ${marker} >&9`;
+printf '%s,expiry-time="%s" %s %s\\n' ${options} "$exp" ${pub} ${marker} >&9
+printf '%s\\n' "$f"`;
+}
+
+/** A shell expression for the authorized keys file of `user` (found as {@link authorizedKeysFileScript} does). */
+export function authorizedKeysFileExpr(user: string): Raw {
+  return raw(`"$(bash -c ${quote(authorizedKeysFileScript(user))})"`);
 }
 
 /** Shell (root, on the source) that removes every line carrying `marker`, keeping the file's inode, owner and mode. */
-export function removeKeyScript(file: string, marker: string): string {
+export function removeKeyScript(file: string | Raw, marker: string): string {
   return sh`f=${file}
 m=${marker}
 [ -f "$f" ] || exit 0
@@ -144,17 +150,10 @@ rm -f "$t"
 ! grep -qF -- "$m" "$f"`;
 }
 
-/** Runs every cleanup, even when one fails; returns the failures. */
+/** Runs every cleanup at once, even when one fails; returns the failures. */
 async function runCleanups(cleanups: (() => Promise<unknown>)[]): Promise<unknown[]> {
-  const errors: unknown[] = [];
-  for (const c of cleanups.reverse()) {
-    try {
-      await c();
-    } catch (e) {
-      errors.push(e);
-    }
-  }
-  return errors;
+  const settled = await Promise.allSettled(cleanups.map((c) => c()));
+  return settled.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
 }
 
 /**
@@ -208,13 +207,11 @@ cat "$d/id.pub"`,
 
     // 2. The key, restricted to the one export command, on the source.
     const user = from.host.user;
-    const akFile = (
-      await from.run(authorizedKeysFileScript(user), { ...step, sudo: true })
-    ).stdout.trim();
-    if (!akFile.startsWith('/'))
-      throw new FerryError(`on ${from.host.name}: cannot find ${user}'s authorized keys file`);
     const fromSudo = from.host.sudo && user !== 'root';
     const options = authorizedKeyOptions(forcedCommand(fromCmd, { sudo: fromSudo }));
+    // The file is looked up again by the removal, so a failure half-way through the
+    // addition still gets cleaned up.
+    const akFile = authorizedKeysFileExpr(user);
     cleanups.push(() => from.run(removeKeyScript(akFile, marker), { sudo: true }));
     await from.run(addKeyScript(user, akFile, options, pub, marker), { ...step, sudo: true });
     if (interrupted) throw interruptedError('the transfer');

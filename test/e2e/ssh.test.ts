@@ -61,6 +61,8 @@ async function peakRssGrowth<T>(
 }
 
 const MB = 1024 * 1024;
+/** Counts the direct route's temp dirs left on a host. */
+const TEMP_DIRS = 'find /tmp -maxdepth 1 -name "ferry-direct.*" | wc -l';
 
 labTest('one connection per host serves many commands, serial and concurrent', async (t) => {
   const before = connectionsOpened();
@@ -334,7 +336,7 @@ labTest(
         `direct: ${(size / MB).toFixed(0)} MiB in ${r.seconds.toFixed(1)} s = ${(size / MB / r.seconds).toFixed(1)} MiB/s (incl. key set-up and clean-up); controller RSS grew ${(growth / MB).toFixed(1)} MiB`,
       );
       t.is(await readFile(akFile, 'utf8'), keysBefore, 'authorized keys restored');
-      t.is((await dst.run('ls -d /tmp/ferry-direct.* 2>/dev/null | wc -l')).stdout.trim(), '0');
+      t.is((await dst.run(TEMP_DIRS)).stdout.trim(), '0');
 
       // The pull fails on the source side: rejected, and still cleaned up.
       const e = await t.throwsAsync(
@@ -371,7 +373,7 @@ labTest(
         '0',
         'no export left running on the source',
       );
-      t.is((await dst.run('ls -d /tmp/ferry-direct.* 2>/dev/null | wc -l')).stdout.trim(), '0');
+      t.is((await dst.run(TEMP_DIRS)).stdout.trim(), '0');
       t.is(p.opened, 2);
     } finally {
       await p.closeAll();
