@@ -3,6 +3,7 @@
  * "updating the dokku remote in your local app's repo"), remembering the old
  * URL, and proves it with `git ls-remote`: the new host serves the app's repo.
  */
+import { spawn } from 'node:child_process';
 import { FerryError, InternalError, lastLines, RemoteError } from '../errors.js';
 import type { Host } from '../inventory/index.js';
 import { expandHome } from '../ssh/connection.js';
@@ -14,7 +15,7 @@ import {
   verifyHostKey,
 } from '../ssh/host-keys.js';
 import { quoteArgv } from '../ssh/quote.js';
-import type { TaskRun, TaskRuntime } from './runtime.js';
+import { bind, type TaskRun, type TaskRuntime } from './runtime.js';
 import type { LocalAction } from './types.js';
 import { defineTask } from './types.js';
 
@@ -108,6 +109,37 @@ function planned(rt: TaskRuntime, command: string): LocalAction {
 }
 
 /**
+ * Runs a planned git command here with stdin closed: git's ssh must never
+ * wait for an answer, and a command that exits at once (a missing remote)
+ * leaves nothing half-written to its stdin.
+ */
+function git(
+  action: LocalAction,
+  allowCodes: number[] = [0],
+): Promise<{ stdout: string; stderr: string; code: number }> {
+  const command = bind(action.command);
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', `set -euo pipefail\n${command}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code !== null && allowCodes.includes(code)) resolve({ stdout, stderr, code });
+      else reject(new RemoteError({ host: 'controller', command, code, signal, stdout, stderr }));
+    });
+  });
+}
+
+/**
  * Records the target's host key, as ferry verified it when it connected, in
  * the known_hosts file the inventory names for the host; only when absent,
  * never over another key. Returns a problem to report, or undefined.
@@ -175,26 +207,20 @@ export const run: TaskRun<unknown> = async (rt) => {
     const url = dokkuRemoteUrl(to, r.app);
     const where = `${r.path} (${r.remote})`;
     try {
-      const got = await rt.exec(
-        planned(rt, getUrlCommand(r.path, r.remote)),
-        {},
-        {
-          allowCodes: [0, 2],
-        },
-      );
+      const got = await git(planned(rt, getUrlCommand(r.path, r.remote)), [0, 2]);
       const old = got.code === 0 ? withoutPassword(got.stdout.trim()) : null;
       if (old === url) {
         rt.task.log(`${where}: already points at ${url}`);
       } else if (old === null) {
-        await rt.exec(planned(rt, addRemoteCommand(r.path, r.remote, url)));
+        await git(planned(rt, addRemoteCommand(r.path, r.remote, url)));
         rt.task.log(`${where}: had no ${r.remote} remote; added ${url}`);
       } else {
-        await rt.exec(planned(rt, setUrlCommand(r.path, r.remote, url)));
+        await git(planned(rt, setUrlCommand(r.path, r.remote, url)));
         rt.task.log(
           `${where}: ${old} → ${url} (to go back: git remote set-url ${r.remote} ${old})`,
         );
       }
-      const ls = await rt.exec(planned(rt, lsRemoteCommand(r.path, r.remote)));
+      const ls = await git(planned(rt, lsRemoteCommand(r.path, r.remote)));
       const heads = parseHeads(ls.stdout);
       const deployed = apps.get(r.app);
       const serves =

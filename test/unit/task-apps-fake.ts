@@ -80,6 +80,7 @@ export function fakeRuntime<P>(
   m: Manifest,
   respond: Responder,
   inv: Inventory = inventory(),
+  remoteExtra: Record<string, unknown> = {},
 ): Fake {
   const commands: string[] = [];
   const logs: string[] = [];
@@ -88,6 +89,7 @@ export function fakeRuntime<P>(
   const states: string[] = [];
   const remote = {
     host: { name: HOST.name },
+    ...remoteExtra,
     async run(cmd: string, opts: { allowCodes?: number[] } = {}): Promise<RunResult> {
       commands.push(cmd);
       const r = respond(cmd);
@@ -102,8 +104,8 @@ export function fakeRuntime<P>(
   const ctx: PlanContext<P> = {
     step: { id: def.name, task: def.name, on: 'target', index: 0 },
     params,
-    host: HOST,
-    roles: { target: HOST },
+    host: def.runsOn === 'controller' ? undefined : HOST,
+    roles: { target: inv.hosts.new ?? HOST },
     inventory: inv,
     options: { runId: '20261123T010000Z' },
   };
