@@ -130,6 +130,23 @@ const ENGINE_NETWORKS = new Set(['bridge', 'host', 'none']);
 /** Where Dokku wants persistent data; the archive holds it. */
 const STORAGE_ROOT = '/var/lib/dokku/data/storage/';
 
+/** Apps read at once (channels of the one connection; OpenSSH allows 10). */
+const APPS_AT_ONCE = 4;
+
+/** Maps `items` through `fn`, at most `n` at a time, keeping their order. */
+async function inBatches<T, R>(items: T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
+
 /** Reads the `name=value` lines of {@link deploySourceCommand} and {@link serviceFactsCommand}. */
 export function parseFileValues(stdout: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -188,12 +205,10 @@ export const run: TaskRun<Params> = async (rt) => {
 
   const facts = parseHostFacts((await rt.exec(rt.action('remote', 'dokku version'))).stdout);
   const appNames = parseAppsList(await rt.exec(rt.action('remote', 'apps:list')));
-  const apps: ManifestApp[] = [];
-  for (const name of appNames) {
-    if (!isAppName(name)) {
-      warn(`app ${JSON.stringify(name)} has a name Dokku no longer accepts: left out`);
-      continue;
-    }
+  // Each app's three reads are independent of the others': a few apps at a time,
+  // over channels of the one connection, each app's warnings kept in app order.
+  const readApp = async (name: string): Promise<{ app: ManifestApp; warnings: string[] }> => {
+    const notes: string[] = [];
     const src = parseFileValues(
       (await rt.exec(rt.action('remote', 'deploy-source-metadata'), { app: name })).stdout,
     );
@@ -202,25 +217,31 @@ export const run: TaskRun<Params> = async (rt) => {
     const stOut = await withFallback(rt.action('remote', 'storage:list'), { app: name });
     const mounts = stOut.json ? parseStorageListJson(stOut.out) : parseStorageList(stOut.out);
     const deploySource = src['deploy-source'] || null;
-    const method = deployMethod(deploySource ?? '', ps.deployed);
     if (ps.deployed && deploySource === null) {
-      warn(`${name} records no deploy-source: taken as deployed by git push`);
+      notes.push(`${name} records no deploy-source: taken as deployed by git push`);
     }
     for (const m of mounts) {
       const why = mountOutsideArchive(m.hostPath);
-      if (why) warn(`${name}: mount ${m.hostPath}:${m.containerPath}: ${why}`);
+      if (why) notes.push(`${name}: mount ${m.hostPath}:${m.containerPath}: ${why}`);
     }
-    apps.push({
+    const app: ManifestApp = {
       name,
-      method,
+      method: deployMethod(deploySource ?? '', ps.deployed),
       deploySource,
       deploySourceMetadata: src['deploy-source-metadata'] || null,
       deployed: ps.deployed,
       running: ps.running,
       restore: ps.restore,
       mounts: mounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath })),
-    });
+    };
+    return { app, warnings: notes };
+  };
+  for (const name of appNames.filter((n) => !isAppName(n))) {
+    warn(`app ${JSON.stringify(name)} has a name Dokku no longer accepts: left out`);
   }
+  const read = await inBatches(appNames.filter(isAppName), APPS_AT_ONCE, readApp);
+  const apps: ManifestApp[] = read.map((r) => r.app);
+  for (const r of read) for (const w of r.warnings) warn(w);
 
   const pluginInfos = parsePluginList(await rt.exec(rt.action('remote', 'plugin:list')));
   const plugins: ManifestPlugin[] = pluginInfos.map((p) => ({
