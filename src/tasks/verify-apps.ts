@@ -6,7 +6,7 @@
  * Everything is checked before the step fails, so one run shows all the bad news.
  */
 
-import { parsePsReportJson } from '../dokku/ps.js';
+import { type PsReport, parsePsReportJson } from '../dokku/ps.js';
 import { parseServiceInfoFlag } from '../dokku/services.js';
 import { FerryError } from '../errors.js';
 import type { Json } from '../run/redact.js';
@@ -135,6 +135,10 @@ async function probe(
   return last;
 }
 
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+}
+
 interface Params {
   http: boolean;
   timeout: number;
@@ -152,9 +156,15 @@ export const run: TaskRun<unknown> = async (rt) => {
       continue;
     }
     const ranThere = app.running !== 'false';
-    const ps = parsePsReportJson(
-      await rt.exec(rt.action('remote', 'ps:report'), { app: app.name }),
-    );
+    let ps: PsReport;
+    try {
+      ps = parsePsReportJson(await rt.exec(rt.action('remote', 'ps:report'), { app: app.name }));
+    } catch (e) {
+      if (rt.task.signal.aborted) throw e;
+      problems.push(`${app.name}: no process report here (${firstLine(e)})`);
+      apps[app.name] = { ok: false, error: firstLine(e) };
+      continue;
+    }
     const result: Record<string, Json> = { running: ps.running, ranOnSource: app.running };
     let ok = true;
     if (ranThere && ps.running !== 'true') {
@@ -188,16 +198,19 @@ export const run: TaskRun<unknown> = async (rt) => {
   const services: Record<string, Json> = {};
   for (const svc of manifest.services) {
     const vars = { plugin: svc.plugin, service: svc.name };
-    const status = parseServiceInfoFlag(
-      await rt.exec(rt.action('remote', ':info'), vars),
-      svc.plugin,
-    );
+    let status: string;
+    try {
+      status = parseServiceInfoFlag(await rt.exec(rt.action('remote', ':info'), vars), svc.plugin);
+    } catch (e) {
+      if (rt.task.signal.aborted) throw e;
+      status = `unknown (${firstLine(e)})`;
+    }
     const linked: Record<string, boolean> = {};
     for (const app of svc.links) {
       const r = await rt.exec(
         rt.action('remote', ':linked'),
         { ...vars, app },
-        { allowCodes: [0, 1] },
+        { allowCodes: [0, 1, 20] },
       );
       linked[app] = r.code === 0;
       if (r.code !== 0) problems.push(`${svc.plugin} ${svc.name}: not linked to ${app} here`);

@@ -88,3 +88,26 @@ test('every problem is reported at once; a stopped-on-source app may be stopped'
     'a 5xx is tried 3 times',
   );
 });
+
+test('an app missing here is one problem among the others, not an abort', async (t) => {
+  const m = manifest([app('gone'), app('web')], { services: SERVICES });
+  const f = fakeRuntime(
+    verifyApps,
+    { http: false, timeout: 1 },
+    m,
+    answers({
+      'ps:report gone': { code: 20, stderr: ' !     App gone does not exist\n' },
+      'ps:report web': { stdout: psJson('true') },
+      'postgres:info': { stdout: 'running\n' },
+      'postgres:linked db api': { code: 20, stderr: ' !     App api does not exist\n' },
+    }),
+  );
+  const e = await t.throwsAsync(run(f.rt), { instanceOf: FerryError });
+  t.regex(e.message, /^2 check\(s\) failed/);
+  t.regex(e.message, /gone: no process report here/);
+  t.regex(e.message, /postgres db: not linked to api here/);
+  t.false(
+    f.commands.some((c) => c.includes('curl')),
+    'http: false requests nothing',
+  );
+});
