@@ -25,7 +25,6 @@ import {
   COMPRESSION,
   type Compression,
   EXISTING_PATHS,
-  hashed,
   P,
   path,
   rootOnlyDirs,
@@ -74,12 +73,28 @@ export function stagePaths(runId: string): StagePaths {
   };
 }
 
+/**
+ * SHA-256 of stdin as bare hex. OpenSSL's digest uses the CPU's SHA
+ * instructions (here 0.20 s of CPU for 200 MB against coreutils' 0.89 s), so
+ * the checksum costs the copy next to nothing; sha256sum where there is no
+ * openssl. Same algorithm either way: the sums compare with any sha256sum.
+ */
+export const SHA256_HEX =
+  "{ if command -v openssl >/dev/null; then openssl dgst -sha256 -r; else sha256sum; fi; } | cut -d' ' -f1";
+
+/** Like common's `hashed`, with {@link SHA256_HEX}: the bytes' sum to `sumFile` through a FIFO. */
+export function hashedFast(pipeline: string, sumFile: Arg, side: 'in' | 'out'): string {
+  const setup = `f=$(mktemp -u) && mkfifo -m 600 "$f" && trap 'rm -f "$f"' EXIT && { { ${SHA256_HEX}; } <"$f" >${arg(sumFile)} & }`;
+  const body = side === 'out' ? `${pipeline} | tee "$f"` : `tee "$f" | ${pipeline}`;
+  return `${setup} && ${body} && wait $!`;
+}
+
 /** Compression param: `auto` picks zstd when both ends have it, else gzip. */
 export type CompressionChoice = Compression | 'auto';
 
 /** Send side of a live transfer: tar | compress, its SHA-256 to `sumFile`. */
 export function sendLiveCommand(sumFile: Arg, compression: Compression): string {
-  return `${EXISTING_PATHS} && ${hashed(`${TAR_CREATE} | ${COMPRESSION[compression].compress}`, sumFile, 'out')}`;
+  return `${EXISTING_PATHS} && ${hashedFast(`${TAR_CREATE} | ${COMPRESSION[compression].compress}`, sumFile, 'out')}`;
 }
 
 /**
@@ -92,7 +107,7 @@ export function receiveDataCommand(runId: string, compression: Compression): str
   const s = stagePaths(runId);
   const all = `s,^,${s.lib.slice(1)}/,S`;
   const home = `s,^${s.lib.slice(1).replace(/\./g, '\\.')}/home/dokku\\(/\\|$\\),${s.home.slice(1)}\\1,S`;
-  return hashed(
+  return hashedFast(
     `${COMPRESSION[compression].decompress} | tar --numeric-owner -xpf - -C / --transform ${quote(all)} --transform ${quote(home)}`,
     s.sum,
     'in',

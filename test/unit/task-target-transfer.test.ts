@@ -5,6 +5,7 @@ import {
   linkSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   readlinkSync,
   rmSync,
   statSync,
@@ -17,6 +18,7 @@ import test from 'ava';
 import { StopError } from '../../src/errors.js';
 import { type Inventory, validateInventory } from '../../src/inventory/index.js';
 import transfer, {
+  hashedFast,
   receiveDataCommand,
   run,
   stagePaths,
@@ -194,6 +196,26 @@ test('the receive tar stages home/dokku and /var/lib/dokku inside their own tree
     );
     t.true(existsSync(at(`${s.lib}/etc/evil`)), 'a stray member stays in the stage');
     t.false(existsSync(at('etc/evil')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the fast checksum is plain SHA-256: what sha256sum says, on both sides of a pipe', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-sum-'));
+  try {
+    const data = join(dir, 'data');
+    writeFileSync(data, Buffer.alloc(3_000_000, 7));
+    const want = execFileSync('sha256sum', [data], { encoding: 'utf8' }).split(' ')[0] ?? '';
+    const out = join(dir, 'out.sum');
+    const inn = join(dir, 'in.sum');
+    execFileSync('bash', [
+      '-c',
+      `set -euo pipefail\n( ${hashedFast(`cat ${data}`, out, 'out')} ) | ( ${hashedFast(`cat > ${join(dir, 'copy')}`, inn, 'in')} )`,
+    ]);
+    t.is(readFileSync(out, 'utf8').trim(), want);
+    t.is(readFileSync(inn, 'utf8').trim(), want);
+    t.is(readFileSync(join(dir, 'copy')).length, 3_000_000);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
