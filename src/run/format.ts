@@ -11,7 +11,7 @@ export function formatBytes(bytes: number): string {
     n /= 1000;
     u++;
   }
-  if (u === 0) return `${n} B`;
+  if (u === 0) return `${Math.round(n)} B`;
   return `${n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2)} ${UNITS[u]}`;
 }
 
