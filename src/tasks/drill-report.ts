@@ -1,6 +1,6 @@
 /**
- * Reports a drill's result: RTO (wall time of the restore, from the first
- * restore step's start to the last one's end, read from this run's journal)
+ * Reports a drill's result: RTO (how long the restore took: the restore
+ * steps' durations as this run's journal recorded them)
  * and RPO (how old the restored backup was: its manifest's createdAt). No
  * commands; fails only when the playbook sets rto_max / rpo_max and they are exceeded.
  */
@@ -38,56 +38,45 @@ const definition = defineTask({
 });
 export default definition;
 
-/** The restore's wall time from a run's journal records. */
+/** The restore's duration from a run's journal records. */
 export interface RestoreWindow {
-  startedAt: string;
-  finishedAt: string;
+  /** Sum of the restore steps' durations (they run one after another). */
   seconds: number;
+  /** Each restore step's seconds, in the order they ran (failed tries included). */
+  steps: Record<string, number>;
   /** Restore steps this run replayed from an earlier one (their time is not counted). */
   replayed: string[];
-  steps: number;
 }
 
 /**
  * From the journal: the restore steps are every step of the run but the
- * checks before it (`check-*`) and this report. Undefined when none ran.
+ * checks before it (`check-*`) and this report; each step's durationMs is
+ * measured by the runner. Undefined when none ran.
  */
 export function restoreWindow(
   records: readonly JournalRecord[],
   self: string,
-  now: Date,
 ): RestoreWindow | undefined {
   const start = records.find((r) => r.type === 'run-started');
   if (start?.type !== 'run-started') return undefined;
   const restore = new Set(start.steps.filter((s) => s !== self && !s.startsWith('check-')));
-  let first: string | undefined;
-  let last: string | undefined;
+  const ms: Record<string, number> = {};
   const replayed: string[] = [];
-  const ran = new Set<string>();
   for (const r of records) {
-    if (r.type === 'run-started' || !('step' in r) || r.step === undefined) continue;
+    if (r.type !== 'step-finished' && r.type !== 'step-failed') continue;
     if (!restore.has(r.step)) continue;
-    if (r.type === 'step-started') {
-      if (first === undefined || r.at < first) first = r.at;
-      ran.add(r.step);
-    } else if (
-      r.type === 'step-finished' ||
-      r.type === 'step-failed' ||
-      r.type === 'step-skipped'
-    ) {
-      if (r.type === 'step-finished' && r.doneIn !== start.runId) replayed.push(r.step);
-      else if (last === undefined || r.at > last) last = r.at;
+    if (r.type === 'step-finished' && r.doneIn !== start.runId) {
+      replayed.push(r.step);
+      continue;
     }
+    ms[r.step] = (ms[r.step] ?? 0) + r.durationMs;
   }
-  if (first === undefined) return undefined;
-  const end = last ?? now.toISOString();
-  return {
-    startedAt: first,
-    finishedAt: end,
-    seconds: Math.max(0, Math.round((Date.parse(end) - Date.parse(first)) / 100) / 10),
-    replayed,
-    steps: ran.size,
-  };
+  const names = Object.keys(ms);
+  if (names.length === 0) return undefined;
+  const round = (n: number) => Math.round(n / 100) / 10;
+  const steps: Record<string, number> = {};
+  for (const n of names) steps[n] = round(ms[n]!);
+  return { seconds: round(names.reduce((a, n) => a + ms[n]!, 0)), steps, replayed };
 }
 
 /** Seconds as `1 h 02 min 03 s` / `4 min 05 s` / `6.2 s`. */
@@ -107,15 +96,14 @@ export const run: TaskRun<unknown> = async (rt) => {
   const over: string[] = [];
 
   const file = join(runsDir(), rt.run.runId, 'journal.jsonl');
-  const window = existsSync(file)
-    ? restoreWindow(readJournal(file), rt.task.stepId, now)
-    : undefined;
+  const window = existsSync(file) ? restoreWindow(readJournal(file), rt.task.stepId) : undefined;
   if (window) {
     out.rtoSeconds = window.seconds;
-    out.restoreStartedAt = window.startedAt;
-    out.restoreFinishedAt = window.finishedAt;
+    out.restoreSteps = window.steps;
     rt.task.log(
-      `RTO ${formatDuration(window.seconds)}: ${window.steps} restore step(s), ${window.startedAt} → ${window.finishedAt}`,
+      `RTO ${formatDuration(window.seconds)}: ${Object.entries(window.steps)
+        .map(([k, v]) => `${k} ${formatDuration(v)}`)
+        .join(', ')}`,
     );
     if (window.replayed.length > 0) {
       out.rtoPartial = true;

@@ -48,64 +48,37 @@ function journal(extra: JournalRecord[]): JournalRecord[] {
   ];
 }
 
-test('restoreWindow: from the first restore step start to the last end; checks and the report excluded', (t) => {
-  const recs = journal([
-    { type: 'step-started', step: 'check-scratch', host: 's', title: '', attempt: 1, at: at(1) },
-    {
+test("restoreWindow: the restore steps' durations summed; checks, the report and retries handled", (t) => {
+  const fin = (step: string, ms: number, doneIn = 'R') =>
+    ({
       type: 'step-finished',
-      step: 'check-scratch',
+      step,
       host: 's',
-      durationMs: 1,
+      durationMs: ms,
       outputs: {},
-      doneIn: 'R',
-      at: at(3),
-    },
-    { type: 'step-started', step: 'transfer', host: 's', title: '', attempt: 1, at: at(4) },
+      doneIn,
+      at: at(0),
+    }) as const;
+  const recs = journal([
+    fin('check-scratch', 5000),
     {
-      type: 'step-finished',
+      type: 'step-failed',
       step: 'transfer',
       host: 's',
-      durationMs: 1,
-      outputs: {},
-      doneIn: 'R',
-      at: at(20),
+      durationMs: 4000,
+      message: 'x',
+      willRetry: true,
+      at: at(0),
     },
-    { type: 'step-started', step: 'extract', host: 's', title: '', attempt: 1, at: at(20) },
-    {
-      type: 'step-finished',
-      step: 'extract',
-      host: 's',
-      durationMs: 1,
-      outputs: {},
-      doneIn: 'R',
-      at: at(30),
-    },
-    { type: 'step-started', step: 'verify-apps', host: 's', title: '', attempt: 1, at: at(30) },
-    {
-      type: 'step-finished',
-      step: 'verify-apps',
-      host: 's',
-      durationMs: 1,
-      outputs: {},
-      doneIn: 'R',
-      at: at(34.5),
-    },
-    {
-      type: 'step-started',
-      step: 'drill-report',
-      host: 'controller',
-      title: '',
-      attempt: 1,
-      at: at(40),
-    },
+    fin('transfer', 16000),
+    fin('extract', 10000),
+    fin('verify-apps', 4500),
+    fin('drill-report', 99000),
   ]);
-  const w = restoreWindow(recs, 'drill-report', new Date(at(50)));
-  t.deepEqual(w, {
-    startedAt: at(4),
-    finishedAt: at(34.5),
-    seconds: 30.5,
+  t.deepEqual(restoreWindow(recs, 'drill-report'), {
+    seconds: 34.5,
+    steps: { transfer: 20, extract: 10, 'verify-apps': 4.5 },
     replayed: [],
-    steps: 3,
   });
 });
 
@@ -120,21 +93,20 @@ test('restoreWindow: replayed steps are named, not counted; nothing ran → unde
       doneIn: 'EARLIER',
       at: at(1),
     },
-    { type: 'step-started', step: 'extract', host: 's', title: '', attempt: 1, at: at(2) },
     {
       type: 'step-finished',
       step: 'extract',
       host: 's',
-      durationMs: 1,
+      durationMs: 10000,
       outputs: {},
       doneIn: 'R',
       at: at(12),
     },
   ]);
-  const w = restoreWindow(recs, 'drill-report', new Date(at(50)));
+  const w = restoreWindow(recs, 'drill-report');
   t.is(w?.seconds, 10);
   t.deepEqual(w?.replayed, ['transfer']);
-  t.is(restoreWindow(journal([]), 'drill-report', new Date()), undefined);
+  t.is(restoreWindow(journal([]), 'drill-report'), undefined);
 });
 
 test('formatDuration', (t) => {
