@@ -103,7 +103,8 @@ export async function runPlaybook(cli: CommandContext, req: PlaybookRun): Promis
     argv: req.argv,
     steps: thePlan.steps.map((s) => s.id),
     ...(resume ? { resumes: resume.start.runId } : {}),
-    now: () => now,
+    // The run id carries the plan's time (host paths are named after it); records carry real times.
+    now: firstThenReal(now),
   });
   if (resume) {
     const where = resume.failed
@@ -199,4 +200,14 @@ export function buildSteps(
       { rerunOnResume: planned.task === 'check-quiet' },
     );
   });
+}
+
+/** A clock that answers `first` once, then the real time. */
+function firstThenReal(first: Date): () => Date {
+  let used = false;
+  return () => {
+    if (used) return new Date();
+    used = true;
+    return first;
+  };
 }

@@ -305,6 +305,8 @@ export function runLocal(command: string, opts: ExecOptions = {}): Promise<RunRe
       stderr += d.toString();
     });
     child.on('error', reject);
+    // A command that exits before reading its input must not crash us with EPIPE.
+    child.stdin.on('error', () => {});
     child.on('close', (code, signal) => {
       const allowed = opts.allowCodes ?? [0];
       if (code !== null && allowed.includes(code)) resolve({ stdout, stderr, code });
