@@ -364,12 +364,26 @@ labTest(
       t.is(await readFile(akFile, 'utf8'), keysBefore);
       await new Promise((r) => setTimeout(r, 1000));
       t.is(
-        (await lab().host('dst').exec('pgrep -x ssh | wc -l')).stdout.trim(),
+        (
+          await lab()
+            .host('dst')
+            .exec(
+              'for i in $(seq 20); do pgrep -x ssh >/dev/null || break; sleep 0.5; done; pgrep -x ssh | wc -l',
+            )
+        ).stdout.trim(),
         '0',
         'no pull left running on the target',
       );
       t.is(
-        (await lab().host('src').exec('pgrep -f "cat /dev/zero" | wc -l')).stdout.trim(),
+        (
+          await lab()
+            .host('src')
+            // -x: the whole command line, so this probe's own shell does not count; the
+            // source's sshd notices the pull is gone within a few seconds on a busy machine
+            .exec(
+              "for i in $(seq 20); do pgrep -x -f 'cat /dev/zero' >/dev/null || break; sleep 0.5; done; pgrep -x -f 'cat /dev/zero' | wc -l",
+            )
+        ).stdout.trim(),
         '0',
         'no export left running on the source',
       );
