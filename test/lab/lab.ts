@@ -60,6 +60,11 @@ const HOST_DATA = [
   ['lib-dokku', '/var/lib/dokku'],
   ['tmp', '/tmp'],
   ['docker', '/var/lib/docker'],
+  // Root's home of its own: the controller's /root/.bashrc (pyenv here) would run on
+  // every SSH command and cost seconds each; a real server's root has its own home too.
+  ['root', '/root'],
+  // dokku-ferry's own folder (archives, stages) belongs to each host, as on real servers.
+  ['ferry', '/var/lib/dokku-ferry'],
 ] as const;
 
 /** One host to bring up. */
@@ -878,6 +883,8 @@ async function prepareHost(
   await fsp.mkdir(d('docker'), { mode: 0o710 });
   await fsp.mkdir(d('tmp'));
   await fsp.chmod(d('tmp'), 0o1777);
+  await fsp.mkdir(d('root'), { mode: 0o700 });
+  await fsp.mkdir(d('ferry'), { mode: 0o755 });
   await fsp.chmod(d('home-dokku'), 0o755);
   await fsp.chmod(d('lib-dokku'), 0o755);
   await fsp.chown(d('home-dokku'), ids.uid, ids.gid);
@@ -968,6 +975,8 @@ mount --bind "$H/home-dokku" /home/dokku || fail "bind mount /home/dokku failed"
 mount --bind "$H/lib-dokku" /var/lib/dokku || fail "bind mount /var/lib/dokku failed"
 mount --bind "$H/tmp" /tmp || fail "bind mount /tmp failed"
 mount --bind "$H/docker" /var/lib/docker || fail "bind mount /var/lib/docker failed"
+mount --bind "$H/root" /root || fail "bind mount /root failed"
+mount --bind "$H/ferry" /var/lib/dokku-ferry || fail "bind mount /var/lib/dokku-ferry failed"
 # The host's docker is the lab engine's CLI, not the controller's client.
 if [ -n "\${5:-}" ] && [ -f "\${4:-}" ]; then
   mount --bind "$4" "$5" || fail "bind mount of the docker CLI failed"
