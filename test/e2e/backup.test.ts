@@ -24,12 +24,24 @@ const lab = useLab({ instance: 'backup-test', hosts: ['old'] });
 /** backup.dir inside the host's own /tmp: /var/lib/dokku-ferry is shared by every lab host. */
 const BACKUP_DIR = '/tmp/ferry-archives';
 
-/** Every path, size, mtime, mode and owner under the Dokku directories, kept in the host's /tmp as `name`. */
+/** The live PostgreSQL data directories: the server writes there on its own (see {@link settle}). */
+const PG_DATA = "-path '/var/lib/dokku/services/postgres/*/data'";
+
+/**
+ * Every path, size, mtime, mode and owner under the Dokku directories, kept in
+ * the host's /tmp as `name`, but for the live PostgreSQL data directories,
+ * which get `name.pg`: their paths, modes and owners only.
+ */
 function listing(name: string): string {
-  return `find /home/dokku /var/lib/dokku -printf '%p %s %T@ %m %U %G\\n' | LC_ALL=C sort > /tmp/${name} && sha256sum < /tmp/${name}`;
+  return `find /home/dokku /var/lib/dokku \\( ${PG_DATA} -prune \\) -o -printf '%p %s %T@ %m %U %G\\n' | LC_ALL=C sort > /tmp/${name} && find /var/lib/dokku/services/postgres/*/data -printf '%p %m %U %G\\n' | LC_ALL=C sort > /tmp/${name}.pg && sha256sum < /tmp/${name}`;
 }
 
-/** Asserts the Dokku directories are as `listing(before)` found them; shows what changed. */
+/**
+ * Asserts the Dokku directories are byte for byte as `listing(before)` found
+ * them, and that in the live PostgreSQL data directories (where the server
+ * itself may write while it runs: WAL, relcache init files) every file is
+ * still there with its mode and owner; shows what changed.
+ */
 async function unchanged(
   t: ExecutionContext,
   old: LabHost,
@@ -42,17 +54,34 @@ async function unchanged(
       ? ''
       : await old.must(`diff /tmp/${before} /tmp/${before}.after | head -40 || true`);
   t.is(after, digest, `the source's Dokku directories changed:\n${diff}`);
+  const pgGone = await old.must(
+    `LC_ALL=C comm -23 /tmp/${before}.pg /tmp/${before}.after.pg | head -20`,
+  );
+  t.is(pgGone, '', `PostgreSQL files gone or changed mode/owner:\n${pgGone}`);
+  const pgNew = await old.must(
+    `LC_ALL=C comm -13 /tmp/${before}.pg /tmp/${before}.after.pg | head -20`,
+  );
+  if (pgNew) t.log(`written by PostgreSQL itself meanwhile:\n${pgNew}`);
 }
 
 /**
- * PostgreSQL rewrites its own files on its own schedule (a checkpoint flushes
- * what the seed wrote, a first read sets hint bits): settle it first, so that
- * a change seen afterwards is one made by the backup. Nothing is excluded.
+ * PostgreSQL rewrites its own files on its own schedule: a checkpoint flushes
+ * what the seed wrote, a first read sets hint bits, autovacuum analyzes the
+ * catalogs of a fresh cluster (template1 and postgres too), a first
+ * connection writes pg_internal.init. Settle all of that first, so a change
+ * seen afterwards is one the backup made.
  */
 async function settle(old: LabHost): Promise<void> {
   for (const s of SEEDED.services) {
     await old.must(`dokku postgres:export ${s.name} > /dev/null`);
-    await old.must(`dokku postgres:connect ${s.name}`, { input: 'CHECKPOINT;\n' });
+    const script = ['template1', 'postgres', s.database]
+      .map((db) => `\\c ${db}\nVACUUM ANALYZE;\n`)
+      .join('');
+    // VACUUM drops the relcache init files; a connection to each database writes them again.
+    const again = ['template1', 'postgres', s.database]
+      .map((db) => `\\c ${db}\nSELECT 1;\n`)
+      .join('');
+    await old.must(`dokku postgres:connect ${s.name}`, { input: `${script}${again}CHECKPOINT;\n` });
   }
 }
 
