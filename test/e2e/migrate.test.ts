@@ -30,7 +30,12 @@ function ferry(args: string[]): Promise<Ran> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [`${root}dist/src/cli.js`, ...args], {
       cwd: root,
-      env: { ...process.env, FERRY_STATE_DIR: state, CI: '1' },
+      env: {
+        ...process.env,
+        FERRY_STATE_DIR: state,
+        CI: '1',
+        GIT_SSH_COMMAND: lab().gitSshCommand(),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

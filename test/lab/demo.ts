@@ -12,10 +12,11 @@ import { Lab, labUnavailableReason } from './lab.js';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const say = (line: string) => process.stdout.write(`\n\x1b[1m==> ${line}\x1b[0m\n`);
 
-function ferry(args: string[]): Promise<number> {
+function ferry(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [`${root}dist/src/cli.js`, ...args], {
       cwd: root,
+      env: { ...process.env, ...env },
       stdio: 'inherit',
     });
     child.on('close', (code) => resolve(code ?? 1));
@@ -46,7 +47,10 @@ async function main(): Promise<number> {
   process.stdout.write(`    seeded in ${(seeded.ms / 1000).toFixed(1)} s\n`);
 
   say('Migrating: ferry migrate old new -i inventory/lab.yml');
-  const code = await ferry(['migrate', 'old', 'new', '-i', 'inventory/lab.yml']);
+  // The user's git reaches Dokku with their own key; here, the lab's (host keys still checked).
+  const code = await ferry(['migrate', 'old', 'new', '-i', 'inventory/lab.yml'], {
+    GIT_SSH_COMMAND: lab.gitSshCommand(),
+  });
   if (code !== 0) {
     process.stderr.write(`demo: ferry migrate exited ${code}; the lab is left up to look at\n`);
     return code;
