@@ -48,6 +48,15 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+/** A host's own /var/lib/dokku-ferry on the controller (the lab's, else one the bench mounts). */
+function ferryState(h: LabHost): string {
+  try {
+    return h.pathOnController(FERRY_ROOT);
+  } catch {
+    return `${h.dir}/ferry-state`;
+  }
+}
+
 /** The target's Dokku folders as `up` left them, restored before every run. */
 class TargetReset {
   private readonly snapshot: string;
@@ -67,7 +76,7 @@ class TargetReset {
   }
   /** Fresh Dokku folders, nothing of ferry's (stage, aside copies, run folders), dirty pages written. */
   async restore(others: LabHost[]): Promise<void> {
-    const state = [this.host, ...others].map((h) => `${h.dir}/ferry-state`);
+    const state = [this.host, ...others].map(ferryState);
     await local(
       `find ${[...this.dirs, ...state].join(' ')} -mindepth 1 -delete
        tar -C ${this.host.dir} --numeric-owner -xpf ${this.snapshot}
@@ -117,8 +126,8 @@ async function main(): Promise<number> {
       [src, small, dst].map((h) =>
         h.must(
           `[ ! -e /root/.bashrc ] || mountpoint -q /root/.bashrc || mount --bind /dev/null /root/.bashrc
-           mkdir -p ${FERRY_ROOT} ${h.dir}/ferry-state && chmod 0700 ${h.dir}/ferry-state
-           mountpoint -q ${FERRY_ROOT} || mount --bind ${h.dir}/ferry-state ${FERRY_ROOT}`,
+           mkdir -p ${FERRY_ROOT} ${ferryState(h)} && chmod 0700 ${ferryState(h)}
+           mountpoint -q ${FERRY_ROOT} || mount --bind ${ferryState(h)} ${FERRY_ROOT}`,
         ),
       ),
     );
