@@ -50,11 +50,18 @@ function ferry(args: string[]): Promise<Ran> {
   });
 }
 
-/** Names, types, sizes, modes, owners, mtimes and contents of the Dokku directories. */
+/**
+ * Names, types, sizes, modes, owners, mtimes and contents of the Dokku
+ * directories. Inside a live PostgreSQL data directory only names, modes and
+ * owners count: the server rewrites its own files (checkpoints, autovacuum)
+ * whatever ferry does.
+ */
 async function digest(host: LabHost): Promise<string> {
+  const pg = "-path 'var/lib/dokku/services/*/*/data'";
   return host.must(
-    `cd / && find home/dokku var/lib/dokku -printf '%p %y %s %m %U %G %T@ %l\\n' | sort | sha256sum | cut -c1-64
-     cd / && find home/dokku var/lib/dokku -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64`,
+    `cd / && find home/dokku var/lib/dokku \\( ${pg} -prune -printf '%p %y %m %U %G\\n' \\) -o -printf '%p %y %s %m %U %G %T@ %l\\n' | LC_ALL=C sort | sha256sum | cut -c1-64
+     cd / && find var/lib/dokku/services/*/*/data -printf '%p %y %m %U %G\\n' | LC_ALL=C sort | sha256sum | cut -c1-64
+     cd / && find home/dokku var/lib/dokku \\( ${pg} -prune \\) -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64`,
   );
 }
 
