@@ -33,7 +33,7 @@ import {
   TAR_CREATE,
 } from './common.js';
 import { type Manifest, parseManifest } from './manifest.js';
-import { createRuntime, type TaskRun, type TaskRuntime } from './runtime.js';
+import { createRuntime, type RemoteAction, type TaskRun, type TaskRuntime } from './runtime.js';
 import type { PlanContext, PlannedAction, Route } from './types.js';
 import { defineTask } from './types.js';
 
@@ -71,6 +71,17 @@ export function stagePaths(runId: string): StagePaths {
     homeAside: `/home/dokku/.ferry-pre-${runId}`,
     libAside: `/var/lib/dokku/.ferry-pre-${runId}`,
   };
+}
+
+/** Removes a stage whose content cannot be trusted (a failed or mismatched transfer). */
+export function discardStageCommand(runId: string): string {
+  const s = stagePaths(runId);
+  return `rm -rf -- ${arg(s.home)} ${arg(s.lib)} ${arg(s.dir)}`;
+}
+
+/** The discard as an action (run only on failure, so not in the plan's main line). */
+export function discardStageAction(host: string, runId: string): RemoteAction {
+  return { kind: 'remote', host, command: discardStageCommand(runId), changes: true };
 }
 
 /**
@@ -466,7 +477,15 @@ export const run: TaskRun<TransferParams> = async (rt) => {
   rt.task.log(
     `streaming with ${compression}${total ? ` (about ${(total / 1e6).toFixed(0)} MB before compression)` : ''}`,
   );
-  const r = await streamWithTotal(rt, total)(data, vars);
+  let r: Awaited<ReturnType<TaskRuntime['stream']>>;
+  try {
+    r = await streamWithTotal(rt, total)(data, vars);
+  } catch (e) {
+    // What arrived is unverified: it goes, so nothing of it lingers in the Dokku paths.
+    await rt.exec(discardStageAction(to, options.runId)).catch(() => undefined);
+    rt.task.hostState(to, 'the transfer failed; its stage was discarded, nothing moved into place');
+    throw e;
+  }
   const mb = r.bytes / 1e6;
   rt.task.log(
     `${mb.toFixed(1)} MB on the wire in ${r.seconds.toFixed(1)} s (${(mb / Math.max(r.seconds, 0.001)).toFixed(1)} MB/s, ${r.route})`,

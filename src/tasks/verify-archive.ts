@@ -6,7 +6,7 @@
 import { StopError } from '../errors.js';
 import { arg, path, runDir, stageDir } from './common.js';
 import type { TaskRun } from './runtime.js';
-import { stagePaths } from './transfer.js';
+import { discardStageAction, stagePaths } from './transfer.js';
 import { defineTask } from './types.js';
 
 /** Sanity of the staged tree: the folders every Dokku host has. */
@@ -99,7 +99,8 @@ export const run: TaskRun<Params> = async (rt) => {
   const sent = (await rt.exec(sentAction)).stdout.trim();
   const received = (await rt.exec(rt.action('remote', '/data.sha256'))).stdout.trim();
   if (!SHA256.test(received) || !SHA256.test(sent) || sent !== received) {
-    rt.task.hostState(to, nothingMoved);
+    await rt.exec(discardStageAction(to, rt.ctx.options.runId));
+    rt.task.hostState(to, 'checksum mismatch: the stage was discarded; nothing moved into place');
     throw new StopError(
       `checksum mismatch: sent ${sent || '(none)'}, received ${received || '(none)'}`,
       {

@@ -51,18 +51,21 @@ function ferry(args: string[]): Promise<Ran> {
 }
 
 /**
- * Names, types, sizes, modes, owners, mtimes and contents of the Dokku
- * directories. Inside a live PostgreSQL data directory only names, modes and
- * owners count: the server rewrites its own files (checkpoints, autovacuum)
- * whatever ferry does.
+ * Every entry of the Dokku directories with type, size, mode, owners, mtime
+ * and content hash, one line each (so a failure shows what changed). Inside a
+ * live PostgreSQL data directory only the modes and owners of its entries count: the
+ * server rewrites its own files (checkpoints, autovacuum) whatever ferry does.
+ * The two roots' own mtimes are left out: a stage folder made and removed
+ * inside them changes those and nothing else.
  */
-async function digest(host: LabHost): Promise<string> {
+async function digest(host: LabHost): Promise<string[]> {
   const pg = "-path 'var/lib/dokku/services/*/*/data'";
-  return host.must(
-    `cd / && find home/dokku var/lib/dokku \\( ${pg} -prune -printf '%p %y %m %U %G\\n' \\) -o -printf '%p %y %s %m %U %G %T@ %l\\n' | LC_ALL=C sort | sha256sum | cut -c1-64
-     cd / && find var/lib/dokku/services/*/*/data -printf '%p %y %m %U %G\\n' | LC_ALL=C sort | sha256sum | cut -c1-64
-     cd / && find home/dokku var/lib/dokku \\( ${pg} -prune \\) -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64`,
+  const out = await host.must(
+    `cd / && find home/dokku var/lib/dokku -mindepth 1 \\( ${pg} -prune \\) -o -printf '%p %y %s %m %U %G %T@ %l\\n' | LC_ALL=C sort
+     cd / && find var/lib/dokku/services/*/*/data -printf 'pgdata %y %m %U %G\\n' 2>/dev/null | LC_ALL=C sort -u
+     cd / && find home/dokku var/lib/dokku -mindepth 1 \\( ${pg} -prune \\) -o -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum`,
   );
+  return out.trim().split('\n');
 }
 
 async function answers(t: ExecutionContext, host: LabHost): Promise<void> {
@@ -114,7 +117,7 @@ labTest(
     const marks = await neu.must('ls /var/lib/docker/lab-marks 2>/dev/null || true');
     t.regex(marks, /ferry-marker/);
     // The source is byte-for-byte as before.
-    t.is(await digest(old), before, 'the source Dokku directories changed');
+    t.deepEqual(await digest(old), before, 'the source Dokku directories changed');
     // git push through the rewritten remote deploys to the target.
     const repo = seeded!.repos.notes!;
     const url = await gitOut(repo, ['remote', 'get-url', 'dokku']);
@@ -150,7 +153,7 @@ labTest(
     const r1 = await ferry(['restore', bad, 'scratch', '-i', inventoryFile]);
     t.is(r1.code, 1, `a corrupted archive must be refused:\n${r1.stdout}\n${r1.stderr}`);
     t.regex(`${r1.stdout}\n${r1.stderr}`, /checksum|sha256|mismatch/i);
-    t.is(await digest(scratch), before, 'nothing was moved into place on scratch');
+    t.deepEqual(await digest(scratch), before, 'nothing was moved into place on scratch');
 
     const r2 = await ferry(['restore', archiveDir, 'scratch', '-i', inventoryFile]);
     t.is(r2.code, 0, `ferry restore failed:\n${r2.stdout}\n${r2.stderr}`);
