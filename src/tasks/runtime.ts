@@ -220,6 +220,9 @@ async function controllerStream(
   const started = Date.now();
   const fromHere = action.from === 'controller';
   const r = await remote(fromHere ? action.to : action.from);
+  // The remote end first: a local child that ran (and ended) while the channel
+  // opened lost its output to the pipe here (seen: 0 bytes arrived).
+  const proc = await r.spawn(fromHere ? receive : send, { step: opts.step });
   const local = spawn('bash', ['-c', `set -euo pipefail\n${fromHere ? send : receive}`], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -230,7 +233,6 @@ async function controllerStream(
   const localDone = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
     local.on('close', (code, signal) => resolve({ code, signal })),
   );
-  const proc = await r.spawn(fromHere ? receive : send, { step: opts.step });
   const abort = () => {
     proc.kill();
     local.kill();

@@ -125,7 +125,12 @@ labTest(
     await gitOut(repo, ['commit', '--allow-empty', '-qm', 'after the move']);
     await gitOut(repo, ['push', '-q', 'dokku', 'HEAD:master']);
     const head = await gitOut(repo, ['rev-parse', 'HEAD']);
-    t.is((await neu.must('git -C /home/dokku/notes rev-parse refs/heads/master')).trim(), head);
+    t.is(
+      (
+        await neu.must("git -c safe.directory='*' -C /home/dokku/notes rev-parse refs/heads/master")
+      ).trim(),
+      head,
+    );
     t.regex(r.stdout, /ssh connections\W+2\b/);
   },
 );
