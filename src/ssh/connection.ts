@@ -577,7 +577,10 @@ export class Remote {
     });
     channel.on('close', () => {
       this.slots.give();
-      settle();
+      // Under load the exit status has been seen to trail the close by a moment:
+      // give it that moment before calling the end unknown.
+      if (exit) settle();
+      else setTimeout(settle, 200);
     });
     done.catch(() => {});
     if (opts.stdin !== undefined) {
