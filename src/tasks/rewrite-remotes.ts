@@ -3,10 +3,9 @@
  * "updating the dokku remote in your local app's repo"), remembering the old
  * URL, and proves it with `git ls-remote`: the new host serves the app's repo.
  */
-import { spawn } from 'node:child_process';
 import { FerryError, InternalError, lastLines, RemoteError } from '../errors.js';
 import type { Host } from '../inventory/index.js';
-import { expandHome } from '../ssh/connection.js';
+import { expandHome, type RunResult } from '../ssh/connection.js';
 import {
   appendKnownHost,
   knownHostsLine,
@@ -15,7 +14,7 @@ import {
   verifyHostKey,
 } from '../ssh/host-keys.js';
 import { quoteArgv } from '../ssh/quote.js';
-import { bind, type TaskRun, type TaskRuntime } from './runtime.js';
+import { bind, runLocal, type TaskRun, type TaskRuntime } from './runtime.js';
 import type { LocalAction } from './types.js';
 import { defineTask } from './types.js';
 
@@ -108,35 +107,9 @@ function planned(rt: TaskRuntime, command: string): LocalAction {
   throw new InternalError(`${rt.task.stepId}: no planned action \`${command}\``);
 }
 
-/**
- * Runs a planned git command here with stdin closed: git's ssh must never
- * wait for an answer, and a command that exits at once (a missing remote)
- * leaves nothing half-written to its stdin.
- */
-function git(
-  action: LocalAction,
-  allowCodes: number[] = [0],
-): Promise<{ stdout: string; stderr: string; code: number }> {
-  const command = bind(action.command);
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', `set -euo pipefail\n${command}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (code !== null && allowCodes.includes(code)) resolve({ stdout, stderr, code });
-      else reject(new RemoteError({ host: 'controller', command, code, signal, stdout, stderr }));
-    });
-  });
+/** Runs a planned git command here (stdin closed, so git's ssh never waits for an answer). */
+function git(action: LocalAction, allowCodes: number[] = [0]): Promise<RunResult> {
+  return runLocal(bind(action.command), { allowCodes });
 }
 
 /**

@@ -294,27 +294,30 @@ async function controllerStream(
 /** Runs a command here (git on the user's clones); rejects like a remote one. */
 export function runLocal(command: string, opts: ExecOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
+    // Without input, stdin is closed: git's ssh must never sit waiting for an answer.
     const child = spawn('bash', ['-c', `set -euo pipefail\n${command}`], {
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
+    child.stdout?.on('data', (d: Buffer) => {
       stdout += d.toString();
     });
-    child.stderr.on('data', (d: Buffer) => {
+    child.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
     child.on('error', reject);
-    // A command that exits before reading its input must not crash us with EPIPE.
-    child.stdin.on('error', () => {});
     child.on('close', (code, signal) => {
       const allowed = opts.allowCodes ?? [0];
       if (code !== null && allowed.includes(code)) resolve({ stdout, stderr, code });
       else reject(new RemoteError({ host: 'controller', command, code, signal, stdout, stderr }));
     });
-    child.stdin.end(opts.stdin ?? '');
+    if (child.stdin) {
+      // A command that exits before reading its input must not crash us with EPIPE.
+      child.stdin.on('error', () => {});
+      child.stdin.end(opts.stdin);
+    }
   });
 }
 
