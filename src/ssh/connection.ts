@@ -474,9 +474,21 @@ export class Remote {
     const line = wrapCommand(cmd, { sudo, announcePgid: true });
     await this.slots.take();
     let channel: ClientChannel;
+    let exit: ExitStatus | undefined;
     try {
       channel = await new Promise<ClientChannel>((resolve, reject) => {
-        this.client.exec(line, (err, ch) => (err ? reject(err) : resolve(ch)));
+        this.client.exec(line, (err, ch) => {
+          if (err) {
+            reject(err);
+            return;
+          }
+          // A quick command's exit status can arrive in the same read as the
+          // channel's opening, before an await returns: listen right away.
+          ch.on('exit', (code: number | null, signal?: string) => {
+            exit = { code, signal: signal ?? null };
+          });
+          resolve(ch);
+        });
       });
     } catch (e) {
       this.slots.give();
@@ -513,10 +525,6 @@ export class Remote {
       })();
       return stopping;
     };
-    let exit: ExitStatus | undefined;
-    channel.on('exit', (code: number | null, signal?: string) => {
-      exit = { code, signal: signal ?? null };
-    });
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
     if (opts.timeoutMs !== undefined) {
@@ -572,15 +580,12 @@ export class Remote {
       if (exit && !timedOut) settle();
     });
     channel.on('exit', () => {
-      // the status itself is recorded by the listener above, registered first
+      // the status itself is recorded by the listener attached when the channel opened
       if (stderrEnded && !timedOut) settle();
     });
     channel.on('close', () => {
       this.slots.give();
-      // Under load the exit status has been seen to trail the close by a moment:
-      // give it that moment before calling the end unknown.
-      if (exit) settle();
-      else setTimeout(settle, 200);
+      settle();
     });
     done.catch(() => {});
     if (opts.stdin !== undefined) {
