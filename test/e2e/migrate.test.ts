@@ -19,6 +19,9 @@ const lab = useLab({ instance: 'e2e-migrate', hosts: ['old', 'new', 'scratch', '
 const state = mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
 let seeded: SeedResult | undefined;
 let inventoryFile = '';
+// One seeding for every test: a failed seed fails them all with its own
+// error, instead of each later test re-seeding a half-seeded host.
+let seeding: Promise<void> | undefined;
 
 interface Ran {
   code: number;
@@ -86,7 +89,7 @@ async function answers(t: ExecutionContext, host: LabHost): Promise<void> {
 async function setUp(t: ExecutionContext): Promise<{ old: LabHost; inv: string }> {
   const l = lab();
   const old = l.host('old');
-  if (!seeded) {
+  seeding ??= (async () => {
     seeded = await seed(old, { keyPath: l.keyPath, knownHostsPath: l.knownHostsPath, dir: l.dir });
     const inv = readFileSync(l.inventoryPath, 'utf8');
     const doc = (await import('yaml')).parse(inv) as Record<string, unknown>;
@@ -94,7 +97,8 @@ async function setUp(t: ExecutionContext): Promise<{ old: LabHost; inv: string }
     doc.apps = { order: ['notes'] };
     inventoryFile = join(state, 'inventory.yml');
     writeFileSync(inventoryFile, stringify(doc));
-  }
+  })();
+  await seeding;
   t.truthy(seeded);
   return { old, inv: inventoryFile };
 }

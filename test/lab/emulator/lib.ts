@@ -231,7 +231,14 @@ export function chownDokku(path: string, recursive = false): void {
 export function mkdirDokku(path: string, mode = 0o755): void {
   if (existsSync(path)) return;
   mkdirDokku(dirname(path), 0o755);
-  mkdirSync(path, { mode });
+  try {
+    mkdirSync(path, { mode });
+  } catch (e) {
+    // Dokku commands run in parallel (the seed creates apps at once): another
+    // one may have made it between the check and here.
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw e;
+  }
   chmodSync(path, mode);
   chownDokku(path);
 }
