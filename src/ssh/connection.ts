@@ -22,6 +22,7 @@ import {
   verifyHostKey,
 } from './host-keys.js';
 import { quote, quoteArgv } from './quote.js';
+import { trace } from './trace.js';
 
 /** A host to connect to, as the inventory describes it (paths already expanded). */
 export interface HostTarget {
@@ -472,6 +473,7 @@ export class Remote {
     if (this.lost) throw this.lostError(cmd, opts);
     const sudo = (opts.sudo ?? this.host.sudo) && this.host.user !== 'root';
     const line = wrapCommand(cmd, { sudo, announcePgid: true });
+    const traced = trace.enabled ? trace.start(this.host.name, displayCommand(cmd)) : undefined;
     await this.slots.take();
     let channel: ClientChannel;
     let exit: ExitStatus | undefined;
@@ -545,6 +547,7 @@ export class Remote {
         settled = true;
         if (timer) clearTimeout(timer);
         const status: ExitStatus = exit ?? { code: null, signal: null };
+        traced?.(status.code ?? status.signal ?? 'closed');
         if (!timedOut && status.code !== null && allow.includes(status.code)) {
           resolve(status);
           return;

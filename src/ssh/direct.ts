@@ -187,15 +187,24 @@ export async function direct(
   let failure: unknown;
   let result: TransferResult | undefined;
   try {
-    // 1. Key pair on the target, in a root-only temp dir.
-    const made = await to.run(
-      sh`umask 077
+    // 1. Key pair on the target, in a root-only temp dir; meanwhile the source
+    //    says which authorized keys file its sshd reads.
+    const user = from.host.user;
+    const [made, found] = await Promise.all([
+      to.run(
+        sh`umask 077
 d=$(mktemp -d /tmp/ferry-direct.XXXXXXXX)
 ssh-keygen -q -t ed25519 -N '' -C ${marker} -f "$d/id" </dev/null >/dev/null
 printf '%s\\n' "$d"
 cat "$d/id.pub"`,
-      { ...step, sudo: true },
-    );
+        { ...step, sudo: true },
+      ),
+      // A failed lookup is not fatal here: the addition looks again and reports it.
+      from
+        .run(authorizedKeysFileScript(user), { ...step, sudo: true })
+        .then((r) => r.stdout.trim())
+        .catch(() => ''),
+    ]);
     const [dir, pubLine] = made.stdout.trim().split('\n');
     if (!dir?.startsWith('/tmp/ferry-direct.'))
       throw new FerryError(`on ${to.host.name}: could not make a temp dir for the pull key`);
@@ -206,14 +215,18 @@ cat "$d/id.pub"`,
     if (interrupted) throw interruptedError('the transfer');
 
     // 2. The key, restricted to the one export command, on the source.
-    const user = from.host.user;
     const fromSudo = from.host.sudo && user !== 'root';
     const options = authorizedKeyOptions(forcedCommand(fromCmd, { sudo: fromSudo }));
-    // The file is looked up again by the removal, so a failure half-way through the
-    // addition still gets cleaned up.
-    const akFile = authorizedKeysFileExpr(user);
+    // Removal is registered before the addition, so a failure half-way through it
+    // still gets cleaned up; it uses the file the addition wrote to once known.
+    let akFile: string | Raw = found.startsWith('/') ? found : authorizedKeysFileExpr(user);
     cleanups.push(() => from.run(removeKeyScript(akFile, marker), { sudo: true }));
-    await from.run(addKeyScript(user, akFile, options, pub, marker), { ...step, sudo: true });
+    const added = await from.run(addKeyScript(user, akFile, options, pub, marker), {
+      ...step,
+      sudo: true,
+    });
+    const written = added.stdout.trim().split('\n').pop() ?? '';
+    if (written.startsWith('/')) akFile = written;
     if (interrupted) throw interruptedError('the transfer');
 
     // 3. Pin the source's host key as this run verified it, then pull.

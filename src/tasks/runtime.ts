@@ -57,6 +57,11 @@ export interface TaskRuntime<P = unknown> {
   exec(action: RemoteAction | LocalAction, vars?: Vars, opts?: ExecOptions): Promise<RunResult>;
   /** Runs a planned stream (route decided here: direct when the hosts reach each other). */
   stream(action: StreamAction, vars?: Vars): Promise<TransferResult>;
+  /**
+   * The route `stream` will take for `action` (probed once per host pair and
+   * remembered): lets a task probe it alongside its other checks.
+   */
+  routeOf(action: StreamAction): Promise<'direct' | 'relay' | 'controller'>;
   /** The manifest of this run (from the `inventory` step, or the archive's). */
   manifest(): Manifest;
   /** Finds this step's action whose command contains `marker` (throws if none: a plan bug). */
@@ -155,6 +160,11 @@ export function createRuntime<P>(fields: {
       return route === 'direct'
         ? direct(from, send, to, receive, common)
         : relay(from, send, to, receive, common);
+    },
+    async routeOf(action) {
+      if (action.from === 'controller' || action.to === 'controller') return 'controller';
+      const [from, to] = await Promise.all([remote(action.from), remote(action.to)]);
+      return chooseRoute(shared, action.route, from, to);
     },
     manifest() {
       // The inventory step's, else the one an archive brought (restore, drill).

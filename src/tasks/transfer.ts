@@ -25,6 +25,7 @@ import {
   COMPRESSION,
   type Compression,
   EXISTING_PATHS,
+  hashed,
   P,
   path,
   rootOnlyDirs,
@@ -84,42 +85,38 @@ export function discardStageAction(host: string, runId: string): RemoteAction {
   return { kind: 'remote', host, command: discardStageCommand(runId), changes: true };
 }
 
-/**
- * SHA-256 of stdin as bare hex. OpenSSL's digest uses the CPU's SHA
- * instructions (here 0.20 s of CPU for 200 MB against coreutils' 0.89 s), so
- * the checksum costs the copy next to nothing; sha256sum where there is no
- * openssl. Same algorithm either way: the sums compare with any sha256sum.
- */
-export const SHA256_HEX =
-  "{ if command -v openssl >/dev/null; then openssl dgst -sha256 -r; else sha256sum; fi; } | cut -d' ' -f1";
-
-/** Like common's `hashed`, with {@link SHA256_HEX}: the bytes' sum to `sumFile` through a FIFO. */
-export function hashedFast(pipeline: string, sumFile: Arg, side: 'in' | 'out'): string {
-  const setup = `f=$(mktemp -u) && mkfifo -m 600 "$f" && trap 'rm -f "$f"' EXIT && { { ${SHA256_HEX}; } <"$f" >${arg(sumFile)} & }`;
-  const body = side === 'out' ? `${pipeline} | tee "$f"` : `tee "$f" | ${pipeline}`;
-  return `${setup} && ${body} && wait $!`;
-}
-
 /** Compression param: `auto` picks zstd when both ends have it, else gzip. */
 export type CompressionChoice = Compression | 'auto';
 
-/** Send side of a live transfer: tar | compress, its SHA-256 to `sumFile`. */
-export function sendLiveCommand(sumFile: Arg, compression: Compression): string {
-  return `${EXISTING_PATHS} && ${hashedFast(`${TAR_CREATE} | ${COMPRESSION[compression].compress}`, sumFile, 'out')}`;
+/**
+ * Send side of a live transfer: tar | compress, its SHA-256 to `sumFile`.
+ * The run folder's manifest.json and exports/ go at the end of the same tar
+ * (members `manifest.json`, `exports/...`), so one stream, one SSH
+ * connection and one pull key carry everything: a second connection costs
+ * its handshake and a slow first second here.
+ */
+export function sendLiveCommand(sumFile: Arg, compression: Compression, metaDir: Arg): string {
+  const meta = `m=${arg(metaDir)} && if [ -e "$m/manifest.json" ] || [ -e "$m/exports" ]; then set -- "$@" -C "$m"; for x in manifest.json exports; do if [ -e "$m/$x" ]; then set -- "$@" "$x"; fi; done; fi`;
+  return `${EXISTING_PATHS} && ${meta} && ${hashed(`${TAR_CREATE} | ${COMPRESSION[compression].compress}`, sumFile, 'out')}`;
 }
 
 /**
  * Receive side: SHA-256 of what arrives, decompress, untar with numeric
  * owners and modes. The first --transform puts every member under the
  * /var/lib/dokku stage, the second sends `home/dokku` on to the /home/dokku
- * stage; symlink targets (S) are left as they are.
+ * stage, the last two send a live stream's `manifest.json` and `exports/` to
+ * the root-only meta folder; symlink targets (S) are left as they are.
  */
 export function receiveDataCommand(runId: string, compression: Compression): string {
   const s = stagePaths(runId);
+  const lib = s.lib.slice(1).replace(/\./g, '\\.');
   const all = `s,^,${s.lib.slice(1)}/,S`;
-  const home = `s,^${s.lib.slice(1).replace(/\./g, '\\.')}/home/dokku\\(/\\|$\\),${s.home.slice(1)}\\1,S`;
-  return hashedFast(
-    `${COMPRESSION[compression].decompress} | tar --numeric-owner -xpf - -C / --transform ${quote(all)} --transform ${quote(home)}`,
+  const home = `s,^${lib}/home/dokku\\(/\\|$\\),${s.home.slice(1)}\\1,S`;
+  const manifest = `s,^${lib}/manifest\\.json$,${s.meta.slice(1)}/manifest.json,S`;
+  const exports = `s,^${lib}/exports\\(/\\|$\\),${s.meta.slice(1)}/exports\\1,S`;
+  const tx = [all, home, manifest, exports].map((x) => `--transform ${quote(x)}`).join(' ');
+  return hashed(
+    `${COMPRESSION[compression].decompress} | tar --numeric-owner -xpf - -C / ${tx}`,
     s.sum,
     'in',
   );
@@ -130,9 +127,12 @@ export function sendArchiveCommand(file: Arg): string {
   return `cat -- ${arg(file)}`;
 }
 
-/** Send side of the small stream: manifest, exports (and the archive's checksum). */
+/** What only the meta stream's send command holds (how the run finds it). */
+const META_MARK = '--ignore-failed-read manifest.json';
+
+/** Send side of the small stream of an archive: manifest, exports and the archive's checksum. */
 export function sendMetaCommand(dir: Arg): string {
-  return `cd ${arg(dir)} && tar -cf - --ignore-failed-read manifest.json exports $(ls -1 dokku.tar.*.sha256 2>/dev/null)`;
+  return `cd ${arg(dir)} && tar -cf - ${META_MARK} exports $(ls -1 dokku.tar.*.sha256 2>/dev/null)`;
 }
 
 /** Receive side of the small stream, into `<stage>/meta`. */
@@ -254,29 +254,19 @@ const transfer = defineTask({
           });
         }
       }
-      actions.push({
-        kind: 'stream',
-        from: src.name,
-        to,
-        route,
-        send: sendMetaCommand(dir),
-        receive: receiveMetaCommand(s.dir),
-        why: 'the manifest and the datastore exports',
-        changes: true,
-      });
       for (const c of choices) {
         actions.push({
           kind: 'stream',
           from: src.name,
           to,
           route,
-          send: sendLiveCommand(`${dir}/stream.sha256`, c),
+          send: sendLiveCommand(`${dir}/stream.sha256`, c, dir),
           receive: receiveDataCommand(options.runId, c),
           why:
             choices.length === 1
-              ? "the seed's five paths, streamed: no archive file on either disk, nothing on the controller"
+              ? "the seed's five paths with the manifest and exports, streamed: no archive file on either disk, nothing on the controller"
               : c === 'zstd'
-                ? "the seed's five paths, streamed (nothing on either disk or the controller), when both hosts have zstd"
+                ? "the seed's five paths with the manifest and exports, streamed (nothing on either disk or the controller), when both hosts have zstd"
                 : 'the same with gzip -1, instead, when either host lacks zstd',
           changes: true,
         });
@@ -398,14 +388,23 @@ export const run: TaskRun<TransferParams> = async (rt) => {
   const s = stagePaths(options.runId);
   const vars: Record<string, string> = {};
   rt.task.hostState(to, `receiving into ${s.home} and ${s.lib}; nothing moved into place`);
-  await rt.exec(rt.action('remote', 'mountpoint -q'));
+  // The stage, the route and (live) both hosts' zstd are independent: asked at once.
+  const firstStream = rt.actions.find((a) => a.kind === 'stream');
+  const [, , zstdHere, zstdThere] = await Promise.all([
+    rt.exec(rt.action('remote', 'mountpoint -q')),
+    firstStream?.kind === 'stream' ? rt.routeOf(firstStream) : undefined,
+    params.data === 'live' && params.compression !== 'gzip' ? hasZstd(rt, to) : undefined,
+    params.data === 'live' && params.compression !== 'gzip'
+      ? hasZstd(rt, rt.ctx.roles[params.from]!.name)
+      : undefined,
+  ]);
 
   let compression: Compression;
   if (params.data === 'live') {
     const from = rt.ctx.roles[params.from]!.name;
     if (params.compression === 'gzip') compression = 'gzip';
     else {
-      const [a, b] = await Promise.all([hasZstd(rt, from), hasZstd(rt, to)]);
+      const [a, b] = [zstdThere === true, zstdHere === true];
       if (a && b) compression = 'zstd';
       else if (params.compression === 'zstd') {
         throw new StopError(`zstd is missing on ${a ? to : from}`, {
@@ -431,7 +430,7 @@ export const run: TaskRun<TransferParams> = async (rt) => {
       (a) => (a.kind === 'remote' || a.kind === 'local') && a.command.includes('ls -1 dokku.tar'),
     );
     const dataStreams = rt.actions.filter(
-      (a) => a.kind === 'stream' && !a.send.includes('manifest.json'),
+      (a) => a.kind === 'stream' && !a.send.includes(META_MARK),
     );
     const only = dataStreams.length === 1 ? dataStreams[0] : undefined;
     if (list && (list.kind === 'remote' || list.kind === 'local')) {
@@ -455,8 +454,8 @@ export const run: TaskRun<TransferParams> = async (rt) => {
     }
   }
 
-  const meta = rt.action('stream', 'manifest.json');
-  await rt.stream(meta, vars);
+  // A live stream carries the manifest and exports itself; an archive's come first, on their own.
+  if (params.data !== 'live') await rt.stream(rt.action('stream', META_MARK), vars);
   let manifest = knownManifest(rt);
   const out: Record<string, Json> = { compression };
   if (params.data !== 'live') {

@@ -108,6 +108,9 @@ export function fakeRuntime<P>(
       const st = { code: 0, signal: null };
       return { route: 'relay', bytes: 1000, seconds: 1, from: st, to: st, output: '' };
     },
+    async routeOf(action) {
+      return action.from === 'controller' || action.to === 'controller' ? 'controller' : 'relay';
+    },
     manifest: () => manifest,
     action(kind, marker) {
       const found = actions.find(

@@ -17,10 +17,11 @@ import { join } from 'node:path';
 import test from 'ava';
 import { StopError } from '../../src/errors.js';
 import { type Inventory, validateInventory } from '../../src/inventory/index.js';
+import { hashed } from '../../src/tasks/common.js';
 import transfer, {
-  hashedFast,
   receiveDataCommand,
   run,
+  sendLiveCommand,
   stagePaths,
   type TransferParams,
 } from '../../src/tasks/transfer.js';
@@ -67,24 +68,25 @@ test('live, auto: both hosts are asked for zstd; both compressions are planned',
     ['old', 'new'],
   );
   const streams = actions.filter((a) => a.kind === 'stream');
-  t.is(streams.length, 3);
-  t.regex(streams[1]!.kind === 'stream' ? streams[1]!.receive : '', /zstd -q -dc/);
-  t.regex(streams[2]!.kind === 'stream' ? streams[2]!.receive : '', /gzip -dc/);
-  t.regex(streams[1]!.kind === 'stream' ? streams[1]!.send : '', /zstd -q -1 -T0/);
+  t.is(streams.length, 2, 'one stream per compression: the manifest and exports ride along');
+  t.regex(streams[0]!.kind === 'stream' ? streams[0]!.receive : '', /zstd -q -dc/);
+  t.regex(streams[1]!.kind === 'stream' ? streams[1]!.receive : '', /gzip -dc/);
+  t.regex(streams[0]!.kind === 'stream' ? streams[0]!.send : '', /zstd -q -1 -T0/);
 });
 
 test('live, gzip: no probe, one data stream', (t) => {
   const actions = transfer.plan(ctx({ compression: 'gzip' }));
   t.false(actions.some((a) => a.kind === 'remote' && a.command === 'command -v zstd'));
-  t.is(actions.filter((a) => a.kind === 'stream').length, 2);
+  t.is(actions.filter((a) => a.kind === 'stream').length, 1);
 });
 
 test('run picks zstd when both hosts have it, gzip when one lacks it', async (t) => {
   const c = ctx({});
   const both = fakeRuntime(c, transfer.plan(c), [], manifestOf());
   t.like(await run(both.rt), { compression: 'zstd' });
-  t.regex(both.seen.streams[1]!.receive, /zstd -q -dc/);
-  t.regex(both.seen.streams[0]!.send, /manifest\.json/, 'the meta stream goes first');
+  t.is(both.seen.streams.length, 1, 'one stream');
+  t.regex(both.seen.streams[0]!.receive, /zstd -q -dc/);
+  t.regex(both.seen.streams[0]!.send, /manifest\.json/, 'the manifest rides in the data stream');
 
   const oldLacks = fakeRuntime(
     c,
@@ -93,8 +95,8 @@ test('run picks zstd when both hosts have it, gzip when one lacks it', async (t)
     manifestOf(),
   );
   t.like(await run(oldLacks.rt), { compression: 'gzip' });
-  t.regex(oldLacks.seen.streams[1]!.send, /gzip -1/);
-  t.regex(oldLacks.seen.streams[1]!.receive, /gzip -dc/);
+  t.regex(oldLacks.seen.streams[0]!.send, /gzip -1/);
+  t.regex(oldLacks.seen.streams[0]!.receive, /gzip -dc/);
 });
 
 test('compression zstd stops when a host lacks it, before anything is streamed', async (t) => {
@@ -143,7 +145,7 @@ function transforms(command: string): string[] {
 test('the receive tar stages home/dokku and /var/lib/dokku inside their own trees; strays are quarantined', (t) => {
   const s = stagePaths(RUN);
   const tx = transforms(receiveDataCommand(RUN, 'zstd'));
-  t.is(tx.length, 2);
+  t.is(tx.length, 4);
   const dir = mkdtempSync(join(tmpdir(), 'ferry-xfer-'));
   try {
     const src = join(dir, 'src');
@@ -156,6 +158,12 @@ test('the receive tar stages home/dokku and /var/lib/dokku inside their own tree
     writeFileSync(join(src, 'var/lib/dokku/config/app/ENV'), 'A="1"\n', { mode: 0o600 });
     symlinkSync('/var/lib/dokku/plugins/available/x', join(src, 'var/lib/dokku/plugins/enabled/x'));
     writeFileSync(join(src, 'etc/evil'), 'no');
+    // What a live stream adds at its end: the run folder's manifest and exports.
+    mkdirSync(join(src, 'exports'), { mode: 0o700 });
+    writeFileSync(join(src, 'manifest.json'), '{}', { mode: 0o600 });
+    writeFileSync(join(src, 'exports/postgres-db.dump'), 'dump', { mode: 0o600 });
+    mkdirSync(join(src, 'var/lib/dokku/data/exports'), { recursive: true });
+    writeFileSync(join(src, 'var/lib/dokku/data/exports/keep'), 'a Dokku path named exports');
     execFileSync('chown', ['-R', '4242:4343', join(src, 'var/lib/dokku/config')]);
     const tarFile = join(dir, 'a.tar');
     execFileSync('tar', [
@@ -167,7 +175,10 @@ test('the receive tar stages home/dokku and /var/lib/dokku inside their own tree
       'home/dokku',
       'var/lib/dokku/config',
       'var/lib/dokku/plugins',
+      'var/lib/dokku/data',
       'etc',
+      'manifest.json',
+      'exports',
     ]);
     const dst = join(dir, 'dst');
     mkdirSync(dst);
@@ -196,6 +207,11 @@ test('the receive tar stages home/dokku and /var/lib/dokku inside their own tree
     );
     t.true(existsSync(at(`${s.lib}/etc/evil`)), 'a stray member stays in the stage');
     t.false(existsSync(at('etc/evil')));
+    t.is(readFileSync(at(`${s.meta}/manifest.json`), 'utf8'), '{}', 'the manifest goes to meta');
+    t.is(readFileSync(at(`${s.meta}/exports/postgres-db.dump`), 'utf8'), 'dump');
+    t.is(statSync(at(`${s.meta}/exports`)).mode & 0o777, 0o700, 'exports stay root-only');
+    t.true(existsSync(at(`${s.libTree}/data/exports/keep`)), 'only the top-level names are meta');
+    t.false(existsSync(at(`${s.lib}/manifest.json`)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -211,11 +227,50 @@ test('the fast checksum is plain SHA-256: what sha256sum says, on both sides of 
     const inn = join(dir, 'in.sum');
     execFileSync('bash', [
       '-c',
-      `set -euo pipefail\n( ${hashedFast(`cat ${data}`, out, 'out')} ) | ( ${hashedFast(`cat > ${join(dir, 'copy')}`, inn, 'in')} )`,
+      `set -euo pipefail\n( ${hashed(`cat ${data}`, out, 'out')} ) | ( ${hashed(`cat > ${join(dir, 'copy')}`, inn, 'in')} )`,
     ]);
     t.is(readFileSync(out, 'utf8').trim(), want);
     t.is(readFileSync(inn, 'utf8').trim(), want);
     t.is(readFileSync(join(dir, 'copy')).length, 3_000_000);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('live send | receive for real: the Dokku paths reach their stages, the run folder its meta, both sums agree', (t) => {
+  const s = stagePaths(RUN);
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-live-'));
+  try {
+    // The commands work from /; here they work from two temp roots instead.
+    const src = join(dir, 'src');
+    const dst = join(dir, 'dst');
+    const run = join(src, 'srv/run');
+    mkdirSync(join(src, 'home/dokku/app'), { recursive: true });
+    mkdirSync(join(src, 'var/lib/dokku/config/app'), { recursive: true });
+    mkdirSync(join(run, 'exports'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(dst, s.meta), { recursive: true });
+    writeFileSync(join(src, 'home/dokku/app/HEAD'), 'ref: refs/heads/main\n');
+    writeFileSync(join(src, 'var/lib/dokku/config/app/ENV'), 'A="1"\n', { mode: 0o600 });
+    writeFileSync(join(run, 'manifest.json'), '{"m":1}', { mode: 0o600 });
+    writeFileSync(join(run, 'exports/postgres-db.dump'), 'dump', { mode: 0o600 });
+    writeFileSync(join(run, 'stream.sha256'), 'not sent');
+    const send = sendLiveCommand(join(run, 'stream.sha256'), 'gzip', run).replace(
+      /^cd \/ &&/,
+      `cd ${src} &&`,
+    );
+    const receive = receiveDataCommand(RUN, 'gzip')
+      .replace(' -C / ', ` -C ${dst} `)
+      .replace(s.sum, join(dst, s.sum));
+    t.not(send, sendLiveCommand(join(run, 'stream.sha256'), 'gzip', run), 'root replaced');
+    execFileSync('bash', ['-c', `set -euo pipefail\n( ${send} ) | ( ${receive} )`]);
+    t.is(readFileSync(join(dst, s.home, 'app/HEAD'), 'utf8'), 'ref: refs/heads/main\n');
+    t.is(readFileSync(join(dst, s.libTree, 'config/app/ENV'), 'utf8'), 'A="1"\n');
+    t.is(readFileSync(join(dst, s.meta, 'manifest.json'), 'utf8'), '{"m":1}');
+    t.is(readFileSync(join(dst, s.meta, 'exports/postgres-db.dump'), 'utf8'), 'dump');
+    t.false(existsSync(join(dst, s.meta, 'stream.sha256')), 'only the manifest and exports go');
+    const sent = readFileSync(join(run, 'stream.sha256'), 'utf8').trim();
+    t.regex(sent, /^[0-9a-f]{64}$/);
+    t.is(readFileSync(join(dst, s.sum), 'utf8').trim(), sent);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
