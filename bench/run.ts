@@ -9,7 +9,10 @@
  *
  * Env: BENCH_SCALE (default 1, ~1 GB), BENCH_SMALL_SCALE (0.25), BENCH_REPEAT
  * (3), BENCH_BUDGET_S (no round starts that would end later, default 840),
- * BENCH_KEEP=1 (leave the lab up), BENCH_REUSE=1 (use a lab left up, data included).
+ * BENCH_KEEP=1 (leave the lab up), BENCH_REUSE=1 (use a lab left up, data included),
+ * BENCH_ONLY (a comma list of measurement names to run, e.g. "raw direct,ferry
+ * direct": for quick comparisons; the others show as NaN), BENCH_DISK=1 (the
+ * hosts' folders on the controller's disk instead of a tmpfs: see LabUpOptions.memory).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -34,6 +37,7 @@ const SCALE = Number(env.BENCH_SCALE ?? '1');
 const SMALL_SCALE = Number(env.BENCH_SMALL_SCALE ?? '0.25');
 const REPEAT = Math.max(1, Number.parseInt(env.BENCH_REPEAT ?? '3', 10));
 const BUDGET_S = Number(env.BENCH_BUDGET_S ?? '840');
+const ONLY = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',').map((s) => s.trim())) : undefined;
 const FERRY_ROOT = '/var/lib/dokku-ferry';
 const BACKUP_DIR = `${FERRY_ROOT}/archives`;
 
@@ -110,7 +114,12 @@ async function main(): Promise<number> {
       log('reusing the running bench lab and its data');
     } else {
       log('lab up: src, small, dst');
-      lab = await Lab.up({ instance: INSTANCE, hosts: ['src', 'small', 'dst'], log });
+      lab = await Lab.up({
+        instance: INSTANCE,
+        hosts: ['src', 'small', 'dst'],
+        log,
+        memory: env.BENCH_DISK !== '1',
+      });
     }
     const src = lab.host('src');
     const small = lab.host('small');
@@ -187,6 +196,7 @@ async function main(): Promise<number> {
       print: string,
       fn: () => Promise<number | FerryRun | SeedTimes>,
     ): Promise<void> => {
+      if (ONLY && !ONLY.has(name)) return;
       await reset.restore([src, small]);
       const r = await fn();
       const got = await benchFootprint(dst);

@@ -6,17 +6,13 @@
  * migration (no archive) and a safety archive (`<host>-pre-ferry-…`) are left alone.
  */
 import type { Host, Inventory } from '../inventory/index.js';
-import { arg } from './common.js';
+import { archiveFoldersCommand } from './common.js';
 import type { TaskRun } from './runtime.js';
 import { defineTask } from './types.js';
 
-/** A run id as a glob: `20261123T104500Z`. */
-const RUN_ID_GLOB = '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z';
-
 /** Removes all but the newest `keep` archive folders of `host`; prints `removed <folder>` for each. */
 export function retentionCommand(inventory: Inventory, host: Host, keep: number): string {
-  const dir = inventory.backup.dir.replace(/\/+$/, '');
-  return `find ${arg(dir)} -mindepth 2 -maxdepth 2 -path ${arg(`${dir}/${host.name}-`)}'${RUN_ID_GLOB}/dokku.tar.*' ! -name '*.sha256' ! -name '*.part' -printf '%h\\n' | sort -ru | tail -n +${keep + 1} | while IFS= read -r d; do rm -rf -- "$d" && printf 'removed %s\\n' "$d"; done`;
+  return `${archiveFoldersCommand(inventory, host)} | tail -n +${keep + 1} | while IFS= read -r d; do rm -rf -- "$d" && printf 'removed %s\\n' "$d"; done`;
 }
 
 const task = defineTask({

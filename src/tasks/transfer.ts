@@ -22,6 +22,7 @@ import { quote } from '../ssh/quote.js';
 import {
   type Arg,
   arg,
+  archiveFoldersCommand,
   COMPRESSION,
   type Compression,
   EXISTING_PATHS,
@@ -154,10 +155,9 @@ export function prepareStageCommand(runId: string): string {
 /** Whether this host has zstd (exit 0) or not (exit 1). */
 export const HAS_ZSTD = 'command -v zstd';
 
-/** The newest archive folder of `host` in backup.dir (names sort by time). */
+/** The newest archive folder of `host` in backup.dir (see {@link archiveFoldersCommand}). */
 export function latestArchiveCommand(inventory: Inventory, host: Host): string {
-  const dir = inventory.backup.dir.replace(/\/+$/, '');
-  return `find ${arg(dir)} -mindepth 2 -maxdepth 2 -path ${arg(`${dir}/${host.name}-`)}'*/dokku.tar.*' ! -name '*.sha256' -printf '%h\\n' | sort | tail -n 1`;
+  return `${archiveFoldersCommand(inventory, host)} | sed -n 1p`; // sed reads it all: no SIGPIPE under pipefail
 }
 
 /** The archive file in a run folder: dokku.tar.zst or dokku.tar.gz, whichever is there. */

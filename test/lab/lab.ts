@@ -87,6 +87,13 @@ export interface LabUpOptions {
    * The lab's own tests turn it off to stay independent of the emulator.
    */
   emulator?: boolean;
+  /**
+   * Keep the hosts' folders (their Dokku paths, /tmp, engine) on a tmpfs
+   * instead of the controller's disk. For the benchmark: the disk here is
+   * shared ext4 with online discard, and deleting a gigabyte before a run
+   * made the same copy take 9 to 16 s; in memory it takes 5.6 to 6.6 s.
+   */
+  memory?: boolean;
 }
 
 /** What state.json records about one host. */
@@ -331,6 +338,12 @@ export class Lab {
       await mkdirRootOnly(idir);
       const subnet = await allocateSubnet(instance);
       await cleanup(instance, log);
+      if (opts.memory) {
+        // Unmounted by `down` with every other mount below the instance folder.
+        const hosts = path.join(idir, 'hosts');
+        await fsp.mkdir(hosts, { recursive: true });
+        await must('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=60%', 'ferry-lab', hosts]);
+      }
       const fresh: LabState = {
         version: 1,
         instance,

@@ -21,6 +21,7 @@ import {
 } from '../../src/tasks/fetch.js';
 import { deployMethod, mountOutsideArchive, parseFileValues } from '../../src/tasks/inventory.js';
 import { parseRemoved, retentionCommand } from '../../src/tasks/retention.js';
+import { latestArchiveCommand } from '../../src/tasks/transfer.js';
 
 function bash(command: string): { code: number; stdout: string; stderr: string } {
   const r = spawnSync('bash', ['-c', `set -euo pipefail\n${command}`], { encoding: 'utf8' });
@@ -80,6 +81,26 @@ test('retention keeps the newest N whole archives of this host, and nothing else
   ]);
   // Run again: nothing more to remove.
   t.deepEqual(parseRemoved(bash(retentionCommand(inv, inv.hosts.old!, 2)).stdout), []);
+});
+
+test('the latest archive of a host is its newest whole one, never a .part, a safety archive or another host', (t) => {
+  const dir = join(scratch(t), 'archives');
+  const make = (name: string, file: string) => {
+    mkdirSync(join(dir, name), { recursive: true });
+    writeFileSync(join(dir, name, file), 'x');
+  };
+  const inv = inventoryAt(dir, 2);
+  const none = bash(`set -euo pipefail; ${latestArchiveCommand(inv, inv.hosts.old!)}`);
+  t.deepEqual([none.code, none.stdout], [0, ''], 'no backup.dir yet: nothing, and no failure');
+  make('old-20260101T000000Z', 'dokku.tar.zst');
+  make('old-20260102T000000Z', 'dokku.tar.gz');
+  make('old-20260105T000000Z', 'dokku.tar.zst.part');
+  make('old-20260106T000000Z', 'manifest.json');
+  make('old-pre-ferry-20990101T000000Z', 'dokku.tar.zst');
+  make('old-2-20990101T000000Z', 'dokku.tar.zst');
+  const r = bash(latestArchiveCommand(inv, inv.hosts.old!));
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout.trim(), join(dir, 'old-20260102T000000Z'));
 });
 
 test('the archive checksum command writes a 0600 sum file and prints what the run parses', (t) => {

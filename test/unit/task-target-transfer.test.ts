@@ -1,5 +1,5 @@
 /** transfer: compression chosen by both hosts, archive variants, and the staging tar (run for real here). */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
   linkSync,
@@ -139,7 +139,8 @@ test('restore from a folder: the archive file decides the compression; the manif
 
 /** The --transform arguments of the receive command, as tar gets them. */
 function transforms(command: string): string[] {
-  return [...command.matchAll(/--transform '([^']*)'/g)].map((m) => m[1]!);
+  // The pipeline appears twice (with python3 and without): each transform once.
+  return [...new Set([...command.matchAll(/--transform '([^']*)'/g)].map((m) => m[1]!))];
 }
 
 test('the receive tar stages home/dokku and /var/lib/dokku inside their own trees; strays are quarantined', (t) => {
@@ -217,21 +218,40 @@ test('the receive tar stages home/dokku and /var/lib/dokku inside their own tree
   }
 });
 
-test('the fast checksum is plain SHA-256: what sha256sum says, on both sides of a pipe', (t) => {
+test('the checksum is plain SHA-256, with python3 and without: what sha256sum says, on both sides of a pipe', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-sum-'));
   try {
     const data = join(dir, 'data');
     writeFileSync(data, Buffer.alloc(3_000_000, 7));
     const want = execFileSync('sha256sum', [data], { encoding: 'utf8' }).split(' ')[0] ?? '';
-    const out = join(dir, 'out.sum');
-    const inn = join(dir, 'in.sum');
-    execFileSync('bash', [
-      '-c',
-      `set -euo pipefail\n( ${hashed(`cat ${data}`, out, 'out')} ) | ( ${hashed(`cat > ${join(dir, 'copy')}`, inn, 'in')} )`,
-    ]);
-    t.is(readFileSync(out, 'utf8').trim(), want);
-    t.is(readFileSync(inn, 'utf8').trim(), want);
-    t.is(readFileSync(join(dir, 'copy')).length, 3_000_000);
+    // A PATH without python3: the tee-and-FIFO way.
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    for (const tool of ['cat', 'cut', 'mkfifo', 'mktemp', 'openssl', 'rm', 'sha256sum', 'tee']) {
+      const where = execFileSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+      symlinkSync(where, join(bin, tool));
+    }
+    for (const [way, PATH] of [
+      ['python3', process.env.PATH ?? ''],
+      ['tee', bin],
+    ] as const) {
+      const out = join(dir, `${way}-out.sum`);
+      const inn = join(dir, `${way}-in.sum`);
+      const copy = join(dir, `${way}-copy`);
+      const script = `set -euo pipefail\n( ${hashed(`cat ${data}`, out, 'out')} ) | ( ${hashed(`cat > ${copy}`, inn, 'in')} )`;
+      execFileSync('/bin/bash', ['-c', script], { env: { ...process.env, PATH } });
+      t.is(readFileSync(out, 'utf8').trim(), want, `${way}: sent`);
+      t.is(readFileSync(inn, 'utf8').trim(), want, `${way}: received`);
+      t.is(readFileSync(copy).length, 3_000_000, `${way}: every byte passed`);
+    }
+    // A consumer that fails fails the whole pipe (pipefail), with no traceback.
+    const r = spawnSync(
+      '/bin/bash',
+      ['-c', `set -euo pipefail; ${hashed(`cat ${data}`, join(dir, 'x.sum'), 'out')} | head -c 10 >/dev/null`],
+      { encoding: 'utf8' },
+    );
+    t.not(r.status, 0);
+    t.notRegex(r.stderr, /Traceback/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
