@@ -33,6 +33,12 @@ export interface DirectOptions extends TransferOptions {
   sourceAddress?: string;
   /** Its ssh port (default: the source's inventory port). */
   sourcePort?: number;
+  /**
+   * `toCmd` prints `<n> bytes` progress lines on stderr itself. Otherwise a
+   * `dd` counts in the pipe: one more copy of every byte, which cost 0.6 to
+   * 1 s of a 5 s copy of 339 MB here.
+   */
+  counted?: boolean;
 }
 
 /** The ciphers the pull offers, fastest here first. */
@@ -233,6 +239,7 @@ cat "$d/id.pub"`,
     const pin = knownHostsLine(address, port, from.hostKey);
     const algs = algorithmsForKeyType(from.hostKey.type).join(',');
     const inner = wrapCommand(toCmd, { sudo: false });
+    const counter = opts.counted ? '' : 'dd bs=1M status=progress | ';
     // The pipeline runs in the background so that a TERM (kill, abort, SIGINT) reaches
     // the trap at once and takes the whole process group down: ssh would otherwise go
     // on pulling into an orphaned pipe.
@@ -247,11 +254,10 @@ set +e
     -o HostKeyAlgorithms=${algs} -o Ciphers=${PULL_CIPHERS} -o Compression=no \\
     -o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=3 -o LogLevel=ERROR \\
     -T ${address} ferry-export </dev/null \\
-    | dd bs=1M status=progress \\
-    | ${raw(inner)}
+    | ${raw(counter)}${raw(inner)}
   st=("\${PIPESTATUS[@]}")
-  printf '\\nferry-pipestatus %s %s %s\\n' "\${st[0]}" "\${st[1]}" "\${st[2]}" >&2
-  [ "\${st[0]}" = 0 ] && [ "\${st[1]}" = 0 ] && [ "\${st[2]}" = 0 ]
+  printf '\\nferry-pipestatus %s %s\\n' "\${st[0]}" "\${st[-1]}" >&2
+  for x in "\${st[@]}"; do [ "$x" = 0 ] || exit 1; done
 ) &
 wait $!`;
     proc = await to.spawn(script, { ...step, sudo: true, stdin: '' });
@@ -270,8 +276,8 @@ wait $!`;
           bytes = Number(c[1]);
           progress.push(bytes);
         }
-        const s = /^ferry-pipestatus (\d+) (\d+) (\d+)$/.exec(p);
-        if (s) statuses = [Number(s[1]), Number(s[2]), Number(s[3])];
+        const s = /^ferry-pipestatus (\d+) (\d+)$/.exec(p);
+        if (s) statuses = [Number(s[1]), Number(s[2])];
       }
     });
     const output = collectTail(proc.stdout);
@@ -288,7 +294,7 @@ wait $!`;
       bytes,
       seconds: (Date.now() - started) / 1000,
       from: status(statuses?.[0]),
-      to: status(statuses?.[2]),
+      to: status(statuses?.[1]),
       output: output(),
     };
   } catch (e) {

@@ -132,9 +132,9 @@ export const SHA256_HEX =
  * with SIGPIPE's status, as `tee` would, not a traceback.
  */
 const PY_PASS = [
-  'import fcntl, hashlib, os, sys',
+  'import fcntl, hashlib, os, sys, time',
   'def main():',
-  '    h = hashlib.sha256()',
+  '    h = hashlib.sha256(); n = 0; shown = 0.0; progress = len(sys.argv) > 2',
   '    for fd in (0, 1):',
   '        try: fcntl.fcntl(fd, 1031, 1 << 20)',
   '        except OSError: pass',
@@ -142,9 +142,12 @@ const PY_PASS = [
   '    while True:',
   '        k = os.readv(0, [b])',
   '        if not k: break',
-  '        h.update(m[:k]); v = m[:k]',
+  '        h.update(m[:k]); v = m[:k]; n += k',
   '        while v: v = v[os.write(1, v):]',
+  '        if progress and time.monotonic() - shown >= 1:',
+  '            shown = time.monotonic(); os.write(2, b"%d bytes\\n" % n)',
   '    with open(sys.argv[1], "w") as f: f.write(h.hexdigest() + "\\n")',
+  '    if progress: os.write(2, b"%d bytes\\n" % n)',
   'try: main()',
   'except BrokenPipeError: os._exit(141)',
 ].join('\n');
@@ -154,13 +157,22 @@ const PY_PASS = [
  * `sumFile` (hex only): complete when the command ends. `side` says whether
  * the bytes leave the pipeline (`out`: producer | hasher) or enter it (`in`:
  * hasher | consumer). Python 3 does it where there is one (Dokku's packages
- * bring it); else `tee` into a FIFO read by {@link SHA256_HEX}.
+ * bring it); else `tee` into a FIFO read by {@link SHA256_HEX}. With
+ * `progress`, the bytes so far go to stderr about once a second as `<n>
+ * bytes` lines, the form of `dd status=progress` (which the fallback uses),
+ * and once more at the end: a direct transfer reads them there.
  */
-export function hashed(pipeline: string, sumFile: Arg, side: 'in' | 'out'): string {
-  const py = `python3 -c ${quote(PY_PASS)} ${arg(sumFile)}`;
+export function hashed(
+  pipeline: string,
+  sumFile: Arg,
+  side: 'in' | 'out',
+  opts: { progress?: boolean } = {},
+): string {
+  const py = `python3 -c ${quote(PY_PASS)} ${arg(sumFile)}${opts.progress ? ' progress' : ''}`;
   const fast = side === 'out' ? `${pipeline} | ${py}` : `${py} | ${pipeline}`;
   const setup = `f=$(mktemp -u) && mkfifo -m 600 "$f" && trap 'rm -f "$f"' EXIT && { { ${SHA256_HEX}; } <"$f" >${arg(sumFile)} & }`;
-  const body = side === 'out' ? `${pipeline} | tee "$f"` : `tee "$f" | ${pipeline}`;
+  const count = opts.progress ? 'dd bs=1M status=progress | ' : '';
+  const body = side === 'out' ? `${pipeline} | ${count}tee "$f"` : `${count}tee "$f" | ${pipeline}`;
   return `if command -v python3 >/dev/null; then ${fast}; else ${setup} && ${body} && wait $!; fi`;
 }
 

@@ -158,7 +158,7 @@ export function createRuntime<P>(fields: {
       const route = await chooseRoute(shared, action.route, from, to);
       task.log(`route: ${route} (${action.from} → ${action.to})`);
       return route === 'direct'
-        ? direct(from, send, to, receive, common)
+        ? direct(from, send, to, receive, { ...common, counted: action.counts === true })
         : relay(from, send, to, receive, common);
     },
     async routeOf(action) {

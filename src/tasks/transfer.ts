@@ -21,8 +21,8 @@ import type { StepTask } from '../run/runner.js';
 import { quote } from '../ssh/quote.js';
 import {
   type Arg,
-  arg,
   archiveFoldersCommand,
+  arg,
   COMPRESSION,
   type Compression,
   EXISTING_PATHS,
@@ -120,6 +120,7 @@ export function receiveDataCommand(runId: string, compression: Compression): str
     `${COMPRESSION[compression].decompress} | tar --numeric-owner -xpf - -C / ${tx}`,
     s.sum,
     'in',
+    { progress: true },
   );
 }
 
@@ -262,6 +263,7 @@ const transfer = defineTask({
           route,
           send: sendLiveCommand(`${dir}/stream.sha256`, c, dir),
           receive: receiveDataCommand(options.runId, c),
+          counts: true,
           why:
             choices.length === 1
               ? "the seed's five paths with the manifest and exports, streamed: no archive file on either disk, nothing on the controller"
@@ -331,6 +333,7 @@ const transfer = defineTask({
         route: holderRoute,
         send: sendArchiveCommand(file),
         receive: receiveDataCommand(options.runId, c),
+        counts: true,
         why:
           variants.length === 1
             ? 'the archive as it was written; its checksum is compared after'

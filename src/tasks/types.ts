@@ -67,6 +67,11 @@ export type PlannedAction =
       send: string;
       receive: string;
       route: Route;
+      /**
+       * The receive command prints `<n> bytes` lines on stderr itself (see
+       * common's `hashed`), so a direct transfer puts no counter in the pipe.
+       */
+      counts?: boolean;
       why?: string;
       changes?: boolean;
     };

@@ -96,8 +96,17 @@ export const run: TaskRun<Params> = async (rt) => {
   const nothingMoved = `stage at ${s.home} and ${s.lib} (meta ${s.meta}); nothing moved into place`;
   const sentAction = rt.actions[0];
   if (sentAction?.kind !== 'remote') throw new StopError('verify-archive: no sender sum planned');
-  const sent = (await rt.exec(sentAction)).stdout.trim();
-  const received = (await rt.exec(rt.action('remote', '/data.sha256'))).stdout.trim();
+  // Four reads, asked at once (each is a round trip); judged in order below.
+  const [sentR, receivedR, listedR, treeR] = await Promise.allSettled([
+    rt.exec(sentAction),
+    rt.exec(rt.action('remote', '/data.sha256')),
+    rt.exec(rt.action('remote', 'SHA256SUMS')),
+    rt.exec(rt.action('remote', 'test -d')),
+  ]);
+  if (sentR.status === 'rejected') throw sentR.reason;
+  if (receivedR.status === 'rejected') throw receivedR.reason;
+  const sent = sentR.value.stdout.trim();
+  const received = receivedR.value.stdout.trim();
   if (!SHA256.test(received) || !SHA256.test(sent) || sent !== received) {
     await rt.exec(discardStageAction(to, rt.ctx.options.runId));
     rt.task.hostState(to, 'checksum mismatch: the stage was discarded; nothing moved into place');
@@ -109,19 +118,17 @@ export const run: TaskRun<Params> = async (rt) => {
     );
   }
   rt.task.log(`sha256 ${received} at both ends`);
-  let listed: string[];
-  try {
-    listed = (await rt.exec(rt.action('remote', 'SHA256SUMS'))).stdout
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l !== '');
-  } catch (e) {
+  if (listedR.status === 'rejected') {
     rt.task.hostState(to, nothingMoved);
     throw new StopError(`a datastore export does not match its checksum (or none came)`, {
       hint: `Nothing was moved into place. Look at ${s.meta}/exports on ${to}; run the command again to copy them again.`,
-      cause: e,
+      cause: listedR.reason,
     });
   }
+  const listed = listedR.value.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const manifest = rt.manifest();
   const missing = manifest.services
     .map((svc) => `${svc.plugin}-${svc.name}.dump`)
@@ -131,9 +138,7 @@ export const run: TaskRun<Params> = async (rt) => {
       `no export ${f} came with the data: that service cannot be re-created if its copy does not start`,
     );
   }
-  try {
-    await rt.exec(rt.action('remote', 'test -d'));
-  } catch {
+  if (treeR.status === 'rejected') {
     rt.task.hostState(to, nothingMoved);
     throw new StopError('the stage holds no Dokku tree (/home/dokku and /var/lib/dokku/data)', {
       hint: 'The source or archive did not hold Dokku data; nothing was moved into place.',

@@ -247,7 +247,10 @@ test('the checksum is plain SHA-256, with python3 and without: what sha256sum sa
     // A consumer that fails fails the whole pipe (pipefail), with no traceback.
     const r = spawnSync(
       '/bin/bash',
-      ['-c', `set -euo pipefail; ${hashed(`cat ${data}`, join(dir, 'x.sum'), 'out')} | head -c 10 >/dev/null`],
+      [
+        '-c',
+        `set -euo pipefail; ${hashed(`cat ${data}`, join(dir, 'x.sum'), 'out')} | head -c 10 >/dev/null`,
+      ],
       { encoding: 'utf8' },
     );
     t.not(r.status, 0);
