@@ -413,6 +413,10 @@ export class Remote {
       throw new FerryError(`cannot connect to ${host.name}: no connection after the handshake`);
     }
     opened++;
+    // Each command is a handful of small packets (open, exec, eof, close): with
+    // Nagle's algorithm on, they waited out delayed ACKs and a `true` took 57 ms
+    // here; without it, 19 ms. Bulk data goes in full packets either way.
+    client.setNoDelay(true);
     if (accepted) {
       await appendKnownHost(khPath, host.address, host.port, presented);
       opts.onNewHostKey?.(host, presented, khPath);
