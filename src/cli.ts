@@ -146,6 +146,11 @@ Options for every command:
   --json                 machine-readable output on stdout
   -h, --help             help for ferry or for one command (ferry migrate --help)
 
+Environment:
+  FERRY_STATE_DIR        where run journals go (default: ~/.local/state/dokku-ferry)
+  FERRY_RENDERER=silent  no step tree on stderr (the report still prints)
+  FERRY_TRACE=1          one stderr line per remote command: host, time, exit status
+
 Exit codes: 0 done, 1 a step failed or a check refused, 2 bad input, 130 interrupted.
 `;
 }

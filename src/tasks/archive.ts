@@ -43,6 +43,16 @@ export function checksumCommand(dir: Arg, compression: Compression): string {
 export const ZSTD_PROBE = 'command -v zstd || true';
 
 /**
+ * Copies the host's Dokku cron entries (`dokku-*`: a datastore's scheduled
+ * backups, letsencrypt's renewals) into `<dir>/cron.d`. They live in /etc,
+ * outside the archived paths; restore puts them back from there.
+ */
+export function copyCronCommand(dir: Arg, cronDir = '/etc/cron.d'): string {
+  const to = path(dir, '/cron.d');
+  return `install -d -m 0700 ${arg(to)} && { [ ! -d ${arg(cronDir)} ] || find ${arg(cronDir)} -maxdepth 1 -type f -name 'dokku-*' -exec cp -p -t ${arg(to)} {} +; }`;
+}
+
+/**
  * The actions of an archive of `host` into `dir` (also used for check-target's
  * safety archive). With zstd asked for, a probe decides between the zstd
  * forms and the gzip forms (a host without zstd still gets its archive).
@@ -76,6 +86,13 @@ export function archiveActions(
       host: host.name,
       command: rootOnlyDirs(inventory.backup.dir, dir),
       why: "root-only folders: the archive holds every app's secrets",
+      changes: true,
+    },
+    {
+      kind: 'remote',
+      host: host.name,
+      command: copyCronCommand(dir),
+      why: 'cron entries (scheduled backups, certificate renewals) live in /etc, outside the archive',
       changes: true,
     },
     ...(compression === 'zstd'
@@ -134,6 +151,7 @@ export async function writeArchive<P>(
     return a;
   };
   await rt.exec(find(rootOnlyDirs(rt.ctx.inventory.backup.dir, dir)));
+  await rt.exec(find(copyCronCommand(dir)));
   let chosen = compression;
   if (compression === 'zstd') {
     const where = (await rt.exec(find(ZSTD_PROBE))).stdout.trim();

@@ -4,7 +4,8 @@
  * `data: live` sends the source's Dokku paths as they are now (migrate),
  * `latest` the newest archive in the source's backup.dir (drill), `given` the
  * archive named on the command line (restore: here or on a host).
- * A second, small stream carries the manifest and datastore exports.
+ * A live stream carries the run folder's manifest and exports at the end of its own tar;
+ * an archive's come first, in a second, small stream.
  *
  * The tree is unpacked INSIDE the filesystems it goes to: /home/dokku and
  * /var/lib/dokku are often mount points (and always are in the lab), and a
@@ -132,9 +133,9 @@ export function sendArchiveCommand(file: Arg): string {
 /** What only the meta stream's send command holds (how the run finds it). */
 const META_MARK = '--ignore-failed-read manifest.json';
 
-/** Send side of the small stream of an archive: manifest, exports and the archive's checksum. */
+/** Send side of the small stream of an archive: manifest, exports, cron entries and the archive's checksum. */
 export function sendMetaCommand(dir: Arg): string {
-  return `cd ${arg(dir)} && tar -cf - ${META_MARK} exports $(ls -1 dokku.tar.*.sha256 2>/dev/null)`;
+  return `cd ${arg(dir)} && tar -cf - ${META_MARK} exports cron.d $(ls -1 dokku.tar.*.sha256 2>/dev/null)`;
 }
 
 /** Receive side of the small stream, into `<stage>/meta`. */

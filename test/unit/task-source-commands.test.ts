@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { type Inventory, validateInventory } from '../../src/inventory/index.js';
-import { checksumCommand, parseChecksumOutput } from '../../src/tasks/archive.js';
+import { checksumCommand, copyCronCommand, parseChecksumOutput } from '../../src/tasks/archive.js';
 import { parseDeployLocks } from '../../src/tasks/check-quiet.js';
 import { parseExistingData, parseFreeSpace } from '../../src/tasks/check-target.js';
 import { exportSumsCommand, parseExportSums } from '../../src/tasks/export-datastores.js';
@@ -101,6 +101,24 @@ test('the latest archive of a host is its newest whole one, never a .part, a saf
   const r = bash(latestArchiveCommand(inv, inv.hosts.old!));
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout.trim(), join(dir, 'old-20260102T000000Z'));
+});
+
+test('backup keeps the dokku-* cron entries beside the archive, and only those', (t) => {
+  const dir = scratch(t);
+  const cron = join(dir, 'etc-cron.d');
+  mkdirSync(cron);
+  writeFileSync(join(cron, 'dokku-postgres-db'), '0 3 * * * dokku ...\n', { mode: 0o644 });
+  writeFileSync(join(cron, 'dokku-letsencrypt'), '@daily dokku letsencrypt:auto-renew\n');
+  writeFileSync(join(cron, 'e2scrub_all'), 'not ours\n');
+  const run = join(dir, 'run');
+  const r = bash(copyCronCommand(run, cron));
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(readdirSync(join(run, 'cron.d')).sort(), ['dokku-letsencrypt', 'dokku-postgres-db']);
+  t.is(statSync(join(run, 'cron.d')).mode & 0o777, 0o700);
+  // A host without /etc/cron.d: an empty folder, no failure.
+  const none = bash(copyCronCommand(join(dir, 'run2'), join(dir, 'missing')));
+  t.is(none.code, 0, none.stderr);
+  t.deepEqual(readdirSync(join(dir, 'run2', 'cron.d')), []);
 });
 
 test('the archive checksum command writes a 0600 sum file and prints what the run parses', (t) => {
