@@ -275,8 +275,19 @@ class Tail {
   }
   text(): string {
     const all = Buffer.concat(this.chunks);
-    return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8');
+    return withoutProgress(all.subarray(Math.max(0, all.length - this.limit)).toString('utf8'));
   }
+}
+
+/**
+ * Drops progress lines (`<n> bytes …`, as `dd status=progress` and the
+ * transfer's hasher print them) from a command's stderr as an error shows it:
+ * a long copy's hundreds of them would bury the line that says what failed.
+ */
+export function withoutProgress(text: string): string {
+  const lines = text.split(/\r\n|\r|\n/);
+  const kept = lines.filter((l) => !/^\d+ bytes(?:$| \(.*\) copied| copied)/.test(l));
+  return kept.length === lines.length ? text : kept.join('\n');
 }
 
 /** A tiny counting semaphore: channels on one connection are limited by the server. */

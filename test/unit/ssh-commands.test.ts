@@ -9,7 +9,7 @@ import {
   parseDuTotal,
   parseProbe,
 } from '../../src/commands/check.js';
-import { displayCommand, wrapCommand } from '../../src/ssh/connection.js';
+import { displayCommand, withoutProgress, wrapCommand } from '../../src/ssh/connection.js';
 import {
   authorizedKeyOptions,
   authorizedKeysFileScript,
@@ -155,4 +155,13 @@ test('the check probe runs under strict bash and reports every section', (t) => 
   t.deepEqual([...s.keys()], ['dokku-version', 'plugin-list', 'uid', 'arch', 'zstd', 'df', 'du']);
   t.regex(s.get('uid')?.text ?? '', /^\d+\n$/);
   t.true(parseDfAvailable(s.get('df')?.text ?? '').length > 0);
+});
+
+test('progress lines are dropped from the stderr an error shows; everything else stays', (t) => {
+  const dd =
+    '1048576 bytes (1.0 MB, 1.0 MiB) copied, 1 s, 1.0 MB/s\r2097152 bytes (2.1 MB) copied\r';
+  const stderr = `${dd}512 bytes\n1024 bytes\ntar: var/lib/dokku/x: Cannot open: Permission denied\n`;
+  t.is(withoutProgress(stderr), 'tar: var/lib/dokku/x: Cannot open: Permission denied\n');
+  const plain = 'psql: error: connection refused\r\n2 bytes short\n';
+  t.is(withoutProgress(plain), plain, 'untouched when there is no progress line');
 });

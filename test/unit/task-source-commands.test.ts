@@ -139,6 +139,20 @@ test('the archive checksum command writes a 0600 sum file and prints what the ru
   t.throws(() => parseChecksumOutput(r.stdout, 'dokku.tar.gz'));
 });
 
+test('the archive checksum takes the sum made while writing, and drops it', (t) => {
+  const dir = scratch(t);
+  writeFileSync(join(dir, 'dokku.tar.gz'), 'archive bytes');
+  const sum = execFileSync('sha256sum', [join(dir, 'dokku.tar.gz')], { encoding: 'utf8' });
+  // A sum that differs from the file's shows which one was used.
+  const taken = 'a'.repeat(64);
+  writeFileSync(join(dir, 'dokku.tar.gz.hex'), `${taken}\n`);
+  const r = bash(checksumCommand(dir, 'gzip'));
+  t.is(r.code, 0, r.stderr);
+  t.is(parseChecksumOutput(r.stdout, 'dokku.tar.gz').sha256, taken);
+  t.false(readdirSync(dir).includes('dokku.tar.gz.hex'));
+  t.not(sum.split(' ')[0], taken);
+});
+
 test('export sums: SHA256SUMS in sha256sum -c format, sizes printed', (t) => {
   const dir = scratch(t);
   writeFileSync(join(dir, 'postgres-a.dump'), 'PGDMP one');
