@@ -86,6 +86,15 @@ async function answers(t: ExecutionContext, host: LabHost): Promise<void> {
     t.true(notes.includes(row), `row "${row}" on ${host.name}`);
 }
 
+/** The scheduled backup's cron entry (outside the archived paths) is on `to`, as on `from`. */
+async function sameCron(t: ExecutionContext, from: LabHost, to: LabHost): Promise<void> {
+  const file = SEEDED.backupSchedule.file;
+  const want = await from.must(`cat ${file}`);
+  t.regex(want, /^0 3 \* \* \* dokku \/usr\/bin\/dokku postgres:backup notes-db ferry-backups/);
+  t.is(await to.must(`cat ${file}`), want, `${file} on ${to.name}`);
+  t.is((await to.must(`stat -c '%U %a' ${file}`)).trim(), 'root 644');
+}
+
 async function setUp(t: ExecutionContext): Promise<{ old: LabHost; inv: string }> {
   const l = lab();
   const old = l.host('old');
@@ -120,6 +129,7 @@ labTest(
     // The custom plugin's triggers ran on the target (the marks live outside the archive).
     const marks = await neu.must('ls /var/lib/docker/lab-marks 2>/dev/null || true');
     t.regex(marks, /ferry-marker/);
+    await sameCron(t, old, neu);
     // The source is byte-for-byte as before.
     t.deepEqual(await digest(old), before, 'the source Dokku directories changed');
     // git push through the rewritten remote deploys to the target.
@@ -164,9 +174,14 @@ labTest(
     t.regex(`${r1.stdout}\n${r1.stderr}`, /checksum|sha256|mismatch/i);
     t.deepEqual(await digest(scratch), before, 'nothing was moved into place on scratch');
 
+    t.true(
+      readdirSync(join(archiveDir, 'cron.d')).includes('dokku-postgres-notes-db'),
+      'the backup keeps the cron entry',
+    );
     const r2 = await ferry(['restore', archiveDir, 'scratch', '-i', inventoryFile]);
     t.is(r2.code, 0, `ferry restore failed:\n${r2.stdout}\n${r2.stderr}`);
     await answers(t, scratch);
+    await sameCron(t, lab().host('old'), scratch);
   },
 );
 

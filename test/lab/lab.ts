@@ -65,6 +65,8 @@ const HOST_DATA = [
   ['root', '/root'],
   // dokku-ferry's own folder (archives, stages) belongs to each host, as on real servers.
   ['ferry', '/var/lib/dokku-ferry'],
+  // A host's cron entries (a datastore's backup-schedule writes one here) are its own.
+  ['cron', '/etc/cron.d'],
 ] as const;
 
 /** One host to bring up. */
@@ -898,6 +900,7 @@ async function prepareHost(
   await fsp.chmod(d('tmp'), 0o1777);
   await fsp.mkdir(d('root'), { mode: 0o700 });
   await fsp.mkdir(d('ferry'), { mode: 0o755 });
+  await fsp.mkdir(d('cron'), { mode: 0o755 });
   await fsp.chmod(d('home-dokku'), 0o755);
   await fsp.chmod(d('lib-dokku'), 0o755);
   await fsp.chown(d('home-dokku'), ids.uid, ids.gid);
@@ -990,6 +993,7 @@ mount --bind "$H/tmp" /tmp || fail "bind mount /tmp failed"
 mount --bind "$H/docker" /var/lib/docker || fail "bind mount /var/lib/docker failed"
 mount --bind "$H/root" /root || fail "bind mount /root failed"
 mount --bind "$H/ferry" /var/lib/dokku-ferry || fail "bind mount /var/lib/dokku-ferry failed"
+mount --bind "$H/cron" /etc/cron.d || fail "bind mount /etc/cron.d failed"
 # The host's docker is the lab engine's CLI, not the controller's client.
 if [ -n "\${5:-}" ] && [ -f "\${4:-}" ]; then
   mount --bind "$4" "$5" || fail "bind mount of the docker CLI failed"

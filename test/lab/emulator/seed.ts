@@ -114,6 +114,13 @@ export const SEEDED = {
       rows: ['signup', 'login', 'login', 'purchase', 'logout'],
     },
   ],
+  /** A scheduled datastore backup: its cron entry lives in /etc/cron.d, outside the archive. */
+  backupSchedule: {
+    service: 'notes-db',
+    schedule: '0 3 * * *',
+    bucket: 'ferry-backups',
+    file: '/etc/cron.d/dokku-postgres-notes-db',
+  },
   storage: {
     app: 'api',
     hostDir: '/var/lib/dokku/data/storage/api',
@@ -384,10 +391,12 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
   await step('create apps, config, storage, network and postgres services with rows', () =>
     Promise.all([createApps(), createServices()]),
   );
-  await step('link services', async () => {
+  await step('link services, schedule a backup', async () => {
     for (const s of SEEDED.services) {
       for (const app of s.linkedTo) await must(`dokku postgres:link ${s.name} ${app} --no-restart`);
     }
+    const b = SEEDED.backupSchedule;
+    await must(`dokku postgres:backup-schedule ${b.service} '${b.schedule}' ${b.bucket}`);
   });
 
   const repos: Record<string, string> = {};

@@ -15,6 +15,10 @@
  *   and the lab's sample apps resolve DSN hosts through it (a documented
  *   deviation: the DSN itself stays exactly what Dokku writes).
  *
+ * - backup-schedule writes its cron line to /etc/cron.d/dokku-postgres-<svc>
+ *   (common-functions' service_backup_schedule); `postgres:backup` itself
+ *   (an S3 upload by a helper image) is not built, so cron would fail to run it.
+ *
  * The module also runs as a script, for the plugin's trigger files:
  * `node plugins/postgres.js <trigger> [args…]`.
  */
@@ -1245,6 +1249,48 @@ const exists: Command = async (args) => {
   info1(`Service ${svc} exists`);
 };
 
+/** Where backup-schedule writes a service's cron entry (common-functions: CRON_FILE). */
+function cronFile(svc: string): string {
+  return `/etc/cron.d/dokku-${PLUGIN}-${svc}`;
+}
+
+/**
+ * backup-schedule SERVICE SCHEDULE BUCKET [--use-iam]: one cron line in
+ * /etc/cron.d/dokku-postgres-SERVICE, root:root 0644, the empty flag leaving
+ * its trailing space as the plugin's echo does. Nothing is printed.
+ */
+const backupSchedule: Command = async (args) => {
+  const [svc, schedule, bucket, flag = ''] = args;
+  if (!svc) fail('Please specify a valid name for the service');
+  if (!schedule) fail('Please specify a schedule for the backup');
+  if (!bucket) fail('Please specify an aws bucket for the backup');
+  verifyService(svc);
+  if (flag !== '' && flag !== '--use-iam' && flag !== '-u') {
+    fail("Invalid flag provided, only '--use-iam' allowed");
+  }
+  const file = cronFile(svc);
+  writeFileSync(
+    file,
+    `${schedule} dokku /usr/bin/dokku ${PLUGIN}:backup ${svc} ${bucket} ${flag}\n`,
+    {
+      mode: 0o644,
+    },
+  );
+  chownSync(file, 0, 0);
+  chmodSync(file, 0o644);
+};
+
+const backupScheduleCat: Command = async (args) => {
+  const svc = requireService(args[0]);
+  if (!existsSync(cronFile(svc))) fail(`There is no scheduled backup for ${svc}.`);
+  process.stdout.write(readFileSync(cronFile(svc)));
+};
+
+const backupUnschedule: Command = async (args) => {
+  const svc = requireService(args[0]);
+  rmSync(cronFile(svc), { force: true });
+};
+
 const links: Command = async (args) => {
   const svc = requireService(args[0]);
   for (const a of linksOf(svc)) println(a);
@@ -1412,6 +1458,9 @@ const destroy: Command = async (args) => {
 /** The subcommands main.ts dispatches to (only when the plugin is enabled). */
 export const commands: Record<string, Command> = {
   'postgres:app-links': appLinks,
+  'postgres:backup-schedule': backupSchedule,
+  'postgres:backup-schedule-cat': backupScheduleCat,
+  'postgres:backup-unschedule': backupUnschedule,
   'postgres:connect': connect,
   'postgres:create': create,
   'postgres:destroy': destroy,
