@@ -227,7 +227,17 @@ test('the checksum is plain SHA-256, with python3 and without: what sha256sum sa
     // A PATH without python3: the tee-and-FIFO way.
     const bin = join(dir, 'bin');
     mkdirSync(bin);
-    for (const tool of ['cat', 'cut', 'mkfifo', 'mktemp', 'openssl', 'rm', 'sha256sum', 'tee']) {
+    for (const tool of [
+      'cat',
+      'cut',
+      'dd',
+      'mkfifo',
+      'mktemp',
+      'openssl',
+      'rm',
+      'sha256sum',
+      'tee',
+    ]) {
       const where = execFileSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
       symlinkSync(where, join(bin, tool));
     }
@@ -238,8 +248,16 @@ test('the checksum is plain SHA-256, with python3 and without: what sha256sum sa
       const out = join(dir, `${way}-out.sum`);
       const inn = join(dir, `${way}-in.sum`);
       const copy = join(dir, `${way}-copy`);
-      const script = `set -euo pipefail\n( ${hashed(`cat ${data}`, out, 'out')} ) | ( ${hashed(`cat > ${copy}`, inn, 'in')} )`;
-      execFileSync('/bin/bash', ['-c', script], { env: { ...process.env, PATH } });
+      const receive = hashed(`cat > ${copy}`, inn, 'in', { progress: true });
+      const script = `set -euo pipefail\n( ${hashed(`cat ${data}`, out, 'out')} ) | ( ${receive} )`;
+      const r = spawnSync('/bin/bash', ['-c', script], {
+        env: { ...process.env, PATH },
+        encoding: 'utf8',
+      });
+      t.is(r.status, 0, r.stderr);
+      // The count a direct transfer reads: the last `<n> bytes` line is every byte.
+      const counts = [...r.stderr.matchAll(/(?:^|[\r\n])(\d+) bytes\b/g)].map((m) => Number(m[1]));
+      t.is(counts.at(-1), 3_000_000, `${way}: progress ends at the whole count`);
       t.is(readFileSync(out, 'utf8').trim(), want, `${way}: sent`);
       t.is(readFileSync(inn, 'utf8').trim(), want, `${way}: received`);
       t.is(readFileSync(copy).length, 3_000_000, `${way}: every byte passed`);
