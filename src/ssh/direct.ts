@@ -213,7 +213,7 @@ cat "$d/id.pub"`,
       // A failed lookup is not fatal here: the addition looks again and reports it.
       from
         .run(authorizedKeysFileScript(user), { ...step, sudo: true })
-        .then((r) => r.stdout.trim())
+        .then((r) => r.stdout.trim().split('\n').pop() ?? '')
         .catch(() => ''),
     ]);
     const [dir, pubLine] = made.stdout.trim().split('\n');
