@@ -173,7 +173,8 @@ export function hashed(
   const setup = `f=$(mktemp -u) && mkfifo -m 600 "$f" && trap 'rm -f "$f"' EXIT && { { ${SHA256_HEX}; } <"$f" >${arg(sumFile)} & }`;
   const count = opts.progress ? 'dd bs=1M status=progress | ' : '';
   const body = side === 'out' ? `${pipeline} | ${count}tee "$f"` : `${count}tee "$f" | ${pipeline}`;
-  return `if command -v python3 >/dev/null; then ${fast}; else ${setup} && ${body} && wait $!; fi`;
+  // Run once first: a python3 that is only a broken shim (pyenv without a version) falls back too.
+  return `if python3 -c "" 2>/dev/null; then ${fast}; else ${setup} && ${body} && wait $!; fi`;
 }
 
 /** `install -d -m 0700` of each directory: root-only, as archives hold every app's secrets. */
