@@ -2,7 +2,7 @@
  * Shared helpers of the Dokku CLI emulator: paths, log formatters, app checks,
  * the ENV file format, properties, sub-invocation and triggers.
  *
- * This file imports only node: builtins, because the lab copies the compiled
+ * This file imports only node: builtins and this folder's own modules, because the lab
  * emulator folder on its own to /var/lib/ferry-lab/emulator/.
  */
 import { spawnSync } from 'node:child_process';
@@ -20,6 +20,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseReportArgs, renderReport } from './report.js';
 
 /** Dokku's home: bare repos and per-app files. */
 export const DOKKU_ROOT = '/home/dokku';
@@ -530,6 +531,42 @@ export function runDokku(args: string[], opts: RunDokkuOptions = {}): RunDokkuRe
 /** A subcommand: gets the arguments after the command name; returns the exit code (void = 0). */
 // biome-ignore lint/suspicious/noConfusingVoidType: a command may simply return (exit 0)
 export type Command = (args: string[]) => Promise<number | void>;
+
+/**
+ * A `<plugin>:report [APP|--global] [--format json] [--FLAG]` command (§0.6):
+ * every app when none is named (a warning when there is none), each app
+ * verified, one report per subject. `info` gives a subject's flags and
+ * values; `legacyPrefix` is renderReport's.
+ */
+export function reportCommand(
+  plugin: string,
+  info: (subject: string, global: boolean) => Record<string, string>,
+  legacyPrefix: boolean,
+): Command {
+  return async (args) => {
+    const r = parseReportArgs(args);
+    const subjects = r.global ? ['--global'] : r.app !== '' ? [r.app] : listApps();
+    if (subjects.length === 0) {
+      warn("You haven't deployed any applications yet");
+      return;
+    }
+    for (const s of subjects) {
+      if (s !== '--global') verifyApp(s);
+      const global = s === '--global';
+      const out = renderReport(
+        plugin,
+        s,
+        info(s, global),
+        r.flags,
+        r.format,
+        isQuiet(),
+        legacyPrefix,
+      );
+      if (!out.ok) fail(out.error);
+      process.stdout.write(out.text);
+    }
+  };
+}
 /** A trigger handler implemented inside the emulator; same shape as a command. */
 // biome-ignore lint/suspicious/noConfusingVoidType: a trigger may simply return (exit 0)
 export type Trigger = (args: string[]) => Promise<number | void>;

@@ -22,6 +22,7 @@ import {
   mkdirDokku,
   println,
   readOr,
+  reportCommand,
   runDokku,
   runTrigger,
   verifyApp,
@@ -29,7 +30,6 @@ import {
   warn,
   writeFileDokku,
 } from '../lib.js';
-import { parseReportArgs, renderReport } from '../report.js';
 import { createGitRepo } from './git.js';
 
 /** Print pflag's unknown-flag error and exit 2, as Go subcommands do. */
@@ -228,20 +228,7 @@ function appInfo(app: string): Record<string, string> {
   };
 }
 
-const report: Command = async (args) => {
-  const r = parseReportArgs(args);
-  const subjects = r.global ? ['--global'] : r.app !== '' ? [r.app] : listApps();
-  if (subjects.length === 0) {
-    warn("You haven't deployed any applications yet");
-    return;
-  }
-  for (const s of subjects) {
-    if (s !== '--global') verifyApp(s);
-    const out = renderReport('app', s, appInfo(s), r.flags, r.format, isQuiet(), true);
-    if (!out.ok) fail(out.error);
-    process.stdout.write(out.text);
-  }
-};
+const report = reportCommand('app', (s) => appInfo(s), true);
 
 export const commands: Record<string, Command> = {
   'apps:report': report,

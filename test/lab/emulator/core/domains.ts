@@ -1,18 +1,6 @@
 /** domains:report (D plugins/domains/report.go), read from the VHOST files. */
 import { join } from 'node:path';
-import {
-  appEnvPath,
-  type Command,
-  DOKKU_ROOT,
-  fail,
-  isQuiet,
-  listApps,
-  readEnv,
-  readOr,
-  verifyApp,
-  warn,
-} from '../lib.js';
-import { parseReportArgs, renderReport } from '../report.js';
+import { appEnvPath, type Command, DOKKU_ROOT, readEnv, readOr, reportCommand } from '../lib.js';
 
 const normalize = (s: string): string =>
   s
@@ -35,19 +23,6 @@ function info(app: string): Record<string, string> {
   return r;
 }
 
-const report: Command = async (args) => {
-  const r = parseReportArgs(args);
-  const subjects = r.global ? ['--global'] : r.app !== '' ? [r.app] : listApps();
-  if (subjects.length === 0) {
-    warn("You haven't deployed any applications yet");
-    return;
-  }
-  for (const s of subjects) {
-    if (s !== '--global') verifyApp(s);
-    const out = renderReport('domains', s, info(s), r.flags, r.format, isQuiet(), false);
-    if (!out.ok) fail(out.error);
-    process.stdout.write(out.text);
-  }
-};
+const report = reportCommand('domains', (s) => info(s), false);
 
 export const commands: Record<string, Command> = { 'domains:report': report };

@@ -24,9 +24,9 @@ import {
   getProperty,
   hasProperty,
   info1,
-  isQuiet,
   labConfig,
   println,
+  reportCommand,
   runDokku,
   setProperty,
   verbose,
@@ -36,7 +36,6 @@ import {
   warn,
   writeFileDokku,
 } from '../lib.js';
-import { parseReportArgs, renderReport } from '../report.js';
 import { autocreationDisabled, createApp } from './apps.js';
 
 const CLR = '\x1b[1G\x1b[K';
@@ -434,32 +433,7 @@ function gitReportInfo(app: string, global: boolean): Record<string, string> {
   return info;
 }
 
-const report: Command = async (args) => {
-  const r = parseReportArgs(args);
-  const subjects = r.global
-    ? ['--global']
-    : r.app !== ''
-      ? [r.app]
-      : (await import('../lib.js')).listApps();
-  if (!r.global && r.app === '' && subjects.length === 0) {
-    warn("You haven't deployed any applications yet");
-    return;
-  }
-  for (const s of subjects) {
-    if (s !== '--global') verifyApp(s);
-    const out = renderReport(
-      'git',
-      s,
-      gitReportInfo(s, s === '--global'),
-      r.flags,
-      r.format,
-      isQuiet(),
-      false,
-    );
-    if (!out.ok) fail(out.error);
-    process.stdout.write(out.text);
-  }
-};
+const report = reportCommand('git', (s, global) => gitReportInfo(s, global), false);
 
 const gitSet: Command = async (args) => {
   const [app, key, value] = args;

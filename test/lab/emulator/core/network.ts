@@ -13,15 +13,12 @@ import {
   info1,
   info2,
   info2Quiet,
-  isQuiet,
-  listApps,
   println,
   readOr,
+  reportCommand,
   setProperty,
   verifyApp,
-  warn,
 } from '../lib.js';
-import { parseReportArgs, renderReport } from '../report.js';
 
 const create: Command = async (args) => {
   const name = args[0] ?? '';
@@ -142,28 +139,7 @@ function info(app: string, global: boolean): Record<string, string> {
   return r;
 }
 
-const report: Command = async (args) => {
-  const r = parseReportArgs(args);
-  const subjects = r.global ? ['--global'] : r.app !== '' ? [r.app] : listApps();
-  if (subjects.length === 0) {
-    warn("You haven't deployed any applications yet");
-    return;
-  }
-  for (const s of subjects) {
-    if (s !== '--global') verifyApp(s);
-    const out = renderReport(
-      'network',
-      s,
-      info(s, s === '--global'),
-      r.flags,
-      r.format,
-      isQuiet(),
-      true,
-    );
-    if (!out.ok) fail(out.error);
-    process.stdout.write(out.text);
-  }
-};
+const report = reportCommand('network', (s, global) => info(s, global), true);
 
 export const commands: Record<string, Command> = {
   'network:create': create,

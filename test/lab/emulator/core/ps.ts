@@ -21,16 +21,15 @@ import {
   info1,
   info1Quiet,
   info2,
-  isQuiet,
   listApps,
   readEnv,
+  reportCommand,
   runTrigger,
   setProperty,
   verifyApp,
   versionAtLeast,
   warn,
 } from '../lib.js';
-import { parseReportArgs, renderReport } from '../report.js';
 import { rebuildFromGit } from './git.js';
 
 type AppAction = (app: string) => Promise<number>;
@@ -261,28 +260,7 @@ function psInfo(app: string, global: boolean): Record<string, string> {
   return info;
 }
 
-const report: Command = async (args) => {
-  const r = parseReportArgs(args);
-  const subjects = r.global ? ['--global'] : r.app !== '' ? [r.app] : listApps();
-  if (subjects.length === 0) {
-    warn("You haven't deployed any applications yet");
-    return;
-  }
-  for (const s of subjects) {
-    if (s !== '--global') verifyApp(s);
-    const out = renderReport(
-      'ps',
-      s,
-      psInfo(s, s === '--global'),
-      r.flags,
-      r.format,
-      isQuiet(),
-      true,
-    );
-    if (!out.ok) fail(out.error);
-    process.stdout.write(out.text);
-  }
-};
+const report = reportCommand('ps', (s, global) => psInfo(s, global), true);
 
 export const commands: Record<string, Command> = {
   'ps:stop': stop,
