@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labTest, useLab } from '../lab/ava.js';
-import type { Lab, LabHost } from '../lab/lab.js';
+import { publishRegistry } from '../lab/emulator/seed.js';
+import { type Lab, type LabHost, REGISTRY_DIR } from '../lab/lab.js';
 
 const lab = useLab({
   instance: 'emulator-test',
@@ -186,6 +187,12 @@ labTest(
     const l = lab();
     const old = l.host('old');
     const neu = l.host('new');
+    // The image and the archive come from the lab registry: published here, not
+    // left to whichever other test happens to seed first.
+    const { pgVersion } = JSON.parse(await old.must('cat /var/lib/docker/lab.json')) as {
+      pgVersion: string;
+    };
+    publishRegistry(REGISTRY_DIR, pgVersion);
     await old.must('dokku apps:create who && dokku git:from-image who lab/whoami:1.0');
     await old.must('dokku apps:create landing');
     await old.must(

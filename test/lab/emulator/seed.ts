@@ -230,15 +230,26 @@ function commitTree(dir: string, message: string): string {
   return run('git', ['-C', dir, 'rev-parse', 'HEAD']).trim();
 }
 
-/** Replace `dst` by a finished `tmp` (rename); a racing seed that got there first wins. */
+/**
+ * Replace `dst` by a finished `tmp` with two renames, the old copy removed
+ * after: a host pulling from the registry meanwhile (other tests run at the
+ * same time) never finds the image half deleted. A racing seed that got
+ * there first wins.
+ */
 function install(tmp: string, dst: string): void {
   mkdirSync(dirname(dst), { recursive: true });
-  rmSync(dst, { recursive: true, force: true });
+  const aside = `${dst}.old-${process.pid}-${Date.now()}`;
+  try {
+    renameSync(dst, aside);
+  } catch {
+    // nothing there yet
+  }
   try {
     renameSync(tmp, dst);
   } catch {
     rmSync(tmp, { recursive: true, force: true });
   }
+  rmSync(aside, { recursive: true, force: true });
 }
 
 /**
