@@ -7,13 +7,11 @@
 import {
   type CommandOutput,
   DokkuOutputError,
-  expectArray,
-  expectObject,
   expectSuccess,
   isHeader,
   isWarning,
+  jsonObjects,
   lines,
-  parseJson,
   str,
 } from './output.js';
 
@@ -89,9 +87,7 @@ export function parseBuildsList(out: CommandOutput): BuildInfo[] {
 
 /** Parses `builds:list --format json`: `[]` when none. */
 export function parseBuildsListJson(out: CommandOutput): BuildInfo[] {
-  expectSuccess('builds:list --format json', out);
-  return expectArray('builds:list', parseJson('builds:list', out.stdout)).map((v) => {
-    const o = expectObject('builds:list', v);
+  return jsonObjects('builds:list', out).map((o) => {
     const info: BuildInfo = {
       id: str(o, 'id'),
       kind: str(o, 'kind'),

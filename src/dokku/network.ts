@@ -2,15 +2,7 @@
  * `network:list [--format json]` (reference §9). The stdout order is Go map
  * order (random), so results are sorted. JSON since 0.35.3; `DokkuManaged` since 0.38.22.
  */
-import {
-  bodyLines,
-  type CommandOutput,
-  expectArray,
-  expectObject,
-  expectSuccess,
-  parseJson,
-  str,
-} from './output.js';
+import { bodyLines, type CommandOutput, expectSuccess, jsonObjects, str } from './output.js';
 
 /** One docker network as `network:list --format json` describes it. */
 export interface NetworkInfo {
@@ -34,10 +26,8 @@ export function parseNetworkList(out: CommandOutput): string[] {
 
 /** Parses `network:list --format json`, sorted by name. */
 export function parseNetworkListJson(out: CommandOutput): NetworkInfo[] {
-  expectSuccess('network:list --format json', out);
-  return expectArray('network:list', parseJson('network:list', out.stdout))
-    .map((v) => {
-      const o = expectObject('network:list', v);
+  return jsonObjects('network:list', out)
+    .map((o) => {
       const labels: Record<string, string> = {};
       if (o.Labels && typeof o.Labels === 'object' && !Array.isArray(o.Labels)) {
         for (const [k, val] of Object.entries(o.Labels)) {

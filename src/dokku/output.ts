@@ -118,6 +118,15 @@ export function expectArray(command: string, value: unknown): unknown[] {
   return value;
 }
 
+/**
+ * A `<command> --format json` list of objects, after checking the command
+ * succeeded (the error names it as `<command> --format json`).
+ */
+export function jsonObjects(command: string, out: CommandOutput): Record<string, unknown>[] {
+  expectSuccess(`${command} --format json`, out);
+  return expectArray(command, parseJson(command, out.stdout)).map((v) => expectObject(command, v));
+}
+
 /** Checks a JSON value is a plain object, else fails naming the command. */
 export function expectObject(command: string, value: unknown): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {

@@ -6,13 +6,11 @@
 import {
   type CommandOutput,
   DokkuOutputError,
-  expectArray,
-  expectObject,
   expectSuccess,
   isHeader,
   isWarning,
+  jsonObjects,
   lines,
-  parseJson,
   str,
 } from './output.js';
 
@@ -62,9 +60,7 @@ export function parsePluginList(out: CommandOutput): PluginInfo[] {
 
 /** Parses `plugin:list --format json` (0.38.22+). */
 export function parsePluginListJson(out: CommandOutput): PluginInfo[] {
-  expectSuccess('plugin:list --format json', out);
-  return expectArray('plugin:list', parseJson('plugin:list', out.stdout)).map((v) => {
-    const o = expectObject('plugin:list', v);
+  return jsonObjects('plugin:list', out).map((o) => {
     const info: PluginInfo = {
       name: str(o, 'name'),
       version: str(o, 'version'),

@@ -7,10 +7,8 @@ import {
   bodyLines,
   type CommandOutput,
   DokkuOutputError,
-  expectArray,
-  expectObject,
   expectSuccess,
-  parseJson,
+  jsonObjects,
   str,
 } from './output.js';
 
@@ -53,9 +51,7 @@ export function parseStorageList(out: CommandOutput): StorageMount[] {
 
 /** Parses `storage:list --format json` (0.38+): `[]` when none. */
 export function parseStorageListJson(out: CommandOutput): StorageMount[] {
-  expectSuccess('storage:list --format json', out);
-  return expectArray('storage:list', parseJson('storage:list', out.stdout)).map((v) => {
-    const o = expectObject('storage:list', v);
+  return jsonObjects('storage:list', out).map((o) => {
     const options = str(o, 'volume_options');
     const mount: StorageMount = {
       hostPath: str(o, 'host_path'),
