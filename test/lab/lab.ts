@@ -845,23 +845,17 @@ interface LabKey {
   fingerprint: string;
 }
 
+/** An ed25519 key pair at `file`, made (again) unless both halves are there. */
+async function ensureKeyPair(file: string, comment: string): Promise<void> {
+  if (fs.existsSync(file) && fs.existsSync(`${file}.pub`)) return;
+  await fsp.rm(file, { force: true });
+  await fsp.rm(`${file}.pub`, { force: true });
+  await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+}
+
 async function ensureKey(idir: string, instance: string): Promise<LabKey> {
   const key = path.join(idir, 'id_ed25519');
-  if (!fs.existsSync(key) || !fs.existsSync(`${key}.pub`)) {
-    await fsp.rm(key, { force: true });
-    await fsp.rm(`${key}.pub`, { force: true });
-    await must('ssh-keygen', [
-      '-q',
-      '-t',
-      'ed25519',
-      '-N',
-      '',
-      '-C',
-      `ferry-lab-${instance}`,
-      '-f',
-      key,
-    ]);
-  }
+  await ensureKeyPair(key, `ferry-lab-${instance}`);
   await fsp.chmod(key, 0o600);
   return {
     pub: await fsp.readFile(`${key}.pub`, 'utf8'),
@@ -927,21 +921,7 @@ async function prepareHost(
   await fsp.writeFile(path.join(d('docker'), 'lab.json'), `${JSON.stringify(labJson, null, 2)}\n`);
 
   const hostKey = d('ssh_host_ed25519_key');
-  if (!fs.existsSync(hostKey) || !fs.existsSync(`${hostKey}.pub`)) {
-    await fsp.rm(hostKey, { force: true });
-    await fsp.rm(`${hostKey}.pub`, { force: true });
-    await must('ssh-keygen', [
-      '-q',
-      '-t',
-      'ed25519',
-      '-N',
-      '',
-      '-C',
-      `${h.name}.${state.instance}.ferry-lab`,
-      '-f',
-      hostKey,
-    ]);
-  }
+  await ensureKeyPair(hostKey, `${h.name}.${state.instance}.ferry-lab`);
   const config = [
     `# sshd of lab host ${h.name} (instance ${state.instance}); written by test/lab/lab.ts`,
     `ListenAddress ${h.address}:22`,

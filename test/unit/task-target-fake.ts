@@ -4,10 +4,27 @@
  * and recorded; streams are recorded and answered without any host.
  */
 import { RemoteError } from '../../src/errors.js';
+import { type Inventory, validateInventory } from '../../src/inventory/index.js';
 import type { StepTask } from '../../src/run/runner.js';
 import type { Manifest } from '../../src/tasks/manifest.js';
 import { bind, type TaskRuntime } from '../../src/tasks/runtime.js';
 import type { PlanContext, PlannedAction } from '../../src/tasks/types.js';
+
+/** The inventory the target-side tests plan against: hosts old and new, backups in /srv/ferry. */
+export function targetInventory(): Inventory {
+  return validateInventory(
+    `version: 1
+hosts:
+  old: {address: 192.0.2.10}
+  new: {address: 192.0.2.20}
+backup:
+  dir: /srv/ferry
+  keep: 3
+`,
+    '/tmp/inv.yml',
+    { home: '/home/u', fileExists: () => true },
+  );
+}
 
 /** One scripted answer: the first rule whose `match` is in the bound command answers. */
 export interface Rule {

@@ -1,36 +1,20 @@
 /** verify-archive, clear-stale, recreate-engine, start-services, plugin-triggers: decisions on scripted hosts. */
 import test from 'ava';
 import { StopError } from '../../src/errors.js';
-import { type Inventory, validateInventory } from '../../src/inventory/index.js';
 import clearStale, { run as runClearStale } from '../../src/tasks/clear-stale.js';
 import pluginTriggers, { run as runPluginTriggers } from '../../src/tasks/plugin-triggers.js';
 import recreateEngine, { run as runRecreate } from '../../src/tasks/recreate-engine.js';
 import startServices, { run as runStart } from '../../src/tasks/start-services.js';
 import type { PlanContext } from '../../src/tasks/types.js';
 import verifyArchive, { run as runVerify } from '../../src/tasks/verify-archive.js';
-import { fakeRuntime, manifestOf, type Rule } from './task-target-fake.js';
+import { fakeRuntime, manifestOf, type Rule, targetInventory } from './task-target-fake.js';
 
 const RUN = '20261123T100000Z';
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
 
-function inventory(): Inventory {
-  return validateInventory(
-    `version: 1
-hosts:
-  old: {address: 192.0.2.10}
-  new: {address: 192.0.2.20}
-backup:
-  dir: /srv/ferry
-  keep: 3
-`,
-    '/tmp/inv.yml',
-    { home: '/home/u', fileExists: () => true },
-  );
-}
-
 function ctx<P>(task: string, params: P): PlanContext<P> {
-  const inv = inventory();
+  const inv = targetInventory();
   return {
     step: { id: task, task, on: 'target', index: 5 },
     params,

@@ -16,7 +16,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { StopError } from '../../src/errors.js';
-import { type Inventory, validateInventory } from '../../src/inventory/index.js';
 import { hashed } from '../../src/tasks/common.js';
 import transfer, {
   receiveDataCommand,
@@ -26,30 +25,15 @@ import transfer, {
   type TransferParams,
 } from '../../src/tasks/transfer.js';
 import type { PlanContext, PlanOptions } from '../../src/tasks/types.js';
-import { fakeRuntime, manifestOf } from './task-target-fake.js';
+import { fakeRuntime, manifestOf, targetInventory } from './task-target-fake.js';
 
 const RUN = '20261123T100000Z';
-
-function inventory(): Inventory {
-  return validateInventory(
-    `version: 1
-hosts:
-  old: {address: 192.0.2.10}
-  new: {address: 192.0.2.20}
-backup:
-  dir: /srv/ferry
-  keep: 3
-`,
-    '/tmp/inv.yml',
-    { home: '/home/u', fileExists: () => true },
-  );
-}
 
 function ctx(
   params: Partial<TransferParams>,
   options: Partial<PlanOptions> = {},
 ): PlanContext<TransferParams> {
-  const inv = inventory();
+  const inv = targetInventory();
   return {
     step: { id: 'transfer', task: 'transfer', on: 'target', index: 4 },
     params: { from: 'source', data: 'live', compression: 'auto', route: 'auto', ...params },
