@@ -13,30 +13,9 @@ import { listPlaybooks, loadPlaybook } from '../playbook/index.js';
 import { Connections, HostKeyError, type HostTarget, type Remote } from '../ssh/connection.js';
 import { nativeCryptoAvailable, nativeCryptoPath } from '../ssh/native.js';
 import { hostTargetOf } from '../ssh/targets.js';
+import { DATASTORE_PLUGINS } from '../tasks/common.js';
 
 export { hostTargetOf };
-
-/** The official datastore plugins (dokku/dokku-<name>): what `plugin:list` is searched for. */
-export const DATASTORE_PLUGINS = [
-  'postgres',
-  'mysql',
-  'mariadb',
-  'redis',
-  'mongo',
-  'rabbitmq',
-  'elasticsearch',
-  'couchdb',
-  'memcached',
-  'nats',
-  'rethinkdb',
-  'clickhouse',
-  'solr',
-  'meilisearch',
-  'typesense',
-  'pushpin',
-  'omnisci',
-  'graphite',
-] as const;
 
 /** The Dokku directories whose size a copy needs room for. */
 const DOKKU_DIRS = ['/home/dokku', '/var/lib/dokku'] as const;

@@ -36,7 +36,7 @@ export const ARCHIVE_PATHS = [
   'var/lib/dokku/plugins',
 ] as const;
 
-/** Datastore plugins whose services are exported, started and checked (official dokku plugins). */
+/** Datastore plugins whose services are exported, started and checked (official dokku plugins); `ferry check` reports these. */
 export const DATASTORE_PLUGINS = [
   'postgres',
   'mysql',
