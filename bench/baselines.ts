@@ -5,27 +5,16 @@
  * pipe with ferry's SHA-256 at both ends (what the checksum costs), and the
  * seed's own three commands (tar -czf, scp -O, tar -xzf).
  */
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { COMPRESSION, hashed } from '../src/tasks/common.js';
 import type { Lab, LabHost } from '../test/lab/lab.js';
+import { run } from '../test/lab/sys.js';
 import { DOKKU_PATHS } from './dataset.js';
 
 /** Runs a bash pipeline on the controller; rejects on a non-zero exit. */
-export function local(script: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', `set -euo pipefail\n${script}`], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`exit ${code}: ${script}\n${err.slice(-2000)}`)),
-    );
-  });
+export async function local(script: string): Promise<void> {
+  const r = await run('bash', ['-c', `set -euo pipefail\n${script}`], { env: process.env });
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${script}\n${r.stderr.slice(-2000)}`);
 }
 
 /** Seconds `fn` takes. */

@@ -3,9 +3,9 @@
  * SOURCE TARGET -p bench/copy.yml --json --route R`, and reads the step
  * durations and the facts of its --json report.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run } from '../test/lab/sys.js';
 
 /** The repo root (dist/bench/ferry.js is two levels down). */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -65,26 +65,9 @@ export async function ferryCopy(opts: {
     opts.route,
   ];
   const t = process.hrtime.bigint();
-  const { code, stdout, stderr } = await new Promise<{
-    code: number | null;
-    stdout: string;
-    stderr: string;
-  }>((resolve, reject) => {
-    const child = spawn(process.execPath, argv, {
-      cwd: REPO,
-      env: { ...process.env, FERRY_STATE_DIR: opts.stateDir, FERRY_RENDERER: 'silent' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (c) => resolve({ code: c, stdout: out, stderr: err }));
+  const { code, stdout, stderr } = await run(process.execPath, argv, {
+    cwd: REPO,
+    env: { ...process.env, FERRY_STATE_DIR: opts.stateDir, FERRY_RENDERER: 'silent' },
   });
   const wallSeconds = Number(process.hrtime.bigint() - t) / 1e9;
   let report: Report;

@@ -3,7 +3,6 @@
  * restore the backup onto another, resume an interrupted run, and refuse a
  * corrupted archive before anything is extracted.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { stringify } from 'yaml';
 import { labTest, useLab } from '../lab/ava.js';
 import { SEEDED, type SeedResult, seed } from '../lab/emulator/seed.js';
 import type { LabHost } from '../lab/lab.js';
+import { type ExecResult, run } from '../lab/sys.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const lab = useLab({ instance: 'e2e-migrate', hosts: ['old', 'new', 'scratch', 'h4'] });
@@ -23,33 +23,15 @@ let inventoryFile = '';
 // error, instead of each later test re-seeding a half-seeded host.
 let seeding: Promise<void> | undefined;
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function ferry(args: string[]): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [`${root}dist/src/cli.js`, ...args], {
-      cwd: root,
-      env: {
-        ...process.env,
-        FERRY_STATE_DIR: state,
-        CI: '1',
-        GIT_SSH_COMMAND: lab().gitSshCommand(),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+function ferry(args: string[]): Promise<ExecResult> {
+  return run(process.execPath, [`${root}dist/src/cli.js`, ...args], {
+    cwd: root,
+    env: {
+      ...process.env,
+      FERRY_STATE_DIR: state,
+      CI: '1',
+      GIT_SSH_COMMAND: lab().gitSshCommand(),
+    },
   });
 }
 
@@ -216,23 +198,10 @@ labTest('a run interrupted after the transfer resumes with --resume and finishes
   await answers(t, h4);
 });
 
-function sh(script: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', `set -euo pipefail\n${script}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on('close', (code) =>
-      code === 0 ? resolve(out.trim()) : reject(new Error(`${script}: ${err}`)),
-    );
-  });
+async function sh(script: string): Promise<string> {
+  const r = await run('bash', ['-c', `set -euo pipefail\n${script}`], { env: process.env });
+  if (r.code !== 0) throw new Error(`${script}: ${r.stderr}`);
+  return r.stdout.trim();
 }
 
 function gitOut(repo: string, args: string[]): Promise<string> {

@@ -18,6 +18,8 @@ export interface RunOptions {
   input?: string | Buffer;
   /** Replaces the environment (default: {@link CLEAN_ENV}). */
   env?: NodeJS.ProcessEnv;
+  /** Working directory (default: this process's). */
+  cwd?: string;
 }
 
 /** A lab problem the person running it can act on; the CLI prints only its message. */
@@ -45,6 +47,7 @@ export function run(
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       env: opts.env ?? CLEAN_ENV,
+      ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];
