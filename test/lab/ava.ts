@@ -36,7 +36,9 @@ export function labTest(title: string, impl: LabTestImpl): void {
  * fail). Returns a getter for the running {@link Lab}. Does nothing when lab
  * tests are skipped.
  */
-export function useLab(opts: LabUpOptions & { instance: string }): () => Lab {
+export function useLab(given: LabUpOptions & { instance: string }): () => Lab {
+  // FERRY_LAB_PREFIX keeps the instances of two checkouts testing at once apart.
+  const opts = { ...given, instance: `${process.env.FERRY_LAB_PREFIX ?? ''}${given.instance}` };
   let lab: Lab | undefined;
   if (!labSkipReason) {
     test.before(async () => {

@@ -122,6 +122,8 @@ export interface LabState {
   subnet: number;
   bridge: string;
   controllerAddress: string;
+  /** The emulator copy this instance's hosts run (content-addressed, kept while it is up). */
+  emulator?: string;
   hosts: HostState[];
 }
 
@@ -334,7 +336,7 @@ export class Lab {
       await ensurePackages(log);
       assertTools();
       await ensureUsers();
-      await installEmulator(log);
+      const emulator = await installEmulator(log);
       await mkdirRootOnly(LAB_ROOT);
       await fsp.mkdir(REGISTRY_DIR, { recursive: true });
       await mkdirRootOnly(idir);
@@ -352,6 +354,7 @@ export class Lab {
         subnet,
         bridge: `ferrylab${subnet}`,
         controllerAddress: `10.251.${subnet}.1`,
+        ...(emulator ? { emulator } : {}),
         hosts: specs.map((s, i) => ({
           name: s.name,
           address: `10.251.${subnet}.${11 + i}`,
@@ -385,7 +388,8 @@ export class Lab {
       phase('inits');
       const hosts = state.hosts.map((h, i) => new LabHost(h, fingerprints[i] as string));
       const emulatorBuilt =
-        opts.emulator !== false && fs.existsSync(path.join(EMULATOR_DIR, 'main.js'));
+        opts.emulator !== false &&
+        fs.existsSync(path.join(state.emulator ?? EMULATOR_DIR, 'main.js'));
       if (!emulatorBuilt && opts.emulator !== false)
         log(
           'warning: the dokku emulator is not built (no dist/test/lab/emulator/main.js): skipped `dokku --lab-install` and the proxy',
@@ -692,7 +696,7 @@ async function treeHash(dir: string): Promise<string> {
  * /var/lib/ferry-lab/emulator at it with an atomic symlink swap, so that hosts
  * of another instance never see a half-written copy. Installs /usr/bin/dokku.
  */
-async function installEmulator(log: (l: string) => void): Promise<void> {
+async function installEmulator(log: (l: string) => void): Promise<string | undefined> {
   const src = path.join(repoRoot(), 'dist/test/lab/emulator');
   if (fs.existsSync(DOKKU_WRAPPER)) {
     const text = await fsp.readFile(DOKKU_WRAPPER, 'utf8').catch(() => '');
@@ -706,11 +710,14 @@ async function installEmulator(log: (l: string) => void): Promise<void> {
     '#!/bin/bash',
     WRAPPER_MARK,
     '# Runs the Dokku CLI emulator, and only inside a lab host (see test/lab/lab.ts).',
+    '# Each host runs the emulator copy its lab was brought up with (lab.json "emulator"),',
+    '# so labs of different checkouts can run side by side.',
     'if [[ ! -f /var/lib/docker/lab.json ]]; then',
     '  echo " !     dokku: not inside a ferry lab host" >&2',
     '  exit 1',
     'fi',
-    `exec ${process.execPath} ${EMULATOR_DIR}/main.js "$@"`,
+    `emu=$(sed -n 's/^ *"emulator": *"\\([^"]*\\)".*/\\1/p' /var/lib/docker/lab.json)`,
+    `exec ${process.execPath} "\${emu:-${EMULATOR_DIR}}/main.js" "$@"`,
     '',
   ].join('\n');
   await fsp.writeFile(`${DOKKU_WRAPPER}.lab-tmp`, wrapper, { mode: 0o755 });
@@ -720,12 +727,12 @@ async function installEmulator(log: (l: string) => void): Promise<void> {
   await fsp.rename(`${DOCKER_SHIM}.lab-tmp`, DOCKER_SHIM);
   if (!dockerOnPath()) await fsp.writeFile(DOCKER_WRAPPER, shim, { mode: 0o755 });
 
-  if (!fs.existsSync(path.join(src, 'main.js'))) return;
+  if (!fs.existsSync(path.join(src, 'main.js'))) return undefined;
   const hash = await treeHash(src);
   const target = `emulator.${hash}`;
-  const current = await fsp.readlink(EMULATOR_DIR).catch(() => undefined);
-  if (current === target) return;
   const dest = path.join(LAB_ROOT, target);
+  const current = await fsp.readlink(EMULATOR_DIR).catch(() => undefined);
+  if (current === target && fs.existsSync(dest)) return dest;
   if (!fs.existsSync(dest)) {
     await fsp.rm(`${dest}.tmp`, { recursive: true, force: true });
     await fsp.cp(src, `${dest}.tmp`, { recursive: true });
@@ -739,13 +746,20 @@ async function installEmulator(log: (l: string) => void): Promise<void> {
   await fsp.symlink(target, `${EMULATOR_DIR}.lab-tmp`);
   await fsp.rename(`${EMULATOR_DIR}.lab-tmp`, EMULATOR_DIR);
   log(`emulator ${hash} installed in ${EMULATOR_DIR}`);
-  // Older copies go once nothing can still be loading from them (a host's proxy loads at start).
+  // Older copies go once nothing can still be loading from them (a host's proxy loads
+  // at start) and no running instance was brought up with them.
+  const pinned = new Set<string>();
+  for (const i of await runningInstances()) {
+    const e = (await readState(i).catch(() => undefined))?.emulator;
+    if (e) pinned.add(path.basename(e));
+  }
   for (const n of await fsp.readdir(LAB_ROOT)) {
-    if (!/^emulator\.[0-9a-f]{16}$/.test(n) || n === target) continue;
+    if (!/^emulator\.[0-9a-f]{16}$/.test(n) || n === target || pinned.has(n)) continue;
     const st = await fsp.stat(path.join(LAB_ROOT, n)).catch(() => undefined);
     if (st && Date.now() - st.mtimeMs > 3_600_000)
       await fsp.rm(path.join(LAB_ROOT, n), { recursive: true, force: true });
   }
+  return dest;
 }
 
 /** A `docker` on the controller's PATH that is not the lab's own wrapper, if any. */
@@ -917,6 +931,7 @@ async function prepareHost(
     registry: REGISTRY_DIR,
     pgBin: pg.bin,
     pgVersion: pg.version,
+    ...(state.emulator ? { emulator: state.emulator } : {}),
   };
   await fsp.writeFile(path.join(d('docker'), 'lab.json'), `${JSON.stringify(labJson, null, 2)}\n`);
 
