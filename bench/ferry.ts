@@ -52,7 +52,7 @@ export async function ferryCopy(opts: {
   stateDir: string;
 }): Promise<FerryRun> {
   const argv = [
-    path.join(REPO, 'dist/src/cli.js'),
+    path.join(REPO, 'dist/src/bin.js'),
     'migrate',
     opts.source,
     opts.target,

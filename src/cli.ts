@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * argv to a command, and the only place that sets the exit code.
  * Commands are imported lazily so `ferry --help` stays instant.
@@ -238,18 +237,4 @@ export function report(e: unknown, stderr: NodeJS.WritableStream): number {
     'hint: This is a bug in dokku-ferry. Please report it with the command you ran and this output.\n',
   );
   return ExitCode.internal;
-}
-
-const invokedDirectly =
-  process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '');
-if (invokedDirectly) {
-  process.on('SIGPIPE', () => {});
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.exitCode = report(e, process.stderr);
-    },
-  );
 }

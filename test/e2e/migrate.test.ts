@@ -24,7 +24,7 @@ let inventoryFile = '';
 let seeding: Promise<void> | undefined;
 
 function ferry(args: string[]): Promise<ExecResult> {
-  return run(process.execPath, [`${root}dist/src/cli.js`, ...args], {
+  return run(process.execPath, [`${root}dist/src/bin.js`, ...args], {
     cwd: root,
     env: {
       ...process.env,

@@ -14,7 +14,7 @@ const say = (line: string) => process.stdout.write(`\n\x1b[1m==> ${line}\x1b[0m\
 
 function ferry(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [`${root}dist/src/cli.js`, ...args], {
+    const child = spawn(process.execPath, [`${root}dist/src/bin.js`, ...args], {
       cwd: root,
       env: { ...process.env, ...env },
       stdio: 'inherit',
