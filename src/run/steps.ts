@@ -8,7 +8,7 @@ import type { Step } from './runner.js';
 
 /** Playbook-level options a step may carry beyond what the plan says. */
 export type StepExtras<S> = Partial<
-  Pick<Step<S>, 'retry' | 'enabled' | 'rollback' | 'continueOnError' | 'rerunOnResume'>
+  Pick<Step<S>, 'retry' | 'continueOnError' | 'rerunOnResume'>
 >;
 
 /** Builds the runnable step for a planned one. */
