@@ -41,7 +41,9 @@ export interface Executor {
   /** Runs a remote or local action's bound command. */
   exec(req: {
     action: RemoteAction | LocalAction;
+    /** The command with its holes bound to `vars`. */
     command: Command;
+    vars: Bindings;
     step: string;
     opts: ExecOptions;
   }): Promise<CommandResult>;
@@ -50,6 +52,7 @@ export interface Executor {
     action: StreamAction;
     send: Command;
     receive: Command;
+    vars: Bindings;
     step: string;
     signal: AbortSignal;
     onProgress: (bytes: number) => void;
@@ -88,8 +91,16 @@ export function createRuntime<P, A extends ActionSpec = ActionSpec>(
 ): TaskRuntime<P, A> {
   const { task, executor } = fields;
   const all = allActions(fields.actions);
-  const find = (id: string, item?: string): PlannedAction | undefined =>
-    all.find((a) => a.id === id && (item === undefined || a.item === item));
+  const find = (id: string, item?: string): PlannedAction | undefined => {
+    const found = all.filter((a) => a.id === id && (item === undefined || a.item === item));
+    // One id planned for several items: the caller must say which (a forgotten item is a bug).
+    if (item === undefined && new Set(found.map((a) => a.item)).size > 1) {
+      throw new InternalError(
+        `${task.stepId}: "${id}" is planned for ${found.map((a) => a.item).join(', ')}: name the item`,
+      );
+    }
+    return found[0];
+  };
   const need = (id: string, item?: string): PlannedAction => {
     const a = find(id, item);
     if (!a) {
@@ -109,9 +120,11 @@ export function createRuntime<P, A extends ActionSpec = ActionSpec>(
     async exec(id, ...[vars, opts]) {
       const a = need(id, opts?.item);
       if (a.kind === 'stream') throw new InternalError(`${task.stepId}: "${id}" is a stream`);
+      const b = (vars ?? {}) as Bindings;
       return executor.exec({
         action: a,
-        command: bindSome(a.command, (vars ?? {}) as Bindings),
+        command: bindSome(a.command, b),
+        vars: b,
         step: task.stepId,
         opts: opts ?? {},
       });
@@ -125,6 +138,7 @@ export function createRuntime<P, A extends ActionSpec = ActionSpec>(
         action: a,
         send: bindSome(a.send, b),
         receive: bindSome(a.receive, b),
+        vars: b,
         step: task.stepId,
         signal: task.signal,
         onProgress: (bytes) => task.progress(bytes, total),

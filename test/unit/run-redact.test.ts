@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatBytes, formatDuration, formatProgress, formatRate } from '../../src/run/format.js';
+import { formatBytes, formatDuration, formatProgress, formatRate } from '../../src/util/format.js';
 import { isSecretKey, MASK, redact, redactJson } from '../../src/run/redact.js';
 
 test('redact: passwords in DSNs of any scheme', (t) => {
