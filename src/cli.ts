@@ -312,7 +312,9 @@ function notAFlagOf(name: string, spec: CommandSpec, flag: string): UsageError {
   const long = flag.replace(/^-+/, '').replace(/=.*$/, '');
   const takers = Object.entries(COMMANDS)
     .filter(([, c]) =>
-      Object.entries(c.flags).some(([k, f]) => k === long || (flag.length === 2 && f.short === long)),
+      Object.entries(c.flags).some(
+        ([k, f]) => k === long || (flag.length === 2 && f.short === long),
+      ),
     )
     .map(([n]) => n);
   const own = Object.keys(spec.flags)

@@ -143,4 +143,3 @@ export async function probe(r: Remote, out: HostCheck): Promise<void> {
     out.warnings.push(`cannot measure disk: ${get('df').text.trim() || 'no df output'}`);
   }
 }
-

@@ -123,4 +123,3 @@ export function formatReport(rep: CheckReport): string {
   );
   return `${out.join('\n')}\n`;
 }
-

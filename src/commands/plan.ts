@@ -9,7 +9,13 @@
  */
 import { ExitCode } from '../errors.js';
 import { type Inventory, loadInventory } from '../inventory/index.js';
-import { type Bindings, formatPlan, plan as makePlan, type Plan, parseBindings } from '../plan/index.js';
+import {
+  type Bindings,
+  formatPlan,
+  plan as makePlan,
+  type Plan,
+  parseBindings,
+} from '../plan/index.js';
 import { loadPlaybook, type Playbook } from '../playbook/index.js';
 import type { PlanOptions } from '../tasks/types.js';
 import { runIdFor } from '../util/run-id.js';

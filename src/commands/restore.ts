@@ -14,7 +14,11 @@ export function restore(opts: RestoreOptions, io: Io): Promise<number> {
       command: 'restore',
       playbook: opts.playbook ?? 'restore',
       bindings,
-      plan: { force: opts.force, archive: opts.archive, ...(opts.route ? { route: opts.route } : {}) },
+      plan: {
+        force: opts.force,
+        archive: opts.archive,
+        ...(opts.route ? { route: opts.route } : {}),
+      },
     },
     io,
   );

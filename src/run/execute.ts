@@ -20,8 +20,8 @@ import {
   hashText,
   Journal,
   type JournalRecord,
-  readJournal,
   type RunState,
+  readJournal,
   resumeRun,
   runsDir,
 } from './journal.js';
@@ -213,7 +213,14 @@ export function buildSteps(
       planned,
       async (run, task) => {
         const outputs: Readonly<Record<string, StepOutputs>> = run.outputs;
-        const rt = createRuntime({ ctx, actions: planned.actions, task, outputs, executor, journal });
+        const rt = createRuntime({
+          ctx,
+          actions: planned.actions,
+          task,
+          outputs,
+          executor,
+          journal,
+        });
         return (await def.run(rt)) ?? undefined;
       },
       {

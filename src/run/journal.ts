@@ -28,9 +28,9 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { journalIdFor } from '../util/run-id.js';
 import { StopError } from '../errors.js';
 import type { Json, StepOutputs } from '../tasks/types.js';
+import { journalIdFor } from '../util/run-id.js';
 import { redactJson } from './redact.js';
 
 /**

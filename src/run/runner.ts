@@ -17,7 +17,7 @@ import {
   PRESET_TIMESTAMP,
   ProcessOutput,
 } from 'listr2';
-import { FerryError, InternalError, lastLines, LocalError, RemoteError } from '../errors.js';
+import { FerryError, InternalError, LocalError, lastLines, RemoteError } from '../errors.js';
 import { CONTROLLER } from '../playbook/index.js';
 import type { Json, StepHandle, StepOutputs } from '../tasks/types.js';
 import { formatProgress } from '../util/format.js';
@@ -224,7 +224,11 @@ export async function runSteps<S>(steps: Step<S>[], options: RunOptions<S>): Pro
     trackers: new Map(
       steps.map((s) => [
         s.id,
-        { record: { id: s.id, title: s.title, host: s.host, status: 'not-run' }, attempt: 0, started: 0 },
+        {
+          record: { id: s.id, title: s.title, host: s.host, status: 'not-run' },
+          attempt: 0,
+          started: 0,
+        },
       ]),
     ),
     outputs: {},
@@ -278,7 +282,11 @@ export async function runSteps<S>(steps: Step<S>[], options: RunOptions<S>): Pro
   let status: RunStatus = 'ok';
   let failure: StepFailure | undefined;
   try {
-    await makeListr(steps.map((s) => toListrTask(s, state)), ctx, options).run(ctx);
+    await makeListr(
+      steps.map((s) => toListrTask(s, state)),
+      ctx,
+      options,
+    ).run(ctx);
   } catch (e) {
     status = controller.signal.aborted ? 'interrupted' : 'failed';
     const failed = [...trackers.values()].find((x) => x.record.status === 'failed');
@@ -408,7 +416,12 @@ function toListrTask<S>(step: Step<S>, state: Shared<S>): ListrTask<RunContext<S
         if (skippedBy !== undefined) {
           t.record.status = 'skipped';
           t.record.reason = skippedBy;
-          journal?.append({ type: 'step-skipped', step: step.id, host: step.host, reason: skippedBy });
+          journal?.append({
+            type: 'step-skipped',
+            step: step.id,
+            host: step.host,
+            reason: skippedBy,
+          });
           return;
         }
         state.outputs[step.id] = produced;

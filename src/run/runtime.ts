@@ -5,12 +5,13 @@
  * The executor is the seam to the world: over SSH for a real run
  * ({@link sshExecutor}), a recording fake in the task tests.
  */
-import { pipeline } from 'node:stream/promises';
+
 import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { FerryError, InternalError } from '../errors.js';
-import type { Connections } from '../ssh/pool.js';
 import { canReach, direct } from '../ssh/direct.js';
 import type { HostKey } from '../ssh/host-keys.js';
+import type { Connections } from '../ssh/pool.js';
 import { relay } from '../ssh/relay.js';
 import type { Remote } from '../ssh/remote.js';
 import type { Bindings, Command } from '../ssh/shell.js';
@@ -19,8 +20,8 @@ import type {
   ActionSpec,
   CommandResult,
   ExecOptions,
-  Json,
   JournalView,
+  Json,
   LocalAction,
   PlanContext,
   PlannedAction,
@@ -144,8 +145,8 @@ export function createRuntime<P, A extends ActionSpec = ActionSpec>(
         onProgress: (bytes) => task.progress(bytes, total),
       });
     },
-    async routeOf(id) {
-      const a = need(id);
+    async routeOf(id, item) {
+      const a = need(id, item);
       if (a.kind !== 'stream') throw new InternalError(`${task.stepId}: "${id}" is not a stream`);
       return executor.routeOf(a);
     },

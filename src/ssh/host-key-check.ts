@@ -5,7 +5,13 @@
  */
 import type { ServerHostKeyAlgorithm } from 'ssh2';
 import { HostKeyError } from '../errors.js';
-import { algorithmsForKeyType, type HostKey, hostKeyOf, knownKeyTypes, verifyHostKey } from './host-keys.js';
+import {
+  algorithmsForKeyType,
+  type HostKey,
+  hostKeyOf,
+  knownKeyTypes,
+  verifyHostKey,
+} from './host-keys.js';
 import type { HostTarget } from './target.js';
 
 const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = [

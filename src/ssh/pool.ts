@@ -4,8 +4,9 @@
  * straggler (a worker of a failed step) gets an error instead of a fresh
  * connection nobody would close, which kept a failed run alive for minutes.
  */
-import type { Inventory } from '../inventory/index.js';
+
 import { ExitCode, FerryError } from '../errors.js';
+import type { Inventory } from '../inventory/index.js';
 import { Remote } from './remote.js';
 import { type ConnectOptions, type HostTarget, hostTargetOf } from './target.js';
 

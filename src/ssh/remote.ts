@@ -14,7 +14,7 @@ import type { Client, ClientChannel } from 'ssh2';
 import { FerryError, RemoteError } from '../errors.js';
 import { Slots } from '../util/concurrency.js';
 import { Tail, withoutProgressLines } from '../util/tail.js';
-import { hostKeyCheck, hostKeyOrder, type HostKeyTrust } from './host-key-check.js';
+import { type HostKeyTrust, hostKeyCheck, hostKeyOrder } from './host-key-check.js';
 import { appendKnownHost, type HostKey, readKnownHosts } from './host-keys.js';
 import { $, type Command, type Interpolation } from './shell.js';
 import { type ConnectOptions, expandHome, type HostTarget, knownHostsPathOf } from './target.js';
@@ -232,9 +232,12 @@ export class Remote {
       this.slots.give();
       throw this.lost
         ? this.lostError(shown, opts)
-        : new FerryError(`on ${this.host.name}: cannot start \`${shown}\`: ${(e as Error).message}`, {
-            cause: e,
-          });
+        : new FerryError(
+            `on ${this.host.name}: cannot start \`${shown}\`: ${(e as Error).message}`,
+            {
+              cause: e,
+            },
+          );
     }
     const stderrTail = new Tail();
     let pgid: number | undefined;

@@ -52,7 +52,9 @@ export class Command {
       if (t !== '') parts.push({ kind: 'text', text: t });
     };
     const word = (w: Word) =>
-      parts.push(w instanceof Hole ? { kind: 'hole', name: w.name } : { kind: 'word', word: String(w) });
+      parts.push(
+        w instanceof Hole ? { kind: 'hole', name: w.name } : { kind: 'word', word: String(w) },
+      );
     strings.forEach((s, i) => {
       text(s);
       if (i >= values.length) return;
@@ -126,18 +128,15 @@ export class Command {
   /** The command as `ferry plan` shows it: holes as `<name>`. */
   toString(): string {
     return this.parts
-      .map((p) => {
-        switch (p.kind) {
-          case 'text':
-            return p.text;
-          case 'word':
-            return quote(p.word);
-          case 'hole':
-            return `<${p.name}>`;
-          case 'cmd':
-            return p.cmd.toString();
-        }
-      })
+      .map((p) =>
+        p.kind === 'text'
+          ? p.text
+          : p.kind === 'word'
+            ? quote(p.word)
+            : p.kind === 'hole'
+              ? `<${p.name}>`
+              : p.cmd.toString(),
+      )
       .join('');
   }
 
@@ -189,8 +188,10 @@ export function bashC(script: Command, shell = 'bash'): Command {
 /** Joins commands with a separator (` && `, ` | `, a newline). */
 export function join(commands: readonly Command[], separator: string): Command {
   const sep = Command.script(separator);
-  return commands.reduce<Command | undefined>(
-    (acc, c) => (acc === undefined ? c : $`${acc}${sep}${c}`),
-    undefined,
-  ) ?? Command.script('');
+  return (
+    commands.reduce<Command | undefined>(
+      (acc, c) => (acc === undefined ? c : $`${acc}${sep}${c}`),
+      undefined,
+    ) ?? Command.script('')
+  );
 }

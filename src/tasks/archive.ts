@@ -215,7 +215,9 @@ async function run(rt: RuntimeOf<typeof task>) {
   const host = rt.ctx.host!;
   const dir = runDir(rt.ctx.inventory, host, rt.ctx.options.runId);
   const a = await writeArchive(rt, dir, rt.ctx.params.compression);
-  rt.task.log(`${a.path}: ${formatBytes(a.bytes)} in ${a.seconds.toFixed(1)} s, sha256 ${a.sha256}`);
+  rt.task.log(
+    `${a.path}: ${formatBytes(a.bytes)} in ${a.seconds.toFixed(1)} s, sha256 ${a.sha256}`,
+  );
   rt.task.hostState(host.name, `Dokku unchanged; archive at ${a.path} (0600, sha256 beside it)`);
   return { ...a };
 }

@@ -6,6 +6,7 @@
  * whose `dokku` user has another uid/gid (the archive keeps numeric owners) is refused.
  */
 import { parseBuildsListJson } from '../dokku/builds.js';
+import { DEPLOY_LOCK_DIRS_ALL_RELEASES } from '../dokku/layout.js';
 import { warnings } from '../dokku/output.js';
 import {
   compareDokkuVersions,
@@ -19,7 +20,7 @@ import { $ } from '../ssh/shell.js';
 import { defineTask, type PlannedAction, type RemoteAction, type RuntimeOf } from './types.js';
 
 /** Deploy locks of 0.34+ (data/apps) and of ≤0.33 (the app root), with their size in bytes. */
-export const DEPLOY_LOCKS = $`find /var/lib/dokku/data/apps /home/dokku -mindepth 2 -maxdepth 2 -name .deploy.lock -printf '%s %p\\n' 2>/dev/null || true`;
+export const DEPLOY_LOCKS = $`find ${DEPLOY_LOCK_DIRS_ALL_RELEASES} -mindepth 2 -maxdepth 2 -name .deploy.lock -printf '%s %p\\n' 2>/dev/null || true`;
 
 /** Running builds (0.38+: `builds:list` with no app lists only running ones). */
 export const RUNNING_BUILDS = $`dokku builds:list --format json`;
@@ -142,7 +143,9 @@ export function parseHostFacts(stdout: string): HostFacts {
     .filter((l) => l !== '');
   const [arch, uid, gid] = rest.slice(-3);
   if (!arch || !uid || !gid || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) {
-    throw new FerryError(`unexpected answer to \`${HOST_FACTS.toString()}\`: ${JSON.stringify(stdout)}`);
+    throw new FerryError(
+      `unexpected answer to \`${HOST_FACTS.toString()}\`: ${JSON.stringify(stdout)}`,
+    );
   }
   return { version, arch, uid: Number(uid), gid: Number(gid) };
 }

@@ -172,7 +172,9 @@ async function run(rt: RuntimeOf<typeof task>) {
   if (holds && options.force && !params.scratch) {
     const dir = runDir(inventory, `${h.name}-pre-ferry`, options.runId);
     const a = await writeArchive(rt, dir, 'zstd');
-    rt.task.log(`safety archive of ${h.name}: ${a.path} (${formatBytes(a.bytes)}, sha256 ${a.sha256})`);
+    rt.task.log(
+      `safety archive of ${h.name}: ${a.path} (${formatBytes(a.bytes)}, sha256 ${a.sha256})`,
+    );
     rt.task.hostState(h.name, `safety archive of its former Dokku data at ${a.path}`);
     outputs.safetyArchive = a.path;
     outputs.safetySha256 = a.sha256;

@@ -6,6 +6,12 @@
  * false) so nothing starts an app from stale state before its rebuild;
  * rebuild-apps turns it back on as the manifest says.
  */
+import {
+  BUILDS_ROOT,
+  DEPLOY_LOCK_DIRS_ALL_RELEASES,
+  DOKKU_ROOT,
+  SERVICES_ROOT,
+} from '../dokku/layout.js';
 import { $, type Command } from '../ssh/shell.js';
 import { P } from './common.js';
 import { defineTask, type RuntimeOf } from './types.js';
@@ -16,18 +22,18 @@ function findIn(dirs: string[], rest: Command): Command {
 }
 
 export const CLEAR_DEPLOY_LOCKS = findIn(
-  ['/var/lib/dokku/data/apps', '/home/dokku'],
+  [...DEPLOY_LOCK_DIRS_ALL_RELEASES],
   $`-mindepth 2 -maxdepth 2 -name .deploy.lock -print -delete`,
 );
 export const CLEAR_CONTAINER_FILES = findIn(
-  ['/home/dokku'],
+  [DOKKU_ROOT],
   $`-mindepth 2 -maxdepth 2 -type f \\( -name CONTAINER -o -name 'CONTAINER.*' -o -name 'IP.*' -o -name 'PORT.*' \\) -print -delete`,
 );
 export const CLEAR_SERVICE_IDS = findIn(
-  ['/var/lib/dokku/services'],
+  [SERVICES_ROOT],
   $`-mindepth 3 -maxdepth 3 -type f -name ID -print -delete`,
 );
-export const CLEAR_RUNNING_BUILDS = $`[ ! -d /var/lib/dokku/data/builds ] || { grep -rlZ --include='*.json' -E '"status": *"running"' /var/lib/dokku/data/builds || [ $? -eq 1 ]; } | xargs -0r rm -fv --`;
+export const CLEAR_RUNNING_BUILDS = $`[ ! -d ${BUILDS_ROOT} ] || { grep -rlZ --include='*.json' -E '"status": *"running"' ${BUILDS_ROOT} || [ $? -eq 1 ]; } | xargs -0r rm -fv --`;
 
 const task = defineTask({
   name: 'clear-stale',

@@ -3,6 +3,7 @@
  * untrusted parts as `Arg`: a real value (quoted by `$`) or a hole (shown as
  * `<name>` in a plan, bound to the real value at run time).
  */
+import { ARCHIVED_PATHS, SERVICES_ROOT } from '../dokku/layout.js';
 import type { Host, Inventory } from '../inventory/index.js';
 import { $, Command, type Hole, hole } from '../ssh/shell.js';
 
@@ -12,14 +13,8 @@ export type Arg = string | Hole;
 /** Where dokku-ferry keeps its own files on a host. */
 export const FERRY_ROOT = '/var/lib/dokku-ferry';
 
-/** What the seed's backup archives, relative to `/`, in its order. */
-export const ARCHIVE_PATHS = [
-  'home/dokku',
-  'var/lib/dokku/config',
-  'var/lib/dokku/data',
-  'var/lib/dokku/services',
-  'var/lib/dokku/plugins',
-] as const;
+/** What the seed's backup archives, relative to `/`, in its order (see dokku/layout). */
+export const ARCHIVE_PATHS = ARCHIVED_PATHS;
 
 /** Datastore plugins whose services are exported, started and checked (official dokku plugins); `ferry check` reports these. */
 export const DATASTORE_PLUGINS = [
@@ -166,7 +161,7 @@ export function rootOnlyDirs(...dirs: Arg[]): Command {
 
 /** The service's folder on a host. */
 export function serviceDir(plugin: Arg, service: Arg): Command {
-  return $`/var/lib/dokku/services/${plugin}/${service}`;
+  return $`${SERVICES_ROOT}/${plugin}/${service}`;
 }
 
 /** Holes used across tasks. */

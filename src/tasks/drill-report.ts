@@ -5,6 +5,7 @@
  * commands; fails only when the playbook sets rto_max / rpo_max and they are exceeded.
  */
 import { FerryError } from '../errors.js';
+import { formatDuration as formatMs } from '../util/format.js';
 import { defineTask, type JournalView, type Json, type RuntimeOf } from './types.js';
 
 const definition = defineTask({
@@ -74,14 +75,9 @@ export function restoreWindow(
   return { seconds: round(names.reduce((a, n) => a + ms[n]!, 0)), steps, replayed };
 }
 
-/** Seconds as `1 h 02 min 03 s` / `4 min 05 s` / `6.2 s`. */
-export function formatDuration(seconds: number): string {
-  if (seconds < 60) return `${seconds} s`;
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return h > 0 ? `${h} h ${pad(m)} min ${pad(s % 60)} s` : `${m} min ${pad(s % 60)} s`;
+/** Seconds the way every report prints durations (`34.5s`, `4m05s`, `1h02m`). */
+function formatDuration(seconds: number): string {
+  return formatMs(seconds * 1000);
 }
 
 async function run(rt: RuntimeOf<typeof definition>) {

@@ -7,6 +7,7 @@
  */
 
 import { parseAppsList } from '../dokku/apps.js';
+import { propertyDir } from '../dokku/layout.js';
 import { isAppName, isServiceName, PLUGIN_NAME } from '../dokku/names.js';
 import { parseNetworkList } from '../dokku/network.js';
 import { parsePluginList } from '../dokku/plugins.js';
@@ -15,8 +16,8 @@ import { parseServiceList } from '../dokku/services.js';
 import { parseStorageList, parseStorageListJson } from '../dokku/storage.js';
 import { formatVersion } from '../dokku/version.js';
 import { $, type Command } from '../ssh/shell.js';
-import { formatBytes } from '../util/format.js';
 import { inBatches } from '../util/concurrency.js';
+import { formatBytes } from '../util/format.js';
 import { HOST_FACTS, parseHostFacts } from './check-quiet.js';
 import {
   ARCHIVE_PATHS,
@@ -34,11 +35,17 @@ import type {
   ManifestPlugin,
   ManifestService,
 } from './manifest.js';
-import { type CommandResult, defineTask, type Json, type PlannedAction, type RuntimeOf } from './types.js';
+import {
+  type CommandResult,
+  defineTask,
+  type Json,
+  type PlannedAction,
+  type RuntimeOf,
+} from './types.js';
 
 /** How an app was deployed: `deploy-source` and its metadata (image or archive URL). */
 export function deploySourceCommand(app: Arg): Command {
-  return $`for f in deploy-source deploy-source-metadata; do printf '%s=' "$f"; cat /var/lib/dokku/config/apps/${app}/"$f" 2>/dev/null || true; echo; done`;
+  return $`for f in deploy-source deploy-source-metadata; do printf '%s=' "$f"; cat ${propertyDir('apps')}/${app}/"$f" 2>/dev/null || true; echo; done`;
 }
 
 /** The files that describe a service (image, version, linked apps). */

@@ -10,6 +10,7 @@
  * source's value once an app is up (clear-stale held it off).
  */
 
+import { DOKKU_ROOT } from '../dokku/layout.js';
 import { warnings } from '../dokku/output.js';
 import { parsePsReportJson } from '../dokku/ps.js';
 import { FerryError, lastLines, RemoteError } from '../errors.js';
@@ -26,7 +27,7 @@ export function rebuildImageCommand(app: Arg, image: Arg): Command {
 }
 /** Redeploys an archive app from the tree it last deployed (HEAD of its repo on the host). */
 export function rebuildArchiveCommand(app: Arg): Command {
-  const repo = $`/home/dokku/${app}`;
+  const repo = $`${DOKKU_ROOT}/${app}`;
   return $`git -c safe.directory=${repo} -C ${repo} archive --format=tar HEAD | dokku git:from-archive --archive-type tar ${app} --`;
 }
 /** The app's state here: a resumed run does not rebuild an app already running. */

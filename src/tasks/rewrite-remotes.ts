@@ -3,7 +3,7 @@
  * "updating the dokku remote in your local app's repo"), remembering the old
  * URL, and proves it with `git ls-remote`: the new host serves the app's repo.
  */
-import { FerryError, InternalError, lastLines, LocalError } from '../errors.js';
+import { FerryError, InternalError, LocalError, lastLines } from '../errors.js';
 import type { Host } from '../inventory/index.js';
 import {
   appendKnownHost,

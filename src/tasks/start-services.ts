@@ -50,7 +50,11 @@ export function recreateFromExportActions(
   const dir = serviceDir(plugin, service);
   const aside = failedServiceDir(plugin, service, runId);
   const dump = $`${`${stage}/meta/exports/`}${plugin}-${service}.dump`;
-  const r = (id: (typeof RECREATE_STEPS)[number], command: Command, why?: string): RemoteAction => ({
+  const r = (
+    id: (typeof RECREATE_STEPS)[number],
+    command: Command,
+    why?: string,
+  ): RemoteAction => ({
     kind: 'remote',
     id,
     host,

@@ -367,9 +367,11 @@ async function run(rt: Runtime) {
   const live = params.data === 'live';
   const from = rt.ctx.roles[params.from]?.name;
   // The stage, the route and (live) both hosts' zstd are independent: asked at once.
+  const stream = live ? 'live' : 'archive';
   const [, , zstdHere, zstdThere] = await Promise.all([
     rt.exec('prepare-stage'),
-    rt.routeOf(live ? 'live' : 'archive'),
+    // Every form of the stream goes the same way: the first one's route is the route.
+    rt.routeOf(stream, planned(rt, stream)[0]),
     live && params.compression !== 'gzip' ? hasZstd(rt, to) : undefined,
     live && params.compression !== 'gzip' && from ? hasZstd(rt, from) : undefined,
   ]);
@@ -404,7 +406,9 @@ async function run(rt: Runtime) {
     }
     const variants = planned(rt, 'archive');
     if (rt.has('archive-name')) {
-      const name = (await rt.exec('archive-name', { 'archive-dir': vars['archive-dir']! })).stdout.trim();
+      const name = (
+        await rt.exec('archive-name', { 'archive-dir': vars['archive-dir']! })
+      ).stdout.trim();
       const c = compressionOf(name);
       if (!c) {
         throw new StopError(`no dokku.tar.zst or dokku.tar.gz in the archive folder`, {

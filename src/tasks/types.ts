@@ -225,7 +225,7 @@ export interface TaskRuntime<P = unknown, A extends ActionSpec = ActionSpec> {
   /** Runs the planned stream `id` (route decided here: direct when the hosts reach each other). */
   stream<K extends keyof A & string>(id: K, ...args: StreamArgs<A[K]>): Promise<StreamResult>;
   /** The route stream `id` will take (probed once per host pair and remembered). */
-  routeOf(id: keyof A & string): Promise<'direct' | 'relay' | 'controller'>;
+  routeOf(id: keyof A & string, item?: string): Promise<'direct' | 'relay' | 'controller'>;
   /** The manifest of this run (from the `inventory` step, or the archive's). */
   manifest(): Manifest;
   /** The host key ferry verified when it connected to `host`, and how it was trusted. */

@@ -6,6 +6,7 @@
  * Everything is checked before the step fails, so one run shows all the bad news.
  */
 
+import { DOKKU_ROOT } from '../dokku/layout.js';
 import { type PsReport, parsePsReportJson } from '../dokku/ps.js';
 import { parseServiceInfoFlag } from '../dokku/services.js';
 import { FerryError } from '../errors.js';
@@ -22,7 +23,7 @@ export function runningCommand(app: Arg): Command {
  * the app has no domain).
  */
 export function httpCommand(app: Arg, timeout: number): Command {
-  const vhost = $`/home/dokku/${app}/VHOST`;
+  const vhost = $`${DOKKU_ROOT}/${app}/VHOST`;
   return $`vhost=$(head -n 1 ${vhost} 2>/dev/null || true); if [ -z "$vhost" ]; then echo '- -'; exit 0; fi; code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time ${timeout} -H "Host: $vhost" http://127.0.0.1/ || true); echo "$code $vhost"`;
 }
 export function serviceStatusCommand(plugin: Arg, service: Arg): Command {

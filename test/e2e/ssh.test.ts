@@ -8,14 +8,15 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import fc from 'fast-check';
 import { HostKeyError, RemoteError } from '../../src/errors.js';
-import { Connections } from '../../src/ssh/pool.js';
-import { connectionsOpened, Remote } from '../../src/ssh/remote.js';
-import { $, Command } from '../../src/ssh/shell.js';
-import type { HostTarget } from '../../src/ssh/target.js';
 import { authorizedKeysFileScript, canReach, direct } from '../../src/ssh/direct.js';
 import { nativeCryptoAvailable } from '../../src/ssh/native.js';
+import { Connections } from '../../src/ssh/pool.js';
 import { relay } from '../../src/ssh/relay.js';
+import { connectionsOpened, Remote } from '../../src/ssh/remote.js';
+import { $, bashC, Command } from '../../src/ssh/shell.js';
+import type { HostTarget } from '../../src/ssh/target.js';
 import { labTest, useLab } from '../lab/ava.js';
 import type { LabHost } from '../lab/lab.js';
 
@@ -96,6 +97,47 @@ labTest('one connection per host serves many commands, serial and concurrent', a
 });
 
 labTest(
+  'hostile values reach the host byte for byte through remote.$ and an inner bash',
+  async (t) => {
+    const p = pool();
+    try {
+      const src = await p.get('src');
+      const parts = [
+        "'",
+        '"',
+        '$(id)',
+        '`id`',
+        '\n',
+        ';',
+        '|',
+        '&',
+        ' ',
+        '-o',
+        '--',
+        '$\x7bHOME}',
+        '*',
+        '\\',
+        'é',
+        '𝄞',
+      ];
+      const values = fc.sample(
+        fc.array(fc.constantFrom(...parts), { maxLength: 10 }).map((a) => a.join('')),
+        { numRuns: 40, seed: 3 },
+      );
+      values.push('-oProxyCommand=touch /tmp/ferry-pwned', 'x; touch /tmp/ferry-pwned #', '');
+      const want = values.map((v) => `${v}\0`).join('');
+      const direct = await src.$`printf '%s\\0' ${values}`;
+      t.is(direct.stdout, want);
+      const inner = await src.run($`${bashC($`printf '%s\\0' ${values}`)}`);
+      t.is(inner.stdout, want);
+      t.false(await src.test($`test -e /tmp/ferry-pwned`));
+    } finally {
+      await p.closeAll();
+    }
+  },
+);
+
+labTest(
   'a failing command rejects with RemoteError carrying code, stderr and stdout',
   async (t) => {
     const p = pool();
@@ -122,10 +164,7 @@ labTest(
       t.false(await src.test($`test -e /nonexistent`));
       t.is((await src.run(sh('exit 4'), { allowCodes: [0, 4] })).code, 4);
       t.is((await src.run($`wc -c`, { stdin: 'hello' })).stdout.trim(), '5');
-      t.is(
-        (await src.run($`wc -c`, { stdin: Buffer.alloc(100_000, 1) })).stdout.trim(),
-        '100000',
-      );
+      t.is((await src.run($`wc -c`, { stdin: Buffer.alloc(100_000, 1) })).stdout.trim(), '100000');
       t.is(
         (
           await src.run($`wc -c`, {
@@ -134,7 +173,9 @@ labTest(
         ).stdout.trim(),
         '7000',
       );
-      const timedOut = await t.throwsAsync<RemoteError>(src.run(sh('sleep 30'), { timeoutMs: 1500 }));
+      const timedOut = await t.throwsAsync<RemoteError>(
+        src.run(sh('sleep 30'), { timeoutMs: 1500 }),
+      );
       t.regex(timedOut?.message ?? '', /killed by its 1500 ms timeout/);
       // sudo -n for a non-root user without a sudoers entry: a clear refusal (the lab's users
       // cannot log in as non-root, so the wrapper's sudo is exercised as root here)
@@ -284,7 +325,10 @@ labTest(
         t.regex(e.stderr, /export failed/);
       }
       await new Promise((r) => setTimeout(r, 500));
-      t.false(await dst.test(sh('[ -e /tmp/relay.committed ]')), 'the target must not finish its work');
+      t.false(
+        await dst.test(sh('[ -e /tmp/relay.committed ]')),
+        'the target must not finish its work',
+      );
       // and a failing target stops the source
       const e2 = await t.throwsAsync(
         relay(src, sh('cat /dev/zero'), dst, sh('head -c 1000 >/dev/null; exit 6')),
@@ -318,7 +362,9 @@ labTest(
       const keysBefore = await readFile(akFile, 'utf8');
       const size = 200 * MB;
       const want = (
-        await src.run(sh(`head -c ${size} /dev/urandom >/tmp/direct.bin && sha256sum /tmp/direct.bin`))
+        await src.run(
+          sh(`head -c ${size} /dev/urandom >/tmp/direct.bin && sha256sum /tmp/direct.bin`),
+        )
       ).stdout.split(' ')[0];
       let sawKey = false;
       const { value: r, growth } = await peakRssGrowth(() =>

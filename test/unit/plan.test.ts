@@ -2,10 +2,11 @@
 import { execFileSync } from 'node:child_process';
 import test from 'ava';
 import { main } from '../../src/cli.js';
-import { InputError } from '../../src/errors.js';
+import { InputError, InternalError } from '../../src/errors.js';
 import { type Inventory, validateInventory } from '../../src/inventory/index.js';
-import { formatPlan, type Plan, parseBindings, plan } from '../../src/plan/index.js';
+import { checkActions, formatPlan, type Plan, parseBindings, plan } from '../../src/plan/index.js';
 import { loadPlaybook } from '../../src/playbook/index.js';
+import { $, hole } from '../../src/ssh/shell.js';
 import type { PlannedAction } from '../../src/tasks/types.js';
 import { runIdFor } from '../../src/util/run-id.js';
 import { SEED_ORDER } from './plan-fixtures.js';
@@ -265,7 +266,10 @@ test('--force takes a safety archive of the target before anything else changes 
   const check = p.steps.find((s) => s.task === 'check-target')!;
   t.true(
     check.actions.some(
-      (a) => a.id === 'create-archive' && a.kind === 'remote' && a.command.toString().includes(`new-pre-ferry-${RUN}`),
+      (a) =>
+        a.id === 'create-archive' &&
+        a.kind === 'remote' &&
+        a.command.toString().includes(`new-pre-ferry-${RUN}`),
     ),
   );
   const plain = plan(pb, inv, { source: 'old', target: 'new' }, { runId: RUN });
@@ -281,9 +285,14 @@ test('restore from an archive here streams from the controller; drill finds the 
     { target: 'new' },
     { runId: RUN, archive: { path: '/backups/old-1/dokku.tar.gz' } },
   );
-  const stream = p.steps.find((s) => s.task === 'transfer')!.actions.find((a) => a.id === 'archive')!;
+  const stream = p.steps
+    .find((s) => s.task === 'transfer')!
+    .actions.find((a) => a.id === 'archive')!;
   t.like(stream, { from: 'controller', to: 'new', route: 'relay', item: 'gzip' });
-  t.is(stream.kind === 'stream' ? stream.send.toString() : '', 'cat -- /backups/old-1/dokku.tar.gz');
+  t.is(
+    stream.kind === 'stream' ? stream.send.toString() : '',
+    'cat -- /backups/old-1/dokku.tar.gz',
+  );
   t.regex(stream.kind === 'stream' ? stream.receive.toString() : '', /gzip -dc/);
   const drill = await loadPlaybook('drill');
   const d = plan(drill, inv, { source: 'old', scratch: 'new' }, { runId: RUN });
@@ -352,4 +361,35 @@ test('`ferry plan` with an unknown host exits 2 with the known hosts, no stack t
     'target=nwe: unknown host "nwe"; did you mean "new"?\n    hosts in inventory/lab.yml: old, new and scratch\n',
   );
   t.is(out.text(), '');
+});
+
+test("a task's plan keeps its contract: declared ids, one action per id and item, holes it declares", (t) => {
+  const cmd = $`dokku ps:report ${hole('app')}`;
+  const spec = { report: ['app'], probe: [] } as const;
+  const a = (id: string, extra: Partial<PlannedAction> = {}): PlannedAction =>
+    ({ kind: 'remote', id, host: 'old', command: cmd, ...extra }) as PlannedAction;
+  t.notThrows(() => checkActions('x', spec, [a('report')]));
+  t.throws(() => checkActions('x', spec, [a('other')]), {
+    instanceOf: InternalError,
+    message: /undeclared action "other"/,
+  });
+  t.throws(() => checkActions('x', spec, [a('probe')]), {
+    instanceOf: InternalError,
+    message: /<app> is not among its declared values \(none\)/,
+  });
+  t.throws(
+    () =>
+      checkActions('x', spec, [
+        a('report'),
+        a('report', { command: $`dokku ps:stop ${hole('app')}` }),
+      ]),
+    { instanceOf: InternalError, message: /two different "report"/ },
+  );
+  t.notThrows(() =>
+    checkActions('x', spec, [a('report', { item: 'a' }), a('report', { item: 'b' })]),
+  );
+  t.throws(
+    () => checkActions('x', spec, [a('probe', { command: $`true`, fallback: [a('nope')] })]),
+    { message: /undeclared action "nope"/ },
+  );
 });

@@ -95,7 +95,7 @@ async function rewrite(
   const ctx = contextOf(rewriteRemotes, { to: 'target' }, inv);
   const executor: Executor = {
     ...fakeExecutor({}, seen, hostKey),
-    async exec({ action, command, opts }) {
+    async exec({ action, command, vars, opts }) {
       if (action.kind !== 'local')
         throw new Error(`a remote action ${action.id} on the controller`);
       seen.calls.push({
@@ -103,6 +103,7 @@ async function rewrite(
         ...(action.item === undefined ? {} : { item: action.item }),
         kind: 'local',
         host: 'controller',
+        vars,
         command: command.render(),
       });
       return runLocal(command, opts.allowCodes ? { allowCodes: opts.allowCodes } : {});

@@ -10,8 +10,8 @@ import { type Plan, plan } from '../../src/plan/index.js';
 import { loadPlaybook } from '../../src/playbook/index.js';
 import { createRuntime, type Executor } from '../../src/run/runtime.js';
 import type { HostKey } from '../../src/ssh/host-keys.js';
-import type { Manifest } from '../../src/tasks/manifest.js';
 import { getTask } from '../../src/tasks/index.js';
+import type { Manifest } from '../../src/tasks/manifest.js';
 import type {
   JournalView,
   PlanContext,
@@ -30,6 +30,8 @@ export interface Call {
   host: string;
   /** The bound command line (for a stream: `send | receive`). */
   command: string;
+  /** The values bound into its holes (`{ app: 'api' }`). */
+  vars: Readonly<Record<string, string>>;
   stdin?: string;
 }
 
@@ -68,13 +70,14 @@ export function fakeExecutor(
   hostKey?: { key: HostKey; trust: string },
 ): Executor {
   return {
-    async exec({ action, command, opts }) {
+    async exec({ action, command, vars, opts }) {
       const call: Call = {
         id: action.id,
         ...(action.item === undefined ? {} : { item: action.item }),
         kind: action.kind,
         host: action.kind === 'remote' ? action.host : 'controller',
         command: command.render(),
+        vars,
         ...(opts.stdin === undefined ? {} : { stdin: String(opts.stdin) }),
       };
       seen.calls.push(call);
@@ -88,13 +91,14 @@ export function fakeExecutor(
       }
       return out;
     },
-    async stream({ action, send, receive }) {
+    async stream({ action, send, receive, vars }) {
       const call: Call = {
         id: action.id,
         ...(action.item === undefined ? {} : { item: action.item }),
         kind: 'stream',
         host: action.to,
         command: `${send.render()} | ${receive.render()}`,
+        vars,
       };
       seen.calls.push(call);
       const a = answerFor(answers, call);
