@@ -7,8 +7,7 @@
  * plan is useful before keys exist (the lab's key exists only after `npm run
  * lab -- up`). Every command that connects checks them first.
  */
-import type { CommandContext } from '../cli.js';
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode } from '../errors.js';
 import { type Inventory, loadInventory } from '../inventory/index.js';
 import {
   type Bindings,
@@ -16,10 +15,11 @@ import {
   plan as makePlan,
   type Plan,
   parseBindings,
-  runIdFor,
 } from '../plan/index.js';
 import { loadPlaybook, type Playbook } from '../playbook/index.js';
 import type { PlanOptions } from '../tasks/types.js';
+import { runIdFor } from '../util/run-id.js';
+import type { Io, PlanCommandOptions } from './options.js';
 
 /** What `buildPlan` needs: a playbook (name or path), role bindings, the inventory file. */
 export interface PlanRequest {
@@ -61,20 +61,14 @@ export async function showPlan(
   return plan;
 }
 
-export async function plan(ctx: CommandContext): Promise<number> {
-  const [playbook, ...bindings] = ctx.positionals;
-  if (!playbook) {
-    throw new UsageError(
-      'which playbook? `ferry plan PLAYBOOK ROLE=HOST...`',
-      'For example: ferry plan migrate source=old target=new',
-    );
-  }
+/** `ferry plan PLAYBOOK ROLE=HOST...`. */
+export async function plan(opts: PlanCommandOptions, io: Io): Promise<number> {
   await showPlan({
-    playbook,
-    bindings,
-    inventoryPath: ctx.inventoryPath,
-    json: ctx.json,
-    stdout: ctx.stdout,
+    playbook: opts.playbook,
+    bindings: opts.bindings,
+    inventoryPath: opts.inventory,
+    json: opts.json,
+    stdout: io.stdout,
   });
   return ExitCode.ok;
 }

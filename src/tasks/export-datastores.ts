@@ -5,22 +5,21 @@
  * used when a copied service does not start.
  */
 import { FerryError, RemoteError } from '../errors.js';
-import { type Arg, arg, dokku, P, path, rootOnlyDirs, runDir } from './common.js';
-import type { TaskRun } from './runtime.js';
-import { defineTask } from './types.js';
+import { $, type Command } from '../ssh/shell.js';
+import { type Arg, P, rootOnlyDirs, runDir } from './common.js';
+import { defineTask, type RuntimeOf } from './types.js';
 
 /** Exports one service to `<dir>/<plugin>-<service>.dump`, 0600. */
-export function exportCommand(dir: Arg, plugin: Arg, service: Arg): string {
-  const file = path(dir, '/', plugin, '-', service, '.dump');
-  return `umask 077 && ${dokku(path(plugin, ':export'), service)} > ${arg(file)}`;
+export function exportCommand(dir: Arg, plugin: Arg, service: Arg): Command {
+  return $`umask 077 && dokku ${plugin}:export ${service} > ${dir}/${plugin}-${service}.dump`;
 }
 
 /**
  * Checksums of every export, in `sha256sum -c` format, written 0600 and
  * printed (the runner reports each export's sum and size).
  */
-export function exportSumsCommand(dir: Arg): string {
-  return `cd ${arg(dir)} && find . -maxdepth 1 -name '*.dump' -printf '%P\\0' | sort -z | xargs -0r sha256sum -- > SHA256SUMS && chmod 0600 SHA256SUMS && cat SHA256SUMS && find . -maxdepth 1 -name '*.dump' -printf 'size %s %P\\n'`;
+export function exportSumsCommand(dir: Arg): Command {
+  return $`cd ${dir} && find . -maxdepth 1 -name '*.dump' -printf '%P\\0' | sort -z | xargs -0r sha256sum -- > SHA256SUMS && chmod 0600 SHA256SUMS && cat SHA256SUMS && find . -maxdepth 1 -name '*.dump' -printf 'size %s %P\\n'`;
 }
 
 const task = defineTask({
@@ -28,23 +27,36 @@ const task = defineTask({
   summary: 'dokku PLUGIN:export each service into the run folder, with checksums',
   runsOn: 'host',
   params: { type: 'object', additionalProperties: false, properties: {} },
+  actions: { 'exports-dir': [], export: ['plugin', 'service'], 'export-sums': [] },
   plan({ host, inventory, options }) {
     const dir = `${runDir(inventory, host!, options.runId)}/exports`;
     return [
-      { kind: 'remote', host: host!.name, command: rootOnlyDirs(dir), changes: true },
       {
         kind: 'remote',
+        id: 'exports-dir',
+        host: host!.name,
+        command: rootOnlyDirs(dir),
+        changes: true,
+      },
+      {
+        kind: 'remote',
+        id: 'export',
         host: host!.name,
         command: exportCommand(dir, P.plugin, P.service),
         forEach: 'service',
         why: 'a consistent copy of each service, beside the live files',
         changes: true,
       },
-      { kind: 'remote', host: host!.name, command: exportSumsCommand(dir), changes: true },
+      {
+        kind: 'remote',
+        id: 'export-sums',
+        host: host!.name,
+        command: exportSumsCommand(dir),
+        changes: true,
+      },
     ];
   },
 });
-export default task;
 
 /** One export written by the step. */
 export interface ExportRecord {
@@ -73,15 +85,15 @@ export function parseExportSums(stdout: string): Map<string, { sha256: string; b
   return out;
 }
 
-export const run: TaskRun = async (rt) => {
+async function run(rt: RuntimeOf<typeof task>) {
   const host = rt.ctx.host!;
   const dir = `${runDir(rt.ctx.inventory, host, rt.ctx.options.runId)}/exports`;
   const services = rt.manifest().services;
-  await rt.exec(rt.action('remote', 'install -d'));
+  await rt.exec('exports-dir');
   for (const s of services) {
     rt.task.log(`exporting ${s.plugin} ${s.name}`);
     try {
-      await rt.exec(rt.action('remote', ':export'), { plugin: s.plugin, service: s.name });
+      await rt.exec('export', { plugin: s.plugin, service: s.name });
     } catch (e) {
       rt.task.hostState(host.name, `unchanged but for ${dir} (partial exports)`);
       throw new FerryError(
@@ -93,7 +105,7 @@ export const run: TaskRun = async (rt) => {
       );
     }
   }
-  const sums = parseExportSums((await rt.exec(rt.action('remote', 'SHA256SUMS'))).stdout);
+  const sums = parseExportSums((await rt.exec('export-sums')).stdout);
   const exports: ExportRecord[] = services.map((s) => {
     const file = `${s.plugin}-${s.name}.dump`;
     const got = sums.get(file);
@@ -104,4 +116,6 @@ export const run: TaskRun = async (rt) => {
   rt.task.log(`${exports.length} exports, ${total} bytes, checksums in ${dir}/SHA256SUMS`);
   rt.task.hostState(host.name, `unchanged but for ${dir}`);
   return { dir, exports: exports.map((e) => ({ ...e })) };
-};
+}
+
+export default task.runs(run);

@@ -7,6 +7,7 @@
  */
 
 import { parseAppsList } from '../dokku/apps.js';
+import { propertyDir } from '../dokku/layout.js';
 import { isAppName, isServiceName, PLUGIN_NAME } from '../dokku/names.js';
 import { parseNetworkList } from '../dokku/network.js';
 import { parsePluginList } from '../dokku/plugins.js';
@@ -14,19 +15,18 @@ import { parsePsReport, parsePsReportJson } from '../dokku/ps.js';
 import { parseServiceList } from '../dokku/services.js';
 import { parseStorageList, parseStorageListJson } from '../dokku/storage.js';
 import { formatVersion } from '../dokku/version.js';
-import type { Json } from '../run/redact.js';
-import type { RunResult } from '../ssh/connection.js';
+import { $, type Command } from '../ssh/shell.js';
+import { inBatches } from '../util/concurrency.js';
+import { formatBytes } from '../util/format.js';
 import { HOST_FACTS, parseHostFacts } from './check-quiet.js';
 import {
   ARCHIVE_PATHS,
   type Arg,
-  arg,
   DATASTORE_PLUGINS,
-  dokku,
   P,
-  path,
   rootOnlyDirs,
   runDir,
+  serviceDir,
 } from './common.js';
 import type {
   DeployMethod,
@@ -35,24 +35,26 @@ import type {
   ManifestPlugin,
   ManifestService,
 } from './manifest.js';
-import type { RemoteAction, TaskRun, Vars } from './runtime.js';
-import type { PlannedAction } from './types.js';
-import { defineTask } from './types.js';
+import {
+  type CommandResult,
+  defineTask,
+  type Json,
+  type PlannedAction,
+  type RuntimeOf,
+} from './types.js';
 
 /** How an app was deployed: `deploy-source` and its metadata (image or archive URL). */
-export function deploySourceCommand(app: Arg): string {
-  const dir = path('/var/lib/dokku/config/apps/', app);
-  return `for f in deploy-source deploy-source-metadata; do printf '%s=' "$f"; cat ${arg(dir)}/"$f" 2>/dev/null || true; echo; done`;
+export function deploySourceCommand(app: Arg): Command {
+  return $`for f in deploy-source deploy-source-metadata; do printf '%s=' "$f"; cat ${propertyDir('apps')}/${app}/"$f" 2>/dev/null || true; echo; done`;
 }
 
 /** The files that describe a service (image, version, linked apps). */
-export function serviceFactsCommand(plugin: Arg, service: Arg): string {
-  const dir = path('/var/lib/dokku/services/', plugin, '/', service);
-  return `for f in IMAGE IMAGE_VERSION LINKS; do printf '%s=' "$f"; tr '\\n' ' ' < ${arg(dir)}/"$f" 2>/dev/null || true; echo; done`;
+export function serviceFactsCommand(plugin: Arg, service: Arg): Command {
+  return $`for f in IMAGE IMAGE_VERSION LINKS; do printf '%s=' "$f"; tr '\\n' ' ' < ${serviceDir(plugin, service)}/"$f" 2>/dev/null || true; echo; done`;
 }
 
 /** The size (KiB) of the data the archive holds. */
-export const DATA_SIZE = `du -sck ${ARCHIVE_PATHS.map((p) => `/${p}`).join(' ')} 2>/dev/null | tail -n 1`;
+export const DATA_SIZE = $`du -sck ${ARCHIVE_PATHS.map((p) => `/${p}`)} 2>/dev/null | tail -n 1`;
 
 const task = defineTask({
   name: 'inventory',
@@ -72,57 +74,82 @@ const task = defineTask({
       },
     },
   },
+  actions: {
+    'host-facts': [],
+    'apps-list': [],
+    'deploy-source': ['app'],
+    'ps-report': ['app'],
+    'ps-report-text': ['app'],
+    'storage-list': ['app'],
+    'storage-list-text': ['app'],
+    'plugin-list': [],
+    'service-list': ['plugin'],
+    'service-facts': ['plugin', 'service'],
+    'network-list': [],
+    'data-size': [],
+    'run-dirs': [],
+    'write-manifest': [],
+  },
   plan({ host, inventory, options, params }) {
     const h = host!.name;
     const dir = runDir(inventory, host!, options.runId);
-    const r = (command: string, extra: Partial<PlannedAction> = {}): PlannedAction =>
-      ({ kind: 'remote', host: h, command, ...extra }) as PlannedAction;
+    const r = (id: string, command: Command, extra: Partial<PlannedAction> = {}): PlannedAction =>
+      ({ kind: 'remote', id, host: h, command, ...extra }) as PlannedAction;
     return [
-      r(HOST_FACTS, {
+      r('host-facts', HOST_FACTS, {
         capture: 'dokku-version',
         why: 'Dokku version, CPU architecture, dokku uid/gid (owners travel as numbers)',
       }),
-      r('dokku --quiet apps:list', { why: 'every app (one name a line)' }),
-      r(deploySourceCommand(P.app), {
+      r('apps-list', $`dokku --quiet apps:list`, { why: 'every app (one name a line)' }),
+      r('deploy-source', deploySourceCommand(P.app), {
         forEach: 'app',
         why: 'git push, git:from-image or git:from-archive: decides how it is rebuilt',
       }),
-      r(dokku('ps:report', P.app, '--format', 'json'), {
+      r('ps-report', $`dokku ps:report ${P.app} --format json`, {
         forEach: 'app',
         why: 'deployed, running, restore: which apps must run afterwards',
-        fallback: [r(dokku('ps:report', P.app), { why: 'a Dokku without --format json here' })],
+        fallback: [
+          r('ps-report-text', $`dokku ps:report ${P.app}`, {
+            why: 'a Dokku without --format json here',
+          }),
+        ],
       }),
-      r(dokku('storage:list', P.app, '--format', 'json'), {
+      r('storage-list', $`dokku storage:list ${P.app} --format json`, {
         forEach: 'app',
         why: 'storage mounts: one outside /var/lib/dokku/data/storage is not in the archive (warned)',
-        fallback: [r(dokku('storage:list', P.app), { why: 'a Dokku before 0.38 (no --format)' })],
+        fallback: [
+          r('storage-list-text', $`dokku storage:list ${P.app}`, {
+            why: 'a Dokku before 0.38 (no --format)',
+          }),
+        ],
       }),
-      r('dokku plugin:list', { why: 'plugins, core or custom: custom ones must come across' }),
-      r(`dokku --quiet ${arg(path(P.plugin, ':list'))}`, {
+      r('plugin-list', $`dokku plugin:list`, {
+        why: 'plugins, core or custom: custom ones must come across',
+      }),
+      r('service-list', $`dokku --quiet ${P.plugin}:list`, {
         forEach: 'plugin',
         where: `installed datastore plugins among ${params.datastores.join(', ')}`,
         why: 'services of each datastore plugin',
       }),
-      r(serviceFactsCommand(P.plugin, P.service), {
+      r('service-facts', serviceFactsCommand(P.plugin, P.service), {
         forEach: 'service',
         why: 'image, version and linked apps of each service',
       }),
-      r('dokku --quiet network:list', { why: 'networks to create again on the target' }),
-      r(DATA_SIZE, {
+      r('network-list', $`dokku --quiet network:list`, {
+        why: 'networks to create again on the target',
+      }),
+      r('data-size', DATA_SIZE, {
         capture: 'data-size',
         why: "size of the data, for the target's free-space check",
       }),
-      r(rootOnlyDirs(inventory.backup.dir, dir), { changes: true }),
-      r(`umask 077 && cat > ${arg(path(dir, '/manifest.json'))}`, {
+      r('run-dirs', rootOnlyDirs(inventory.backup.dir, dir), { changes: true }),
+      r('write-manifest', $`umask 077 && cat > ${dir}/manifest.json`, {
         stdin: 'the manifest (JSON) assembled from the answers above',
         changes: true,
       }),
     ];
   },
 });
-export default task;
-
-type Params = Parameters<typeof task.plan>[0]['params'];
 
 /** Docker's own networks: every engine has them, so none is created again. */
 const ENGINE_NETWORKS = new Set(['bridge', 'host', 'none']);
@@ -132,20 +159,6 @@ const STORAGE_ROOT = '/var/lib/dokku/data/storage/';
 
 /** Apps read at once (channels of the one connection; OpenSSH allows 10). */
 const APPS_AT_ONCE = 4;
-
-/** Maps `items` through `fn`, at most `n` at a time, keeping their order. */
-async function inBatches<T, R>(items: T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  return out;
-}
 
 /** Reads the `name=value` lines of {@link deploySourceCommand} and {@link serviceFactsCommand}. */
 export function parseFileValues(stdout: string): Record<string, string> {
@@ -179,7 +192,7 @@ export function mountOutsideArchive(hostPath: string): string | undefined {
   return `host path ${hostPath} is outside ${STORAGE_ROOT.replace(/\/$/, '')}: not in the archive, copy it yourself`;
 }
 
-export const run: TaskRun<Params> = async (rt) => {
+async function run(rt: RuntimeOf<typeof task>) {
   const host = rt.ctx.host!;
   const { params, inventory, options } = rt.ctx;
   const dir = runDir(inventory, host, options.runId);
@@ -188,33 +201,30 @@ export const run: TaskRun<Params> = async (rt) => {
     warnings.push(message);
     rt.task.warn(message);
   };
-  // A planned action with a fallback: the fallback's output when the first form fails
-  // (an older Dokku without `--format json`).
+  // The JSON form, else its text fallback's output (an older Dokku without `--format json`).
   const withFallback = async (
-    a: RemoteAction,
-    vars: Vars,
-  ): Promise<{ out: RunResult; json: boolean }> => {
+    json: 'ps-report' | 'storage-list',
+    text: 'ps-report-text' | 'storage-list-text',
+    app: string,
+  ): Promise<{ out: CommandResult; json: boolean }> => {
     try {
-      return { out: await rt.exec(a, vars), json: true };
+      return { out: await rt.exec(json, { app }), json: true };
     } catch (e) {
-      const f = a.fallback?.[0];
-      if (f?.kind !== 'remote') throw e;
-      return { out: await rt.exec(f, vars), json: false };
+      if (!rt.has(text)) throw e;
+      return { out: await rt.exec(text, { app }), json: false };
     }
   };
 
-  const facts = parseHostFacts((await rt.exec(rt.action('remote', 'dokku version'))).stdout);
-  const appNames = parseAppsList(await rt.exec(rt.action('remote', 'apps:list')));
+  const facts = parseHostFacts((await rt.exec('host-facts')).stdout);
+  const appNames = parseAppsList(await rt.exec('apps-list'));
   // Each app's three reads are independent of the others': a few apps at a time,
   // over channels of the one connection, each app's warnings kept in app order.
   const readApp = async (name: string): Promise<{ app: ManifestApp; warnings: string[] }> => {
     const notes: string[] = [];
-    const src = parseFileValues(
-      (await rt.exec(rt.action('remote', 'deploy-source-metadata'), { app: name })).stdout,
-    );
-    const psOut = await withFallback(rt.action('remote', 'ps:report'), { app: name });
+    const src = parseFileValues((await rt.exec('deploy-source', { app: name })).stdout);
+    const psOut = await withFallback('ps-report', 'ps-report-text', name);
     const ps = psOut.json ? parsePsReportJson(psOut.out) : parsePsReport(psOut.out);
-    const stOut = await withFallback(rt.action('remote', 'storage:list'), { app: name });
+    const stOut = await withFallback('storage-list', 'storage-list-text', name);
     const mounts = stOut.json ? parseStorageListJson(stOut.out) : parseStorageList(stOut.out);
     const deploySource = src['deploy-source'] || null;
     if (ps.deployed && deploySource === null) {
@@ -243,7 +253,7 @@ export const run: TaskRun<Params> = async (rt) => {
   const apps: ManifestApp[] = read.map((r) => r.app);
   for (const r of read) for (const w of r.warnings) warn(w);
 
-  const pluginInfos = parsePluginList(await rt.exec(rt.action('remote', 'plugin:list')));
+  const pluginInfos = parsePluginList(await rt.exec('plugin-list'));
   const plugins: ManifestPlugin[] = pluginInfos.map((p) => ({
     name: p.name,
     version: p.version,
@@ -258,18 +268,16 @@ export const run: TaskRun<Params> = async (rt) => {
     (p) => p.enabled && params.datastores.includes(p.name) && PLUGIN_NAME.test(p.name),
   );
   for (const p of datastores) {
-    const names = parseServiceList(
-      await rt.exec(rt.action('remote', '<plugin>:list'), { plugin: p.name }),
-      p.name,
-    ).map((s) => s.name);
+    const names = parseServiceList(await rt.exec('service-list', { plugin: p.name }), p.name).map(
+      (s) => s.name,
+    );
     for (const name of names) {
       if (!isServiceName(name)) {
         warn(`${p.name} service ${JSON.stringify(name)} has an unexpected name: left out`);
         continue;
       }
       const f = parseFileValues(
-        (await rt.exec(rt.action('remote', 'IMAGE_VERSION'), { plugin: p.name, service: name }))
-          .stdout,
+        (await rt.exec('service-facts', { plugin: p.name, service: name })).stdout,
       );
       services.push({
         plugin: p.name,
@@ -281,10 +289,10 @@ export const run: TaskRun<Params> = async (rt) => {
     }
   }
 
-  const networks = parseNetworkList(await rt.exec(rt.action('remote', 'network:list'))).filter(
+  const networks = parseNetworkList(await rt.exec('network-list')).filter(
     (n) => !ENGINE_NETWORKS.has(n),
   );
-  const kib = Number(/^(\d+)/.exec((await rt.exec(rt.action('remote', 'du -sck'))).stdout)?.[1]);
+  const kib = Number(/^(\d+)/.exec((await rt.exec('data-size')).stdout)?.[1]);
   const dataBytes = Number.isFinite(kib) ? kib * 1024 : 0;
 
   const manifest: Manifest = {
@@ -306,18 +314,14 @@ export const run: TaskRun<Params> = async (rt) => {
     dataBytes,
     warnings,
   };
-  await rt.exec(rt.action('remote', 'install -d'));
-  await rt.exec(
-    rt.action('remote', 'manifest.json'),
-    {},
-    {
-      stdin: `${JSON.stringify(manifest, null, 2)}\n`,
-    },
-  );
+  await rt.exec('run-dirs');
+  await rt.exec('write-manifest', {}, { stdin: `${JSON.stringify(manifest, null, 2)}\n` });
   const by = (m: DeployMethod) => apps.filter((a) => a.method === m).length;
   rt.task.log(
-    `Dokku ${formatVersion(facts.version)} ${facts.arch}: ${apps.length} apps (git ${by('git')}, image ${by('image')}, archive ${by('archive')}, none ${by('none')}), ${services.length} services, ${custom.length} custom plugins, ${networks.length} networks, ${(dataBytes / 1048576).toFixed(1)} MiB`,
+    `Dokku ${formatVersion(facts.version)} ${facts.arch}: ${apps.length} apps (git ${by('git')}, image ${by('image')}, archive ${by('archive')}, none ${by('none')}), ${services.length} services, ${custom.length} custom plugins, ${networks.length} networks, ${formatBytes(dataBytes)}`,
   );
   rt.task.hostState(host.name, `unchanged but for ${dir}/manifest.json`);
   return { manifest: manifest as unknown as Json, dir };
-};
+}
+
+export default task.runs(run);

@@ -9,38 +9,35 @@
  * aside, outside the plugin's folder so the plugin does not list it.
  */
 import { FerryError } from '../errors.js';
-import type { Json } from '../run/redact.js';
-import {
-  type Arg,
-  arg,
-  DATASTORE_PLUGINS,
-  dokku,
-  P,
-  path,
-  serviceDir,
-  stageDir,
-} from './common.js';
-import type { RemoteAction, TaskRun } from './runtime.js';
-import { defineTask } from './types.js';
+import { $, type Command } from '../ssh/shell.js';
+import { type Arg, DATASTORE_PLUGINS, P, serviceDir } from './common.js';
+import { stageDir } from './stage.js';
+import { defineTask, type Json, type RemoteAction, type RuntimeOf } from './types.js';
 
 /** Proves a service answers: a full export to nowhere. */
-export function serviceAnswersCommand(plugin: Arg, service: Arg): string {
-  return `${dokku(path(plugin, ':export'), service)} > /dev/null`;
+export function serviceAnswersCommand(plugin: Arg, service: Arg): Command {
+  return $`dokku ${plugin}:export ${service} > /dev/null`;
 }
 
 /** The image a running service uses (`postgres:15.18`). */
-export function serviceVersionCommand(plugin: Arg, service: Arg): string {
-  return dokku(path(plugin, ':info'), service, '--version');
+export function serviceVersionCommand(plugin: Arg, service: Arg): Command {
+  return $`dokku ${plugin}:info ${service} --version`;
 }
 
 /** Where a service that would not start is kept. */
-export function failedServiceDir(
-  plugin: Arg,
-  service: Arg,
-  runId: string,
-): ReturnType<typeof path> {
-  return path(`/var/lib/dokku/services/.ferry-failed-${runId}/`, plugin, '/', service);
+export function failedServiceDir(plugin: Arg, service: Arg, runId: string): Command {
+  return $`${`/var/lib/dokku/services/.ferry-failed-${runId}/`}${plugin}/${service}`;
 }
+
+/** The steps of re-creating a service from its export, in order (the fallback of `start`). */
+export const RECREATE_STEPS = [
+  'stop-half-started',
+  'set-aside',
+  'create-again',
+  'import-export',
+  'copy-links',
+  'answers-again',
+] as const;
 
 /** The fallback: re-create a service from its export. */
 export function recreateFromExportActions(
@@ -52,27 +49,34 @@ export function recreateFromExportActions(
 ): RemoteAction[] {
   const dir = serviceDir(plugin, service);
   const aside = failedServiceDir(plugin, service, runId);
-  const dump = path(`${stage}/meta/exports/`, plugin, '-', service, '.dump');
-  const r = (command: string, why?: string): RemoteAction => ({
+  const dump = $`${`${stage}/meta/exports/`}${plugin}-${service}.dump`;
+  const r = (
+    id: (typeof RECREATE_STEPS)[number],
+    command: Command,
+    why?: string,
+  ): RemoteAction => ({
     kind: 'remote',
+    id,
     host,
     command,
     changes: true,
     ...(why ? { why } : {}),
   });
   return [
-    r(`${dokku(path(plugin, ':stop'), service)} || true`, 'it may be half started'),
+    r('stop-half-started', $`dokku ${plugin}:stop ${service} || true`, 'it may be half started'),
     r(
-      `mkdir -p "$(dirname ${arg(aside)})" && mv -T ${arg(dir)} ${arg(aside)}`,
+      'set-aside',
+      $`mkdir -p "$(dirname ${aside})" && mv -T ${dir} ${aside}`,
       'kept aside, not deleted',
     ),
     r(
-      `${dokku(path(plugin, ':create'), service)} --image "$(cat ${arg(aside)}/IMAGE)" --image-version "$(cat ${arg(aside)}/IMAGE_VERSION)" --password "$(cat ${arg(aside)}/PASSWORD)"`,
+      'create-again',
+      $`dokku ${plugin}:create ${service} --image "$(cat ${aside}/IMAGE)" --image-version "$(cat ${aside}/IMAGE_VERSION)" --password "$(cat ${aside}/PASSWORD)"`,
       'same image, version and password: linked apps keep their URL',
     ),
-    r(`${dokku(path(plugin, ':import'), service)} < ${arg(dump)}`),
-    r(`cp -- ${arg(aside)}/LINKS ${arg(dir)}/LINKS`, 'its links'),
-    r(serviceAnswersCommand(plugin, service), 'answers now'),
+    r('import-export', $`dokku ${plugin}:import ${service} < ${dump}`),
+    r('copy-links', $`cp -- ${aside}/LINKS ${dir}/LINKS`, 'its links'),
+    r('answers-again', serviceAnswersCommand(plugin, service), 'answers now'),
   ];
 }
 
@@ -81,13 +85,24 @@ const startServices = defineTask({
   summary: 'start each datastore service and prove it answers; re-create it from its export if not',
   runsOn: 'host',
   params: { type: 'object', additionalProperties: false, properties: {} },
+  actions: {
+    start: ['plugin', 'service'],
+    'service-version': ['plugin', 'service'],
+    'stop-half-started': ['plugin', 'service'],
+    'set-aside': ['plugin', 'service'],
+    'create-again': ['plugin', 'service'],
+    'import-export': ['plugin', 'service'],
+    'copy-links': ['plugin', 'service'],
+    'answers-again': ['plugin', 'service'],
+  },
   plan({ host, options }) {
     const h = host!.name;
     return [
       {
         kind: 'remote',
+        id: 'start',
         host: h,
-        command: `${dokku(path(P.plugin, ':start'), P.service)} && ${serviceAnswersCommand(P.plugin, P.service)}`,
+        command: $`dokku ${P.plugin}:start ${P.service} && ${serviceAnswersCommand(P.plugin, P.service)}`,
         forEach: 'service',
         why: 'started on the copied data, then read in full',
         changes: true,
@@ -101,6 +116,7 @@ const startServices = defineTask({
       },
       {
         kind: 'remote',
+        id: 'service-version',
         host: h,
         command: serviceVersionCommand(P.plugin, P.service),
         forEach: 'service',
@@ -110,13 +126,8 @@ const startServices = defineTask({
     ];
   },
 });
-export default startServices;
-
-export const run: TaskRun = async (rt) => {
+async function run(rt: RuntimeOf<typeof startServices>) {
   const to = rt.ctx.host!.name;
-  const start = rt.action('remote', ':start');
-  const version = rt.action('remote', '--version');
-  const fallback = (start.fallback ?? []).filter((a): a is RemoteAction => a.kind === 'remote');
   const known: readonly string[] = DATASTORE_PLUGINS;
   const report: Record<string, Json> = {};
   const recreated: string[] = [];
@@ -131,8 +142,8 @@ export const run: TaskRun = async (rt) => {
     const want = `${svc.image}:${svc.imageVersion}`;
     let why: string | undefined;
     try {
-      await rt.exec(start, vars);
-      const running = (await rt.exec(version, vars)).stdout.trim();
+      await rt.exec('start', vars);
+      const running = (await rt.exec('service-version', vars)).stdout.trim();
       if (running !== want) why = `it runs ${running || 'nothing'}, the source ran ${want}`;
     } catch (e) {
       why = e instanceof FerryError ? e.message.split('\n')[0] : String(e);
@@ -144,9 +155,9 @@ export const run: TaskRun = async (rt) => {
     }
     rt.task.warn(`${id} did not come up from the copied data (${why}); re-created from its export`);
     rt.task.hostState(to, `re-creating ${id} from its export; the copied folder is kept aside`);
-    for (const a of fallback) {
+    for (const id of RECREATE_STEPS) {
       try {
-        await rt.exec(a, vars);
+        await rt.exec(id, vars);
       } catch (e) {
         rt.task.hostState(
           to,
@@ -165,4 +176,6 @@ export const run: TaskRun = async (rt) => {
       : 'services up on the copied data',
   );
   return { services: report, recreated };
-};
+}
+
+export default startServices.runs(run);

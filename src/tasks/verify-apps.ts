@@ -6,31 +6,31 @@
  * Everything is checked before the step fails, so one run shows all the bad news.
  */
 
+import { DOKKU_ROOT } from '../dokku/layout.js';
 import { type PsReport, parsePsReportJson } from '../dokku/ps.js';
 import { parseServiceInfoFlag } from '../dokku/services.js';
 import { FerryError } from '../errors.js';
-import type { Json } from '../run/redact.js';
-import { type Arg, arg, dokku, P, path } from './common.js';
-import type { TaskRun, TaskRuntime } from './runtime.js';
-import { defineTask } from './types.js';
+import { $, type Command } from '../ssh/shell.js';
+import { type Arg, P } from './common.js';
+import { defineTask, type Json, type RuntimeOf } from './types.js';
 
-export function runningCommand(app: Arg): string {
-  return dokku('ps:report', app, '--format', 'json');
+export function runningCommand(app: Arg): Command {
+  return $`dokku ps:report ${app} --format json`;
 }
 /**
  * One HTTP request through the host's proxy, with the app's first domain as
  * Host; prints `<status> <domain>` (`000` when nothing answered, `- -` when
  * the app has no domain).
  */
-export function httpCommand(app: Arg, timeout: number): string {
-  const vhost = arg(path('/home/dokku/', app, '/VHOST'));
-  return `vhost=$(head -n 1 ${vhost} 2>/dev/null || true); if [ -z "$vhost" ]; then echo '- -'; exit 0; fi; code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time ${timeout} -H "Host: $vhost" http://127.0.0.1/ || true); echo "$code $vhost"`;
+export function httpCommand(app: Arg, timeout: number): Command {
+  const vhost = $`${DOKKU_ROOT}/${app}/VHOST`;
+  return $`vhost=$(head -n 1 ${vhost} 2>/dev/null || true); if [ -z "$vhost" ]; then echo '- -'; exit 0; fi; code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time ${timeout} -H "Host: $vhost" http://127.0.0.1/ || true); echo "$code $vhost"`;
 }
-export function serviceStatusCommand(plugin: Arg, service: Arg): string {
-  return dokku(path(plugin, ':info'), service, '--status');
+export function serviceStatusCommand(plugin: Arg, service: Arg): Command {
+  return $`dokku ${plugin}:info ${service} --status`;
 }
-export function linkedCommand(plugin: Arg, service: Arg, app: Arg): string {
-  return dokku(path(plugin, ':linked'), service, app);
+export function linkedCommand(plugin: Arg, service: Arg, app: Arg): Command {
+  return $`dokku ${plugin}:linked ${service} ${app}`;
 }
 
 const definition = defineTask({
@@ -55,11 +55,18 @@ const definition = defineTask({
       },
     },
   },
+  actions: {
+    running: ['app'],
+    http: ['app'],
+    'service-status': ['plugin', 'service'],
+    linked: ['plugin', 'service', 'app'],
+  },
   plan({ host, params }) {
     const h = host!.name;
     return [
       {
         kind: 'remote',
+        id: 'running',
         host: h,
         command: runningCommand(P.app),
         forEach: 'app',
@@ -70,6 +77,7 @@ const definition = defineTask({
         ? [
             {
               kind: 'remote' as const,
+              id: 'http',
               host: h,
               command: httpCommand(P.app, params.timeout),
               forEach: 'app' as const,
@@ -80,6 +88,7 @@ const definition = defineTask({
         : []),
       {
         kind: 'remote',
+        id: 'service-status',
         host: h,
         command: serviceStatusCommand(P.plugin, P.service),
         forEach: 'service',
@@ -88,6 +97,7 @@ const definition = defineTask({
       },
       {
         kind: 'remote',
+        id: 'linked',
         host: h,
         command: linkedCommand(P.plugin, P.service, P.app),
         forEach: 'link',
@@ -97,7 +107,6 @@ const definition = defineTask({
     ];
   },
 });
-export default definition;
 
 /** An HTTP status that shows the app answered (a 4xx is the app's own answer). */
 export function answered(code: number): boolean {
@@ -120,16 +129,17 @@ const sleep = (ms: number, signal: AbortSignal) =>
     });
   });
 
+type Runtime = RuntimeOf<typeof definition>;
+
 async function probe(
-  rt: TaskRuntime,
+  rt: Runtime,
   app: string,
   tries = 3,
 ): Promise<{ code: number; vhost: string } | undefined> {
-  const action = rt.action('remote', 'curl');
   let last: { code: number; vhost: string } | undefined;
   for (let i = 0; i < tries; i++) {
     if (i > 0) await sleep(2000, rt.task.signal);
-    last = parseHttpLine((await rt.exec(action, { app })).stdout);
+    last = parseHttpLine((await rt.exec('http', { app })).stdout);
     if (last === undefined || answered(last.code)) return last;
   }
   return last;
@@ -139,13 +149,8 @@ function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 }
 
-interface Params {
-  http: boolean;
-  timeout: number;
-}
-
-export const run: TaskRun<unknown> = async (rt) => {
-  const params = rt.ctx.params as Params;
+async function run(rt: Runtime) {
+  const params = rt.ctx.params;
   const manifest = rt.manifest();
   const host = rt.ctx.host!.name;
   const problems: string[] = [];
@@ -158,7 +163,7 @@ export const run: TaskRun<unknown> = async (rt) => {
     const ranThere = app.running !== 'false';
     let ps: PsReport;
     try {
-      ps = parsePsReportJson(await rt.exec(rt.action('remote', 'ps:report'), { app: app.name }));
+      ps = parsePsReportJson(await rt.exec('running', { app: app.name }));
     } catch (e) {
       if (rt.task.signal.aborted) throw e;
       problems.push(`${app.name}: no process report here (${firstLine(e)})`);
@@ -200,18 +205,14 @@ export const run: TaskRun<unknown> = async (rt) => {
     const vars = { plugin: svc.plugin, service: svc.name };
     let status: string;
     try {
-      status = parseServiceInfoFlag(await rt.exec(rt.action('remote', ':info'), vars), svc.plugin);
+      status = parseServiceInfoFlag(await rt.exec('service-status', vars), svc.plugin);
     } catch (e) {
       if (rt.task.signal.aborted) throw e;
       status = `unknown (${firstLine(e)})`;
     }
     const linked: Record<string, boolean> = {};
     for (const app of svc.links) {
-      const r = await rt.exec(
-        rt.action('remote', ':linked'),
-        { ...vars, app },
-        { allowCodes: [0, 1, 20] },
-      );
+      const r = await rt.exec('linked', { ...vars, app }, { allowCodes: [0, 1, 20] });
       linked[app] = r.code === 0;
       if (r.code !== 0) problems.push(`${svc.plugin} ${svc.name}: not linked to ${app} here`);
     }
@@ -243,4 +244,6 @@ export const run: TaskRun<unknown> = async (rt) => {
     `all ${Object.keys(apps).length} app(s) and ${manifest.services.length} service(s) verified`,
   );
   return { apps, services };
-};
+}
+
+export default definition.runs(run);

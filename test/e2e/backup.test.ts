@@ -114,8 +114,10 @@ async function ferry(args: string[]): Promise<{ code: number; stdout: string; st
     stderr += b.toString();
   });
   const code = await main([...args, '-i', inventoryPath], {
-    stdout: out as unknown as typeof process.stdout,
-    stderr: err as unknown as typeof process.stderr,
+    stdout: out,
+    stderr: err,
+    env: process.env,
+    stderrIsTty: false,
   });
   return { code, stdout, stderr };
 }

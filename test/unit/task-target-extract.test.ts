@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { moveIntoPlaceCommand } from '../../src/tasks/extract.js';
-import { stagePaths } from '../../src/tasks/transfer.js';
+import { stagePaths } from '../../src/tasks/stage.js';
 
 const RUN = '20261123T100000Z';
 const root = process.getuid?.() === 0 && existsSync('/home/dokku') && existsSync('/var/lib/dokku');
@@ -65,7 +65,7 @@ mkdir -p /var/lib/dokku-ferry && mount --bind ${l.ferry} /var/lib/dokku-ferry
 ${pre}
 bash -c 'set -euo pipefail
 '"$(cat ${join(dir, 'script')})"`;
-  writeFileSync(join(dir, 'script'), moveIntoPlaceCommand(RUN));
+  writeFileSync(join(dir, 'script'), moveIntoPlaceCommand(RUN).render());
   const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', script], {
     encoding: 'utf8',
   });

@@ -1,20 +1,28 @@
 /** verify-archive, clear-stale, recreate-engine, start-services, plugin-triggers: decisions on scripted hosts. */
 import test from 'ava';
 import { StopError } from '../../src/errors.js';
-import clearStale, { run as runClearStale } from '../../src/tasks/clear-stale.js';
-import pluginTriggers, { run as runPluginTriggers } from '../../src/tasks/plugin-triggers.js';
-import recreateEngine, { run as runRecreate } from '../../src/tasks/recreate-engine.js';
-import startServices, { run as runStart } from '../../src/tasks/start-services.js';
+import clearStale from '../../src/tasks/clear-stale.js';
+import pluginTriggers from '../../src/tasks/plugin-triggers.js';
+import recreateEngine, { networkCommand } from '../../src/tasks/recreate-engine.js';
+import { discardStageCommand } from '../../src/tasks/stage.js';
+import startServices from '../../src/tasks/start-services.js';
 import type { PlanContext } from '../../src/tasks/types.js';
-import verifyArchive, { run as runVerify } from '../../src/tasks/verify-archive.js';
-import { fakeRuntime, manifestOf, type Rule, targetInventory } from './task-target-fake.js';
+import verifyArchive from '../../src/tasks/verify-archive.js';
+import {
+  type Answer,
+  type Call,
+  commandsOf,
+  manifestOf,
+  runTask,
+  taskInventory,
+} from './task-fake.js';
 
 const RUN = '20261123T100000Z';
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
 
 function ctx<P>(task: string, params: P): PlanContext<P> {
-  const inv = targetInventory();
+  const inv = taskInventory();
   return {
     step: { id: task, task, on: 'target', index: 5 },
     params,
@@ -24,6 +32,19 @@ function ctx<P>(task: string, params: P): PlanContext<P> {
     options: { runId: RUN },
   };
 }
+
+/**
+ * Answers one action differently per item (a service, an app): by the exact
+ * command line bound for it, which also proves the binding's quoting.
+ */
+function perCommand(map: Record<string, Answer>, otherwise: Answer = {}): (call: Call) => Answer {
+  return (call) => map[call.command] ?? otherwise;
+}
+
+/** Rethrows what a run failed with, for t.throws. */
+const rethrow = (e: unknown) => () => {
+  throw e;
+};
 
 const services = manifestOf({
   services: [
@@ -51,112 +72,156 @@ const services = manifestOf({
 
 test('verify-archive: a checksum mismatch stops, discards the stage, saying nothing was moved', async (t) => {
   const c = ctx('verify-archive', { from: 'source', data: 'live' as const });
-  const rules: Rule[] = [
-    { host: 'old', match: 'stream.sha256', stdout: `${A}\n` },
-    { host: 'new', match: '/data.sha256', stdout: `${B}\n` },
-  ];
-  const f = fakeRuntime(c, verifyArchive.plan(c), rules, services);
-  const e = await t.throwsAsync(runVerify(f.rt), { instanceOf: StopError });
+  const f = await runTask(verifyArchive, c, {
+    manifest: services,
+    answers: { 'sent-sum': { stdout: `${A}\n` }, 'received-sum': { stdout: `${B}\n` } },
+  });
+  const e = t.throws(rethrow(f.error), { instanceOf: StopError });
   t.regex(e!.message, /checksum mismatch/);
-  t.regex(f.seen.hostStates.at(-1)!, /nothing moved into place/);
+  t.regex(f.seen.states.at(-1)!, /nothing moved into place/);
+  t.deepEqual(
+    f.seen.calls.filter((x) => x.id === 'sent-sum' || x.id === 'received-sum').map((x) => x.host),
+    ['old', 'new'],
+    "each sum read where it was written: the sender's on old, the receiver's on new",
+  );
   // The reads are asked at once; the only change made is the stage's removal.
-  const changes = f.seen.execs.filter((x) => /\b(rm|mv|install)\b/.test(x.command));
-  t.is(changes.length, 1);
+  const planned = verifyArchive.plan(c);
+  const changes = f.seen.calls.filter((x) => planned.find((a) => a.id === x.id)?.changes);
+  t.deepEqual(
+    changes.map((x) => [x.id, x.host]),
+    [['discard-stage', 'new']],
+  );
+  t.is(
+    f.seen.calls.filter((x) => /\b(rm|mv|install)\b/.test(x.command)).length,
+    1,
+    'no other command line removes, moves or installs anything',
+  );
+  t.is(changes[0]!.command, discardStageCommand(RUN).render());
   t.regex(changes[0]!.command, /^rm -rf -- \/home\/dokku\/\.ferry-stage-/);
 });
 
 test('verify-archive: equal sums pass; a service without an export is warned', async (t) => {
   const c = ctx('verify-archive', { from: 'source', data: 'live' as const });
-  const rules: Rule[] = [
-    { host: 'old', match: 'stream.sha256', stdout: `${A}\n` },
-    { host: 'new', match: '/data.sha256', stdout: `${A}\n` },
-    { match: 'SHA256SUMS', stdout: 'postgres-db.dump\n' },
-  ];
-  const f = fakeRuntime(c, verifyArchive.plan(c), rules, services);
-  t.like(await runVerify(f.rt), { sha256: A, exports: 1 });
+  const f = await runTask(verifyArchive, c, {
+    manifest: services,
+    answers: {
+      'sent-sum': { stdout: `${A}\n` },
+      'received-sum': { stdout: `${A}\n` },
+      'export-sums-check': { stdout: 'postgres-db.dump\n' },
+    },
+  });
+  t.is(f.error, undefined);
+  t.like(f.result, { sha256: A, exports: 1 });
   t.is(f.seen.warnings.length, 1);
   t.regex(f.seen.warnings[0]!, /postgres-it's\.dump/);
+  t.false(
+    f.seen.calls.some((x) => x.id === 'discard-stage'),
+    'a verified stage is kept',
+  );
 });
 
 test('clear-stale: holds restore off per app, falling back to the ≤0.37 ENV flag', async (t) => {
   const c = ctx('clear-stale', {});
-  const f = fakeRuntime(
-    c,
-    clearStale.plan(c),
-    [
-      { match: '.deploy.lock', stdout: '/var/lib/dokku/data/apps/api/.deploy.lock\n' },
-      { match: 'ps:set', code: 1 },
-    ],
-    services,
-  );
-  const out = await runClearStale(f.rt);
-  t.like(out, { locks: 1, restoreHeld: ['api'] });
-  t.true(f.seen.execs.some((x) => x.command === 'dokku ps:set api restore false'));
-  t.true(
-    f.seen.execs.some((x) => x.command === 'dokku config:set --no-restart api DOKKU_APP_RESTORE=0'),
-  );
+  const f = await runTask(clearStale, c, {
+    manifest: services,
+    answers: {
+      'clear-locks': { stdout: '/var/lib/dokku/data/apps/api/.deploy.lock\n' },
+      'hold-restore': { code: 1 },
+    },
+  });
+  t.is(f.error, undefined);
+  t.like(f.result, { locks: 1, restoreHeld: ['api'] });
+  t.deepEqual(commandsOf(f.seen, 'hold-restore'), ['dokku ps:set api restore false']);
+  t.deepEqual(commandsOf(f.seen, 'hold-restore-env'), [
+    'dokku config:set --no-restart api DOKKU_APP_RESTORE=0',
+  ]);
 });
 
 test('recreate-engine: skips built-in networks, pulls only missing images, copies cron from the source', async (t) => {
   const c = ctx('recreate-engine', { from: 'source', cron: true });
-  const f = fakeRuntime(
-    c,
-    recreateEngine.plan(c),
-    [
-      {
-        match: 'docker image inspect',
-        stdout: 'Status: Downloaded newer image for postgres:15.18\n',
-      },
-      { host: 'old', match: 'base64 -w0', stdout: 'dGFy\n' },
-      { host: 'new', match: 'base64 -d', stdout: 'dokku-postgres-db\n' },
-    ],
-    services,
-  );
-  const out = await runRecreate(f.rt);
-  t.deepEqual(out, {
+  const f = await runTask(recreateEngine, c, {
+    manifest: services,
+    answers: {
+      image: { stdout: 'Status: Downloaded newer image for postgres:15.18\n' },
+      'read-cron': { stdout: 'dGFy\n' },
+      'write-cron': { stdout: 'dokku-postgres-db\n' },
+    },
+  });
+  t.is(f.error, undefined);
+  t.deepEqual(f.result, {
     networks: ['ferry-net'],
     images: ['postgres:15.18'],
     pulled: ['postgres:15.18'],
     cron: ['dokku-postgres-db'],
   });
-  t.is(f.seen.execs.filter((x) => x.command.includes('network:create')).length, 1);
-  t.is(f.seen.execs.find((x) => x.command.startsWith('base64 -d'))!.stdin, 'dGFy');
+  t.deepEqual(commandsOf(f.seen, 'network'), [networkCommand('ferry-net').render()]);
+  t.is(f.seen.calls.filter((x) => x.command.includes('network:create')).length, 1);
+  t.deepEqual(
+    f.seen.calls.filter((x) => x.id.endsWith('-cron')).map((x) => [x.id, x.host]),
+    [
+      ['read-cron', 'old'],
+      ['write-cron', 'new'],
+    ],
+  );
+  const write = f.seen.calls.find((x) => x.id === 'write-cron')!;
+  t.true(write.command.startsWith('base64 -d'));
+  t.is(write.stdin, 'dGFy');
   const drill = ctx('recreate-engine', { cron: false });
-  t.false(
-    recreateEngine.plan(drill).some((a) => a.kind === 'remote' && a.command.includes('cron')),
+  const drillPlan = recreateEngine.plan(drill);
+  t.deepEqual(
+    drillPlan.map((a) => a.id),
+    ['network', 'image'],
     'a drill copies no cron entries',
   );
+  t.false(drillPlan.some((a) => a.kind === 'remote' && a.command.toString().includes('cron')));
 });
 
 test('start-services: a service that answers is left alone; one that fails or runs another version is re-created from its export', async (t) => {
   const c = ctx('start-services', {});
-  const f = fakeRuntime(
-    c,
-    startServices.plan(c),
-    [
-      { match: 'dokku postgres:start db && ', code: 0 },
-      { match: 'dokku postgres:info db --version', stdout: 'postgres:15.18\n' },
-      { match: "dokku postgres:start 'it'\\''s'", code: 1 },
-    ],
-    services,
-  );
-  const out = await runStart(f.rt);
-  t.deepEqual(out, {
+  const f = await runTask(startServices, c, {
+    manifest: services,
+    answers: {
+      start: perCommand({
+        'dokku postgres:start db && dokku postgres:export db > /dev/null': { code: 0 },
+        "dokku postgres:start 'it'\\''s' && dokku postgres:export 'it'\\''s' > /dev/null": {
+          code: 1,
+        },
+      }),
+      'service-version': perCommand({
+        'dokku postgres:info db --version': { stdout: 'postgres:15.18\n' },
+      }),
+    },
+  });
+  t.is(f.error, undefined);
+  t.deepEqual(f.result, {
     services: { 'postgres:db': 'started', "postgres:it's": 'recreated' },
     recreated: ["postgres:it's"],
   });
-  const cmds = f.seen.execs.map((x) => x.command);
-  t.true(cmds.some((x) => x.startsWith("dokku postgres:create 'it'\\''s' --image")));
-  t.true(cmds.some((x) => x.startsWith("dokku postgres:import 'it'\\''s' < ")));
-  t.false(cmds.some((x) => x.startsWith('dokku postgres:create db')));
-
-  const other = fakeRuntime(
-    c,
-    startServices.plan(c),
-    [{ match: 'postgres:info', stdout: 'postgres:16.4\n' }],
-    manifestOf({ services: [services.services[0]!] }),
+  const creates = commandsOf(f.seen, 'create-again');
+  t.is(creates.length, 1, 'only the failed service is created again');
+  t.true(creates[0]!.startsWith("dokku postgres:create 'it'\\''s' --image"));
+  t.false(creates.some((x) => x.startsWith('dokku postgres:create db')));
+  const imports = commandsOf(f.seen, 'import-export');
+  t.is(imports.length, 1);
+  t.true(imports[0]!.startsWith("dokku postgres:import 'it'\\''s' < "));
+  t.deepEqual(
+    f.seen.calls.map((x) => x.id).filter((id) => id !== 'start' && id !== 'service-version'),
+    [
+      'stop-half-started',
+      'set-aside',
+      'create-again',
+      'import-export',
+      'copy-links',
+      'answers-again',
+    ],
+    'the re-creation runs every step, in order',
   );
-  t.like(await runStart(other.rt), { recreated: ['postgres:db'] });
+
+  const other = await runTask(startServices, c, {
+    manifest: manifestOf({ services: [services.services[0]!] }),
+    answers: { 'service-version': { stdout: 'postgres:16.4\n' } },
+  });
+  t.like(other.result, { recreated: ['postgres:db'] });
   t.regex(other.seen.warnings[0]!, /runs postgres:16\.4, the source ran postgres:15\.18/);
 });
 
@@ -164,22 +229,22 @@ test('plugin-triggers: both triggers run, then every plugin of the manifest must
   const c = ctx('plugin-triggers', {});
   const list =
     '  apps                 0.38.27 enabled    dokku core apps plugin\n  postgres             1.48.0 disabled   dokku postgres service plugin\n';
-  const f = fakeRuntime(
-    c,
-    pluginTriggers.plan(c),
-    [{ match: 'plugin:list', stdout: list }],
-    services,
-  );
-  await t.throwsAsync(runPluginTriggers(f.rt), { instanceOf: StopError, message: /postgres/ });
+  const f = await runTask(pluginTriggers, c, {
+    manifest: services,
+    answers: { 'plugin-list': { stdout: list } },
+  });
+  t.throws(rethrow(f.error), { instanceOf: StopError, message: /postgres/ });
   t.deepEqual(
-    f.seen.execs.map((x) => x.command),
-    ['dokku plugin:install-dependencies', 'dokku plugin:install', 'dokku plugin:list'],
+    f.seen.calls.map((x) => [x.id, x.command]),
+    [
+      ['dependencies', 'dokku plugin:install-dependencies'],
+      ['install', 'dokku plugin:install'],
+      ['plugin-list', 'dokku plugin:list'],
+    ],
   );
-  const ok = fakeRuntime(
-    c,
-    pluginTriggers.plan(c),
-    [{ match: 'plugin:list', stdout: list.replace('disabled', 'enabled ') }],
-    services,
-  );
-  t.like(await runPluginTriggers(ok.rt), { plugins: ['apps', 'postgres'] });
+  const ok = await runTask(pluginTriggers, c, {
+    manifest: services,
+    answers: { 'plugin-list': { stdout: list.replace('disabled', 'enabled ') } },
+  });
+  t.like(ok.result, { plugins: ['apps', 'postgres'] });
 });
