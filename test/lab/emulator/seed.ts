@@ -3,7 +3,10 @@
  * would build one: plugins installed from their URLs, apps deployed by a real
  * `git push` over SSH as the dokku user, one app from an image, one from a tar
  * archive, two PostgreSQL services holding rows, a storage mount with files,
- * and a network an app is attached to. {@link SEEDED} describes the result;
+ * and a network an app is attached to; beside them a MySQL service with rows,
+ * a Redis service with keys (exposed on a host port) and a Memcached service,
+ * each made with `--config-options`, `--memory` and `--custom-env`, linked to
+ * the `counter` app that uses them. {@link SEEDED} describes the result;
  * the migration tests assert on it.
  *
  * Runs on the controller (root): it publishes the fixtures to the lab
