@@ -159,7 +159,7 @@ labTest('the mysql, redis and memcached services hold their data, flags and link
   t.is(memcachedExport.stderr, ' !     Not yet implemented\n');
   t.regex(
     await old.must(`dokku mysql:export ${mysql.name}`),
-    /INSERT INTO `products` VALUES \(1,'ferry ticket'\)/,
+    /INSERT INTO `products` VALUES\s*\(1,'ferry ticket'\)/,
   );
 });
 
