@@ -343,7 +343,7 @@ function pullImage(image: string, out: ComposeOutput): boolean {
 /** `docker compose -p caddy up --detach --quiet-pull`: true when the project runs. */
 async function composeUp(out: ComposeOutput): Promise<boolean> {
   const want = desiredContainer();
-  let c = caddyContainer();
+  const c = caddyContainer();
   if (c !== null && c.configHash === want.configHash) {
     if (containerRunning(c)) {
       out.event('Running');
@@ -359,10 +359,7 @@ async function composeUp(out: ComposeOutput): Promise<boolean> {
   if (c !== null) {
     out.event('Recreate');
     await removeContainer(c);
-    c = null;
-  } else {
-    out.event('Creating');
-  }
+  } else out.event('Creating');
   const rec: ComposeContainer = {
     id: randomBytes(32).toString('hex'),
     name: CADDY_CONTAINER,

@@ -88,8 +88,11 @@ async function systemctlStop(): Promise<void> {
   if (r === null) return;
   try {
     process.kill(r.pid, 'SIGTERM');
-  } catch {
-    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return;
+    // Dokku goes through sudo; the emulator cannot stop root's nginx as the dokku user
+    eprintln('Failed to stop nginx.service: Access denied');
+    throw new DokkuExit(1);
   }
   const until = Date.now() + 10_000;
   while (runningNginx() !== null && Date.now() < until) await sleep(100);
