@@ -60,7 +60,8 @@ export interface Var {
 export interface AnsibleGroup {
   name: string;
   where: Where;
-  hosts: string[];
+  /** Its own hosts, in the order written. */
+  hosts: Set<string>;
   children: { name: string; where: Where }[];
   vars: Map<string, Var>;
 }
@@ -102,7 +103,7 @@ export function emptyModel(file: string, format: AnsibleModel['format']): Ansibl
 export function addGroup(model: AnsibleModel, name: string, where: Where): AnsibleGroup {
   let g = model.groups.get(name);
   if (!g) {
-    g = { name, where, hosts: [], children: [], vars: new Map() };
+    g = { name, where, hosts: new Set(), children: [], vars: new Map() };
     model.groups.set(name, g);
   }
   return g;
@@ -120,7 +121,7 @@ export function addHost(
     h = { name, where, vars: new Map() };
     model.hosts.set(name, h);
   }
-  if (!group.hosts.includes(name)) group.hosts.push(name);
+  group.hosts.add(name);
   return h;
 }
 
@@ -447,10 +448,8 @@ export function resolveAnsible(
   const ungrouped = groups.get('ungrouped')!;
   for (const [h, gs] of memberOf) {
     const others = [...gs].filter((g) => g !== 'all' && g !== 'ungrouped');
-    if (others.length === 0 && !ungrouped.hosts.includes(h)) ungrouped.hosts.push(h);
-    if (others.length > 0 && ungrouped.hosts.includes(h)) {
-      ungrouped.hosts.splice(ungrouped.hosts.indexOf(h), 1);
-    }
+    if (others.length === 0) ungrouped.hosts.add(h);
+    else ungrouped.hosts.delete(h);
   }
   const order = groupOrder(model, parents);
   const ancestors = (g: string, out = new Set<string>()): Set<string> => {
@@ -609,8 +608,8 @@ export function resolveAnsible(
     seen.add(g);
     const group = groups.get(g);
     if (!group) return [];
-    const out = group.hosts.filter((h) => usable.has(h));
-    for (const c of group.children) out.push(...members(c.name, seen));
+    const out = [...group.hosts].filter((h) => usable.has(h));
+    for (const c of group.children) for (const h of members(c.name, seen)) out.push(h);
     return [...new Set(out)];
   };
   const groupsOut: Record<string, string[]> = {};

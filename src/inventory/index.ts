@@ -11,7 +11,7 @@
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { extname } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import type { Diagnostic } from '../errors.js';
 import { InputError } from '../errors.js';
 import { compile, diagnose } from '../schema/diagnose.js';
@@ -287,10 +287,22 @@ export async function loadInventory(
     );
   }
   const { checkIdentity = true, ...rest } = options;
-  return validateInventory(text, path, {
+  const inventory = validateInventory(text, path, {
     ...rest,
     ...(checkIdentity && !rest.fileExists ? { fileExists: existsSync } : {}),
   });
+  // Ansible would read variables from these folders beside the inventory; ferry does not.
+  if (inventory.format !== 'ferry') {
+    for (const d of ['group_vars', 'host_vars']) {
+      if (!existsSync(join(dirname(path), d))) continue;
+      inventory.warnings?.push({
+        file: join(dirname(path), d),
+        message: `${d}/ is not read: ferry takes variables from the inventory file only`,
+        hint: 'Set the variables ferry reads (ansible_host, ansible_port, ansible_user, ansible_ssh_private_key_file, ansible_become, dokku_ferry) in the inventory.',
+      });
+    }
+  }
+  return inventory;
 }
 
 function normalise(doc: InventoryDocument, file: string, home: string): Inventory {

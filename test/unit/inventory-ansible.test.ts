@@ -4,7 +4,7 @@
  * connection variables ferry maps, its own `dokku_ferry` variable, and the
  * format detection that tells them from ferry's own inventories.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -463,6 +463,13 @@ test('loadInventory reads an INI file and an extensionless one, and checks ident
       /hosts\.ini:2:57: ansible_ssh_private_key_file of old: .*missing does not exist/,
     );
     await t.notThrowsAsync(loadInventory(join(dir, 'hosts.ini'), { checkIdentity: false }));
+    // Ansible would read group_vars/ beside the file; ferry says it does not.
+    mkdirSync(join(dir, 'group_vars'));
+    const warned = await loadInventory(join(dir, 'hosts.ini'), { checkIdentity: false });
+    t.deepEqual(
+      warned.warnings?.map((w) => w.message),
+      ['group_vars/ is not read: ferry takes variables from the inventory file only'],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
