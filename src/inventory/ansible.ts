@@ -365,7 +365,7 @@ function unreadable(name: string, { value: v, of }: Var): Problem | undefined {
 function groupOrder(
   model: AnsibleModel,
   parents: Map<string, Set<string>>,
-): { depth: Map<string, number>; sort: (names: Iterable<string>) => string[] } {
+): { sort: (names: Iterable<string>) => string[] } {
   const depth = new Map<string, number>();
   const depthOf = (g: string, seen: Set<string>): number => {
     const known = depth.get(g);
@@ -385,7 +385,6 @@ function groupOrder(
   };
   for (const g of model.groups.keys()) depthOf(g, new Set());
   return {
-    depth,
     sort: (names) =>
       [...names].sort(
         (a, b) =>
@@ -479,6 +478,7 @@ export function resolveAnsible(
 
   const hosts: Record<string, Host> = {};
   const usable = new Set<string>();
+  const identityVars = new Map<string, { name: string; v: Var }>();
   for (const host of model.hosts.values()) {
     const direct = memberOf.get(host.name) ?? new Set();
     const chain = new Set<string>(['all']);
@@ -525,6 +525,8 @@ export function resolveAnsible(
     const resolved = resolveHost(host, vars, ferry, { file, home: options.home }, (w, p, topic) =>
       once(problems, w, p, topic),
     );
+    const keyVar = pickVar(vars, ALIASES.identity);
+    if (keyVar) identityVars.set(host.name, keyVar);
     for (const [k, why] of Object.entries(IGNORED)) {
       const v = vars.get(k);
       if (v) once(warnings, v.where, { message: `${k} of ${v.of} is ignored: ${why}` });
@@ -583,22 +585,31 @@ export function resolveAnsible(
     );
   }
 
-  // Identity files, once per place written.
+  // Identity files: one message per place the path is written; one for the default.
   if (options.fileExists) {
+    const byDefault: string[] = [];
     for (const h of Object.values(hosts)) {
       if (options.fileExists(h.identity)) continue;
-      const set = [...ALIASES.identity]
-        .map((k) => ({ k, v: lookup(model, h.name, k, order.sort, ancestors, memberOf) }))
-        .find((x) => x.v);
-      const where = set?.v?.where ?? model.hosts.get(h.name)!.where;
-      once(problems, where, {
-        message: set
-          ? `${set.k} of ${set.v!.of}: ${h.identity} does not exist`
-          : `the identity file for ${h.name} (default ~/.ssh/id_ed25519): ${h.identity} does not exist`,
-        hint: set
-          ? missingIdentityHint(h.identity)
-          : `Set ansible_ssh_private_key_file, or create the key: ssh-keygen -t ed25519 -f ${h.identity}`,
+      const set = identityVars.get(h.name);
+      if (!set) {
+        byDefault.push(h.name);
+        continue;
+      }
+      once(problems, set.v.where, {
+        message: `${set.name} of ${set.v.of}: ${h.identity} does not exist`,
+        hint: missingIdentityHint(h.identity),
       });
+    }
+    const first = byDefault[0];
+    if (first !== undefined) {
+      const path = hosts[first]!.identity;
+      const others = byDefault.length > 1 ? ` and ${byDefault.length - 1} other host(s)` : '';
+      problems.push(
+        at(model.hosts.get(first)!.where, {
+          message: `the identity file of ${first}${others} (no ansible_ssh_private_key_file, so ~/.ssh/id_ed25519): ${path} does not exist`,
+          hint: `Set ansible_ssh_private_key_file, or create the key: ssh-keygen -t ed25519 -f ${path}`,
+        }),
+      );
     }
   }
 
@@ -643,24 +654,6 @@ export function resolveAnsible(
 
 function sortByPlace(ds: Diagnostic[]): Diagnostic[] {
   return [...ds].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
-}
-
-/** Where the value of `name` that a host sees was set. */
-function lookup(
-  model: AnsibleModel,
-  host: string,
-  name: string,
-  sort: (g: Iterable<string>) => string[],
-  ancestors: (g: string) => Set<string>,
-  memberOf: Map<string, Set<string>>,
-): Var | undefined {
-  const own = model.hosts.get(host)?.vars.get(name);
-  if (own) return own;
-  const chain = new Set<string>(['all']);
-  for (const g of memberOf.get(host) ?? []) for (const a of ancestors(g)) chain.add(a);
-  let found: Var | undefined;
-  for (const g of sort(chain)) found = model.groups.get(g)?.vars.get(name) ?? found;
-  return found;
 }
 
 function findCycle(
@@ -762,6 +755,18 @@ function checkFerryVar(
   return undefined;
 }
 
+/** The variable for a setting; its old alias only when the current name is not set. */
+function pickVar(
+  vars: Map<string, Var>,
+  names: readonly string[],
+): { name: string; v: Var } | undefined {
+  for (const name of names) {
+    const v = vars.get(name);
+    if (v !== undefined && v.value !== null && v.value !== undefined) return { name, v };
+  }
+  return undefined;
+}
+
 /** One host's connection settings from its variables, each problem reported where it was set. */
 function resolveHost(
   host: AnsibleHost,
@@ -776,14 +781,7 @@ function resolveHost(
     report(where, p, topic);
     return undefined;
   };
-  /** The variable for a setting; its old alias only when the current name is not set. */
-  const pick = (names: readonly string[]): { name: string; v: Var } | undefined => {
-    for (const name of names) {
-      const v = vars.get(name);
-      if (v !== undefined && v.value !== null && v.value !== undefined) return { name, v };
-    }
-    return undefined;
-  };
+  const pick = (names: readonly string[]) => pickVar(vars, names);
   const text = (s: { name: string; v: Var } | undefined): string | undefined => {
     if (!s) return undefined;
     const bad = unreadable(s.name, s.v);

@@ -486,3 +486,31 @@ test('ferry own inventories keep their shape and gain format, groups and warning
   // An inventory built by hand (no groups) still has `all`.
   t.deepEqual(groupMembers({ ...inv, groups: undefined }, 'all'), ['a', 'b']);
 });
+
+test('missing identity files: one message per place written, one for the default', (t) => {
+  const text = `[web]
+a
+b ansible_ssh_private_key_file=/keys/b
+c
+
+[db]
+d
+e
+
+[db:vars]
+ansible_ssh_private_key_file=/keys/db
+`;
+  const e = t.throws(
+    () => validateInventory(text, 'h.ini', { home: HOME, fileExists: () => false }),
+    { instanceOf: InputError },
+  );
+  t.deepEqual(
+    e.diagnostics.map((d) => `${d.line}:${d.column} ${d.message}`),
+    [
+      '2:1 the identity file of a and 1 other host(s) (no ansible_ssh_private_key_file, so ~/.ssh/id_ed25519): /home/u/.ssh/id_ed25519 does not exist',
+      '3:32 ansible_ssh_private_key_file of b: /keys/b does not exist',
+      '11:30 ansible_ssh_private_key_file of group db: /keys/db does not exist',
+    ],
+  );
+  t.notThrows(() => validateInventory(text, 'h.ini', { home: HOME, fileExists: () => true }));
+});
