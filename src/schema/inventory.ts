@@ -5,6 +5,13 @@
  */
 import { APP_NAME } from '../dokku/names.js';
 import type { FromSchema } from './from-schema.js';
+import {
+  ADDRESS_PATTERN,
+  HOST_KEY_PATTERN,
+  PATH_PATTERN,
+  REMOTE_PATTERN,
+  USER_PATTERN,
+} from './host-fields.js';
 
 /** Host names: what users type on the command line (`ferry migrate old new`). */
 export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -12,8 +19,9 @@ export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const connection = {
   user: {
     type: 'string',
-    minLength: 1,
-    description: 'SSH user. root, or a user allowed to run `sudo -n` (then set sudo: true).',
+    pattern: USER_PATTERN,
+    description:
+      'SSH user: root, or a user allowed to run `sudo -n` (then set sudo: true). Letters, digits, ".", "_" and "-", starting with a letter or "_"; at most 32.',
   },
   port: {
     type: 'integer',
@@ -23,14 +31,15 @@ const connection = {
   },
   identity: {
     type: 'string',
-    minLength: 1,
+    pattern: PATH_PATTERN,
     description:
       'Private key file for SSH (must exist). `~` is your home; a relative path is relative to this file.',
   },
   known_hosts: {
     type: 'string',
-    minLength: 1,
-    description: 'OpenSSH known_hosts file where host keys are looked up.',
+    pattern: PATH_PATTERN,
+    description:
+      'OpenSSH known_hosts file where host keys are looked up. `~` is your home; a relative path is relative to this file.',
   },
   sudo: {
     type: 'boolean',
@@ -47,13 +56,13 @@ export const hostSchema = {
   properties: {
     address: {
       type: 'string',
-      minLength: 1,
-      description: 'IP address or DNS name.',
+      pattern: ADDRESS_PATTERN,
+      description: 'DNS name, IPv4 address or IPv6 address (brackets optional).',
     },
     ...connection,
     host_key: {
       type: 'string',
-      pattern: '^SHA256:[A-Za-z0-9+/]{43}=?$',
+      pattern: HOST_KEY_PATTERN,
       description:
         'an SHA256 fingerprint such as "SHA256:" followed by 43 base64 characters (`ssh-keygen -lf KEY.pub` prints it)',
     },
@@ -116,7 +125,7 @@ export const inventorySchema = {
         properties: {
           path: {
             type: 'string',
-            minLength: 1,
+            pattern: PATH_PATTERN,
             description: 'The clone on this machine (`~` and relative paths allowed).',
           },
           app: {
@@ -126,9 +135,10 @@ export const inventorySchema = {
           },
           remote: {
             type: 'string',
-            minLength: 1,
+            pattern: REMOTE_PATTERN,
             default: 'dokku',
-            description: 'Name of the git remote to rewrite.',
+            description:
+              'Name of the git remote to rewrite: letters, digits, ".", "_" and "-", not starting with "-" or ".".',
           },
         },
       },
@@ -141,7 +151,7 @@ export const inventorySchema = {
       properties: {
         dir: {
           type: 'string',
-          minLength: 1,
+          pattern: PATH_PATTERN,
           default: '/var/lib/dokku-ferry/archives',
           description:
             'Absolute directory on the host; made root-only (0700), archives inside are 0600.',
