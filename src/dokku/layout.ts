@@ -30,6 +30,9 @@ export const ARCHIVED_PATHS = [
 /** The folders holding `<app>/.deploy.lock` in any supported release (0.34+: data/apps; before: the app root). */
 export const DEPLOY_LOCK_DIRS_ALL_RELEASES = [`${DOKKU_LIB_ROOT}/data/apps`, DOKKU_ROOT] as const;
 
+/** Every installed plugin's files: `<plugin>/` (enabled ones are linked from `plugins/enabled`). */
+export const PLUGIN_AVAILABLE = `${DOKKU_LIB_ROOT}/plugins/available`;
+
 /** Build records (0.38+), `data/builds/<app>/<id>.json`. */
 export const BUILDS_ROOT = `${DOKKU_LIB_ROOT}/data/builds`;
 

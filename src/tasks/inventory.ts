@@ -7,10 +7,10 @@
  */
 
 import { parseAppsList } from '../dokku/apps.js';
-import { propertyDir } from '../dokku/layout.js';
+import { PLUGIN_AVAILABLE, propertyDir } from '../dokku/layout.js';
 import { isAppName, isServiceName, PLUGIN_NAME } from '../dokku/names.js';
 import { parseNetworkList } from '../dokku/network.js';
-import { parsePluginList } from '../dokku/plugins.js';
+import { parsePluginCapabilities, parsePluginList } from '../dokku/plugins.js';
 import { parsePsReport, parsePsReportJson } from '../dokku/ps.js';
 import { parseServiceList } from '../dokku/services.js';
 import { parseStorageList, parseStorageListJson } from '../dokku/storage.js';
@@ -18,7 +18,7 @@ import { formatVersion } from '../dokku/version.js';
 import { $, type Command } from '../ssh/shell.js';
 import { inBatches } from '../util/concurrency.js';
 import { formatBytes } from '../util/format.js';
-import { HOST_FACTS, parseHostFacts } from './check-quiet.js';
+import { DEPLOY_LOCKS, HOST_FACTS, parseDeployLocks, parseHostFacts } from './check-quiet.js';
 import {
   ARCHIVE_PATHS,
   type Arg,
@@ -32,6 +32,7 @@ import type {
   DeployMethod,
   Manifest,
   ManifestApp,
+  ManifestDatastore,
   ManifestPlugin,
   ManifestService,
 } from './manifest.js';
@@ -51,6 +52,15 @@ export function deploySourceCommand(app: Arg): Command {
 /** The files that describe a service (image, version, linked apps). */
 export function serviceFactsCommand(plugin: Arg, service: Arg): Command {
   return $`for f in IMAGE IMAGE_VERSION LINKS; do printf '%s=' "$f"; tr '\\n' ' ' < ${serviceDir(plugin, service)}/"$f" 2>/dev/null || true; echo; done`;
+}
+
+/**
+ * What a datastore plugin can do: its `subcommands/` files (`sub NAME`) and the
+ * unimplemented ones its `config` lists (`unimplemented "A" "B"`).
+ */
+export function pluginCapabilitiesCommand(plugin: Arg): Command {
+  const dir = $`${PLUGIN_AVAILABLE}/${plugin}`;
+  return $`if [ -d ${dir}/subcommands ]; then for f in ${dir}/subcommands/*; do [ ! -e "$f" ] || printf 'sub %s\\n' "\${f##*/}"; done; fi; sed -n 's/^export PLUGIN_UNIMPLEMENTED_SUBCOMMANDS=(\\(.*\\))$/unimplemented \\1/p' ${dir}/config 2>/dev/null || true`;
 }
 
 /** The size (KiB) of the data the archive holds. */
@@ -77,6 +87,7 @@ const task = defineTask({
   actions: {
     'host-facts': [],
     'apps-list': [],
+    'deploy-locks': [],
     'deploy-source': ['app'],
     'ps-report': ['app'],
     'ps-report-text': ['app'],
@@ -84,7 +95,9 @@ const task = defineTask({
     'storage-list-text': ['app'],
     'plugin-list': [],
     'service-list': ['plugin'],
+    'plugin-capabilities': ['plugin'],
     'service-facts': ['plugin', 'service'],
+    'service-status': ['plugin', 'service'],
     'network-list': [],
     'data-size': [],
     'run-dirs': [],
@@ -101,6 +114,9 @@ const task = defineTask({
         why: 'Dokku version, CPU architecture, dokku uid/gid (owners travel as numbers)',
       }),
       r('apps-list', $`dokku --quiet apps:list`, { why: 'every app (one name a line)' }),
+      r('deploy-locks', DEPLOY_LOCKS, {
+        why: "apps the user locked with apps:lock (an empty lock): the target keeps the freeze",
+      }),
       r('deploy-source', deploySourceCommand(P.app), {
         forEach: 'app',
         why: 'git push, git:from-image or git:from-archive: decides how it is rebuilt',
@@ -131,9 +147,18 @@ const task = defineTask({
         where: `installed datastore plugins among ${params.datastores.join(', ')}`,
         why: 'services of each datastore plugin',
       }),
+      r('plugin-capabilities', pluginCapabilitiesCommand(P.plugin), {
+        forEach: 'plugin',
+        where: 'datastore plugins with services',
+        why: 'what each plugin implements (dokku-memcached has no export): nothing is called that is not there',
+      }),
       r('service-facts', serviceFactsCommand(P.plugin, P.service), {
         forEach: 'service',
         why: 'image, version and linked apps of each service',
+      }),
+      r('service-status', $`dokku ${P.plugin}:info ${P.service} --status`, {
+        forEach: 'service',
+        why: 'running or stopped: a stopped service is carried as it is, not exported',
       }),
       r('network-list', $`dokku --quiet network:list`, {
         why: 'networks to create again on the target',
@@ -217,6 +242,11 @@ async function run(rt: RuntimeOf<typeof task>) {
 
   const facts = parseHostFacts((await rt.exec('host-facts')).stdout);
   const appNames = parseAppsList(await rt.exec('apps-list'));
+  const userLocked = new Set(
+    parseDeployLocks((await rt.exec('deploy-locks')).stdout)
+      .filter((l) => l.size === 0)
+      .map((l) => l.app),
+  );
   // Each app's three reads are independent of the others': a few apps at a time,
   // over channels of the one connection, each app's warnings kept in app order.
   const readApp = async (name: string): Promise<{ app: ManifestApp; warnings: string[] }> => {
@@ -242,6 +272,7 @@ async function run(rt: RuntimeOf<typeof task>) {
       deployed: ps.deployed,
       running: ps.running,
       restore: ps.restore,
+      ...(userLocked.has(name) ? { locked: true } : {}),
       mounts: mounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath })),
     };
     return { app, warnings: notes };
@@ -264,6 +295,7 @@ async function run(rt: RuntimeOf<typeof task>) {
   if (custom.length > 0) rt.task.log(`custom plugins: ${custom.join(', ')}`);
 
   const services: ManifestService[] = [];
+  const capabilities: Record<string, ManifestDatastore> = {};
   const datastores = pluginInfos.filter(
     (p) => p.enabled && params.datastores.includes(p.name) && PLUGIN_NAME.test(p.name),
   );
@@ -271,20 +303,34 @@ async function run(rt: RuntimeOf<typeof task>) {
     const names = parseServiceList(await rt.exec('service-list', { plugin: p.name }), p.name).map(
       (s) => s.name,
     );
+    if (names.length > 0) {
+      const caps = parsePluginCapabilities(
+        (await rt.exec('plugin-capabilities', { plugin: p.name })).stdout,
+      );
+      capabilities[p.name] = caps;
+      if (caps.unimplemented.length > 0) {
+        rt.task.log(`${p.name} does not implement ${caps.unimplemented.join(', ')}`);
+      }
+    }
     for (const name of names) {
       if (!isServiceName(name)) {
         warn(`${p.name} service ${JSON.stringify(name)} has an unexpected name: left out`);
         continue;
       }
-      const f = parseFileValues(
-        (await rt.exec('service-facts', { plugin: p.name, service: name })).stdout,
-      );
+      const vars = { plugin: p.name, service: name };
+      const f = parseFileValues((await rt.exec('service-facts', vars)).stdout);
+      const status = await rt.exec('service-status', vars, { allowCodes: [0, 1] });
+      const state = status.code === 0 ? status.stdout.trim() || 'unknown' : 'unknown';
+      if (state !== 'running') {
+        rt.task.log(`${p.name} ${name} is ${state} on ${host.name}: carried as it is`);
+      }
       services.push({
         plugin: p.name,
         name,
         image: f.IMAGE ?? '',
         imageVersion: f.IMAGE_VERSION ?? '',
         links: (f.LINKS ?? '').split(/\s+/).filter((l) => l !== ''),
+        status: state,
       });
     }
   }
@@ -310,6 +356,7 @@ async function run(rt: RuntimeOf<typeof task>) {
     apps,
     services,
     plugins,
+    datastores: capabilities,
     networks,
     dataBytes,
     warnings,

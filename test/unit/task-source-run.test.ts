@@ -328,6 +328,12 @@ test('inventory: apps with their deploy method, services, plugins, networks; mou
         { stdout: 'IMAGE=postgres\nIMAGE_VERSION=18.4\nLINKS=\n' },
       ],
     ]),
+    'plugin-capabilities': {
+      stdout: 'sub create\nsub export\nsub import\nsub info\nunimplemented "backup-auth"\n',
+    },
+    'service-status': (call) => ({
+      stdout: call.vars.service === 'other' ? 'stopped\n' : 'running\n',
+    }),
     'network-list': { stdout: '=====> Networks\nhost\nferry-net\nbridge\nnone\n' },
     'data-size': { stdout: '2048\ttotal\n' },
   });
@@ -349,9 +355,25 @@ test('inventory: apps with their deploy method, services, plugins, networks; mou
       image: 'postgres',
       imageVersion: '18.4',
       links: ['api', 'img'],
+      status: 'running',
     },
-    { plugin: 'postgres', name: 'other', image: 'postgres', imageVersion: '18.4', links: [] },
+    {
+      plugin: 'postgres',
+      name: 'other',
+      image: 'postgres',
+      imageVersion: '18.4',
+      links: [],
+      status: 'stopped',
+    },
   ]);
+  t.deepEqual(m.datastores, {
+    postgres: {
+      implemented: ['create', 'export', 'import', 'info'],
+      unimplemented: ['backup-auth'],
+      known: true,
+    },
+  });
+  t.true(seen.logs.includes('postgres other is stopped on old: carried as it is'));
   // A disabled plugin (redis) and a plugin that is no datastore (letsencrypt) are not asked.
   t.deepEqual(commandsOf(seen, 'service-list'), ['dokku --quiet postgres:list']);
   t.deepEqual(
@@ -435,7 +457,7 @@ test('export-datastores: one export per manifest service, sums reported; a faile
     [
       [
         'old',
-        `umask 077 && dokku postgres:export db > /srv/archives/old-${RUN}/exports/postgres-db.dump`,
+        `umask 077 && dokku postgres:export db > /srv/archives/old-${RUN}/exports/postgres-db.dump.part && mv -f /srv/archives/old-${RUN}/exports/postgres-db.dump.part /srv/archives/old-${RUN}/exports/postgres-db.dump`,
       ],
     ],
   );
@@ -462,9 +484,78 @@ test('export-datastores: a service name from the manifest reaches the shell as q
   // A manifest is read back from a file: its names are bound as values, never as shell text.
   const manifest = manifestOf({ runId: RUN, services: [{ ...DB, name: "d$(id)b 'x" }] });
   const { seen } = await runStep('backup', BACKUP, 'export-datastores', {}, { manifest });
+  const file = `/srv/archives/old-${RUN}/exports/postgres-'d$(id)b '\\''x'.dump`;
   t.deepEqual(commandsOf(seen, 'export'), [
-    `umask 077 && dokku postgres:export 'd$(id)b '\\''x' > /srv/archives/old-${RUN}/exports/postgres-'d$(id)b '\\''x'.dump`,
+    `umask 077 && dokku postgres:export 'd$(id)b '\\''x' > ${file}.part && mv -f ${file}.part ${file}`,
   ]);
+});
+
+test('export-datastores: a plugin without export, and a stopped service, are copied as files and not exported', async (t) => {
+  const cache = {
+    plugin: 'memcached',
+    name: 'cache',
+    image: 'memcached',
+    imageVersion: '1.6.42',
+    links: [],
+    status: 'running',
+  };
+  const idle = { ...DB, name: 'idle', status: 'stopped' };
+  const manifest = manifestOf({
+    runId: RUN,
+    services: [DB, cache, idle],
+    datastores: {
+      postgres: {
+        implemented: ['create', 'export', 'import', 'info'],
+        unimplemented: [],
+        known: true,
+      },
+      memcached: {
+        implemented: ['create', 'info'],
+        unimplemented: ['export', 'import'],
+        known: true,
+      },
+    },
+  });
+  const sum = 'c'.repeat(64);
+  const r = await runStep(
+    'backup',
+    BACKUP,
+    'export-datastores',
+    { 'export-sums': { stdout: `${sum}  postgres-db.dump\nsize 10 postgres-db.dump\n` } },
+    { manifest },
+  );
+  t.is(r.error, undefined, String(r.error));
+  t.deepEqual(
+    r.seen.calls.filter((c) => c.id === 'export').map((c) => c.vars),
+    [{ plugin: 'postgres', service: 'db' }],
+    'only the running postgres service is exported',
+  );
+  t.deepEqual(r.result?.notExported, [
+    { plugin: 'memcached', service: 'cache', why: 'dokku-memcached does not implement export' },
+    { plugin: 'postgres', service: 'idle', why: 'it is stopped: its files are copied as they are' },
+  ]);
+  t.deepEqual(
+    (r.result?.exports as { service: string }[]).map((e) => e.service),
+    ['db'],
+  );
+});
+
+test('export-datastores: an export that hangs past its time limit names the service', async (t) => {
+  const manifest = manifestOf({ runId: RUN, services: [DB] });
+  const r = await runStep(
+    'backup',
+    BACKUP,
+    'export-datastores',
+    { export: { signal: 'its 3600000 ms timeout' } },
+    { manifest },
+  );
+  t.true(r.error instanceof FerryError);
+  t.is(
+    (r.error as Error).message,
+    'postgres:export db on old did not finish in 3600 s: the service hangs',
+  );
+  t.regex((r.error as FerryError).hint ?? '', /dokku postgres:logs db/);
+  t.is(r.seen.calls.find((c) => c.id === 'export')?.timeoutMs, 3_600_000);
 });
 
 test('retention: reports what it removed', async (t) => {
