@@ -145,7 +145,7 @@ async function run(rt: RuntimeOf<typeof task>) {
       throw new FerryError(
         hung
           ? `${s.plugin}:export ${s.name} on ${host.name} did not finish in ${timeout} s: the service hangs`
-          : `${s.plugin}:export ${s.name} failed on ${host.name}${e instanceof RemoteError ? `: ${e.message}` : ''}`,
+          : `${s.plugin}:export ${s.name} failed on ${host.name}${e instanceof RemoteError ? `: ${e.message.replace(`on ${e.host}: `, '')}` : ''}`,
         {
           hint: hung
             ? `Look at \`dokku ${s.plugin}:logs ${s.name}\` on ${host.name}; a large service may need a longer limit (the export-datastores step's timeout param), then run again with --resume.`

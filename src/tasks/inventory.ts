@@ -115,7 +115,7 @@ const task = defineTask({
       }),
       r('apps-list', $`dokku --quiet apps:list`, { why: 'every app (one name a line)' }),
       r('deploy-locks', DEPLOY_LOCKS, {
-        why: "apps the user locked with apps:lock (an empty lock): the target keeps the freeze",
+        why: 'apps the user locked with apps:lock (an empty lock): the target keeps the freeze',
       }),
       r('deploy-source', deploySourceCommand(P.app), {
         forEach: 'app',
