@@ -136,6 +136,15 @@ test('check-quiet: a running build or dokku process refuses; none passes', async
   t.regex((busy.error as Error).message, /build 01j8c4xv7bk5w3 of web is running/);
   t.regex((busy.error as Error).message, /dokku ps:rebuild web/);
 
+  // A record a crash left `running`, whose process is gone: Dokku shows it abandoned.
+  const crashed = await runStep('backup', BACKUP, 'check-quiet', {
+    'running-builds': {
+      stdout: build.replace('"display_status":"running"', '"display_status":"abandoned"'),
+    },
+  });
+  t.is(crashed.error, undefined, 'a crashed build never blocks a run');
+  t.true(crashed.seen.logs.some((l) => /build 01j8c4xv7bk5w3 of web was abandoned/.test(l)));
+
   const quiet = await runStep('backup', BACKUP, 'check-quiet', {
     'running-builds': { stdout: '[]\n' },
   });
