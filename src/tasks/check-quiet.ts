@@ -200,7 +200,9 @@ async function run(rt: RuntimeOf<typeof task>) {
     const all = parseBuildsListJson(builds);
     // A record a crashed deploy left `running` shows as abandoned: nothing runs.
     for (const b of all.filter((x) => x.status === 'running' && x.displayStatus === 'abandoned')) {
-      rt.task.log(`build ${b.id} of ${b.app ?? '?'} was abandoned (its process is gone): not a deploy`);
+      rt.task.log(
+        `build ${b.id} of ${b.app ?? '?'} was abandoned (its process is gone): not a deploy`,
+      );
     }
     for (const b of all.filter((x) => (x.displayStatus ?? x.status) === 'running')) {
       busy.push(

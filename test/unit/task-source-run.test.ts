@@ -544,7 +544,7 @@ test('export-datastores: a plugin without export, and a stopped service, are cop
     { plugin: 'postgres', service: 'idle', why: 'it is stopped: its files are copied as they are' },
   ]);
   t.deepEqual(
-    (r.result?.exports as { service: string }[]).map((e) => e.service),
+    ((r.result?.exports ?? []) as { service: string }[]).map((e) => e.service),
     ['db'],
   );
 });

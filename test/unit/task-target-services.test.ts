@@ -14,8 +14,6 @@ import startServices, { createAgainCommand } from '../../src/tasks/start-service
 import type { PlanContext } from '../../src/tasks/types.js';
 import verifyArchive from '../../src/tasks/verify-archive.js';
 import {
-  type Answer,
-  type Call,
   commandsOf,
   manifestOf,
   runTask,
@@ -36,14 +34,6 @@ function ctx<P>(task: string, params: P): PlanContext<P> {
     inventory: inv,
     options: { runId: RUN },
   };
-}
-
-/**
- * Answers one action differently per item (a service, an app): by the exact
- * command line bound for it, which also proves the binding's quoting.
- */
-function perCommand(map: Record<string, Answer>, otherwise: Answer = {}): (call: Call) => Answer {
-  return (call) => map[call.command] ?? otherwise;
 }
 
 /** Rethrows what a run failed with, for t.throws. */
