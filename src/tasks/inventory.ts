@@ -8,8 +8,9 @@
 
 import { parseAppsList } from '../dokku/apps.js';
 import { PLUGIN_AVAILABLE, propertyDir } from '../dokku/layout.js';
+import { StopError } from '../errors.js';
 import { isAppName, isServiceName, PLUGIN_NAME } from '../dokku/names.js';
-import { parseNetworkList } from '../dokku/network.js';
+import { type NetworkInfo, parseNetworkList, parseNetworkListJson } from '../dokku/network.js';
 import { parsePluginCapabilities, parsePluginList } from '../dokku/plugins.js';
 import { parsePsReport, parsePsReportJson } from '../dokku/ps.js';
 import { parseServiceList } from '../dokku/services.js';
@@ -63,6 +64,51 @@ export function pluginCapabilitiesCommand(plugin: Arg): Command {
   return $`if [ -d ${dir}/subcommands ]; then for f in ${dir}/subcommands/*; do [ ! -e "$f" ] || printf 'sub %s\\n' "\${f##*/}"; done; fi; sed -n 's/^export PLUGIN_UNIMPLEMENTED_SUBCOMMANDS=(\\(.*\\))$/unimplemented \\1/p' ${dir}/config 2>/dev/null || true`;
 }
 
+/** Each app's scheduler property and the global one (`selected`, written by scheduler:set). */
+export const SCHEDULERS = $`d=${propertyDir('scheduler')}; [ ! -d "$d" ] || for f in "$d"/*/selected; do [ ! -s "$f" ] || printf '%s %s\\n' "$(basename "$(dirname "$f")")" "$(cat "$f")"; done`;
+
+/** The apps (of `apps`) that run on k3s: their own scheduler, else the global one. */
+export function parseSchedulers(stdout: string, apps: readonly string[]): string[] {
+  const selected = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const m = /^(\S+) (\S+)$/.exec(line.trim());
+    if (m) selected.set(m[1]!, m[2]!);
+  }
+  const global = selected.get('--global');
+  return apps.filter((a) => (selected.get(a) ?? global) === 'k3s');
+}
+
+/**
+ * The networks to create again: those Dokku manages (DokkuManaged from 0.38.22,
+ * its label before), with their driver; before 0.35.3 (no JSON) every network
+ * but the engine's own. A network Dokku did not create is left to its owner.
+ */
+async function readNetworks(
+  rt: RuntimeOf<typeof task>,
+  warn: (m: string) => void,
+): Promise<string[]> {
+  let listed: NetworkInfo[] | undefined;
+  try {
+    listed = parseNetworkListJson(await rt.exec('network-list'));
+  } catch {
+    return parseNetworkList(await rt.exec('network-list-text')).filter(
+      (n) => !ENGINE_NETWORKS.has(n),
+    );
+  }
+  const managed = listed.filter(
+    (n) => !ENGINE_NETWORKS.has(n.name) && (n.dokkuManaged ?? DOKKU_NETWORK_LABEL in n.labels),
+  );
+  for (const n of listed.filter((x) => !ENGINE_NETWORKS.has(x.name) && !managed.includes(x))) {
+    rt.task.log(`network ${n.name} is not Dokku's (no ${DOKKU_NETWORK_LABEL} label): left alone`);
+  }
+  for (const n of managed.filter((x) => x.driver !== '' && x.driver !== 'bridge')) {
+    warn(
+      `network ${n.name} uses the ${n.driver} driver: network:create makes bridge networks, create it on the target yourself`,
+    );
+  }
+  return managed.map((n) => n.name);
+}
+
 /** The size (KiB) of the data the archive holds. */
 export const DATA_SIZE = $`du -sck ${ARCHIVE_PATHS.map((p) => `/${p}`)} 2>/dev/null | tail -n 1`;
 
@@ -99,6 +145,8 @@ const task = defineTask({
     'service-facts': ['plugin', 'service'],
     'service-status': ['plugin', 'service'],
     'network-list': [],
+    'network-list-text': [],
+    'schedulers': [],
     'data-size': [],
     'run-dirs': [],
     'write-manifest': [],
@@ -160,8 +208,16 @@ const task = defineTask({
         forEach: 'service',
         why: 'running or stopped: a stopped service is carried as it is, not exported',
       }),
-      r('network-list', $`dokku --quiet network:list`, {
-        why: 'networks to create again on the target',
+      r('network-list', $`dokku network:list --format json`, {
+        why: 'networks to create again on the target: the Dokku-managed ones, with their driver',
+        fallback: [
+          r('network-list-text', $`dokku --quiet network:list`, {
+            why: "a Dokku before 0.35.3 (no --format json): every network but the engine's own",
+          }),
+        ],
+      }),
+      r('schedulers', SCHEDULERS, {
+        why: 'an app scheduled on k3s runs in a Kubernetes cluster, not on this host: refused before anything changes',
       }),
       r('data-size', DATA_SIZE, {
         capture: 'data-size',
@@ -175,6 +231,9 @@ const task = defineTask({
     ];
   },
 });
+
+/** The label `network:create` puts on the networks Dokku makes (plugins/network, 0.38.27). */
+const DOKKU_NETWORK_LABEL = 'com.dokku.network-name';
 
 /** Docker's own networks: every engine has them, so none is created again. */
 const ENGINE_NETWORKS = new Set(['bridge', 'host', 'none']);
@@ -335,9 +394,16 @@ async function run(rt: RuntimeOf<typeof task>) {
     }
   }
 
-  const networks = parseNetworkList(await rt.exec('network-list')).filter(
-    (n) => !ENGINE_NETWORKS.has(n),
-  );
+  const networks = await readNetworks(rt, warn);
+  const k3s = parseSchedulers((await rt.exec('schedulers')).stdout, apps.map((a) => a.name));
+  if (k3s.length > 0) {
+    throw new StopError(
+      `${k3s.join(', ')} ${k3s.length === 1 ? 'is' : 'are'} scheduled on k3s: ${k3s.length === 1 ? 'its' : 'their'} containers run in a Kubernetes cluster, not on ${host.name}, and ferry moves what runs on the host`,
+      {
+        hint: `Move the k3s apps with the cluster's own tools, then switch them off here (dokku scheduler:set APP selected docker-local) or leave them out, and run again. Nothing was changed.`,
+      },
+    );
+  }
   const kib = Number(/^(\d+)/.exec((await rt.exec('data-size')).stdout)?.[1]);
   const dataBytes = Number.isFinite(kib) ? kib * 1024 : 0;
 

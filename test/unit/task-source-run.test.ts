@@ -343,7 +343,14 @@ test('inventory: apps with their deploy method, services, plugins, networks; mou
     'service-status': (call) => ({
       stdout: call.vars.service === 'other' ? 'stopped\n' : 'running\n',
     }),
-    'network-list': { stdout: '=====> Networks\nhost\nferry-net\nbridge\nnone\n' },
+    'network-list': {
+      stdout: JSON.stringify([
+        { Name: 'bridge', Driver: 'bridge', Labels: {}, DokkuManaged: false },
+        { Name: 'ferry-net', Driver: 'bridge', Labels: {}, DokkuManaged: true },
+        { Name: 'someone-else', Driver: 'bridge', Labels: {}, DokkuManaged: false },
+        { Name: 'overlay-net', Driver: 'overlay', Labels: {}, DokkuManaged: true },
+      ]),
+    },
     'data-size': { stdout: '2048\ttotal\n' },
   });
   t.is(error, undefined, String(error));
@@ -389,10 +396,13 @@ test('inventory: apps with their deploy method, services, plugins, networks; mou
     m.plugins.filter((p) => !p.core).map((p) => p.name),
     ['postgres', 'redis', 'letsencrypt'],
   );
-  t.deepEqual(m.networks, ['ferry-net']);
+  // Dokku's own networks only (someone-else's is left alone); a non-bridge one is warned.
+  t.deepEqual(m.networks, ['ferry-net', 'overlay-net']);
+  t.true(seen.logs.some((l) => /network someone-else is not Dokku's/.test(l)));
   t.is(m.dataBytes, 2048 * 1024);
   t.like(m.source, { host: 'old', dokkuVersion: '0.38.27', arch: 'x86_64', dokkuUid: 1001 });
-  t.is(m.warnings.length, 2);
+  t.is(m.warnings.length, 3);
+  t.regex(m.warnings[2]!, /network overlay-net uses the overlay driver/);
   t.regex(
     m.warnings[0]!,
     /api: mount \/srv\/uploads:\/u: host path .* outside \/var\/lib\/dokku\/data\/storage/,
@@ -410,6 +420,38 @@ test('inventory: apps with their deploy method, services, plugins, networks; mou
   t.true(
     order.indexOf('run-dirs') >= 0 && order.indexOf('run-dirs') < order.indexOf('write-manifest'),
   );
+});
+
+test('inventory: an app on k3s is refused before anything is written; before 0.35.3 networks come from the text list', async (t) => {
+  const base: Record<string, Answer> = {
+    'host-facts': FACTS_OLD,
+    'apps-list': { stdout: 'api\nweb\n' },
+    'ps-report': { stdout: PS(true) },
+    'storage-list': { stdout: '[]' },
+    'plugin-list': { stdout: '  apps                 0.38.27 enabled    dokku core apps plugin\n' },
+    'network-list': { code: 1, stderr: ' !     Invalid flag passed: --format\n' },
+    'network-list-text': { stdout: '=====> Networks\nbridge\nmy-net\n' },
+  };
+  const k3s = await runStep('backup', BACKUP, 'inventory', {
+    ...base,
+    schedulers: { stdout: '--global docker-local\nweb k3s\n' },
+  });
+  t.true(k3s.error instanceof StopError);
+  t.regex((k3s.error as Error).message, /^web is scheduled on k3s/);
+  t.false(k3s.seen.calls.some((c) => c.id === 'run-dirs' || c.id === 'write-manifest'));
+  const globalK3s = await runStep('backup', BACKUP, 'inventory', {
+    ...base,
+    schedulers: { stdout: '--global k3s\napi docker-local\n' },
+  });
+  t.regex(
+    (globalK3s.error as Error).message,
+    /^web is scheduled on k3s/,
+    'the global scheduler counts',
+  );
+
+  const old = await runStep('backup', BACKUP, 'inventory', base);
+  t.is(old.error, undefined, String(old.error));
+  t.deepEqual((old.result?.manifest as unknown as Manifest | undefined)?.networks, ['my-net']);
 });
 
 test('inventory: an older Dokku without --format json falls back to the text reports', async (t) => {
