@@ -8,7 +8,6 @@
 
 import { parseAppsList } from '../dokku/apps.js';
 import { PLUGIN_AVAILABLE, propertyDir } from '../dokku/layout.js';
-import { StopError } from '../errors.js';
 import { isAppName, isServiceName, PLUGIN_NAME } from '../dokku/names.js';
 import { type NetworkInfo, parseNetworkList, parseNetworkListJson } from '../dokku/network.js';
 import { parsePluginCapabilities, parsePluginList } from '../dokku/plugins.js';
@@ -16,6 +15,7 @@ import { parsePsReport, parsePsReportJson } from '../dokku/ps.js';
 import { parseServiceList } from '../dokku/services.js';
 import { parseStorageList, parseStorageListJson } from '../dokku/storage.js';
 import { formatVersion } from '../dokku/version.js';
+import { StopError } from '../errors.js';
 import { $, type Command } from '../ssh/shell.js';
 import { inBatches } from '../util/concurrency.js';
 import { formatBytes } from '../util/format.js';
@@ -146,7 +146,7 @@ const task = defineTask({
     'service-status': ['plugin', 'service'],
     'network-list': [],
     'network-list-text': [],
-    'schedulers': [],
+    schedulers: [],
     'data-size': [],
     'run-dirs': [],
     'write-manifest': [],
@@ -395,7 +395,10 @@ async function run(rt: RuntimeOf<typeof task>) {
   }
 
   const networks = await readNetworks(rt, warn);
-  const k3s = parseSchedulers((await rt.exec('schedulers')).stdout, apps.map((a) => a.name));
+  const k3s = parseSchedulers(
+    (await rt.exec('schedulers')).stdout,
+    apps.map((a) => a.name),
+  );
   if (k3s.length > 0) {
     throw new StopError(
       `${k3s.join(', ')} ${k3s.length === 1 ? 'is' : 'are'} scheduled on k3s: ${k3s.length === 1 ? 'its' : 'their'} containers run in a Kubernetes cluster, not on ${host.name}, and ferry moves what runs on the host`,

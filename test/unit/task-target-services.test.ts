@@ -13,12 +13,7 @@ import { discardStageCommand } from '../../src/tasks/stage.js';
 import startServices, { createAgainCommand } from '../../src/tasks/start-services.js';
 import type { PlanContext } from '../../src/tasks/types.js';
 import verifyArchive from '../../src/tasks/verify-archive.js';
-import {
-  commandsOf,
-  manifestOf,
-  runTask,
-  taskInventory,
-} from './task-fake.js';
+import { commandsOf, manifestOf, runTask, taskInventory } from './task-fake.js';
 
 const RUN = '20261123T100000Z';
 const A = 'a'.repeat(64);
