@@ -254,8 +254,9 @@ labTest(
     t.is(await sha256File(join(here, 'dokku.tar.zst')), sumLine);
     t.deepEqual((await readdir(join(here, 'exports'))).sort(), [
       'SHA256SUMS',
-      'postgres-analytics.dump',
-      'postgres-notes-db.dump',
+      `mysql-${SEEDED.datastores.mysql.name}.dump`,
+      ...SEEDED.services.map((s) => `postgres-${s.name}.dump`).sort(),
+      `redis-${SEEDED.datastores.redis.name}.dump`,
     ]);
     for (const line of (await readFile(join(here, 'exports', 'SHA256SUMS'), 'utf8'))
       .trim()
