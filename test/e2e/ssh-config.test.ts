@@ -1,0 +1,153 @@
+/**
+ * The operator's world, end to end: two lab hosts that only a bastion may
+ * reach (nftables in their own network namespaces), named by ssh_config
+ * aliases with ProxyJump, the only key that opens them held by an ssh-agent
+ * this test starts (its file deleted), host keys in a hashed known_hosts.
+ * `ferry migrate` moves the seeded host through all of it.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test, { type ExecutionContext } from 'ava';
+import { labTest, useLab } from '../lab/ava.js';
+import { SEEDED, seed } from '../lab/emulator/seed.js';
+import { type ExecResult, run } from '../lab/sys.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const lab = useLab({ instance: 'e2e-sshconf', hosts: ['jump', 'old', 'new'], bastion: 'jump' });
+const dir = mkdtempSync(join(tmpdir(), 'ferry-sshconf-'));
+let agent: { sock: string; pid: number } | undefined;
+
+function ferry(args: string[], env: Record<string, string | undefined>): Promise<ExecResult> {
+  const base = { ...process.env };
+  delete base.SSH_AUTH_SOCK;
+  return run(process.execPath, [`${root}dist/src/bin.js`, ...args], {
+    cwd: root,
+    env: { ...base, FERRY_STATE_DIR: join(dir, 'state'), CI: '1', ...env },
+  });
+}
+
+function sh(cmd: string, args: string[], env: Record<string, string> = {}): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env } });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function answers(t: ExecutionContext, name: string): Promise<void> {
+  const host = lab().host(name);
+  const vhost = (await host.must('cat /home/dokku/VHOST')).trim();
+  const notes = await host.must(`curl -sS -m 10 -H 'Host: notes.${vhost}' http://127.0.0.1/`);
+  for (const row of SEEDED.services[0]!.rows)
+    t.true(notes.includes(row), `row "${row}" on ${name}`);
+}
+
+labTest(
+  'migrate between hosts reached only through a bastion, by ssh_config aliases, with the key only in an agent',
+  async (t) => {
+    const l = lab();
+    const [jump, old, neu] = ['jump', 'old', 'new'].map((n) => l.host(n)) as [
+      ReturnType<typeof l.host>,
+      ReturnType<typeof l.host>,
+      ReturnType<typeof l.host>,
+    ];
+
+    // The firewall holds: this machine cannot open old's sshd, the bastion can.
+    const direct = spawnSync('ssh', [...l.sshOptions(), `root@${old.address}`, 'true'], {
+      encoding: 'utf8',
+    });
+    t.not(direct.status, 0, 'the controller reaches old only through the bastion');
+    t.regex(direct.stderr, /refused|reset|closed/i);
+    t.is((await jump.exec(`timeout 3 bash -c 'exec 3<>/dev/tcp/${old.address}/22'`)).code, 0);
+    t.not((await neu.exec(`timeout 3 bash -c 'exec 3<>/dev/tcp/${old.address}/22'`)).code, 0);
+
+    // Seed old through the bastion (the lab key, for the seed only).
+    const seedConfig = join(dir, 'seed_ssh_config');
+    writeFileSync(
+      seedConfig,
+      `Host ${old.address}\n  ProxyJump seed-jump\nHost seed-jump\n  HostName ${jump.address}\n  User root\n  IdentityFile ${l.keyPath}\n  IdentitiesOnly yes\n  UserKnownHostsFile ${l.knownHostsPath}\n  StrictHostKeyChecking yes\n  BatchMode yes\n`,
+      { mode: 0o600 },
+    );
+    await seed(old, {
+      keyPath: l.keyPath,
+      knownHostsPath: l.knownHostsPath,
+      dir: join(dir, 'seed'),
+      sshOptions: ['-F', seedConfig],
+    });
+
+    // The only key root accepts from now on lives in an agent and nowhere else.
+    const sock = join(dir, 'agent.sock');
+    const started = sh('ssh-agent', ['-a', sock, '-s']);
+    agent = { sock, pid: Number(/SSH_AGENT_PID=(\d+)/.exec(started)?.[1]) };
+    const key = join(dir, 'agent_key');
+    sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ferry-e2e-agent', '-f', key]);
+    sh('ssh-add', ['-q', key], { SSH_AUTH_SOCK: sock });
+    const pub = readFileSync(`${key}.pub`, 'utf8');
+    rmSync(key);
+    rmSync(`${key}.pub`);
+    writeFileSync(join(l.dir, 'root_authorized_keys'), pub, { mode: 0o600 });
+
+    // Host keys as ssh writes them with HashKnownHosts: hashed names.
+    const known = join(dir, 'known_hosts');
+    writeFileSync(known, readFileSync(l.knownHostsPath, 'utf8'));
+    sh('ssh-keygen', ['-q', '-H', '-f', known]);
+    t.false(readFileSync(known, 'utf8').includes(old.address), 'no plain address left in it');
+
+    const sshConfig = join(dir, 'ssh_config');
+    writeFileSync(
+      sshConfig,
+      `Include ${join(dir, 'ssh_config.d')}/*.conf
+
+Host lab-old
+  HostName ${old.address}
+Host lab-new
+  HostName ${neu.address}
+Host lab-* !lab-jump
+  ProxyJump lab-jump
+Host lab-jump
+  HostName ${jump.address}
+Host *
+  User root
+`,
+      { mode: 0o600 },
+    );
+    sh('mkdir', ['-p', join(dir, 'ssh_config.d')]);
+    writeFileSync(
+      join(dir, 'ssh_config.d', 'known.conf'),
+      `Host *\n  UserKnownHostsFile ${known}\n`,
+    );
+    chmodSync(join(dir, 'ssh_config.d', 'known.conf'), 0o600);
+    const inventory = join(dir, 'inventory.yml');
+    writeFileSync(
+      inventory,
+      `version: 1\ndefaults:\n  ssh_config: ${sshConfig}\nhosts:\n  lab-old: {}\n  lab-new: {}\n`,
+    );
+
+    // Without the agent there is no key: refused before anything runs.
+    const noAgent = await ferry(['check', '-i', inventory, 'lab-old'], {});
+    t.not(noAgent.code, 0);
+    t.regex(`${noAgent.stdout}${noAgent.stderr}`, /id_ed25519 does not exist|no key to offer/);
+
+    const r = await ferry(['migrate', 'lab-old', 'lab-new', '-i', inventory], {
+      SSH_AUTH_SOCK: sock,
+    });
+    const out = `${r.stdout}\n${r.stderr}`;
+    t.is(r.code, 0, `ferry migrate failed:\n${out}`);
+    await answers(t, 'new');
+    // One connection per host and one for the bastion they share.
+    t.regex(out, /ssh connections\s*:?\s*3\b/);
+    t.regex(out, /relay\); through this machine: lab-new cannot reach/, 'the fallback says why');
+  },
+);
+
+test.after.always(() => {
+  if (agent?.pid) {
+    try {
+      process.kill(agent.pid);
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
