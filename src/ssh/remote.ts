@@ -7,6 +7,8 @@
  * files move only as streams through `spawn`. Commands are {@link Command}s
  * (built with `$`), never text.
  */
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
 import { Readable, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { NodeSSH } from 'node-ssh';
@@ -115,7 +117,9 @@ export class Remote {
   static async connect(host: HostTarget, opts: ConnectOptions = {}, via?: Remote): Promise<Remote> {
     const khPath = knownHostsPathOf(host);
     const knownText = await readKnownHosts(khPath);
-    const check = hostKeyCheck(host, knownText, khPath, opts.acceptNewHostKeys === true);
+    const check = hostKeyCheck(host, knownText, khPath, opts.acceptNewHostKeys === true, () =>
+      hostCertificates(host.address, host.port, via),
+    );
     const auth = await authPlan({
       username: host.user,
       identities: (host.identities ?? [host.identity]).map(expandHome),
@@ -139,7 +143,9 @@ export class Remote {
         username: host.user,
         authHandler: auth.methods,
         ...(sock ? { sock } : {}),
-        hostVerifier: (blob: Buffer) => check.verify(blob),
+        // Returning undefined makes ssh2 wait for `done` (a certificate being checked).
+        hostVerifier: ((blob: Buffer, done: (ok: boolean) => void) =>
+          check.verify(blob, done)) as unknown as (key: Buffer) => boolean,
         readyTimeout: opts.readyTimeoutMs ?? 15_000,
         keepaliveInterval: opts.keepaliveIntervalMs ?? 15_000,
         keepaliveCountMax: 3,
@@ -445,4 +451,50 @@ function authFailedHint(
     ? ` Not used: ${skipped.map((s) => `${s.path} (${s.why})`).join(', ')}.`
     : '';
   return `${offered} key(s) offered to ${host.user}@${host.address}: ${host.agent ? `the agent's${host.identitiesOnly ? ' (IdentitiesOnly: only those matching an identity file)' : ''}, then ` : ''}${files}.${notUsed} One of them must be in that user's authorized_keys; check hosts.${host.name}.user too.`;
+}
+
+/**
+ * The host's certificates, as OpenSSH's own `ssh-keyscan -c` fetches them
+ * (ssh2 offers no certificate algorithm in its handshake). A certificate is
+ * public: it is trusted only if it certifies the very key this connection's
+ * handshake proved, under a CA of known_hosts (host-keys.ts). Through a
+ * bastion, ssh-keyscan talks to a port on 127.0.0.1 forwarded there.
+ */
+async function hostCertificates(address: string, port: number, via?: Remote): Promise<Buffer[]> {
+  let target = { host: address, port };
+  const server = via
+    ? createServer((sock) => {
+        via.forwardOut(address, port).then(
+          (ch) => {
+            sock.pipe(ch).pipe(sock);
+            ch.on('close', () => sock.destroy());
+            sock.on('close', () => ch.close());
+            sock.on('error', () => ch.close());
+          },
+          () => sock.destroy(),
+        );
+      })
+    : undefined;
+  try {
+    if (server) {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const a = server.address();
+      if (a && typeof a === 'object') target = { host: '127.0.0.1', port: a.port };
+    }
+    const out = await new Promise<string>((resolve) => {
+      execFile(
+        'ssh-keyscan',
+        ['-c', '-T', '5', '-p', String(target.port), '--', target.host],
+        { timeout: 15_000 },
+        (_err, stdout) => resolve(String(stdout ?? '')),
+      );
+    });
+    return out
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length >= 3 && /-cert-v01@openssh\.com$/.test(f[1] ?? ''))
+      .map((f) => Buffer.from(f[2] ?? '', 'base64'));
+  } finally {
+    server?.close();
+  }
 }
