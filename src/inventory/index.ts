@@ -275,6 +275,10 @@ export async function loadInventory(
       ...(sshEnv?.SSH_AUTH_SOCK ? { agentSocket: sshEnv.SSH_AUTH_SOCK } : {}),
     },
   });
+  // Ansible's hosts are not read through ssh_config (yet), but ssh would use the agent for them too.
+  if (inventory.format !== 'ferry' && sshEnv?.SSH_AUTH_SOCK) {
+    for (const h of Object.values(inventory.hosts)) h.agent ??= sshEnv.SSH_AUTH_SOCK;
+  }
   // Ansible would read variables from these folders beside the inventory; ferry does not.
   if (inventory.format !== 'ferry') {
     for (const d of ['group_vars', 'host_vars']) {
@@ -373,15 +377,19 @@ function sshConfigRules(
     );
     out.push(...problems);
     inv.warnings?.push(...warnings);
+    const identity = resolved.identities[0] ?? host.identity;
+    // Only what ssh_config (or the agent) adds: a host it says nothing about stays as written.
     Object.assign(host, {
       address: resolved.address,
       port: resolved.port,
       user: resolved.user,
-      identity: resolved.identities[0] ?? host.identity,
-      identities: resolved.identities,
-      identities_only: resolved.identities_only,
+      identity,
       known_hosts: resolved.known_hosts,
-      jump: resolved.jump,
+      ...(resolved.identities.length > 1 || resolved.identities[0] !== host.identity
+        ? { identities: resolved.identities }
+        : {}),
+      ...(resolved.identities_only ? { identities_only: true } : {}),
+      ...(resolved.jump.length > 0 ? { jump: resolved.jump } : {}),
       ...(resolved.agent ? { agent: resolved.agent } : {}),
       ...(resolved.ssh_alias ? { ssh_alias: resolved.ssh_alias } : {}),
     });

@@ -468,7 +468,7 @@ export function resolveSshHost(
 
   runPass(false);
   if (state.wantFinal) runPass(true);
-  return finish(alias, state, ctx, opts);
+  return finish(alias, state, ctx);
 }
 
 /** Tokens known before the connection is made (the local side and the names). */
@@ -490,12 +490,7 @@ function at(e: Entry): { file: string; line: number; column: number } {
   return { file: e.file, line: e.line, column: e.column };
 }
 
-function finish(
-  alias: string,
-  state: PassState,
-  ctx: SshConfigContext,
-  opts: { user?: string },
-): SshHostConfig {
+function finish(alias: string, state: PassState, ctx: SshConfigContext): SshHostConfig {
   const out: SshHostConfig = {
     alias,
     named: state.named,
@@ -556,7 +551,6 @@ function finish(
   for (const e of state.lists.get('identityfile') ?? []) {
     out.identityFiles.push({ value: e.args[0] ?? '', ...at(e) });
   }
-  void opts;
   return out;
 }
 

@@ -170,7 +170,7 @@ test('no ssh_config file: the inventory as before; the default key is not requir
   const inv = validateInventory(text, 'i.yml', ssh({}));
   t.is(inv.hosts.a!.address, '10.0.0.1');
   t.is(inv.hosts.a!.user, 'root');
-  t.deepEqual(inv.hosts.a!.jump, []);
+  t.is(inv.hosts.a!.jump, undefined);
   t.throws(() => validateInventory(text, 'i.yml', { ...ssh({}), fileExists: () => false }), {
     message: /default ~\/\.ssh\/id_ed25519/,
   });
