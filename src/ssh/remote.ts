@@ -489,11 +489,12 @@ async function hostCertificates(address: string, port: number, via?: Remote): Pr
         (_err, stdout) => resolve(String(stdout ?? '')),
       );
     });
-    return out
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/))
-      .filter((f) => f.length >= 3 && /-cert-v01@openssh\.com$/.test(f[1] ?? ''))
-      .map((f) => Buffer.from(f[2] ?? '', 'base64'));
+    // `ssh-keyscan -c` prints `TYPE BASE64` (no host name in front, unlike its key lines).
+    return out.split('\n').flatMap((l) => {
+      const f = l.trim().split(/\s+/);
+      const i = f.findIndex((w) => /-cert-v01@openssh\.com$/.test(w));
+      return i >= 0 && f[i + 1] ? [Buffer.from(f[i + 1] as string, 'base64')] : [];
+    });
   } finally {
     server?.close();
   }

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { labTest, useLab } from '../lab/ava.js';
 import { SEEDED, seed } from '../lab/emulator/seed.js';
+import type { LabHost } from '../lab/lab.js';
 import { type ExecResult, run } from '../lab/sys.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -138,6 +139,77 @@ Host *
     // One connection per host and one for the bastion they share.
     t.regex(out, /ssh connections\s*:?\s*3\b/);
     t.regex(out, /relay\); through this machine: lab-new cannot reach/, 'the fallback says why');
+  },
+);
+
+/** Signs `host`'s key with `ca` (principal: its address) and restarts its sshd presenting the certificate. */
+async function certify(host: LabHost, ca: string): Promise<void> {
+  sh('ssh-keygen', [
+    '-q',
+    '-s',
+    ca,
+    '-I',
+    host.name,
+    '-h',
+    '-n',
+    host.address,
+    '-V',
+    '-5m:+1h',
+    join(host.dir, 'ssh_host_ed25519_key.pub'),
+  ]);
+  const cfg = join(host.dir, 'sshd_config');
+  const text = readFileSync(cfg, 'utf8');
+  // Before the Match block: a HostCertificate there would apply to nothing.
+  writeFileSync(
+    cfg,
+    text.replace(
+      'Match User root',
+      `HostCertificate ${join(host.dir, 'ssh_host_ed25519_key-cert.pub')}\nMatch User root`,
+    ),
+    { mode: 0o600 },
+  );
+  const pid = join(host.dir, 'sshd.pid');
+  await host.must(
+    `kill "$(cat ${pid})"; for i in $(seq 100); do [ -e ${pid} ] || break; sleep 0.05; done
+     setsid /usr/sbin/sshd -D -f ${cfg} -E ${join(host.dir, 'sshd.log')} </dev/null >/dev/null 2>&1 &
+     for i in $(seq 100); do (exec 3<>/dev/tcp/${host.address}/22) 2>/dev/null && exit 0; sleep 0.05; done; exit 1`,
+  );
+}
+
+labTest(
+  'host keys signed by a CA of known_hosts (@cert-authority) are trusted, through the bastion too',
+  async (t) => {
+    const l = lab();
+    t.truthy(agent, 'the first test started the agent');
+    const [jump, neu] = [l.host('jump'), l.host('new')];
+    const ca = join(dir, 'host_ca');
+    const otherCa = join(dir, 'other_ca');
+    sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', ca]);
+    sh('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', otherCa]);
+    await certify(jump, ca);
+    await certify(neu, ca);
+    const subnet = `${jump.address.split('.').slice(0, 3).join('.')}.*`;
+    const tryWith = async (caFile: string): Promise<ExecResult> => {
+      const known = join(dir, `known_hosts_ca_${caFile.split('/').pop()}`);
+      const [type, b64] = readFileSync(`${caFile}.pub`, 'utf8').trim().split(' ');
+      // Nothing but the CA line: every host key must be vouched for by it.
+      writeFileSync(known, `@cert-authority ${subnet} ${type} ${b64}\n`);
+      const cfg = join(dir, `ssh_config_ca_${caFile.split('/').pop()}`);
+      writeFileSync(
+        cfg,
+        `Host lab-new\n  HostName ${neu.address}\n  ProxyJump ${jump.address}\nHost *\n  User root\n  UserKnownHostsFile ${known}\n`,
+        { mode: 0o600 },
+      );
+      const inv = join(dir, `inventory_ca_${caFile.split('/').pop()}.yml`);
+      writeFileSync(inv, `version: 1\ndefaults:\n  ssh_config: ${cfg}\nhosts:\n  lab-new: {}\n`);
+      return ferry(['check', '-i', inv, 'lab-new'], { SSH_AUTH_SOCK: agent?.sock });
+    };
+    const ok = await tryWith(ca);
+    t.is(ok.code, 0, `${ok.stdout}${ok.stderr}`);
+    t.regex(ok.stdout, /lab-new\s.*CA-signed, ok/);
+    const refused = await tryWith(otherCa);
+    t.not(refused.code, 0);
+    t.regex(`${refused.stdout}${refused.stderr}`, /is unknown/);
   },
 );
 
