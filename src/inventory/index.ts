@@ -37,7 +37,7 @@ import {
   RESERVED_HOST_NAMES,
   repeatedRepos,
 } from './rules.js';
-import { resolveWithSshConfig } from './ssh-hosts.js';
+import { applySshResolved, resolveWithSshConfig } from './ssh-hosts.js';
 
 import type { Host, Inventory, InventoryOptions } from './types.js';
 
@@ -275,10 +275,6 @@ export async function loadInventory(
       ...(sshEnv?.SSH_AUTH_SOCK ? { agentSocket: sshEnv.SSH_AUTH_SOCK } : {}),
     },
   });
-  // Ansible's hosts are not read through ssh_config (yet), but ssh would use the agent for them too.
-  if (inventory.format !== 'ferry' && sshEnv?.SSH_AUTH_SOCK) {
-    for (const h of Object.values(inventory.hosts)) h.agent ??= sshEnv.SSH_AUTH_SOCK;
-  }
   // Ansible would read variables from these folders beside the inventory; ferry does not.
   if (inventory.format !== 'ferry') {
     for (const d of ['group_vars', 'host_vars']) {
@@ -377,22 +373,7 @@ function sshConfigRules(
     );
     out.push(...problems);
     inv.warnings?.push(...warnings);
-    const identity = resolved.identities[0] ?? host.identity;
-    // Only what ssh_config (or the agent) adds: a host it says nothing about stays as written.
-    Object.assign(host, {
-      address: resolved.address,
-      port: resolved.port,
-      user: resolved.user,
-      identity,
-      known_hosts: resolved.known_hosts,
-      ...(resolved.identities.length > 1 || resolved.identities[0] !== host.identity
-        ? { identities: resolved.identities }
-        : {}),
-      ...(resolved.identities_only ? { identities_only: true } : {}),
-      ...(resolved.jump.length > 0 ? { jump: resolved.jump } : {}),
-      ...(resolved.agent ? { agent: resolved.agent } : {}),
-      ...(resolved.ssh_alias ? { ssh_alias: resolved.ssh_alias } : {}),
-    });
+    applySshResolved(host, resolved);
   }
   // The same warning for every host that read the same Match line is said once.
   if (inv.warnings) {

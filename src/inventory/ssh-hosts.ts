@@ -160,6 +160,27 @@ export function resolveWithSshConfig(
 }
 
 /**
+ * Sets what ssh_config decided on an inventory host: the connection fields,
+ * and only what it adds (a host it says nothing about keeps no empty lists).
+ */
+export function applySshResolved<H extends { identity: string }>(host: H, r: SshResolved): void {
+  Object.assign(host, {
+    address: r.address,
+    port: r.port,
+    user: r.user,
+    identity: r.identities[0] ?? host.identity,
+    known_hosts: r.known_hosts,
+    ...(r.identities.length > 1 || r.identities[0] !== host.identity
+      ? { identities: r.identities }
+      : {}),
+    ...(r.identities_only ? { identities_only: true } : {}),
+    ...(r.jump.length > 0 ? { jump: r.jump } : {}),
+    ...(r.agent ? { agent: r.agent } : {}),
+    ...(r.ssh_alias ? { ssh_alias: r.ssh_alias } : {}),
+  });
+}
+
+/**
  * The bastions to pass, in connection order, for a ProxyJump list: as ssh
  * does, the last hop is reached through the ones before it (or, when it is
  * alone, through its own ProxyJump in the config).

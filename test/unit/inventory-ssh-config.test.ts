@@ -178,3 +178,81 @@ test('no ssh_config file: the inventory as before; the default key is not requir
     validateInventory(text, 'i.yml', { ...ssh({}, '/run/agent'), fileExists: () => false }),
   );
 });
+
+test('Ansible hosts go through ssh_config as Ansible’s ssh connection does: its variables win, the config fills the rest', (t) => {
+  const yml = `all:
+  vars:
+    ansible_user: root
+  children:
+    dokku:
+      hosts:
+        old:
+          ansible_host: prod-old
+        new:
+          ansible_host: prod-new
+          ansible_port: 22
+`;
+  const ini = `[all:vars]
+ansible_user=root
+
+[dokku]
+old ansible_host=prod-old
+new ansible_host=prod-new ansible_port=22
+`;
+  for (const [text, file] of [
+    [yml, 'hosts.yml'],
+    [ini, 'hosts.ini'],
+  ] as const) {
+    const inv = validateInventory(text, file, ssh({ [CONFIG]: SSH_CONFIG }, '/run/agent.sock'));
+    const old = inv.hosts.old!;
+    t.is(old.address, '203.0.113.10', file);
+    t.is(old.user, 'root', `${file}: ansible_user wins over User`);
+    t.is(old.port, 2222, `${file}: Port fills an unset ansible_port`);
+    t.deepEqual(old.identities, [`${HOME}/.ssh/prod_root`], file);
+    t.is(old.agent, '/run/agent.sock', file);
+    t.is(old.ssh_alias, 'prod-old', file);
+    t.deepEqual(
+      old.jump?.map((j) => `${j.user}@${j.address}:${j.port}`),
+      ['ops@bastion.example.com:2200'],
+      file,
+    );
+    t.deepEqual(
+      inv.hosts.new!.jump?.map((j) => j.address),
+      ['edge.example.com', '10.0.0.5'],
+      `${file}: a ProxyJump list is a chain`,
+    );
+  }
+  // `none` on all's dokku_ferry: no config read, the host is its ansible_host.
+  const none = validateInventory(
+    `${yml}  vars:\n    dokku_ferry:\n      ssh_config: none\n`.replace(
+      'all:\n  vars:\n    ansible_user: root\n',
+      'all:\n',
+    ),
+    'hosts.yml',
+    ssh({ [CONFIG]: SSH_CONFIG }),
+  );
+  t.is(none.hosts.old!.address, 'prod-old');
+  t.is(none.hosts.old!.jump, undefined);
+});
+
+test('Ansible: the unwritten default key is not required with an agent; a bad HostName is reported at its line', (t) => {
+  const text = '[dokku]\nold ansible_host=10.0.0.1\n';
+  t.throws(() => validateInventory(text, 'h.ini', { ...ssh({}), fileExists: () => false }), {
+    message: /no ansible_ssh_private_key_file, so ~\/\.ssh\/id_ed25519/,
+  });
+  const inv = validateInventory(text, 'h.ini', {
+    ...ssh({}, '/run/agent'),
+    fileExists: () => false,
+  });
+  t.is(inv.hosts.old!.agent, '/run/agent');
+  const e = t.throws(
+    () =>
+      validateInventory(
+        '[dokku]\nold ansible_host=evil\n',
+        'h.ini',
+        ssh({ [CONFIG]: 'Host evil\n  HostName -oProxyCommand=x\n' }),
+      ),
+    { instanceOf: InputError },
+  );
+  t.like(e.diagnostics[0], { file: CONFIG, line: 2 });
+});
