@@ -17,7 +17,11 @@ import type { LabHost } from '../lab/lab.js';
 import { type ExecResult, run } from '../lab/sys.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const lab = useLab({ instance: 'e2e-sshconf', hosts: ['jump', 'old', 'new'], bastion: 'jump' });
+const lab = useLab({
+  instance: 'e2e-sshconf',
+  hosts: ['jump', 'old', 'new', 'spare'],
+  bastion: 'jump',
+});
 const dir = mkdtempSync(join(tmpdir(), 'ferry-sshconf-'));
 let agent: { sock: string; pid: number } | undefined;
 
@@ -104,6 +108,8 @@ Host lab-old
   HostName ${old.address}
 Host lab-new
   HostName ${neu.address}
+Host lab-spare
+  HostName ${l.host('spare').address}
 Host lab-* !lab-jump
   ProxyJump lab-jump
 Host lab-jump
@@ -142,6 +148,104 @@ Host *
   },
 );
 
+/** How many logins sshd of `host` accepted from `from` so far. */
+function logins(host: LabHost, from: string): number {
+  const log = readFileSync(join(host.dir, 'sshd.log'), 'utf8');
+  return log.split('\n').filter((l) => l.includes(`Accepted publickey for root from ${from} `))
+    .length;
+}
+
+/** Restarts `host`'s sshd with `lines` added to its config (before the Match block, where they apply to all). */
+async function restartSshd(host: LabHost, lines: string): Promise<void> {
+  const cfg = join(host.dir, 'sshd_config');
+  const text = readFileSync(cfg, 'utf8');
+  writeFileSync(cfg, text.replace('Match User root', `${lines}\nMatch User root`), { mode: 0o600 });
+  const pid = join(host.dir, 'sshd.pid');
+  await host.must(
+    `kill "$(cat ${pid})"; for i in $(seq 100); do [ -e ${pid} ] || break; sleep 0.05; done
+     setsid /usr/sbin/sshd -D -f ${cfg} -E ${join(host.dir, 'sshd.log')} </dev/null >/dev/null 2>&1 &
+     for i in $(seq 100); do (exec 3<>/dev/tcp/${host.address}/22) 2>/dev/null && exit 0; sleep 0.05; done; exit 1`,
+  );
+}
+
+labTest(
+  'a ProxyJump chain: the second bastion is opened through the first, the host through the second',
+  async (t) => {
+    const l = lab();
+    t.truthy(agent, 'the first test started the agent');
+    const [jump, old] = [l.host('jump'), l.host('old')];
+    // The second hop is the jump host's loopback: only the jump host itself can open it
+    // (nothing listens on this machine's 127.0.0.1:22), so only a real chain gets through.
+    await restartSshd(jump, 'ListenAddress 127.0.0.1:22');
+    const [type, b64] = readFileSync(join(jump.dir, 'ssh_host_ed25519_key.pub'), 'utf8').split(' ');
+    const known = join(dir, 'known_hosts_chain');
+    writeFileSync(
+      known,
+      `${readFileSync(join(dir, 'known_hosts'), 'utf8')}127.0.0.1 ${type} ${b64}\n`,
+    );
+    const cfg = join(dir, 'ssh_config_chain');
+    const write = (hopTwoPort: number) =>
+      writeFileSync(
+        cfg,
+        `Host chained-old\n  HostName ${old.address}\n  ProxyJump hop-one,hop-two\nHost hop-one\n  HostName ${jump.address}\nHost hop-two\n  HostName 127.0.0.1\n  Port ${hopTwoPort}\nHost *\n  User root\n  UserKnownHostsFile ${known}\n`,
+        { mode: 0o600 },
+      );
+    write(22);
+    const inv = join(dir, 'inventory_chain.yml');
+    writeFileSync(inv, `version: 1\ndefaults:\n  ssh_config: ${cfg}\nhosts:\n  chained-old: {}\n`);
+    const [loopBefore, oldBefore] = [logins(jump, '127.0.0.1'), logins(old, jump.address)];
+    const r = await ferry(['check', '-i', inv, 'chained-old'], { SSH_AUTH_SOCK: agent?.sock });
+    t.is(r.code, 0, `${r.stdout}${r.stderr}`);
+    t.regex(r.stdout, /chained-old\s/);
+    t.true(logins(jump, '127.0.0.1') > loopBefore, 'the second hop logged in through the first');
+    t.true(logins(old, jump.address) > oldBefore, 'old was reached from the jump host');
+
+    // A second hop that does not answer fails there, saying which bastion could not reach it.
+    write(2);
+    const broken = await ferry(['check', '-i', inv, 'chained-old'], {
+      SSH_AUTH_SOCK: agent?.sock,
+    });
+    t.not(broken.code, 0);
+    t.regex(
+      `${broken.stdout}${broken.stderr}`,
+      /hop-one cannot open a connection to 127\.0\.0\.1:2/,
+    );
+  },
+);
+
+labTest(
+  'the same migrate from an Ansible YAML inventory (host names that are aliases); an INI one checks the hosts',
+  async (t) => {
+    t.truthy(agent, 'the first test started the agent');
+    const sshConfig = join(dir, 'ssh_config');
+    const yml = join(dir, 'hosts.yml');
+    writeFileSync(
+      yml,
+      `all:\n  vars:\n    ansible_user: root\n    dokku_ferry:\n      ssh_config: ${sshConfig}\n  children:\n    dokku:\n      hosts:\n        lab-old:\n        lab-spare:\n`,
+    );
+    const ini = join(dir, 'hosts.ini');
+    writeFileSync(
+      ini,
+      `[all:vars]\ndokku_ferry={'ssh_config': '${sshConfig}'}\n\n[dokku]\nold ansible_host=lab-old\nspare ansible_host=lab-spare ansible_user=root\n`,
+    );
+    const checked = await ferry(['check', '-i', ini, 'old', 'spare'], {
+      SSH_AUTH_SOCK: agent?.sock,
+    });
+    t.is(checked.code, 0, `${checked.stdout}${checked.stderr}`);
+    t.regex(checked.stdout, /\bold\s/);
+    t.regex(checked.stdout, /\bspare\s/);
+
+    const r = await ferry(['migrate', 'lab-old', 'lab-spare', '-i', yml], {
+      SSH_AUTH_SOCK: agent?.sock,
+    });
+    const out = `${r.stdout}\n${r.stderr}`;
+    t.is(r.code, 0, `ferry migrate failed:\n${out}`);
+    await answers(t, 'spare');
+    t.regex(out, /ssh connections\s*:?\s*3\b/);
+    t.regex(out, /relay\); through this machine: lab-spare cannot reach/);
+  },
+);
+
 /** Signs `host`'s key with `ca` (principal: its address) and restarts its sshd presenting the certificate. */
 async function certify(host: LabHost, ca: string): Promise<void> {
   sh('ssh-keygen', [
@@ -157,23 +261,7 @@ async function certify(host: LabHost, ca: string): Promise<void> {
     '-5m:+1h',
     join(host.dir, 'ssh_host_ed25519_key.pub'),
   ]);
-  const cfg = join(host.dir, 'sshd_config');
-  const text = readFileSync(cfg, 'utf8');
-  // Before the Match block: a HostCertificate there would apply to nothing.
-  writeFileSync(
-    cfg,
-    text.replace(
-      'Match User root',
-      `HostCertificate ${join(host.dir, 'ssh_host_ed25519_key-cert.pub')}\nMatch User root`,
-    ),
-    { mode: 0o600 },
-  );
-  const pid = join(host.dir, 'sshd.pid');
-  await host.must(
-    `kill "$(cat ${pid})"; for i in $(seq 100); do [ -e ${pid} ] || break; sleep 0.05; done
-     setsid /usr/sbin/sshd -D -f ${cfg} -E ${join(host.dir, 'sshd.log')} </dev/null >/dev/null 2>&1 &
-     for i in $(seq 100); do (exec 3<>/dev/tcp/${host.address}/22) 2>/dev/null && exit 0; sleep 0.05; done; exit 1`,
-  );
+  await restartSshd(host, `HostCertificate ${join(host.dir, 'ssh_host_ed25519_key-cert.pub')}`);
 }
 
 labTest(
