@@ -208,7 +208,7 @@ Example:
           'For example: ferry plan migrate source=old target=new',
         );
       }
-      const opts: PlanCommandOptions = { ...commonOptions(values), playbook, bindings };
+      const opts: PlanCommandOptions = { ...commonOptions(values, ctx), playbook, bindings };
       return (await import('./commands/plan.js')).plan(opts, ctx);
     },
   },
@@ -228,7 +228,7 @@ Example:
     flags: { 'accept-new-host-keys': { type: 'boolean' } },
     async run(values, positionals, _argv, ctx) {
       const opts: CheckOptions = {
-        ...commonOptions(values),
+        ...commonOptions(values, ctx),
         hosts: positionals,
         acceptNewHostKeys: values['accept-new-host-keys'] === true,
       };
@@ -237,17 +237,22 @@ Example:
   },
 };
 
-function commonOptions(values: Values): { inventory: string; json: boolean } {
+function commonOptions(
+  values: Values,
+  ctx: Context,
+): { inventory: string; json: boolean; sshEnv: Context['env'] } {
   return {
     inventory: typeof values.inventory === 'string' ? values.inventory : 'inventory/hosts.yml',
     json: values.json === true,
+    // ssh_config is read as ssh reads it: SSH_AUTH_SOCK and ${VAR} come from this environment.
+    sshEnv: ctx.env,
   };
 }
 
 function runOptions(values: Values, argv: string[], ctx: Context): RunOptions {
   const stateDir = ctx.env.FERRY_STATE_DIR;
   return {
-    ...commonOptions(values),
+    ...commonOptions(values, ctx),
     dryRun: values['dry-run'] === true,
     resume: values.resume === true,
     acceptNewHostKeys: values['accept-new-host-keys'] === true,

@@ -13,7 +13,14 @@ export interface HostCheck {
   ok: boolean;
   reachable: boolean;
   hostKey: {
-    status: 'inventory' | 'known_hosts' | 'accepted' | 'unknown' | 'mismatch' | 'unchecked';
+    status:
+      | 'inventory'
+      | 'known_hosts'
+      | 'cert-authority'
+      | 'accepted'
+      | 'unknown'
+      | 'mismatch'
+      | 'unchecked';
     /** What the host presented. */
     fingerprint?: string;
     type?: string;
@@ -52,6 +59,8 @@ function hostKeyCell(h: HostCheck): string {
       return 'pinned, ok';
     case 'known_hosts':
       return 'known, ok';
+    case 'cert-authority':
+      return 'CA-signed, ok';
     case 'accepted':
       return 'NEW, accepted';
     case 'unknown':

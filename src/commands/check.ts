@@ -105,7 +105,9 @@ export async function validatePlaybooks(cwd = process.cwd()): Promise<string[]> 
 
 /** `ferry check`. */
 export async function check(opts: CheckOptions, io: Io): Promise<number> {
-  const inventory = await loadInventory(opts.inventory);
+  const inventory = await loadInventory(opts.inventory, {
+    ...(opts.sshEnv ? { sshEnv: opts.sshEnv } : {}),
+  });
   for (const w of inventoryWarnings(inventory)) io.stderr.write(w);
   const playbooks = await validatePlaybooks();
   const all = Object.keys(inventory.hosts);

@@ -16,6 +16,11 @@ export interface CommonOptions {
   /** The inventory file (`-i`), default `inventory/hosts.yml`. */
   inventory: string;
   json: boolean;
+  /**
+   * The environment OpenSSH's configuration reads (SSH_AUTH_SOCK, `${VAR}`
+   * in ssh_config paths), as ssh itself would see it.
+   */
+  sshEnv?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Options of the commands that run a playbook (migrate, backup, restore, drill). */

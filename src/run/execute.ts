@@ -43,6 +43,8 @@ export interface RunRequest {
   /** The playbook's name in playbooks/ or a path. */
   playbook: string;
   inventory: string;
+  /** The environment ssh_config reads (SSH_AUTH_SOCK, `${VAR}`), as ssh would see it. */
+  sshEnv?: Readonly<Record<string, string | undefined>>;
   bindings: Bindings;
   /** Options that change the plan. */
   plan: Omit<PlanOptions, 'runId'>;
@@ -68,7 +70,9 @@ export interface RunIo {
 
 /** Loads inputs, plans, runs (or prints the plan for --dry-run); returns the exit code. */
 export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
-  const inventory = await loadInventory(req.inventory);
+  const inventory = await loadInventory(req.inventory, {
+    ...(req.sshEnv ? { sshEnv: req.sshEnv } : {}),
+  });
   for (const w of inventoryWarnings(inventory)) io.stderr.write(w);
   const playbook = await loadPlaybook(req.playbook);
   const now = new Date();

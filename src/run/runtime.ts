@@ -204,9 +204,12 @@ export function sshExecutor(shared: SshShared): Executor {
       }
       const [from, to] = await Promise.all([remote(action.from), remote(action.to)]);
       const how = await chooseRoute(shared, action.route, from, to);
-      return how === 'direct'
-        ? direct(from, send, to, receive, { ...common, counted: action.counts === true })
-        : relay(from, send, to, receive, common);
+      if (how === 'direct') {
+        return direct(from, send, to, receive, { ...common, counted: action.counts === true });
+      }
+      const r = await relay(from, send, to, receive, common);
+      const why = action.route === 'auto' ? relayReason(from, to) : undefined;
+      return why ? { ...r, why } : r;
     },
     routeOf: route,
     async hostKey(host) {
@@ -232,10 +235,28 @@ async function chooseRoute(
   if (!ok && route === 'direct') {
     throw new FerryError(
       `${to.host.name} cannot reach ${from.host.name} (${from.host.address}:${from.host.port}) for the direct route`,
-      { hint: 'Use --route relay to carry the data through this machine.' },
+      { hint: `${bastionNote(from)}Use --route relay to carry the data through this machine.` },
     );
   }
   return ok ? 'direct' : 'relay';
+}
+
+/** Why an `auto` stream went through this machine (the hosts do not reach each other). */
+function relayReason(from: Remote, to: Remote): string {
+  return `through this machine: ${to.host.name} cannot reach ${from.host.address}:${from.host.port}. ${bastionNote(from)}`.trim();
+}
+
+/**
+ * Why a pull does not go through the bastions ferry itself passes: the
+ * target would have to log in to each of them, which takes either agent
+ * forwarding (a host could use the user's keys) or a key of ferry's in each
+ * bastion's authorized_keys (a change on machines ferry only passes through,
+ * often without a shell there); the relay needs neither.
+ */
+function bastionNote(from: Remote): string {
+  const hops = from.host.jump ?? [];
+  if (hops.length === 0) return '';
+  return `${from.host.name} is reached through ${hops.map((h) => h.address).join(', ')} (ProxyJump); a pull is not routed through bastions, which would need the user's keys forwarded or a key of ferry's on each bastion. `;
 }
 
 /**

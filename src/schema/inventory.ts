@@ -50,14 +50,15 @@ const connection = {
 /** One host: where it is and how to reach it. Unset fields come from `defaults`. */
 export const hostSchema = {
   type: 'object',
-  description: 'A host, by the name you use on the command line.',
-  required: ['address'],
+  description:
+    'A host, by the name you use on the command line. With an ssh_config, it may be just an alias there: `old: {}` connects as `ssh old` would.',
   additionalProperties: false,
   properties: {
     address: {
       type: 'string',
       pattern: ADDRESS_PATTERN,
-      description: 'DNS name, IPv4 address or IPv6 address (brackets optional).',
+      description:
+        "DNS name, IPv4 address or IPv6 address (brackets optional), or a Host alias of the ssh_config file (looked up as `ssh ADDRESS` would). Default: the host's name, when the ssh_config file names it.",
     },
     ...connection,
     host_key: {
@@ -89,6 +90,13 @@ export const inventorySchema = {
         identity: { ...connection.identity, default: '~/.ssh/id_ed25519' },
         known_hosts: { ...connection.known_hosts, default: '~/.ssh/known_hosts' },
         sudo: { ...connection.sudo, default: false },
+        ssh_config: {
+          type: 'string',
+          pattern: PATH_PATTERN,
+          default: '~/.ssh/config',
+          description:
+            'OpenSSH client configuration read for every host, as `ssh` reads it (Host, HostName, User, Port, IdentityFile, IdentitiesOnly, IdentityAgent, UserKnownHostsFile, ProxyJump, Include, Match). Values written in this inventory win over it. `none`: read none.',
+        },
       },
     },
     hosts: {

@@ -460,7 +460,7 @@ async function run(rt: Runtime) {
     throw e;
   }
   rt.task.log(
-    `${formatBytes(r.bytes)} on the wire in ${r.seconds.toFixed(1)} s (${formatBytes(r.bytes / Math.max(r.seconds, 0.001))}/s, ${r.route})`,
+    `${formatBytes(r.bytes)} on the wire in ${r.seconds.toFixed(1)} s (${formatBytes(r.bytes / Math.max(r.seconds, 0.001))}/s, ${r.route})${r.why ? `; ${r.why}` : ''}`,
   );
   rt.task.hostState(
     to,

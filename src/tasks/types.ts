@@ -182,6 +182,8 @@ export interface StreamResult {
   seconds: number;
   /** What the receiving command printed on stdout (its tail). */
   output: string;
+  /** Why the route is not the one asked for (`auto` that fell back to the relay). */
+  why?: string;
 }
 
 /** The handle a running step uses to talk to the user and the report. */

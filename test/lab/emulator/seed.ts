@@ -39,6 +39,8 @@ export interface SeedOptions {
   dir?: string;
   /** Progress lines. */
   log?: (line: string) => void;
+  /** More `ssh` options for the pushes (e.g. `-F config` for a host behind a bastion). */
+  sshOptions?: string[];
 }
 
 /** One seeded app. */
@@ -587,6 +589,7 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
       `UserKnownHostsFile=${opts.knownHostsPath}`,
       '-o',
       'StrictHostKeyChecking=yes',
+      ...(opts.sshOptions ?? []),
     ].join(' ');
     // The pushes (deploys as the dokku user) run side by side; the image and
     // archive deploys (as root, through exec) follow, so that no root-made
