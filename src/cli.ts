@@ -7,15 +7,16 @@
  */
 import { resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import type {
-  BackupOptions,
-  CheckOptions,
-  DrillOptions,
-  Io,
-  MigrateOptions,
-  PlanCommandOptions,
-  RestoreOptions,
-  RunOptions,
+import {
+  type BackupOptions,
+  type CheckOptions,
+  DEFAULT_PARALLEL,
+  type DrillOptions,
+  type Io,
+  type MigrateOptions,
+  type PlanCommandOptions,
+  type RestoreOptions,
+  type RunOptions,
 } from './commands/options.js';
 import { ExitCode, FerryError, InputError, InternalError, UsageError } from './errors.js';
 import type { RendererChoice } from './run/runner.js';
@@ -99,29 +100,47 @@ Example:
     },
   },
   backup: {
-    usage: 'ferry backup HOST [--fetch DIR] [--dry-run] [--resume]',
-    summary: 'archive HOST (apps, config, datastores, plugins) with checksums',
+    usage: 'ferry backup HOST|GROUP|--all [--fetch DIR] [--parallel N] [--dry-run] [--resume]',
+    summary: 'archive HOST (apps, config, datastores, plugins) with checksums; or every host',
     help: `Runs playbooks/backup.yml: quiet check, inventory, datastore exports, archive.
 The archive is written mode 0600 in a root-only directory on HOST; the inventory's
 backup.keep decides how many are kept.
 
   --fetch DIR    also stream the archive, exports and manifest to DIR here, checksummed
+  --all          back up every host of the inventory (a fleet)
+  GROUP          a group of an Ansible inventory instead of HOST: back up its hosts
+  --parallel N   hosts backed up at once in a fleet (default ${DEFAULT_PARALLEL})
 ${RUN_HELP}
 
+A fleet runs each host as its own run (its journal; resume a failed one with the
+command the report gives). One host's failure does not stop the others; the report
+lists every host and the exit code says how many finished: 0 all, 3 some, 1 none.
+Progress: a line per host (its step, bytes, rate, ETA) on a terminal; timestamped
+lines naming the host in CI.
+
 Example:
-  ferry backup old --fetch ./backups`,
-    flags: { ...RUN, fetch: { type: 'string' } },
+  ferry backup old --fetch ./backups
+  ferry backup --all --parallel 2 --junit backups.xml`,
+    flags: {
+      ...RUN,
+      fetch: { type: 'string' },
+      all: { type: 'boolean' },
+      parallel: { type: 'string' },
+    },
     async run(values, positionals, argv, ctx) {
       const [host, ...extra] = positionals;
-      if (!host || extra.length > 0) {
+      const all = values.all === true;
+      if ((!host && !all) || (host && all) || extra.length > 0) {
         throw new UsageError(
-          'ferry backup takes one inventory host name',
-          'Example: ferry backup old --fetch ./backups',
+          'ferry backup takes one inventory host name (or a group), or --all',
+          'Example: ferry backup old --fetch ./backups, or ferry backup --all',
         );
       }
       const opts: BackupOptions = {
         ...runOptions(values, argv, ctx),
-        host,
+        ...(host ? { host } : {}),
+        all,
+        ...parallelOf(values),
         ...(typeof values.fetch === 'string' ? { fetch: resolve(values.fetch) } : {}),
       };
       return (await import('./commands/backup.js')).backup(opts, ctx);
@@ -266,12 +285,32 @@ function rendererFor(ctx: Context): RendererChoice {
   return live ? 'default' : 'simple';
 }
 
+function parallelOf(values: Values): { parallel?: number } {
+  const p = values.parallel;
+  if (p === undefined) return {};
+  const n = Number(p);
+  if (typeof p !== 'string' || !/^[0-9]+$/.test(p) || n < 1 || n > 64) {
+    throw new UsageError(`--parallel takes a number of hosts from 1 to 64, got "${String(p)}"`);
+  }
+  return { parallel: n };
+}
+
 function routeOf(values: Values): { route?: Route } {
   const r = values.route;
   if (r === undefined) return {};
   if (r === 'direct' || r === 'relay' || r === 'auto') return { route: r };
   throw new UsageError(`--route must be direct, relay or auto, got "${String(r)}"`);
 }
+
+/** The exit codes, as \`ferry --help\` and the README list them. */
+export const EXIT_CODES = `Exit codes:
+  0    done (a fleet: every host done)
+  1    a step failed or a check refused (a fleet: every host failed)
+  2    bad input (arguments, inventory, playbook): nothing was contacted or changed
+  3    a fleet (backup --all or a group) in which some hosts failed and the others finished
+  70   a bug in dokku-ferry (the message says where to report it)
+  130  interrupted (Ctrl-C); --resume continues where it stopped
+`;
 
 function mainHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
@@ -294,8 +333,7 @@ Environment:
   FERRY_RENDERER=silent  no step tree on stderr (the report still prints)
   FERRY_TRACE=1          one stderr line per remote command: host, time, exit status
 
-Exit codes: 0 done, 1 a step failed or a check refused, 2 bad input, 130 interrupted.
-`;
+${EXIT_CODES}`;
 }
 
 function commandHelp(spec: CommandSpec): string {

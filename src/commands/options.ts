@@ -43,9 +43,17 @@ export interface MigrateOptions extends RunOptions {
   route?: Route;
 }
 
-/** `ferry backup HOST [--fetch DIR]`. */
+/** Hosts `ferry backup --all` runs at once unless `--parallel N` says otherwise. */
+export const DEFAULT_PARALLEL = 4;
+
+/** `ferry backup HOST|GROUP|--all [--fetch DIR] [--parallel N]`. */
 export interface BackupOptions extends RunOptions {
-  host: string;
+  /** An inventory host, or a group of them; absent with `all`. */
+  host?: string;
+  /** `--all`: every host of the inventory. */
+  all: boolean;
+  /** `--parallel N`: hosts backed up at once in a fleet. */
+  parallel?: number;
   /** Absolute path of the folder here the archive is streamed to. */
   fetch?: string;
 }
