@@ -26,9 +26,23 @@ function requestFor(opts: BackupOptions, host: string, argv: string[]): RunReque
     command: 'backup',
     playbook: opts.playbook ?? 'backup',
     bindings: { source: host },
-    plan: opts.fetch ? { fetch: opts.fetch } : {},
+    plan: {
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      ...(opts.selection ? { selection: opts.selection } : {}),
+    },
     facts: archiveFacts,
   };
+}
+
+/** The selection flags again, for a fleet member's own command line. */
+function selectionArgv(sel: BackupOptions['selection']): string[] {
+  if (!sel) return [];
+  return [
+    ...sel.apps.flatMap((a) => ['--app', a]),
+    ...sel.excludeApps.flatMap((a) => ['--exclude-app', a]),
+    ...sel.services.flatMap((s) => ['--service', s]),
+    ...sel.excludeServices.flatMap((s) => ['--exclude-service', s]),
+  ];
 }
 
 /** A single host's command line, as a fleet member's journal and resume hint give it. */
@@ -41,6 +55,7 @@ function hostArgv(opts: BackupOptions, host: string): string[] {
     ...(opts.fetch ? ['--fetch', opts.fetch] : []),
     ...(opts.playbook ? ['-p', opts.playbook] : []),
     ...(opts.acceptNewHostKeys ? ['--accept-new-host-keys'] : []),
+    ...selectionArgv(opts.selection),
   ];
 }
 

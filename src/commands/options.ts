@@ -3,6 +3,8 @@
  * typed per command. Commands never see argv or the environment.
  */
 import type { RendererChoice } from '../run/runner.js';
+import type { Selection } from '../tasks/manifest.js';
+import type { Renames } from '../tasks/selection.js';
 import type { Route } from '../tasks/types.js';
 
 /** Where a command writes. */
@@ -35,8 +37,14 @@ export interface RunOptions extends CommonOptions {
   stateDir?: string;
 }
 
+/** `--app`, `--exclude-app`, `--service`, `--exclude-service` (migrate, backup, restore). */
+export interface SelectOptions {
+  /** Absent when none of the four flags is given. */
+  selection?: Selection;
+}
+
 /** `ferry migrate SOURCE TARGET`. */
-export interface MigrateOptions extends RunOptions {
+export interface MigrateOptions extends RunOptions, SelectOptions {
   source: string;
   target: string;
   force: boolean;
@@ -47,7 +55,7 @@ export interface MigrateOptions extends RunOptions {
 export const DEFAULT_PARALLEL = 4;
 
 /** `ferry backup HOST|GROUP|--all [--fetch DIR] [--parallel N]`. */
-export interface BackupOptions extends RunOptions {
+export interface BackupOptions extends RunOptions, SelectOptions {
   /** An inventory host, or a group of them; absent with `all`. */
   host?: string;
   /** `--all`: every host of the inventory. */
@@ -59,7 +67,9 @@ export interface BackupOptions extends RunOptions {
 }
 
 /** `ferry restore ARCHIVE HOST`. */
-export interface RestoreOptions extends RunOptions {
+export interface RestoreOptions extends RunOptions, SelectOptions {
+  /** `--rename OLD=NEW`: apps and services under new names on HOST. */
+  rename?: Renames;
   /** On `host` (an inventory host) when given as HOST:PATH, else here (absolute). */
   archive: { host?: string; path: string };
   target: string;

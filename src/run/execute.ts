@@ -13,7 +13,7 @@ import { CONTROLLER, loadPlaybook, type Playbook } from '../playbook/index.js';
 import { nativeCryptoAvailable, nativeCryptoHint } from '../ssh/native.js';
 import { Connections } from '../ssh/pool.js';
 import { getTask } from '../tasks/index.js';
-import type { Manifest } from '../tasks/manifest.js';
+import { latestManifest } from '../tasks/manifest.js';
 import type { JournalView, PlanContext, PlanOptions, StepOutputs } from '../tasks/types.js';
 import { runIdFor, runIdOfJournal } from '../util/run-id.js';
 import {
@@ -173,7 +173,7 @@ export async function executePlaybook(req: RunRequest, io: RunIo): Promise<Playb
     journal.close();
   }
 
-  const manifest = result.outputs.inventory?.manifest as unknown as Manifest | undefined;
+  const manifest = latestManifest(result.outputs);
   const input: ReportInput = {
     command: req.command,
     argv: req.argv,

@@ -18,8 +18,11 @@ import inventory from './inventory.js';
 import pluginTriggers from './plugin-triggers.js';
 import rebuildApps from './rebuild-apps.js';
 import recreateEngine from './recreate-engine.js';
+import removeUnselected from './remove-unselected.js';
+import rename from './rename.js';
 import retention from './retention.js';
 import rewriteRemotes from './rewrite-remotes.js';
+import select from './select.js';
 import startServices from './start-services.js';
 import transfer from './transfer.js';
 import type { ActionSpec, TaskDefinition } from './types.js';
@@ -31,6 +34,7 @@ export const TASKS = {
   'check-quiet': checkQuiet,
   'check-target': checkTarget,
   inventory,
+  select,
   'export-datastores': exportDatastores,
   archive,
   transfer,
@@ -38,7 +42,9 @@ export const TASKS = {
   extract,
   'clear-stale': clearStale,
   'recreate-engine': recreateEngine,
+  'remove-unselected': removeUnselected,
   'start-services': startServices,
+  rename,
   'plugin-triggers': pluginTriggers,
   'rewrite-remotes': rewriteRemotes,
   'rebuild-apps': rebuildApps,
