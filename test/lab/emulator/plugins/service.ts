@@ -1686,6 +1686,14 @@ export class ServicePlugin<C extends ServiceContainer> {
     }
   };
 
+  /** `post-app-rename-setup OLD NEW` (the plugins' post-app-rename-setup): NEW joins every LINKS file OLD is in. */
+  private renameSetupTrigger: Trigger = async (args) => {
+    const [oldApp = '', newApp = ''] = args;
+    for (const svc of this.listServices()) {
+      if (this.linksOf(svc).includes(oldApp)) this.writeLinks(svc, [...this.linksOf(svc), newApp]);
+    }
+  };
+
   private async startLinkedServices(app: string): Promise<number> {
     for (const svc of this.listServices()) {
       if (!this.linksOf(svc).includes(app)) continue;
@@ -1703,6 +1711,7 @@ export class ServicePlugin<C extends ServiceContainer> {
     return {
       install: this.installTrigger,
       'pre-delete': this.preDeleteTrigger,
+      'post-app-rename-setup': this.renameSetupTrigger,
       // `pre-restore SCHEDULER APP`: the same as pre-start, for docker-local
       'pre-restore': async (args) =>
         args[0] === 'docker-local' ? this.startLinkedServices(args[1] ?? '') : 0,
