@@ -34,7 +34,6 @@ import {
 import { type Path, positionAt, type SourceFile } from '../schema/source.js';
 import { closest, listWords } from '../schema/suggest.js';
 import { expandHostPattern } from './host-patterns.js';
-import type { Host, Inventory, InventoryOptions } from './index.js';
 import {
   backupDirProblem,
   expandPath,
@@ -43,6 +42,7 @@ import {
   type Problem,
   repeatedRepos,
 } from './rules.js';
+import type { Host, Inventory, InventoryOptions } from './types.js';
 
 /** Where something was written: a node of a YAML file, or a line and column of a text file. */
 export type Where =

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import type { Diagnostic } from '../errors.js';
-import { InputError } from '../errors.js';
+import { formatDiagnostic, InputError } from '../errors.js';
 import { compile, diagnose } from '../schema/diagnose.js';
 import { CONTROL_CHAR, normaliseAddress } from '../schema/host-fields.js';
 import { type HostDocument, type InventoryDocument, inventorySchema } from '../schema/inventory.js';
@@ -37,39 +37,15 @@ import {
   repeatedRepos,
 } from './rules.js';
 
+import type { Host, Inventory, InventoryOptions } from './types.js';
+
+export type { Host, Inventory, InventoryFormat, InventoryOptions, Repo } from './types.js';
 export { DOKKU_PATHS, expandPath, RESERVED_HOST_NAMES };
 
-/** A host with every connection field decided (its own, else the defaults). */
-export type Host = { name: string } & Required<Omit<HostDocument, 'host_key'>> &
-  Pick<HostDocument, 'host_key'>;
-
-/** A local clone whose Dokku remote is rewritten on a move; `path` is absolute. */
-export type Repo = InventoryDocument['repos'][number];
-
-/** How an inventory file is written. */
-export type InventoryFormat = 'ferry' | 'ansible-yaml' | 'ansible-ini';
-
-/** A validated, normalised inventory. Paths on this machine are absolute. */
-export type Inventory = Omit<InventoryDocument, 'hosts' | 'defaults'> & {
-  /** The file it was read from, as given. */
-  file: string;
-  hosts: Record<string, Host>;
-  // The fields below are always set by validateInventory and loadInventory;
-  // they are optional so that inventories built by hand (tests) need not.
-  /** How the file was written. */
-  format?: InventoryFormat;
-  /**
-   * Group name to its hosts (its own and its child groups'), in the order
-   * written. `all` holds every host; ferry's own format has no other group.
-   * Read it with {@link groupMembers}.
-   */
-  groups?: Record<string, string[]>;
-  /**
-   * What ferry read but does not act on (an Ansible variable it ignores, a
-   * host it leaves out); the inventory is valid. Show them to the user.
-   */
-  warnings?: Diagnostic[];
-};
+/** What an inventory asks the user to know (an Ansible variable ferry ignores…), one line each. */
+export function inventoryWarnings(inventory: Inventory): string[] {
+  return (inventory.warnings ?? []).map((d) => `warning: ${formatDiagnostic(d)}\n`);
+}
 
 /**
  * The hosts of a group (its own and its child groups'), or undefined when
@@ -78,17 +54,6 @@ export type Inventory = Omit<InventoryDocument, 'hosts' | 'defaults'> & {
 export function groupMembers(inventory: Inventory, group: string): string[] | undefined {
   if (group === 'all') return inventory.groups?.all ?? Object.keys(inventory.hosts);
   return inventory.groups?.[group];
-}
-
-/** How `validateInventory` treats what lies outside the text. */
-export interface InventoryOptions {
-  /** What `~` means; defaults to the current user's home. */
-  home?: string;
-  /**
-   * When given, each host's identity file is checked with it and a missing
-   * one is an error. `ferry plan` leaves it out: it contacts no host.
-   */
-  fileExists?: (path: string) => boolean;
 }
 
 const validateSchema = compile(inventorySchema);

@@ -3,7 +3,13 @@
  * and column of the value it is about.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { APP_NAME, APP_NAME_RULE, SERVICE_NAME, SERVICE_NAME_RULE } from '../dokku/names.js';
+import {
+  APP_NAME,
+  APP_NAME_RULE,
+  EXISTING_APP_NAME,
+  SERVICE_NAME,
+  SERVICE_NAME_RULE,
+} from '../dokku/names.js';
 import type { Diagnostic } from '../errors.js';
 import {
   ADDRESS_PATTERN,
@@ -42,6 +48,7 @@ export function compile(schema: object): ValidateFunction {
 /** Extra words for the patterns the schemas share. */
 const PATTERN_RULES: Record<string, string> = {
   [APP_NAME.source]: `is not a name Dokku accepts for an app: ${APP_NAME_RULE}`,
+  [EXISTING_APP_NAME.source]: `is not a name Dokku accepts for an app: ${APP_NAME_RULE} (an app made before Dokku 0.38.2 may also have underscores)`,
   [SERVICE_NAME.source]: `is not a name Dokku accepts for a service: ${SERVICE_NAME_RULE}`,
 };
 

@@ -3,7 +3,7 @@
  * files against it, `FromSchema` derives the TypeScript types from it, and
  * `npm run schemas` publishes it as schemas/inventory.schema.json for editors.
  */
-import { APP_NAME } from '../dokku/names.js';
+import { EXISTING_APP_NAME } from '../dokku/names.js';
 import type { FromSchema } from './from-schema.js';
 import {
   ADDRESS_PATTERN,
@@ -110,7 +110,7 @@ export const inventorySchema = {
             'Apps rebuilt first, in this order (for example a database migrator before the API); the rest follow.',
           uniqueItems: true,
           default: [],
-          items: { type: 'string', pattern: APP_NAME.source },
+          items: { type: 'string', pattern: EXISTING_APP_NAME.source },
         },
       },
     },
@@ -130,7 +130,7 @@ export const inventorySchema = {
           },
           app: {
             type: 'string',
-            pattern: APP_NAME.source,
+            pattern: EXISTING_APP_NAME.source,
             description: 'The Dokku app the clone deploys to.',
           },
           remote: {

@@ -23,6 +23,7 @@ import rename from './rename.js';
 import retention from './retention.js';
 import rewriteRemotes from './rewrite-remotes.js';
 import select from './select.js';
+import startProxies from './start-proxies.js';
 import startServices from './start-services.js';
 import transfer from './transfer.js';
 import type { ActionSpec, TaskDefinition } from './types.js';
@@ -44,6 +45,7 @@ export const TASKS = {
   'recreate-engine': recreateEngine,
   'remove-unselected': removeUnselected,
   'start-services': startServices,
+  'start-proxies': startProxies,
   rename,
   'plugin-triggers': pluginTriggers,
   'rewrite-remotes': rewriteRemotes,

@@ -23,6 +23,7 @@ test('migrate follows the seed procedure, step by step', async (t) => {
     'recreate-engine': 'target',
     'remove-unselected': 'target',
     'start-services': 'target',
+    'start-proxies': 'target',
     'plugin-triggers': 'target',
     'rewrite-remotes': 'controller',
     'rebuild-apps': 'target',
