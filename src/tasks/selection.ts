@@ -14,7 +14,7 @@
  * any datastore starts or any app is rebuilt. Only the taken services are
  * exported; nothing left out is ever started on the target.
  */
-import { isAppName, isServiceName, PLUGIN_NAME } from '../dokku/names.js';
+import { APP_NAME, APP_NAME_RULE, isAppName, isServiceName, PLUGIN_NAME } from '../dokku/names.js';
 import type { Manifest, ManifestSelection, ManifestService, Selection } from './manifest.js';
 
 export type { ManifestSelection, Selection };
@@ -79,8 +79,10 @@ export function selectionProblems(sel: Selection, renames?: Renames): string[] {
   }
   if (renames) {
     for (const [from, to] of Object.entries(renames.apps)) {
-      if (!isAppName(to))
-        out.push(`--rename ${from}=${to}: ${to} is not an app name Dokku accepts`);
+      // A new app: apps:rename checks NEW with IsValidAppName, the rule of 0.38.2 and later.
+      if (!APP_NAME.test(to) || to.length > 255) {
+        out.push(`--rename ${from}=${to}: ${APP_NAME_RULE}`);
+      }
     }
     for (const [from, to] of Object.entries(renames.services)) {
       if (!isServiceName(to)) out.push(`--rename ${from}=${to}: ${to} is not a service name`);

@@ -137,6 +137,20 @@ test('flags checked before any host: bad names, taken and left out at once, rena
   t.deepEqual(selectionProblems(sel({}), { apps: { a: 'x', b: 'x' }, services: {} }), [
     'two apps renamed to x',
   ]);
+  // An existing app may keep a pre-0.38.2 name (my_app); a new name follows today's rule.
+  t.deepEqual(
+    selectionProblems(sel({ apps: ['my_app'] }), { apps: { my_app: 'my_new' }, services: {} }),
+    [
+      '--rename my_app=my_new: an app name must begin with a lowercase letter or digit and contain only lowercase letters, digits, dots and hyphens',
+    ],
+  );
+  t.deepEqual(
+    selectionProblems(sel({}), { apps: { a: "b';touch /tmp/x" }, services: {} }).length,
+    1,
+  );
+  t.deepEqual(selectionProblems(sel({ services: ['postgres/$(id)'] })), [
+    '--service postgres/$(id): expected PLUGIN/NAME, e.g. postgres/db',
+  ]);
 });
 
 test('renames: against what is restored; names, links and the record follow', (t) => {
