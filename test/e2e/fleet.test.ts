@@ -4,7 +4,8 @@
  * keep only fresh fetched copies; then `ferry backup --all --parallel 2` with
  * one host made to fail (a deploy lock): two archives that verify, one clear
  * failure with its resume command, exit 3, at most two hosts at once, one
- * JUnit file with a suite per host; and the failed host's own resume.
+ * JUnit file with a suite per host; and the failed host's own resume. On a
+ * terminal (script(1)) the same fleet is a live line per host.
  */
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -275,6 +276,41 @@ labTest(
     await archiveVerifies(t, scratch, folder!);
   },
 );
+
+labTest('on a terminal: a live line per host with the step it is on, no timestamps', async (t) => {
+  await setUp();
+  const sq = (v: string): string => `'${v.replace(/'/g, "'\\''")}'`;
+  // A pty made by script(1) has no size: give it an operator's 120 columns.
+  const cmd = `stty cols 120 rows 40; exec ${[
+    process.execPath,
+    `${root}dist/src/bin.js`,
+    'backup',
+    '--all',
+    '-i',
+    inventory,
+  ]
+    .map(sq)
+    .join(' ')}`;
+  // script(1) gives ferry a terminal: stderr is a TTY, as for an operator.
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TERM: 'xterm-256color',
+    FERRY_STATE_DIR: join(work, 'state'),
+  };
+  delete env.CI;
+  const r = await run('script', ['-qfec', cmd, '/dev/null'], { cwd: work, env });
+  t.is(r.code, 0, r.stdout);
+  const out = r.stdout;
+  // The live tree redraws its lines in place: cursor movement and line erasing.
+  const ESC = String.fromCharCode(27);
+  t.true(new RegExp(`${ESC}\\[[0-9;]*[AGK]`).test(out), 'escape sequences that redraw lines');
+  for (const h of HOSTS) {
+    t.regex(out, new RegExp(`${h}: [^\\n]*\\(\\d+/\\d+\\)`), `${h}'s line shows its step`);
+    t.regex(out, new RegExp(`${h}: done in`), `${h}'s line ends done`);
+  }
+  t.notRegex(out, /\[\d\d:\d\d:\d\d\] /, 'no timestamped lines on a terminal');
+  t.regex(out, /ferry backup --all: all 3 host\(s\) done/);
+});
 
 test.after.always(async () => {
   if (work) await rm(work, { recursive: true, force: true });
