@@ -7,23 +7,31 @@
  */
 import { resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import type {
-  BackupOptions,
-  CheckOptions,
-  DrillOptions,
-  Io,
-  MigrateOptions,
-  PlanCommandOptions,
-  RestoreOptions,
-  RunOptions,
+import {
+  type BackupOptions,
+  type CheckOptions,
+  DEFAULT_PARALLEL,
+  type DrillOptions,
+  type Io,
+  type MigrateOptions,
+  type PlanCommandOptions,
+  type RestoreOptions,
+  type RunOptions,
 } from './commands/options.js';
 import { ExitCode, FerryError, InputError, InternalError, UsageError } from './errors.js';
 import type { RendererChoice } from './run/runner.js';
 import { trace } from './ssh/trace.js';
+import type { Selection } from './tasks/manifest.js';
+import {
+  isEmptySelection,
+  parseRenames,
+  type Renames,
+  selectionProblems,
+} from './tasks/selection.js';
 import type { Route } from './tasks/types.js';
 
 type Flags = NonNullable<ParseArgsConfig['options']>;
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 const GLOBAL: Flags = {
   inventory: { type: 'string', short: 'i' },
@@ -41,6 +49,26 @@ const RUN: Flags = {
 };
 const FORCE: Flags = { force: { type: 'boolean' } };
 const ROUTE: Flags = { route: { type: 'string' } };
+/** Part of a host: migrate, backup and restore. */
+const SELECT: Flags = {
+  app: { type: 'string', multiple: true },
+  'exclude-app': { type: 'string', multiple: true },
+  service: { type: 'string', multiple: true },
+  'exclude-service': { type: 'string', multiple: true },
+};
+
+const SELECT_HELP = `  --app NAME     take only this app (repeat for more) and the services linked to it
+  --service PLUGIN/NAME
+                 take this service (repeat for more); with neither, every app and service
+  --exclude-app NAME, --exclude-service PLUGIN/NAME
+                 leave this one out (a linked service too; the app's link to it is removed)`;
+
+/** How a selection is carried out, for the help of the commands that take one. */
+const SELECT_NOTE = `A selection narrows the manifest (the plan shows it; the run lists each service taken
+and why). The seed's paths hold every app, so the data still travels and is extracted
+whole, checksummed as one; only the taken services are exported, and on the target what
+was left out is removed with Dokku's own apps:destroy and PLUGIN:destroy before any
+datastore starts or app is rebuilt. A target ends with exactly what was taken.`;
 
 /** What `main` knows of the process beyond argv. */
 export interface Context extends Io {
@@ -74,12 +102,16 @@ The source is only read, except for the run folder it writes.
 
   --force        allow a TARGET that already holds Dokku data (a safety archive of it is taken first)
   --route R      direct (TARGET pulls from SOURCE; default when they can reach each other) or relay
+${SELECT_HELP}
 ${RUN_HELP}
+
+${SELECT_NOTE}
 
 Example:
   ferry migrate old new --dry-run
-  ferry migrate old new`,
-    flags: { ...RUN, ...FORCE, ...ROUTE },
+  ferry migrate old new
+  ferry migrate old new --app notes --exclude-service redis/cache`,
+    flags: { ...RUN, ...FORCE, ...ROUTE, ...SELECT },
     async run(values, positionals, argv, ctx) {
       const [source, target, ...extra] = positionals;
       if (!source || !target || extra.length > 0) {
@@ -94,53 +126,88 @@ Example:
         target,
         force: values.force === true,
         ...routeOf(values),
+        ...selectionOf(values),
       };
       return (await import('./commands/migrate.js')).migrate(opts, ctx);
     },
   },
   backup: {
-    usage: 'ferry backup HOST [--fetch DIR] [--dry-run] [--resume]',
-    summary: 'archive HOST (apps, config, datastores, plugins) with checksums',
+    usage: 'ferry backup HOST|GROUP|--all [--fetch DIR] [--parallel N] [--dry-run] [--resume]',
+    summary: 'archive HOST (apps, config, datastores, plugins) with checksums; or every host',
     help: `Runs playbooks/backup.yml: quiet check, inventory, datastore exports, archive.
 The archive is written mode 0600 in a root-only directory on HOST; the inventory's
 backup.keep decides how many are kept.
 
   --fetch DIR    also stream the archive, exports and manifest to DIR here, checksummed
+  --all          back up every host of the inventory (a fleet)
+  GROUP          a group of an Ansible inventory instead of HOST: back up its hosts
+  --parallel N   hosts backed up at once in a fleet (default ${DEFAULT_PARALLEL})
+${SELECT_HELP}
 ${RUN_HELP}
 
+With a selection the archive still holds the whole tree (one checksum), but only the
+taken services are exported and its manifest records what was left out: a restore or
+drill of it brings up only what was taken.
+
+A fleet runs each host as its own run (its journal; resume a failed one with the
+command the report gives). One host's failure does not stop the others; the report
+lists every host and the exit code says how many finished: 0 all, 3 some, 1 none.
+Progress: a line per host (its step, bytes, rate, ETA) on a terminal; timestamped
+lines naming the host in CI.
+
 Example:
-  ferry backup old --fetch ./backups`,
-    flags: { ...RUN, fetch: { type: 'string' } },
+  ferry backup old --fetch ./backups
+  ferry backup --all --parallel 2 --junit backups.xml`,
+    flags: {
+      ...RUN,
+      fetch: { type: 'string' },
+      all: { type: 'boolean' },
+      parallel: { type: 'string' },
+      ...SELECT,
+    },
     async run(values, positionals, argv, ctx) {
       const [host, ...extra] = positionals;
-      if (!host || extra.length > 0) {
+      const all = values.all === true;
+      if ((!host && !all) || (host && all) || extra.length > 0) {
         throw new UsageError(
-          'ferry backup takes one inventory host name',
-          'Example: ferry backup old --fetch ./backups',
+          'ferry backup takes one inventory host name (or a group), or --all',
+          'Example: ferry backup old --fetch ./backups, or ferry backup --all',
         );
       }
       const opts: BackupOptions = {
         ...runOptions(values, argv, ctx),
-        host,
+        ...(host ? { host } : {}),
+        all,
+        ...parallelOf(values),
+        ...selectionOf(values),
         ...(typeof values.fetch === 'string' ? { fetch: resolve(values.fetch) } : {}),
       };
       return (await import('./commands/backup.js')).backup(opts, ctx);
     },
   },
   restore: {
-    usage: 'ferry restore ARCHIVE HOST [--force] [--route direct|relay] [--dry-run] [--resume]',
+    usage:
+      'ferry restore ARCHIVE HOST [--force] [--route direct|relay] [--app NAME] [--rename OLD=NEW] [--dry-run] [--resume]',
     summary: 'put an archive (here, or HOST:PATH) onto HOST and bring everything up',
     help: `Runs playbooks/restore.yml. ARCHIVE is a folder or dokku.tar.* file on this machine,
 or HOST:PATH on an inventory host. Its checksum is verified before anything is extracted.
 
   --force        allow a HOST that already holds Dokku data (a safety archive of it is taken first)
   --route R      direct (HOST pulls from the archive's host) or relay
+${SELECT_HELP}
+  --rename OLD=NEW, --rename PLUGIN/OLD=NEW
+                 restore an app (or a service) under a new name, its links and ENV following:
+                 apps:rename for an app; PLUGIN:clone, then each linked app relinked under
+                 the same variable, for a service (repeat for more)
 ${RUN_HELP}
+
+${SELECT_NOTE}
 
 Example:
   ferry restore ./backups/old-20261123T100000Z new
-  ferry restore old:/var/lib/dokku-ferry/archives/old-20261123T100000Z new`,
-    flags: { ...RUN, ...FORCE, ...ROUTE },
+  ferry restore old:/var/lib/dokku-ferry/archives/old-20261123T100000Z new
+  ferry restore ./backups/old-20261123T100000Z new --app notes --rename notes=memo --rename postgres/notes-db=memo-db`,
+    flags: { ...RUN, ...FORCE, ...ROUTE, ...SELECT, rename: { type: 'string', multiple: true } },
     async run(values, positionals, argv, ctx) {
       const [archive, target, ...extra] = positionals;
       if (!archive || !target || extra.length > 0) {
@@ -156,6 +223,8 @@ Example:
         target,
         force: values.force === true,
         ...routeOf(values),
+        ...selectionOf(values),
+        ...renamesOf(values),
       };
       return (await import('./commands/restore.js')).restore(opts, ctx);
     },
@@ -271,12 +340,72 @@ function rendererFor(ctx: Context): RendererChoice {
   return live ? 'default' : 'simple';
 }
 
+/** The words of a repeatable flag. */
+function listOf(values: Values, flag: string): string[] {
+  const v = values[flag];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+function selectionOf(values: Values): { selection?: Selection } {
+  const selection: Selection = {
+    apps: listOf(values, 'app'),
+    excludeApps: listOf(values, 'exclude-app'),
+    services: listOf(values, 'service'),
+    excludeServices: listOf(values, 'exclude-service'),
+  };
+  if (isEmptySelection(selection)) return {};
+  const problems = selectionProblems(selection);
+  if (problems.length > 0) {
+    throw new UsageError(
+      problems.join('; '),
+      'Apps by name, services as PLUGIN/NAME (postgres/db).',
+    );
+  }
+  return { selection };
+}
+
+function renamesOf(values: Values): { rename?: Renames } {
+  const given = listOf(values, 'rename');
+  if (given.length === 0) return {};
+  const { renames, problems } = parseRenames(given);
+  problems.push(
+    ...selectionProblems({ apps: [], excludeApps: [], services: [], excludeServices: [] }, renames),
+  );
+  if (problems.length > 0) {
+    throw new UsageError(
+      problems.join('; '),
+      'Example: --rename notes=memo --rename postgres/notes-db=memo-db',
+    );
+  }
+  return { rename: renames };
+}
+
+function parallelOf(values: Values): { parallel?: number } {
+  const p = values.parallel;
+  if (p === undefined) return {};
+  const n = Number(p);
+  if (typeof p !== 'string' || !/^[0-9]+$/.test(p) || n < 1 || n > 64) {
+    throw new UsageError(`--parallel takes a number of hosts from 1 to 64, got "${String(p)}"`);
+  }
+  return { parallel: n };
+}
+
 function routeOf(values: Values): { route?: Route } {
   const r = values.route;
   if (r === undefined) return {};
   if (r === 'direct' || r === 'relay' || r === 'auto') return { route: r };
   throw new UsageError(`--route must be direct, relay or auto, got "${String(r)}"`);
 }
+
+/** The exit codes, as \`ferry --help\` and the README list them. */
+export const EXIT_CODES = `Exit codes:
+  0    done (a fleet: every host done)
+  1    a step failed or a check refused (a fleet: every host failed)
+  2    bad input (arguments, inventory, playbook): nothing was contacted or changed
+  3    a fleet (backup --all or a group) in which some hosts failed and the others finished
+  70   a bug in dokku-ferry (the message says where to report it)
+  130  interrupted (Ctrl-C); --resume continues where it stopped
+`;
 
 function mainHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
@@ -300,8 +429,7 @@ Environment:
   FERRY_RENDERER=silent  no step tree on stderr (the report still prints)
   FERRY_TRACE=1          one stderr line per remote command: host, time, exit status
 
-Exit codes: 0 done, 1 a step failed or a check refused, 2 bad input, 130 interrupted.
-`;
+${EXIT_CODES}`;
 }
 
 function commandHelp(spec: CommandSpec): string {

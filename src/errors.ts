@@ -10,6 +10,8 @@ export const ExitCode = {
   failed: 1,
   /** Bad input: argv, inventory, playbook. Nothing was contacted or changed. */
   usage: 2,
+  /** A fleet run (`ferry backup --all`) in which some hosts failed and the others finished. */
+  partial: 3,
   /** Interrupted by the user (SIGINT); the journal says where to resume. */
   interrupted: 130,
   /** A bug in dokku-ferry itself. */

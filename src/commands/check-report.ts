@@ -47,7 +47,13 @@ export interface CheckReport {
   ok: boolean;
   inventory: string;
   playbooks: string[];
-  controller: { node: string; nativeCrypto: boolean; nativeCryptoPath?: string };
+  controller: {
+    node: string;
+    nativeCrypto: boolean;
+    nativeCryptoPath?: string;
+    /** The command that builds the binding for this install, when it is missing. */
+    nativeCryptoFix?: string;
+  };
   hosts: HostCheck[];
   /** SSH connections this check opened (one per host at most). */
   connections: number;
@@ -115,8 +121,13 @@ export function formatReport(rep: CheckReport): string {
   const out = [line(header), ...rows.map(line)];
   out.push('');
   out.push(
-    `controller: node ${rep.controller.node}, ssh2 native crypto ${rep.controller.nativeCrypto ? 'built' : 'NOT built (bulk transfers run about 2x slower; reinstall with a C++ toolchain: npm rebuild ssh2)'}`,
+    `controller: node ${rep.controller.node}, ssh2 native crypto ${rep.controller.nativeCrypto ? 'built' : 'NOT built: copies through this machine run about 2x slower'}`,
   );
+  if (!rep.controller.nativeCrypto) {
+    out.push(
+      `hint: build it (needs python3, make and a C++ compiler): ${rep.controller.nativeCryptoFix ?? 'npm rebuild ssh2 cpu-features'}`,
+    );
+  }
   out.push(
     `inventory ${rep.inventory}: valid; playbooks: ${rep.playbooks.length ? `${rep.playbooks.join(', ')} valid` : 'none found'}`,
   );

@@ -8,7 +8,7 @@
 import { type Diagnostic, ExitCode, HostKeyError, InputError, UsageError } from '../errors.js';
 import { type Host, type Inventory, inventoryWarnings, loadInventory } from '../inventory/index.js';
 import { listPlaybooks, loadPlaybook } from '../playbook/index.js';
-import { nativeCryptoAvailable, nativeCryptoPath } from '../ssh/native.js';
+import { nativeCryptoAvailable, nativeCryptoFix, nativeCryptoPath } from '../ssh/native.js';
 import { Connections } from '../ssh/pool.js';
 import type { Remote } from '../ssh/remote.js';
 import { type HostTarget, hostTargetOf } from '../ssh/target.js';
@@ -123,14 +123,16 @@ export async function check(opts: CheckOptions, io: Io): Promise<number> {
     acceptNewHostKeys: opts.acceptNewHostKeys,
   });
   const path = nativeCryptoPath();
+  const native = nativeCryptoAvailable();
   const rep: CheckReport = {
     ok: hosts.every((h) => h.ok),
     inventory: opts.inventory,
     playbooks,
     controller: {
       node: process.version,
-      nativeCrypto: nativeCryptoAvailable(),
+      nativeCrypto: native,
       ...(path ? { nativeCryptoPath: path } : {}),
+      ...(native ? {} : { nativeCryptoFix: nativeCryptoFix() }),
     },
     hosts,
     connections,

@@ -9,7 +9,11 @@ export function migrate(opts: MigrateOptions, io: Io): Promise<number> {
       command: 'migrate',
       playbook: opts.playbook ?? 'migrate',
       bindings: { source: opts.source, target: opts.target },
-      plan: { force: opts.force, ...(opts.route ? { route: opts.route } : {}) },
+      plan: {
+        force: opts.force,
+        ...(opts.route ? { route: opts.route } : {}),
+        ...(opts.selection ? { selection: opts.selection } : {}),
+      },
     },
     io,
   );

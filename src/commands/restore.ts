@@ -18,6 +18,8 @@ export function restore(opts: RestoreOptions, io: Io): Promise<number> {
         force: opts.force,
         archive: opts.archive,
         ...(opts.route ? { route: opts.route } : {}),
+        ...(opts.selection ? { selection: opts.selection } : {}),
+        ...(opts.rename ? { rename: opts.rename } : {}),
       },
     },
     io,

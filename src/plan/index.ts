@@ -10,6 +10,7 @@ import type { Host, Inventory } from '../inventory/index.js';
 import { CONTROLLER, type Playbook } from '../playbook/index.js';
 import { closest, listWords } from '../schema/suggest.js';
 import { getTask } from '../tasks/index.js';
+import { describeSelection } from '../tasks/selection.js';
 import type { ActionSpec, PlannedAction, PlanOptions } from '../tasks/types.js';
 
 /** Role → inventory host name. */
@@ -174,14 +175,17 @@ export function plan(
     if (step.on !== CONTROLLER && !host) {
       return { ...base, skipped: `role ${step.on} is not bound`, actions: [] };
     }
-    const actions = task.plan({
+    const ctx = {
       step: { id: step.id, task: step.task, on: step.on, index },
       params: step.params,
       host,
       roles,
       inventory,
       options,
-    });
+    };
+    const nothing = task.skip?.(ctx);
+    if (nothing) return { ...base, skipped: nothing, actions: [] };
+    const actions = task.plan(ctx);
     checkActions(step.task, task.actions, actions);
     return { ...base, actions };
   });
@@ -258,6 +262,8 @@ export function formatPlan(p: Plan, inventory: Inventory): string {
     p.options.fetch ? `--fetch ${p.options.fetch}` : '',
   ].filter(Boolean);
   if (flags.length > 0) lines.push(`  options: ${flags.join(' ')}`);
+  const selection = describeSelection(p.options.selection, p.options.rename);
+  if (selection) lines.push(`  selection: ${selection}`);
   lines.push(
     'Nothing has been run. Remote commands run as root (`sudo -n` where the host says so).',
   );

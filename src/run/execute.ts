@@ -10,10 +10,10 @@ import { ExitCode, InternalError } from '../errors.js';
 import { type Inventory, inventoryWarnings, loadInventory } from '../inventory/index.js';
 import { type Bindings, formatPlan, type Plan, plan } from '../plan/index.js';
 import { CONTROLLER, loadPlaybook, type Playbook } from '../playbook/index.js';
-import { nativeCryptoAvailable } from '../ssh/native.js';
+import { nativeCryptoAvailable, nativeCryptoHint } from '../ssh/native.js';
 import { Connections } from '../ssh/pool.js';
 import { getTask } from '../tasks/index.js';
-import type { Manifest } from '../tasks/manifest.js';
+import { latestManifest } from '../tasks/manifest.js';
 import type { JournalView, PlanContext, PlanOptions, StepOutputs } from '../tasks/types.js';
 import { runIdFor, runIdOfJournal } from '../util/run-id.js';
 import {
@@ -32,7 +32,13 @@ import {
   toJsonReport,
   toJunitXml,
 } from './report.js';
-import { type RendererChoice, type RunResult, runSteps, type Step } from './runner.js';
+import {
+  type RendererChoice,
+  type RunObserver,
+  type RunResult,
+  runSteps,
+  type Step,
+} from './runner.js';
 import { createRuntime, type SshShared, sshExecutor } from './runtime.js';
 import { stepFromPlan } from './steps.js';
 
@@ -60,6 +66,19 @@ export interface RunRequest {
   stateDir?: string;
   /** Facts for the report that only the command knows. */
   facts?: (result: RunResult) => Record<string, string>;
+  /** Told of every step's start, end and output (a fleet's view of its hosts). */
+  observer?: RunObserver;
+  /** Seconds between progress lines, when not the renderer's own default. */
+  progressInterval?: number;
+  /** The caller already warned that ssh2's native binding is missing (a fleet warns once). */
+  nativeWarned?: boolean;
+}
+
+/** How a run ended: its exit code, and what its report is made of when steps ran. */
+export interface PlaybookOutcome {
+  code: number;
+  /** Absent for --dry-run (the plan was printed). */
+  report?: ReportInput;
 }
 
 /** Where a command writes. */
@@ -68,8 +87,18 @@ export interface RunIo {
   stderr: NodeJS.WritableStream;
 }
 
-/** Loads inputs, plans, runs (or prints the plan for --dry-run); returns the exit code. */
+/** Loads inputs, plans, runs (or prints the plan for --dry-run), reports; returns the exit code. */
 export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
+  const outcome = await executePlaybook(req, io);
+  if (outcome.report) await writeReport(req, outcome.report, io);
+  return outcome.code;
+}
+
+/**
+ * {@link runPlaybook} without the report: a fleet runs one per host and
+ * writes one report of them all.
+ */
+export async function executePlaybook(req: RunRequest, io: RunIo): Promise<PlaybookOutcome> {
   const inventory = await loadInventory(req.inventory, {
     ...(req.sshEnv ? { sshEnv: req.sshEnv } : {}),
   });
@@ -98,7 +127,7 @@ export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
     io.stdout.write(
       req.json ? `${JSON.stringify(thePlan, null, 2)}\n` : formatPlan(thePlan, inventory),
     );
-    return ExitCode.ok;
+    return { code: ExitCode.ok };
   }
 
   const journal = Journal.create({
@@ -123,10 +152,8 @@ export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
       `resuming run ${resume.start.runId} (${where}); ${resume.finished.size} step(s) done there are not run again\n`,
     );
   }
-  if (!nativeCryptoAvailable()) {
-    io.stderr.write(
-      "warning: ssh2's native crypto binding is not built; copies through this machine run about 2x slower (run `npm rebuild ssh2`)\n",
-    );
+  if (!req.nativeWarned && !nativeCryptoAvailable()) {
+    io.stderr.write(`warning: ${nativeCryptoHint()}\n`);
   }
 
   const connections = Connections.forInventory(inventory, {
@@ -143,13 +170,15 @@ export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
       journal,
       ...(resume ? { resume } : {}),
       renderer: req.renderer,
+      ...(req.observer ? { observer: req.observer } : {}),
+      ...(req.progressInterval === undefined ? {} : { progressInterval: req.progressInterval }),
     });
   } finally {
     await connections.closeAll();
     journal.close();
   }
 
-  const manifest = result.outputs.inventory?.manifest as unknown as Manifest | undefined;
+  const manifest = latestManifest(result.outputs);
   const input: ReportInput = {
     command: req.command,
     argv: req.argv,
@@ -169,14 +198,22 @@ export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
       ...(req.facts ? req.facts(result) : {}),
     },
   };
+  const code =
+    result.status === 'ok'
+      ? ExitCode.ok
+      : result.status === 'interrupted'
+        ? ExitCode.interrupted
+        : ExitCode.failed;
+  return { code, report: input };
+}
+
+/** The end of a run: JUnit file, summary (or --json) on stdout, the failure on stderr. */
+async function writeReport(req: RunRequest, input: ReportInput, io: RunIo): Promise<void> {
+  const result = input.result;
   if (req.junit) await writeFile(req.junit, toJunitXml(input));
   if (req.json) io.stdout.write(`${JSON.stringify(toJsonReport(input), null, 2)}\n`);
   else io.stdout.write(`${formatSummary(input)}\n`);
-  if (result.status !== 'ok') {
-    io.stderr.write(`${formatFailure(input)}\n`);
-    return result.status === 'interrupted' ? ExitCode.interrupted : ExitCode.failed;
-  }
-  return ExitCode.ok;
+  if (result.status !== 'ok') io.stderr.write(`${formatFailure(input)}\n`);
 }
 
 /** The journal's records as a task may read them. */

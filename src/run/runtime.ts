@@ -15,13 +15,12 @@ import type { Connections } from '../ssh/pool.js';
 import { relay } from '../ssh/relay.js';
 import type { Remote } from '../ssh/remote.js';
 import type { Bindings, Command } from '../ssh/shell.js';
-import type { Manifest } from '../tasks/manifest.js';
+import { latestManifest } from '../tasks/manifest.js';
 import type {
   ActionSpec,
   CommandResult,
   ExecOptions,
   JournalView,
-  Json,
   LocalAction,
   PlanContext,
   PlannedAction,
@@ -151,14 +150,10 @@ export function createRuntime<P, A extends ActionSpec = ActionSpec>(
       return executor.routeOf(a);
     },
     manifest() {
-      // The inventory step's, else the one an archive brought (restore, drill).
-      const m =
-        (fields.outputs.inventory?.manifest as Json | undefined) ??
-        Object.values(fields.outputs).find((o) => o.manifest !== undefined)?.manifest;
-      if (!m || typeof m !== 'object') {
-        throw new InternalError(`no earlier step left a manifest for ${task.stepId}`);
-      }
-      return m as unknown as Manifest;
+      // The last one an earlier step left: the inventory's or an archive's, then select's, rename's.
+      const m = latestManifest(fields.outputs);
+      if (!m) throw new InternalError(`no earlier step left a manifest for ${task.stepId}`);
+      return m;
     },
     hostKey: (host) => executor.hostKey(host),
     journal: () => fields.journal?.() ?? [],

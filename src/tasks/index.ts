@@ -18,8 +18,11 @@ import inventory from './inventory.js';
 import pluginTriggers from './plugin-triggers.js';
 import rebuildApps from './rebuild-apps.js';
 import recreateEngine from './recreate-engine.js';
+import removeUnselected from './remove-unselected.js';
+import rename from './rename.js';
 import retention from './retention.js';
 import rewriteRemotes from './rewrite-remotes.js';
+import select from './select.js';
 import startProxies from './start-proxies.js';
 import startServices from './start-services.js';
 import transfer from './transfer.js';
@@ -32,6 +35,7 @@ export const TASKS = {
   'check-quiet': checkQuiet,
   'check-target': checkTarget,
   inventory,
+  select,
   'export-datastores': exportDatastores,
   archive,
   transfer,
@@ -39,8 +43,10 @@ export const TASKS = {
   extract,
   'clear-stale': clearStale,
   'recreate-engine': recreateEngine,
+  'remove-unselected': removeUnselected,
   'start-services': startServices,
   'start-proxies': startProxies,
+  rename,
   'plugin-triggers': pluginTriggers,
   'rewrite-remotes': rewriteRemotes,
   'rebuild-apps': rebuildApps,

@@ -12,7 +12,8 @@ import type { Host, Inventory } from '../inventory/index.js';
 import type { FromSchema } from '../schema/from-schema.js';
 import type { HostKey } from '../ssh/host-keys.js';
 import type { Command } from '../ssh/shell.js';
-import type { Manifest } from './manifest.js';
+import type { Manifest, Selection } from './manifest.js';
+import type { Renames } from './selection.js';
 
 /** JSON values (what step outputs and journal records hold). */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -120,6 +121,10 @@ export interface PlanOptions {
    * on this machine, or on `host` (an inventory host name).
    */
   archive?: { host?: string; path: string };
+  /** `--app`, `--exclude-app`, `--service`, `--exclude-service`: part of the source (see selection.ts). */
+  selection?: Selection;
+  /** `ferry restore --rename OLD=NEW`: names on the target. */
+  rename?: Renames;
 }
 
 /** What `plan` receives for one step. */
@@ -264,6 +269,11 @@ export interface TaskPlan<P = unknown, A extends ActionSpec = ActionSpec> {
   actions: A;
   /** The exact actions of one step; pure: no I/O, no clock. */
   plan(ctx: PlanContext<P>): PlannedAction[];
+  /**
+   * Why the step has nothing to do with these options (`ferry plan` shows it
+   * skipped, and the run skips it), or undefined. Pure, like `plan`.
+   */
+  skip?(ctx: PlanContext<P>): string | undefined;
 }
 
 /** A built-in task: its plan and its run. */
@@ -289,6 +299,7 @@ export function defineTask<const S extends object, const A extends ActionSpec>(d
   roleParams?: readonly string[];
   actions: A;
   plan(ctx: PlanContext<FromSchema<S>>): PlannedAction[];
+  skip?(ctx: PlanContext<FromSchema<S>>): string | undefined;
 }): PlanBuilder<FromSchema<S>, A> {
   const plan: TaskPlan<FromSchema<S>, A> = { roleParams: [], ...def };
   return { ...plan, runs: (run) => ({ ...plan, run }) };

@@ -14,12 +14,14 @@ test('migrate follows the seed procedure, step by step', async (t) => {
     'check-quiet': 'source',
     'check-target': 'target',
     inventory: 'source',
+    select: 'source',
     'export-datastores': 'source',
     transfer: 'target',
     'verify-archive': 'target',
     extract: 'target',
     'clear-stale': 'target',
     'recreate-engine': 'target',
+    'remove-unselected': 'target',
     'start-services': 'target',
     'start-proxies': 'target',
     'plugin-triggers': 'target',
@@ -29,6 +31,10 @@ test('migrate follows the seed procedure, step by step', async (t) => {
   });
   const at = (task: string) => pb.steps.findIndex((s) => s.task === task);
   for (const [a, b] of SEED_ORDER) t.true(at(a) < at(b), `${a} before ${b}`);
+  // A selection is known before the exports; what it left out goes before anything starts.
+  t.true(at('inventory') < at('select') && at('select') < at('export-datastores'));
+  t.true(at('recreate-engine') < at('remove-unselected'));
+  t.true(at('remove-unselected') < at('start-services'));
 
   t.deepEqual(Object.keys(pb.roles), ['source', 'target']);
   for (const s of pb.steps) t.truthy(s.why, `${s.id} says why`);
@@ -38,7 +44,7 @@ test('backup, restore and drill load, with defaults filled in', async (t) => {
   const backup = await loadPlaybook('backup');
   t.deepEqual(
     backup.steps.map((s) => s.task),
-    ['check-quiet', 'inventory', 'export-datastores', 'archive', 'retention', 'fetch'],
+    ['check-quiet', 'inventory', 'select', 'export-datastores', 'archive', 'retention', 'fetch'],
   );
   t.is(backup.steps.find((s) => s.task === 'fetch')!.when, 'fetch');
   const restore = await loadPlaybook('restore');
@@ -52,6 +58,15 @@ test('backup, restore and drill load, with defaults filled in', async (t) => {
   t.is(drill.steps[0]!.id, 'check-scratch');
   t.like(drill.steps[0]!.params, { scratch: true });
   t.is(drill.steps.at(-1)!.task, 'drill-report');
+  // restore: the selection is checked right after the transfer, the renames before the rebuild.
+  const order = restore.steps.map((s) => s.task);
+  t.is(order.indexOf('select'), order.indexOf('transfer') + 1);
+  t.like(restore.steps[order.indexOf('select')]!.params, { manifest: 'stage' });
+  t.is(order.indexOf('rename'), order.indexOf('rebuild-apps') - 1);
+  t.true(order.indexOf('start-services') < order.indexOf('rename'));
+  for (const pb of [restore, drill]) {
+    t.like(pb.steps.find((s) => s.task === 'remove-unselected')!.params, { archived: true });
+  }
 });
 
 test('ids default to the task name, numbered when a task repeats', (t) => {

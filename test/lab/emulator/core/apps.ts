@@ -1,9 +1,20 @@
 /** apps:* (reference §3; D plugins/apps). */
-import { existsSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { deployLockPath, removeAppContainers } from '../deploy.js';
 import { archiveContextPath, imagePath } from '../engine.js';
 import {
+  appEnvPath,
   appExists,
   appNameError,
   type Command,
@@ -21,6 +32,7 @@ import {
   listApps,
   mkdirDokku,
   println,
+  readEnv,
   readOr,
   reportCommand,
   runDokku,
@@ -28,9 +40,10 @@ import {
   verifyApp,
   versionAtLeast,
   warn,
+  writeEnv,
   writeFileDokku,
 } from '../lib.js';
-import { createGitRepo } from './git.js';
+import { createGitRepo, createHook } from './git.js';
 
 /** Print pflag's unknown-flag error and exit 2, as Go subcommands do. */
 export function unknownFlag(cmd: string, flag: string): never {
@@ -137,9 +150,14 @@ function readLine(): string | null {
 }
 
 const destroy: Command = async (args) => {
-  const force = args.includes('--force') || process.env.DOKKU_APPS_FORCE_DELETE === '1';
   const app = args.find((a) => !a.startsWith('-'));
   verifyApp(app);
+  await destroyApp(app, args.includes('--force'));
+};
+
+/** Go destroyApp (plugins/apps/functions.go): asks unless forced, then the delete triggers. */
+async function destroyApp(app: string, forced: boolean): Promise<void> {
+  const force = forced || process.env.DOKKU_APPS_FORCE_DELETE === '1';
   if (!force) {
     warn('WARNING: Potentially Destructive Action');
     warn(`This command will destroy app ${app}.`);
@@ -174,6 +192,120 @@ const destroy: Command = async (args) => {
   }
   rmSync(join(DOKKU_LIB_ROOT, 'config', app), { recursive: true, force: true });
   rmSync(join(DOKKU_ROOT, app), { recursive: true, force: true });
+}
+
+/** Entries of a directory, or none. */
+function entries(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function isDir(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The core plugins' post-app-rename-setup at v0.38.27, in one place: each
+ * property plugin's PropertyClone + PropertyDestroy (common/properties.go),
+ * CloneAppData of app-json, apps, logs and ps (common/data.go), config's ENV
+ * merge (config/triggers.go), git's copy of the app root but for cache, VHOST
+ * and URLS, then a new hook (git/post-app-rename-setup), domains' VHOST copy
+ * with OLD.<global vhost> rewritten to NEW.<global vhost>
+ * (domains/post-app-rename-setup). Plugins outside the core (the datastores)
+ * get the trigger itself.
+ */
+async function renameSetup(oldApp: string, newApp: string): Promise<number> {
+  const config = join(DOKKU_LIB_ROOT, 'config');
+  for (const plugin of entries(config)) {
+    const from = join(config, plugin, oldApp);
+    // config/<app>/ENV (0.38) is the app's own folder, not a plugin's properties
+    if (plugin === oldApp || plugin === newApp || !isDir(from)) continue;
+    const to = join(config, plugin, newApp);
+    mkdirDokku(to);
+    cpSync(from, to, { recursive: true, preserveTimestamps: true });
+    chownDokku(to, true);
+    rmSync(from, { recursive: true, force: true });
+  }
+  for (const plugin of ['app-json', 'apps', 'logs', 'ps']) {
+    const from = join(DOKKU_LIB_ROOT, 'data', plugin, oldApp);
+    const to = join(DOKKU_LIB_ROOT, 'data', plugin, newApp);
+    if (isDir(from)) {
+      cpSync(from, to, { recursive: true, preserveTimestamps: true });
+      chownDokku(to, true);
+    } else mkdirDokku(to);
+  }
+  // builds/triggers.go: the builds folder is renamed, not copied
+  const builds = join(DOKKU_LIB_ROOT, 'data', 'builds');
+  if (isDir(join(builds, oldApp))) renameSync(join(builds, oldApp), join(builds, newApp));
+  const env = readEnv(appEnvPath(newApp));
+  for (const [k, v] of readEnv(appEnvPath(oldApp))) env.set(k, v);
+  writeEnv(appEnvPath(newApp), env);
+
+  const oldRoot = join(DOKKU_ROOT, oldApp);
+  const newRoot = join(DOKKU_ROOT, newApp);
+  for (const name of entries(oldRoot)) {
+    if (['.cache', 'cache', 'VHOST', 'URLS'].includes(name) || name.startsWith('.')) continue;
+    cpSync(join(oldRoot, name), join(newRoot, name), {
+      recursive: true,
+      preserveTimestamps: true,
+      filter: (src) => !['.cache', 'cache', 'VHOST', 'URLS'].includes(src.split('/').pop() ?? ''),
+    });
+  }
+  chownDokku(newRoot, true);
+  createHook(newApp);
+
+  if (existsSync(join(oldRoot, 'VHOST'))) {
+    let vhost = readFileSync(join(oldRoot, 'VHOST'), 'utf8');
+    for (const g of globalVhosts()) vhost = vhost.split(`${oldApp}.${g}`).join(`${newApp}.${g}`);
+    writeFileDokku(join(newRoot, 'VHOST'), vhost, 0o644);
+  }
+  return runTrigger('post-app-rename-setup', oldApp, newApp);
+}
+
+/**
+ * apps:rename [--skip-deploy] OLD NEW (Go CommandRename, plugins/apps/subcommands.go
+ * at v0.38.27): create NEW, post-app-rename-setup, destroy OLD (forced), then
+ * post-app-rename: builds' and the data folders' migration, and ps rebuilds NEW
+ * unless --skip-deploy.
+ */
+const rename: Command = async (args) => {
+  let skipDeploy = false;
+  const names: string[] = [];
+  for (const a of args) {
+    if (a === '--skip-deploy' || a === '--skip-deploy=true') skipDeploy = true;
+    else if (a === '--skip-deploy=false') skipDeploy = false;
+    else if (a.startsWith('-')) {
+      // Go's flag package (ExitOnError) prints this and exits 2
+      eprintln(`flag provided but not defined: ${a}`);
+      eprintln('Usage of apps:rename:');
+      exit(2);
+    } else names.push(a);
+  }
+  const [oldApp = '', newApp = ''] = names;
+  if (oldApp === '') fail('Please specify an app to run the command on');
+  if (newApp === '') fail('Please specify an new app name');
+  verifyApp(oldApp);
+  const bad = appNameError(newApp);
+  if (bad !== null) fail(bad);
+  if (appExists(newApp)) fail('Name is already taken');
+  info1Quiet(`Renaming ${oldApp} to ${newApp}`);
+  info1Quiet(`Creating ${newApp}...`);
+  await createApp(newApp);
+  const code = await renameSetup(oldApp, newApp);
+  if (code !== 0) exit(code);
+  await destroyApp(oldApp, true);
+  const hasCode = existsSync(join(DOKKU_ROOT, newApp, 'refs', 'heads'));
+  if (!skipDeploy && hasCode) {
+    const r = runDokku(['ps:rebuild', newApp]);
+    if (r.status !== 0) exit(r.status);
+  }
 };
 
 const lock: Command = async (args) => {
@@ -236,6 +368,7 @@ export const commands: Record<string, Command> = {
   'apps:list': list,
   'apps:exists': exists,
   'apps:destroy': destroy,
+  'apps:rename': rename,
   'apps:lock': lock,
   'apps:locked': locked,
   'apps:unlock': unlock,
