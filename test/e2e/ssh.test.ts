@@ -350,11 +350,15 @@ labTest(
   'direct: the target pulls from the source and no key line is left behind, also on failure',
   async (t) => {
     const p = pool();
-    const akFile = join(lab().dir, 'root_authorized_keys');
+    // Root's own authorized keys on the source, as on a real server (the lab gives each host its own).
+    const akFile = lab().host('src').pathOnController('/root/.ssh/authorized_keys');
     try {
       const [src, dst] = [await p.get('src'), await p.get('dst')];
-      // The lab keeps root's keys in a per-instance file: the lookup must find it through sshd -T.
-      t.is((await src.run(authorizedKeysFileScript('root'))).stdout.trim(), akFile);
+      // Found through the running sshd's own config (sshd -T).
+      t.is(
+        (await src.run(authorizedKeysFileScript('root'))).stdout.trim(),
+        '/root/.ssh/authorized_keys',
+      );
       // (10 s rather than the default 3: lab hosts share two busy cores)
       t.true(await canReach(dst, src, 10));
       t.false(await canReach(dst, { address: src.host.address, port: 2 }));
