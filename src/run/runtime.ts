@@ -122,12 +122,14 @@ export function createRuntime<P, A extends ActionSpec = ActionSpec>(
       const a = need(id, opts?.item);
       if (a.kind === 'stream') throw new InternalError(`${task.stepId}: "${id}" is a stream`);
       const b = (vars ?? {}) as Bindings;
+      // The step's signal (^C) stops every command it runs, not only its streams.
+      const signal = opts?.signal ? AbortSignal.any([task.signal, opts.signal]) : task.signal;
       return executor.exec({
         action: a,
         command: bindSome(a.command, b),
         vars: b,
         step: task.stepId,
-        opts: opts ?? {},
+        opts: { ...opts, signal },
       });
     },
     async stream(id, ...[vars, opts]) {
@@ -175,7 +177,10 @@ export interface SshShared {
 
 /** The executor of a real run: remote actions over the pooled SSH connections, local ones here. */
 export function sshExecutor(shared: SshShared): Executor {
-  const remote = (host: string) => shared.connections.get(host);
+  // A connect to a host that never answers its handshake takes its whole timeout:
+  // a stopped step (^C, a failed sibling) must not wait for it.
+  const remote = (host: string, signal?: AbortSignal) =>
+    untilAborted(shared.connections.get(host), signal);
   const route = async (action: StreamAction): Promise<'direct' | 'relay' | 'controller'> => {
     if (action.from === 'controller' || action.to === 'controller') return 'controller';
     const [from, to] = await Promise.all([remote(action.from), remote(action.to)]);
@@ -187,22 +192,27 @@ export function sshExecutor(shared: SshShared): Executor {
         return runLocal(command, {
           ...(opts.stdin === undefined ? {} : { stdin: opts.stdin }),
           ...(opts.allowCodes ? { allowCodes: opts.allowCodes } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
         });
       }
-      const r = await remote(action.host);
+      const r = await remote(action.host, opts.signal);
       return r.run(command, {
         step,
         ...(opts.stdin === undefined ? {} : { stdin: opts.stdin }),
         ...(opts.allowCodes ? { allowCodes: opts.allowCodes } : {}),
         ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
       });
     },
     async stream({ action, send, receive, step, signal, onProgress }) {
       const common = { onProgress, step, signal };
       if (action.from === 'controller' || action.to === 'controller') {
-        return controllerStream(action, send, receive, remote, common);
+        return controllerStream(action, send, receive, (h) => remote(h, signal), common);
       }
-      const [from, to] = await Promise.all([remote(action.from), remote(action.to)]);
+      const [from, to] = await Promise.all([
+        remote(action.from, signal),
+        remote(action.to, signal),
+      ]);
       const how = await chooseRoute(shared, action.route, from, to);
       return how === 'direct'
         ? direct(from, send, to, receive, { ...common, counted: action.counts === true })
@@ -214,6 +224,31 @@ export function sshExecutor(shared: SshShared): Executor {
       return { key: r.hostKey, trust: r.hostKeyTrust };
     },
   };
+}
+
+/** `p`, or a rejection as soon as `signal` aborts (`p` itself goes on; its result is dropped). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(stopped(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(stopped(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** The error of a step stopped while it waited: the reason it was stopped with. */
+function stopped(signal: AbortSignal): unknown {
+  return signal.reason instanceof Error ? signal.reason : new FerryError('stopped');
 }
 
 async function chooseRoute(

@@ -141,6 +141,11 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Which of several actions planned under one id (its `item`). */
   item?: string;
+  /**
+   * Stops the command when aborted (a sibling of a batch failed; see
+   * util/concurrency's inBatches). The step's own signal (^C) stops it anyway.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of {@link TaskRuntime.stream}. */
