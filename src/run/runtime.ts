@@ -57,6 +57,8 @@ export interface Executor {
     step: string;
     signal: AbortSignal;
     onProgress: (bytes: number) => void;
+    /** A sentence for the report: what the stream could not clean up (a key left on a host). */
+    warn?: (message: string) => void;
   }): Promise<StreamResult>;
   /** The route a stream takes between its hosts. */
   routeOf(action: StreamAction): Promise<'direct' | 'relay' | 'controller'>;
@@ -122,14 +124,17 @@ export function createRuntime<P, A extends ActionSpec = ActionSpec>(
       const a = need(id, opts?.item);
       if (a.kind === 'stream') throw new InternalError(`${task.stepId}: "${id}" is a stream`);
       const b = (vars ?? {}) as Bindings;
-      // The step's signal (^C) stops every command it runs, not only its streams.
-      const signal = opts?.signal ? AbortSignal.any([task.signal, opts.signal]) : task.signal;
+      // The step's signal (^C) stops every command it runs, not only its streams; but
+      // not a clean-up planned for a failure (`only`): that one must run after a ^C.
+      const own = a.only === undefined ? [task.signal] : [];
+      const signals = [...own, ...(opts?.signal ? [opts.signal] : [])];
+      const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
       return executor.exec({
         action: a,
         command: bindSome(a.command, b),
         vars: b,
         step: task.stepId,
-        opts: { ...opts, signal },
+        opts: { ...opts, ...(signal ? { signal } : {}) },
       });
     },
     async stream(id, ...[vars, opts]) {
@@ -145,6 +150,7 @@ export function createRuntime<P, A extends ActionSpec = ActionSpec>(
         step: task.stepId,
         signal: task.signal,
         onProgress: (bytes) => task.progress(bytes, total),
+        warn: (message) => task.warn(message),
       });
     },
     async routeOf(id, item) {
@@ -195,7 +201,10 @@ export function sshExecutor(shared: SshShared): Executor {
           ...(opts.signal ? { signal: opts.signal } : {}),
         });
       }
-      const r = await remote(action.host, opts.signal);
+      let r = await remote(action.host, opts.signal);
+      // A clean-up planned for a failure runs over a new connection when the step's is gone.
+      if (!r.connected && action.only !== undefined)
+        r = await shared.connections.fresh(action.host);
       return r.run(command, {
         step,
         ...(opts.stdin === undefined ? {} : { stdin: opts.stdin }),
@@ -204,7 +213,7 @@ export function sshExecutor(shared: SshShared): Executor {
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
     },
-    async stream({ action, send, receive, step, signal, onProgress }) {
+    async stream({ action, send, receive, step, signal, onProgress, warn }) {
       const common = { onProgress, step, signal };
       if (action.from === 'controller' || action.to === 'controller') {
         return controllerStream(action, send, receive, (h) => remote(h, signal), common);
@@ -215,7 +224,12 @@ export function sshExecutor(shared: SshShared): Executor {
       ]);
       const how = await chooseRoute(shared, action.route, from, to);
       return how === 'direct'
-        ? direct(from, send, to, receive, { ...common, counted: action.counts === true })
+        ? direct(from, send, to, receive, {
+            ...common,
+            counted: action.counts === true,
+            reconnect: (h) => shared.connections.fresh(h),
+            ...(warn ? { onLeftover: warn } : {}),
+          })
         : relay(from, send, to, receive, common);
     },
     routeOf: route,

@@ -146,7 +146,7 @@ export function hashed(
 ): Command {
   const py = $`python3 -c ${PY_PASS} ${sumFile}${opts.progress ? $` progress` : $``}`;
   const fast = side === 'out' ? $`${pipeline} | ${py}` : $`${py} | ${pipeline}`;
-  const setup = $`f=$(mktemp -u) && mkfifo -m 600 "$f" && trap 'rm -f "$f"' EXIT && { { ${SHA256_HEX}; } <"$f" >${sumFile} & }`;
+  const setup = $`f=$(mktemp -u /tmp/ferry-sum.XXXXXXXX) && mkfifo -m 600 "$f" && trap 'rm -f "$f"' EXIT && { { ${SHA256_HEX}; } <"$f" >${sumFile} & }`;
   const count = opts.progress ? $`dd bs=1M status=progress | ` : $``;
   const body =
     side === 'out' ? $`${pipeline} | ${count}tee "$f"` : $`${count}tee "$f" | ${pipeline}`;

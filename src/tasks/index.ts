@@ -21,6 +21,7 @@ import recreateEngine from './recreate-engine.js';
 import retention from './retention.js';
 import rewriteRemotes from './rewrite-remotes.js';
 import startServices from './start-services.js';
+import sweep from './sweep.js';
 import transfer from './transfer.js';
 import type { ActionSpec, TaskDefinition } from './types.js';
 import verifyApps from './verify-apps.js';
@@ -28,6 +29,7 @@ import verifyArchive from './verify-archive.js';
 
 /** Every built-in task by name. */
 export const TASKS = {
+  sweep,
   'check-quiet': checkQuiet,
   'check-target': checkTarget,
   inventory,

@@ -257,6 +257,8 @@ export interface TaskPlan<P = unknown, A extends ActionSpec = ActionSpec> {
   roleParams: readonly string[];
   /** Every action id `plan` may give, with its holes. */
   actions: A;
+  /** Runs again on --resume although it finished (a check, a sweep): what it found may have changed. */
+  rerunOnResume?: boolean;
   /** The exact actions of one step; pure: no I/O, no clock. */
   plan(ctx: PlanContext<P>): PlannedAction[];
 }
@@ -283,6 +285,7 @@ export function defineTask<const S extends object, const A extends ActionSpec>(d
   params: S;
   roleParams?: readonly string[];
   actions: A;
+  rerunOnResume?: boolean;
   plan(ctx: PlanContext<FromSchema<S>>): PlannedAction[];
 }): PlanBuilder<FromSchema<S>, A> {
   const plan: TaskPlan<FromSchema<S>, A> = { roleParams: [], ...def };
