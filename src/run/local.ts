@@ -84,6 +84,13 @@ export function spawnLocal(cmd: Command): LocalProcess {
     stdin: p.stdin,
     stdout: p.stdout,
     done,
-    kill: () => void p.kill().catch(() => {}),
+    kill: () => {
+      try {
+        void p.kill().catch(() => {});
+      } catch {
+        // zx throws when the process has already ended ("Too late to kill the process"):
+        // nothing to stop, and that must not hide why the stream failed.
+      }
+    },
   };
 }

@@ -320,6 +320,14 @@ async function controllerStream(
     },
   });
   const output = new Tail();
+  // Which end failed first is the story ("zstd: Corrupted block"); the pipe's own
+  // "Premature close" and the other end's broken pipe are its consequences.
+  let first: unknown;
+  const note = (e: unknown) => {
+    first ??= e;
+  };
+  proc.done.catch(note);
+  local.done.catch(note);
   try {
     if (fromHere) {
       local.stdin.end();
@@ -339,7 +347,12 @@ async function controllerStream(
     };
   } catch (e) {
     abort();
-    throw e;
+    // Both ends end quickly once stopped; their errors say more than the pipe's.
+    await Promise.race([
+      Promise.allSettled([proc.done, local.done]),
+      new Promise((r) => setTimeout(r, 2000).unref()),
+    ]);
+    throw opts.signal.aborted ? e : (first ?? e);
   } finally {
     opts.signal.removeEventListener('abort', abort);
   }
