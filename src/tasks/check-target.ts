@@ -293,12 +293,9 @@ async function run(rt: RuntimeOf<typeof task>) {
         (x) =>
           `${x.mount} (${x.paths.join(', ')}) has ${formatBytes(x.free)} free; the run writes about ${formatBytes(x.need)} there: ${x.what.join(', ')} (of ${source}'s data, with a margin)`,
       );
-      throw new StopError(
-        `not enough disk space on ${h.name}:\n  - ${lines.join('\n  - ')}`,
-        {
-          hint: `Free space on ${h.name} (or grow the filesystem${short.length > 1 ? 's' : ''} named), then run again; nothing was changed.`,
-        },
-      );
+      throw new StopError(`not enough disk space on ${h.name}:\n  - ${lines.join('\n  - ')}`, {
+        hint: `Free space on ${h.name} (or grow the filesystem${short.length > 1 ? 's' : ''} named), then run again; nothing was changed.`,
+      });
     }
   }
 

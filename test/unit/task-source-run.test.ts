@@ -260,8 +260,7 @@ test('check-target: data refused without --force; with it a safety archive comes
   const full = await runStep('migrate', MIGRATE, 'check-target', {
     'free-space': df,
     'source-size': {
-      stdout:
-        '100000\t/home/dokku\n400000\t/var/lib/dokku/data\n300000\t/var/lib/dokku/services\n',
+      stdout: '100000\t/home/dokku\n400000\t/var/lib/dokku/data\n300000\t/var/lib/dokku/services\n',
     },
   });
   t.true(full.error instanceof StopError);
