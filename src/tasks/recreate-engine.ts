@@ -16,9 +16,14 @@ import { defineTask, type PlannedAction, type RuntimeOf } from './types.js';
 /** Networks every Docker engine has; never created. */
 export const BUILTIN_NETWORKS = ['bridge', 'host', 'none'] as const;
 
-/** Creates a network unless it exists. */
+/**
+ * Creates a network unless it exists (a `--force` target may have it from
+ * before). The list is read whole before it is searched: `network:list |
+ * grep -q` let grep leave early, the list died of SIGPIPE, pipefail failed
+ * the pipe, and `network:create` ran on a network that was there.
+ */
 export function networkCommand(network: Arg): Command {
-  return $`dokku --quiet network:list | grep -qxF -- ${network} || dokku network:create ${network}`;
+  return $`n=${network}; have=$(dokku --quiet network:list); if grep -qxF -- "$n" <<<"$have"; then echo "network $n exists"; else dokku network:create "$n"; fi`;
 }
 
 /** Pulls an image only when the engine lacks it. */

@@ -356,9 +356,7 @@ const transfer = defineTask({
     }
     const damaged =
       'the archive does not decompress: it is damaged; which file and checksum, for the message';
-    const file =
-      where.file ??
-      $`${where.dir}/$(cd ${where.dir} && ls -1 dokku.tar.zst dokku.tar.gz 2>/dev/null | head -n 1)`;
+    const file = where.file ?? $`${where.dir}/$(${archiveNameCommand(where.dir)})`;
     const actualSum = $`sha256sum -- ${file} | cut -d' ' -f1`;
     actions.push(
       {

@@ -4,10 +4,15 @@
  * fixes: the messages, the per-filesystem free-space arithmetic, the sweep's
  * output.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import { knownCause, LocalError, RemoteError } from '../../src/errors.js';
 import { parseSweep } from '../../src/ssh/pull-key.js';
 import { needsOf, type PathSpace, shortfalls } from '../../src/tasks/check-target.js';
+import { networkCommand } from '../../src/tasks/recreate-engine.js';
 import { damageOf, errorText } from '../../src/tasks/transfer.js';
 
 const MiB = 1024 * 1024;
@@ -160,4 +165,43 @@ test('the sweep output parses into what the report lists', (t) => {
     live: ['/tmp/ferry-direct.Live0000'],
     keys: [{ file: '/root/my keys/authorized_keys', marker: 'ferry-direct-fedcba9876543210' }],
   });
+});
+
+test('a network that exists is not created again, however long the list (no SIGPIPE race)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-net-'));
+  try {
+    // A `dokku` that lists the wanted network first, then enough others to fill a pipe,
+    // and refuses to create one that exists, as Docker does.
+    writeFileSync(
+      join(dir, 'dokku'),
+      `#!/bin/bash
+if [ "$2" = network:list ]; then echo ferry-net; for i in $(seq 20000); do echo "other-network-$i"; done; exit 0; fi
+if [ "$1" = network:create ]; then echo " !     Unable to create network: Error response from daemon: network with name $2 already exists" >&2; exit 1; fi
+exit 3
+`,
+      { mode: 0o755 },
+    );
+    const line = networkCommand('ferry-net').render();
+    for (let i = 0; i < 5; i++) {
+      const r = spawnSync('bash', ['-c', `set -euo pipefail\n${line}`], {
+        env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+        encoding: 'utf8',
+      });
+      t.is(r.status, 0, r.stderr);
+      t.is(r.stdout, 'network ferry-net exists\n');
+    }
+    // The form it replaces fails here: grep -q leaves at the first line, the list dies of SIGPIPE.
+    const old = spawnSync(
+      'bash',
+      [
+        '-c',
+        'set -euo pipefail\ndokku --quiet network:list | grep -qxF -- ferry-net || dokku network:create ferry-net',
+      ],
+      { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, encoding: 'utf8' },
+    );
+    t.is(old.status, 1);
+    t.regex(old.stderr, /already exists/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
