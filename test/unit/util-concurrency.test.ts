@@ -131,6 +131,8 @@ test('inventory: one app failing cancels the reads of the others and fails the s
       'apps-list': { stdout: `${names.join('\n')}\n` },
       'deploy-source': async (call, signal) => {
         const app = call.vars.app ?? '';
+        // The runtime refuses a command whose signal already aborted (untilAborted).
+        if (signal?.aborted) return { code: 143, stderr: 'not started: the step stopped' };
         started.set(app, Date.now());
         if (app === 'broken') {
           await sleep(20);
