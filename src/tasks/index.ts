@@ -20,6 +20,7 @@ import rebuildApps from './rebuild-apps.js';
 import recreateEngine from './recreate-engine.js';
 import retention from './retention.js';
 import rewriteRemotes from './rewrite-remotes.js';
+import startProxies from './start-proxies.js';
 import startServices from './start-services.js';
 import sweep from './sweep.js';
 import transfer from './transfer.js';
@@ -41,6 +42,7 @@ export const TASKS = {
   'clear-stale': clearStale,
   'recreate-engine': recreateEngine,
   'start-services': startServices,
+  'start-proxies': startProxies,
   'plugin-triggers': pluginTriggers,
   'rewrite-remotes': rewriteRemotes,
   'rebuild-apps': rebuildApps,

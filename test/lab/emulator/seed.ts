@@ -195,6 +195,16 @@ export const SEEDED = {
     } as Record<string, string>,
   },
   network: { name: 'ferry-net', app: 'api', property: 'attach-post-deploy' },
+  /**
+   * The apps answer through Dokku's caddy container, set up before the
+   * deploys as an operator does: nginx:stop, proxy:set --global caddy,
+   * caddy:set, caddy:start. A new host has nginx, not caddy, on port 80.
+   */
+  proxy: {
+    type: 'caddy',
+    container: 'caddy-caddy-1',
+    settings: { 'log-level': 'INFO', 'polling-interval': '10s' } as Record<string, string>,
+  },
   /** Git commits are made with these, so their SHAs are the same on every run. */
   commitDate: '2026-01-01T00:00:00Z',
 } as const;
@@ -340,6 +350,10 @@ export function publishRegistry(registry: string, pgVersion: string): void {
       'dokku/ambassador/0.8.2',
       'dokku/s3backup/0.18.0',
       'dokku/wait/0.9.3',
+      // Dokku's caddy container, at the tags the caddy-vhosts Dockerfile names (0.37.7+)
+      'lucaslorentz/caddy-docker-proxy/2.11',
+      'lucaslorentz/caddy-docker-proxy/2.12',
+      'lucaslorentz/caddy-docker-proxy/2.13',
     ]) {
       const d = join(scratch, img.replace(/\//g, '_'));
       mkdirSync(d);
@@ -540,6 +554,18 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
     const b = SEEDED.backupSchedule;
     await must(`dokku postgres:backup-schedule ${b.service} '${b.schedule}' ${b.bucket}`);
   });
+
+  await step(
+    'route apps through caddy (nginx:stop, proxy:set --global caddy, caddy:start)',
+    async () => {
+      const p = SEEDED.proxy;
+      await must('dokku nginx:stop');
+      await must(`dokku proxy:set --global ${p.type}`);
+      for (const [k, v] of Object.entries(p.settings))
+        await must(`dokku caddy:set --global ${k} ${sh(v)}`);
+      await must('dokku caddy:start');
+    },
+  );
 
   const repos: Record<string, string> = {};
   const commits: Record<string, string> = {};
