@@ -266,7 +266,7 @@ export function buildSteps(
         return (await def.run(rt)) ?? undefined;
       },
       {
-        rerunOnResume: planned.task === 'check-quiet',
+        rerunOnResume: def.rerunOnResume === true,
         ...(pbStep.retry === undefined ? {} : { retry: pbStep.retry }),
         ...(pbStep.continue_on_error ? { continueOnError: true } : {}),
       },

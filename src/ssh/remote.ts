@@ -49,6 +49,8 @@ export interface RunOptions {
   allowCodes?: number[];
   /** Kill the command (close its channel) after this long. */
   timeoutMs?: number;
+  /** Kill the command (as `kill()` does) when aborted: the step stopped it. */
+  signal?: AbortSignal;
 }
 
 /** A running remote command, for streams (`tar | zstd` pipelines). */
@@ -83,6 +85,9 @@ export const CIPHERS = [
   'aes128-ctr',
   'aes256-ctr',
 ] as const;
+
+/** How a command stopped through its signal is said to have ended. */
+const CANCELLED = 'its cancellation (the step stopped it)';
 
 const SUDO_PASSWORD = /sudo: (a password is required|a terminal is required|no tty present)/;
 
@@ -261,6 +266,7 @@ export class Remote {
   async spawn(cmd: Command, opts: RunOptions = {}): Promise<RemoteProcess> {
     const shown = cmd.toString();
     if (this.lost) throw this.lostError(shown, opts);
+    if (opts.signal?.aborted) throw this.cancelledError(shown, opts);
     const sudo = (opts.sudo ?? this.host.sudo) && this.host.user !== 'root';
     const line = wrapCommand(cmd, { sudo, announcePgid: true });
     const traced = trace.enabled ? trace.start(this.host.name, shown) : undefined;
@@ -325,6 +331,12 @@ export class Remote {
         void stop();
       }, opts.timeoutMs);
     }
+    let cancelled = false;
+    const onAbort = (): void => {
+      cancelled = true;
+      void stop();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     const allow = opts.allowCodes ?? [0];
     // Settles once the exit status and all of stderr are in (stdout is the consumer's:
     // waiting for it would hang when nobody reads it), or when the channel closes.
@@ -336,24 +348,27 @@ export class Remote {
         if (settled) return;
         settled = true;
         if (timer) clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
         const status: ExitStatus = exit ?? { code: null, signal: null };
         traced?.(status.code ?? status.signal ?? 'closed');
-        if (!timedOut && status.code !== null && allow.includes(status.code)) {
+        if (!timedOut && !cancelled && status.code !== null && allow.includes(status.code)) {
           resolve(status);
           return;
         }
         const stderr = withoutProgressLines(stderrTail.text());
         const reason = timedOut
           ? `its ${opts.timeoutMs} ms timeout`
-          : status.code === null && status.signal === null
-            ? (this.lost ?? 'its channel closed before it ended')
-            : undefined;
+          : cancelled
+            ? CANCELLED
+            : status.code === null && status.signal === null
+              ? (this.lost ?? 'its channel closed before it ended')
+              : undefined;
         reject(
           new RemoteError({
             host: this.host.name,
             command: shown,
-            code: timedOut ? null : status.code,
-            signal: timedOut ? (reason ?? null) : (status.signal ?? reason ?? null),
+            code: timedOut || cancelled ? null : status.code,
+            signal: timedOut || cancelled ? (reason ?? null) : (status.signal ?? reason ?? null),
             // stdout belongs to the consumer (a listener here would defeat backpressure);
             // `run` puts what it collected back on the error.
             stdout: '',
@@ -418,6 +433,18 @@ export class Remote {
   close(): void {
     this.lost ??= 'the connection was closed';
     this.ssh.dispose();
+  }
+
+  private cancelledError(command: string, opts: RunOptions): RemoteError {
+    return new RemoteError({
+      host: this.host.name,
+      command,
+      code: null,
+      signal: CANCELLED,
+      stdout: '',
+      stderr: '',
+      step: opts.step,
+    });
   }
 
   private lostError(command: string, opts: RunOptions): RemoteError {

@@ -52,6 +52,7 @@ const task = defineTask({
     'refuse while a deploy or dokku command runs; compare version, arch and dokku uid with another host',
   runsOn: 'host',
   roleParams: ['against'],
+  rerunOnResume: true,
   params: {
     type: 'object',
     additionalProperties: false,

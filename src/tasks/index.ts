@@ -25,6 +25,7 @@ import rewriteRemotes from './rewrite-remotes.js';
 import select from './select.js';
 import startProxies from './start-proxies.js';
 import startServices from './start-services.js';
+import sweep from './sweep.js';
 import transfer from './transfer.js';
 import type { ActionSpec, TaskDefinition } from './types.js';
 import verifyApps from './verify-apps.js';
@@ -32,6 +33,7 @@ import verifyArchive from './verify-archive.js';
 
 /** Every built-in task by name. */
 export const TASKS = {
+  sweep,
   'check-quiet': checkQuiet,
   'check-target': checkTarget,
   inventory,

@@ -9,7 +9,7 @@
  * small stream. A member outside the seed's paths stays in the stage: nothing
  * reaches a live path before verify-archive.
  */
-import { FerryError, InternalError, StopError } from '../errors.js';
+import { FerryError, InternalError, knownCause, StopError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/index.js';
 import { $, type Command } from '../ssh/shell.js';
 import { formatBytes } from '../util/format.js';
@@ -140,6 +140,36 @@ export function compressionOf(file: string): Compression | undefined {
   return undefined;
 }
 
+/**
+ * The line of a failed stream's output saying the compressed data is damaged
+ * (zstd's frame checksum and block checks, gzip's CRC, tar's framing), or
+ * undefined when it says no such thing.
+ */
+export function damageOf(output: string): string | undefined {
+  const line = output
+    .split('\n')
+    .map((l) => l.replace(/^\s*│\s?/, ''))
+    .find((l) =>
+      /Corrupted block|Data corruption|doesn't match checksum|Unknown frame descriptor|Frame requires too much memory|invalid compressed data|crc error|unexpected end of file|Unexpected EOF in archive|does not look like a tar archive|Skipping to next header|Damaged tar archive/i.test(
+        l,
+      ),
+    );
+  return line?.trim().slice(0, 240);
+}
+
+/** Everything an error says: its message and its output, its causes' too (for {@link damageOf}). */
+export function errorText(e: unknown): string {
+  const parts: string[] = [];
+  for (let x: unknown = e, depth = 0; x instanceof Error && depth < 5; depth++) {
+    const o = x as Error & { stderr?: unknown; stdout?: unknown };
+    if (typeof o.stderr === 'string') parts.push(o.stderr);
+    if (typeof o.stdout === 'string') parts.push(o.stdout);
+    parts.push(x.message);
+    x = x.cause;
+  }
+  return parts.join('\n');
+}
+
 const transfer = defineTask({
   name: 'transfer',
   summary:
@@ -184,6 +214,8 @@ const transfer = defineTask({
     // item: the compression
     archive: ['archive-dir'],
     'read-manifest': [],
+    'expected-sum': [],
+    'actual-sum': ['archive-dir'],
     'discard-stage': [],
   },
   plan(ctx) {
@@ -322,6 +354,10 @@ const transfer = defineTask({
         changes: true,
       });
     }
+    const damaged =
+      'the archive does not decompress: it is damaged; which file and checksum, for the message';
+    const file = where.file ?? $`${where.dir}/$(${archiveNameCommand(where.dir)})`;
+    const actualSum = $`sha256sum -- ${file} | cut -d' ' -f1`;
     actions.push(
       {
         kind: 'remote',
@@ -330,6 +366,22 @@ const transfer = defineTask({
         command: $`cat ${`${s.meta}/manifest.json`}`,
         expect: "the archive's manifest (what later steps restore)",
       },
+      {
+        kind: 'remote',
+        id: 'expected-sum',
+        host: to,
+        command: $`cat ${`${s.meta}/`}dokku.tar.*.sha256`,
+        only: damaged,
+      },
+      where.holder === 'controller'
+        ? { kind: 'local', id: 'actual-sum', command: actualSum, only: damaged }
+        : {
+            kind: 'remote',
+            id: 'actual-sum',
+            host: where.holder,
+            command: actualSum,
+            only: damaged,
+          },
       discard,
     );
     return actions;
@@ -454,10 +506,24 @@ async function run(rt: Runtime) {
     const opts = { item: compression, ...(total ? { total } : {}) };
     r = live ? await rt.stream('live', {}, opts) : await rt.stream('archive', dir, opts);
   } catch (e) {
+    // Told by its cause (read before the stage goes: it holds the archive's own checksum).
+    const told = await causeOf(
+      rt,
+      e,
+      live ? undefined : { ...dir, file: `dokku.tar.${COMPRESSION[compression].ext}` },
+    );
     // What arrived is unverified: it goes, so nothing of it lingers in the Dokku paths.
-    await rt.exec('discard-stage').catch(() => undefined);
-    rt.task.hostState(to, 'the transfer failed; its stage was discarded, nothing moved into place');
-    throw e;
+    const discarded = await rt.exec('discard-stage').then(
+      () => true,
+      () => false,
+    );
+    rt.task.hostState(
+      to,
+      discarded
+        ? 'the transfer failed; its stage was discarded, nothing moved into place'
+        : `the transfer failed; nothing moved into place; its stage (${s.home}, ${s.lib}) could not be removed: the next run's transfer replaces it`,
+    );
+    throw told;
   }
   rt.task.log(
     `${formatBytes(r.bytes)} on the wire in ${r.seconds.toFixed(1)} s (${formatBytes(r.bytes / Math.max(r.seconds, 0.001))}/s, ${r.route})${r.why ? `; ${r.why}` : ''}`,
@@ -467,6 +533,51 @@ async function run(rt: Runtime) {
     `staged at ${s.home} and ${s.lib} (meta in ${s.meta}); nothing moved into place`,
   );
   return { ...out, route: r.route, bytes: r.bytes, seconds: r.seconds };
+}
+
+/**
+ * The failure of the stream, told by its cause when it has a known one: the
+ * target's disk full, or a damaged archive (with the file and both checksums).
+ */
+async function causeOf(
+  rt: Runtime,
+  e: unknown,
+  archive: { 'archive-dir': string; file: string } | undefined,
+): Promise<unknown> {
+  if (rt.task.signal.aborted) return e;
+  const to = rt.ctx.host!.name;
+  const s = stagePaths(rt.ctx.options.runId);
+  const text = errorText(e);
+  const full = knownCause(text);
+  if (full && /No space left on device|Disk quota exceeded/.test(full)) {
+    return new StopError(`${to} ran out of disk space while receiving into its stage: ${full}`, {
+      hint: `Free space on ${to} where the stage is written (${s.home}, ${s.lib}, ${s.dir}) or grow its disk, then run the same command with --resume. Nothing was moved into place.`,
+      cause: e,
+    });
+  }
+  const damage = damageOf(text);
+  if (damage && archive) {
+    const where = archiveSource(rt.ctx);
+    const hex = (r: Promise<{ stdout: string }>): Promise<string> =>
+      r.then(
+        (x) => /^[0-9a-f]{64}/.exec(x.stdout.trim())?.[0] ?? '(unknown)',
+        () => '(unknown)',
+      );
+    const [expected, actual] = await Promise.all([
+      hex(rt.exec('expected-sum', {}, { timeoutMs: 60_000 })),
+      hex(rt.exec('actual-sum', { 'archive-dir': archive['archive-dir'] }, { timeoutMs: 60_000 })),
+    ]);
+    const file = where.file ?? `${archive['archive-dir']}/${archive.file}`;
+    const on = where.holder === 'controller' ? 'here' : `on ${where.holder}`;
+    return new StopError(
+      `the archive ${file} (${on}) is damaged: it does not decompress (${damage}); its sha256 is ${actual}, its .sha256 file says ${expected}`,
+      {
+        hint: `Nothing was extracted on ${to}. Restore another copy of this archive (\`ferry backup\` keeps one on the host and, with --fetch, one here), or take a new backup.`,
+        cause: e,
+      },
+    );
+  }
+  return e;
 }
 
 export default transfer.runs(run);

@@ -154,6 +154,11 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Which of several actions planned under one id (its `item`). */
   item?: string;
+  /**
+   * Stops the command when aborted (a sibling of a batch failed; see
+   * util/concurrency's inBatches). The step's own signal (^C) stops it anyway.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of {@link TaskRuntime.stream}. */
@@ -267,6 +272,8 @@ export interface TaskPlan<P = unknown, A extends ActionSpec = ActionSpec> {
   roleParams: readonly string[];
   /** Every action id `plan` may give, with its holes. */
   actions: A;
+  /** Runs again on --resume although it finished (a check, a sweep): what it found may have changed. */
+  rerunOnResume?: boolean;
   /** The exact actions of one step; pure: no I/O, no clock. */
   plan(ctx: PlanContext<P>): PlannedAction[];
   /**
@@ -298,6 +305,7 @@ export function defineTask<const S extends object, const A extends ActionSpec>(d
   params: S;
   roleParams?: readonly string[];
   actions: A;
+  rerunOnResume?: boolean;
   plan(ctx: PlanContext<FromSchema<S>>): PlannedAction[];
   skip?(ctx: PlanContext<FromSchema<S>>): string | undefined;
 }): PlanBuilder<FromSchema<S>, A> {

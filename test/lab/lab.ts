@@ -320,6 +320,48 @@ export class Lab {
     return h;
   }
 
+  /**
+   * Stops host `name` as a power cut would: its init is killed, and with it
+   * every process of the host at once (sshd, its sessions, datastores, apps).
+   * Its folders stay, as a disk does. {@link startHost} brings it back.
+   */
+  async stopHost(name: string): Promise<void> {
+    const h = this.stateOf(name);
+    if (h.pid > 0 && pidStart(h.pid) === h.pidStart) {
+      // SIGKILL to a PID namespace's init kills every process in that namespace.
+      process.kill(h.pid, 'SIGKILL');
+      for (let i = 0; i < 500 && pidStart(h.pid) === h.pidStart; i++) await sleep(10);
+    }
+    h.pid = 0;
+    h.pidStart = '';
+    await writeState(this.state);
+  }
+
+  /**
+   * Boots a stopped host again: a new init, then sshd and the proxy (not the
+   * emulator's install: the host is installed). Nothing else comes back by
+   * itself (the emulator has no restart policy for datastores and apps).
+   * Returns the host's new {@link LabHost}; `host(name)` answers it from now on.
+   */
+  async startHost(name: string): Promise<LabHost> {
+    const h = this.stateOf(name);
+    const old = this.host(name);
+    await fsp.rm(path.join(h.dir, 'ready'), { force: true });
+    await startInit(h);
+    await writeState(this.state);
+    const fresh = new LabHost(h, old.hostKeyFingerprint);
+    this.hosts[this.hosts.indexOf(old)] = fresh;
+    const emulatorBuilt = fs.existsSync(path.join(this.state.emulator ?? EMULATOR_DIR, 'main.js'));
+    await startServices(fresh, emulatorBuilt, { install: false });
+    return fresh;
+  }
+
+  private stateOf(name: string): HostState {
+    const h = this.state.hosts.find((x) => x.name === name);
+    if (!h) throw new LabError(`lab ${this.instance} has no host ${name}`);
+    return h;
+  }
+
   /** Stops this lab and removes everything it made (see {@link Lab.down}). */
   down(): Promise<void> {
     return Lab.down(this.instance);
@@ -393,7 +435,6 @@ export class Lab {
       const key = await ensureKey(idir, instance);
       const ids = await dokkuIds();
       await assertSubnetFree(state.subnet);
-      await fsp.writeFile(path.join(idir, 'root_authorized_keys'), key.pub, { mode: 0o600 });
       const fingerprints = await Promise.all(
         state.hosts.map((h) => prepareHost(state, h, key, pg, ids)),
       );
@@ -578,7 +619,7 @@ async function runningInstances(): Promise<string[]> {
 }
 
 async function mkdirRootOnly(dir: string): Promise<void> {
-  // sshd's StrictModes wants root_authorized_keys' parents root-owned and not group/world writable.
+  // Root-owned and not group/world writable: sshd's StrictModes checks the parents of the key files.
   await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
   await fsp.chmod(dir, 0o755);
   await fsp.chown(dir, 0, 0);
@@ -970,6 +1011,10 @@ async function prepareHost(
   await fsp.mkdir(d('tmp'));
   await fsp.chmod(d('tmp'), 0o1777);
   await fsp.mkdir(d('root'), { mode: 0o700 });
+  // Root's keys are this host's own file, in its own /root, as on a real server: a key
+  // added to one host (ferry's pull key) is not accepted by the others.
+  await fsp.mkdir(path.join(d('root'), '.ssh'), { mode: 0o700 });
+  await fsp.writeFile(path.join(d('root'), '.ssh', 'authorized_keys'), key.pub, { mode: 0o600 });
   await fsp.mkdir(d('ferry'), { mode: 0o755 });
   await fsp.mkdir(d('cron'), { mode: 0o755 });
   await fsp.chmod(d('home-dokku'), 0o755);
@@ -1023,9 +1068,6 @@ async function prepareHost(
     'MaxSessions 64',
     'MaxStartups 64:30:256',
     'AuthorizedKeysFile .ssh/authorized_keys',
-    // /root/.ssh is shared by every host and the controller: root's keys are the instance's own file.
-    'Match User root',
-    `    AuthorizedKeysFile ${path.join(instanceDir(state.instance), 'root_authorized_keys')}`,
     '',
   ].join('\n');
   await fsp.writeFile(d('sshd_config'), config, { mode: 0o600 });
@@ -1042,7 +1084,8 @@ set -u
 H=$1 NAME=$2 ADDR=$3
 fail() { echo "lab init \${NAME}: $*" >&2; exit 1; }
 ip link set lo up || fail "lo up failed"
-ip addr add "$ADDR/24" dev eth0 && ip link set eth0 up || fail "eth0 setup failed"
+# replace, not add: a restarted host finds its address still on eth0 (the netns outlives init)
+ip addr replace "$ADDR/24" dev eth0 && ip link set eth0 up || fail "eth0 setup failed"
 # Only the bridge's IPv4 subnet: no IPv6 link-local traffic either.
 for f in /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo 1 >"$f"; done 2>/dev/null
 # This mount namespace copied the /run/netns mounts of every lab netns that
@@ -1169,10 +1212,15 @@ function pidStart(pid: number): string | undefined {
   }
 }
 
-/** Runs `dokku --lab-install`, then sshd and the proxy, each a child of the host's init. */
-async function startServices(h: LabHost, emulatorBuilt: boolean): Promise<void> {
+/** Runs `dokku --lab-install` (unless told not to), then sshd and the proxy, each a child of the host's init. */
+async function startServices(
+  h: LabHost,
+  emulatorBuilt: boolean,
+  opts: { install?: boolean } = {},
+): Promise<void> {
   const cfg = path.join(h.dir, 'sshd_config');
-  if (emulatorBuilt) await h.must(`dokku --lab-install ${h.dokkuVersion}`);
+  if (emulatorBuilt && opts.install !== false)
+    await h.must(`dokku --lab-install ${h.dokkuVersion}`);
   await h.must(`/usr/sbin/sshd -t -f ${cfg}`);
   // Backgrounded and detached so that nsenter returns; init inherits them as orphans.
   await h.must(

@@ -110,12 +110,15 @@ test('migrate old→new: every step in order, each on the right host', async (t)
   const at = (task: string) => p.steps.findIndex((s) => s.task === task);
   for (const [a, b] of SEED_ORDER) t.true(at(a) >= 0 && at(a) < at(b), `${a} before ${b}`);
 
-  // What changes the source is only its own run folder (manifest, exports, stream checksum).
+  // What changes the source is only its own run folder (manifest, exports, stream checksum),
+  // and the sweep, which removes only what an earlier ferry run left there (pull keys, temp files).
+  t.is(p.steps[0]!.task, 'sweep');
   for (const s of p.steps) {
     for (const a of s.actions) {
       if (a.kind === 'remote' && a.host === 'old' && a.changes) {
         const text = a.command.toString();
-        t.true(text.includes(`${NASTY_DIR.replace("'", "'\\''")}/old-${RUN}`), text);
+        if (s.task === 'sweep') t.regex(text, /ferry-direct/);
+        else t.true(text.includes(`${NASTY_DIR.replace("'", "'\\''")}/old-${RUN}`), text);
       }
     }
   }
@@ -336,7 +339,7 @@ test('`ferry plan migrate source=old target=new -i inventory/lab.yml` works with
   const doc = JSON.parse(out.text()) as Plan;
   t.is(doc.version, 1);
   t.is(doc.playbook.name, 'migrate');
-  t.is(doc.steps.length, 17);
+  t.is(doc.steps.length, 18);
   t.deepEqual(Object.keys(doc.steps[0]!), [
     'id',
     'task',

@@ -11,6 +11,7 @@ test('migrate follows the seed procedure, step by step', async (t) => {
   const pb = await loadPlaybook('migrate');
   const roleOf = Object.fromEntries(pb.steps.map((s) => [s.task, s.on]));
   t.deepEqual(roleOf, {
+    sweep: 'controller',
     'check-quiet': 'source',
     'check-target': 'target',
     inventory: 'source',
@@ -31,6 +32,7 @@ test('migrate follows the seed procedure, step by step', async (t) => {
   });
   const at = (task: string) => pb.steps.findIndex((s) => s.task === task);
   for (const [a, b] of SEED_ORDER) t.true(at(a) < at(b), `${a} before ${b}`);
+  t.is(at('sweep'), 0, "an earlier run's leftovers go first");
   // A selection is known before the exports; what it left out goes before anything starts.
   t.true(at('inventory') < at('select') && at('select') < at('export-datastores'));
   t.true(at('recreate-engine') < at('remove-unselected'));
@@ -44,19 +46,21 @@ test('backup, restore and drill load, with defaults filled in', async (t) => {
   const backup = await loadPlaybook('backup');
   t.deepEqual(
     backup.steps.map((s) => s.task),
-    ['check-quiet', 'inventory', 'select', 'export-datastores', 'archive', 'retention', 'fetch'],
+    ['sweep', 'check-quiet', 'inventory', 'select', 'export-datastores', 'archive', 'retention', 'fetch'],
   );
   t.is(backup.steps.find((s) => s.task === 'fetch')!.when, 'fetch');
   const restore = await loadPlaybook('restore');
   t.true(restore.roles.source!.optional);
   t.false(restore.roles.target!.optional);
-  t.like(restore.steps[1], {
+  t.is(restore.steps[0]!.task, 'sweep');
+  t.like(restore.steps[2], {
     task: 'transfer',
     params: { data: 'given', route: 'auto' },
   });
   const drill = await loadPlaybook('drill');
-  t.is(drill.steps[0]!.id, 'check-scratch');
-  t.like(drill.steps[0]!.params, { scratch: true });
+  t.is(drill.steps[0]!.task, 'sweep');
+  t.is(drill.steps[1]!.id, 'check-scratch');
+  t.like(drill.steps[1]!.params, { scratch: true });
   t.is(drill.steps.at(-1)!.task, 'drill-report');
   // restore: the selection is checked right after the transfer, the renames before the rebuild.
   const order = restore.steps.map((s) => s.task);

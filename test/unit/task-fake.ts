@@ -46,8 +46,14 @@ export interface Answer {
   signal?: string;
 }
 
-/** Answers by action id, or by `id item` when the same id runs for several items. */
-export type Answers = Record<string, Answer | ((call: Call) => Answer)>;
+/**
+ * Answers by action id, or by `id item` when the same id runs for several items.
+ * A function may answer later (a promise) and sees the signal the command ran with.
+ */
+export type Answers = Record<
+  string,
+  Answer | ((call: Call, signal?: AbortSignal) => Answer | Promise<Answer>)
+>;
 
 /** What the step did, for assertions. */
 export interface Seen {
@@ -60,11 +66,11 @@ export interface Seen {
   skipped?: string;
 }
 
-function answerFor(answers: Answers, call: Call): Answer {
+function answerFor(answers: Answers, call: Call, signal?: AbortSignal): Answer | Promise<Answer> {
   const a =
     (call.item !== undefined ? answers[`${call.id} ${call.item}`] : undefined) ?? answers[call.id];
   if (a === undefined) return {};
-  return typeof a === 'function' ? a(call) : a;
+  return typeof a === 'function' ? a(call, signal) : a;
 }
 
 /** An executor that records calls and answers them from `answers`. */
@@ -86,7 +92,7 @@ export function fakeExecutor(
         ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
       };
       seen.calls.push(call);
-      const a = answerFor(answers, call);
+      const a = await answerFor(answers, call, opts.signal);
       const out = { stdout: a.stdout ?? '', stderr: a.stderr ?? '', code: a.code ?? 0 };
       if (a.signal !== undefined) {
         throw new RemoteError({
@@ -115,7 +121,7 @@ export function fakeExecutor(
         vars,
       };
       seen.calls.push(call);
-      const a = answerFor(answers, call);
+      const a = await answerFor(answers, call);
       if ((a.code ?? 0) !== 0) {
         throw new RemoteError({
           host: action.to,

@@ -213,14 +213,10 @@ test('parsers of the check and inventory answers', (t) => {
     apps: ['api', 'web'],
     services: ['postgres/db'],
   });
-  t.deepEqual(
-    [
-      ...parseFreeSpace(
-        'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 10 1 8 10% /\n',
-      ).entries(),
-    ],
-    [['/', 8192]],
-  );
+  t.deepEqual(parseFreeSpace('/home/dokku\t2049\t8\t/\n/x\t7\t1\t/mnt/my disk\nnoise\n'), [
+    { path: '/home/dokku', device: '2049', free: 8192, mount: '/' },
+    { path: '/x', device: '7', free: 1024, mount: '/mnt/my disk' },
+  ]);
   t.deepEqual(parseFileValues('deploy-source=tar\ndeploy-source-metadata=https://x/a=b\n'), {
     'deploy-source': 'tar',
     'deploy-source-metadata': 'https://x/a=b',
