@@ -19,11 +19,12 @@ import type {
 } from './commands/options.js';
 import { ExitCode, FerryError, InputError, InternalError, UsageError } from './errors.js';
 import type { RendererChoice } from './run/runner.js';
+import { AGE_RECIPIENT_HELP, normaliseRecipient } from './schema/age.js';
 import { trace } from './ssh/trace.js';
 import type { Route } from './tasks/types.js';
 
 type Flags = NonNullable<ParseArgsConfig['options']>;
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 const GLOBAL: Flags = {
   inventory: { type: 'string', short: 'i' },
@@ -99,18 +100,23 @@ Example:
     },
   },
   backup: {
-    usage: 'ferry backup HOST [--fetch DIR] [--dry-run] [--resume]',
+    usage: 'ferry backup HOST [--fetch DIR [--encrypt RECIPIENT]...] [--dry-run] [--resume]',
     summary: 'archive HOST (apps, config, datastores, plugins) with checksums',
     help: `Runs playbooks/backup.yml: quiet check, inventory, datastore exports, archive.
 The archive is written mode 0600 in a root-only directory on HOST; the inventory's
 backup.keep decides how many are kept.
 
   --fetch DIR    also stream the archive, exports and manifest to DIR here, checksummed
+  --encrypt RECIPIENT
+                 encrypt that copy on HOST (age) before it leaves: only ciphertext reaches DIR;
+                 an age X25519 public key (age1...) or an ssh-ed25519 public key line;
+                 repeat for more recipients (any one decrypts); replaces backup.encrypt
 ${RUN_HELP}
 
 Example:
-  ferry backup old --fetch ./backups`,
-    flags: { ...RUN, fetch: { type: 'string' } },
+  ferry backup old --fetch ./backups
+  ferry backup old --fetch ./backups --encrypt age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p`,
+    flags: { ...RUN, fetch: { type: 'string' }, encrypt: { type: 'string', multiple: true } },
     async run(values, positionals, argv, ctx) {
       const [host, ...extra] = positionals;
       if (!host || extra.length > 0) {
@@ -119,28 +125,42 @@ Example:
           'Example: ferry backup old --fetch ./backups',
         );
       }
+      const encrypt = recipientsOf(values.encrypt);
+      if (encrypt && typeof values.fetch !== 'string') {
+        throw new UsageError(
+          '--encrypt encrypts the copy --fetch DIR brings here; the archive on the host stays as it is',
+          'Example: ferry backup old --fetch ./backups --encrypt age1...',
+        );
+      }
       const opts: BackupOptions = {
         ...runOptions(values, argv, ctx),
         host,
         ...(typeof values.fetch === 'string' ? { fetch: resolve(values.fetch) } : {}),
+        ...(encrypt ? { encrypt } : {}),
       };
       return (await import('./commands/backup.js')).backup(opts, ctx);
     },
   },
   restore: {
-    usage: 'ferry restore ARCHIVE HOST [--force] [--route direct|relay] [--dry-run] [--resume]',
+    usage:
+      'ferry restore ARCHIVE HOST [--identity FILE] [--force] [--route direct|relay] [--dry-run] [--resume]',
     summary: 'put an archive (here, or HOST:PATH) onto HOST and bring everything up',
     help: `Runs playbooks/restore.yml. ARCHIVE is a folder or dokku.tar.* file on this machine,
 or HOST:PATH on an inventory host. Its checksum is verified before anything is extracted.
 
+  --identity FILE
+                 decrypt an encrypted copy (backup --encrypt) here with this age identity
+                 (age-keygen's key file, or an ssh-ed25519 private key); the whole copy is
+                 authenticated before a byte is sent, then streamed decrypted to HOST
   --force        allow a HOST that already holds Dokku data (a safety archive of it is taken first)
   --route R      direct (HOST pulls from the archive's host) or relay
 ${RUN_HELP}
 
 Example:
   ferry restore ./backups/old-20261123T100000Z new
-  ferry restore old:/var/lib/dokku-ferry/archives/old-20261123T100000Z new`,
-    flags: { ...RUN, ...FORCE, ...ROUTE },
+  ferry restore old:/var/lib/dokku-ferry/archives/old-20261123T100000Z new
+  ferry restore ./backups/old-20261123T100000Z new --identity ~/.config/age/ferry.key`,
+    flags: { ...RUN, ...FORCE, ...ROUTE, identity: { type: 'string' } },
     async run(values, positionals, argv, ctx) {
       const [archive, target, ...extra] = positionals;
       if (!archive || !target || extra.length > 0) {
@@ -150,9 +170,17 @@ Example:
         );
       }
       const remote = /^([A-Za-z0-9][A-Za-z0-9_.-]*):(\/.*)$/.exec(archive);
+      const identity = typeof values.identity === 'string' ? values.identity : undefined;
+      if (identity !== undefined && remote) {
+        throw new UsageError(
+          '--identity decrypts a copy on this machine (ferry backup --fetch DIR --encrypt), not HOST:PATH',
+          'Example: ferry restore ./backups/old-20261123T100000Z new --identity ~/.config/age/ferry.key',
+        );
+      }
       const opts: RestoreOptions = {
         ...runOptions(values, argv, ctx),
         archive: remote ? { host: remote[1]!, path: remote[2]! } : { path: resolve(archive) },
+        ...(identity !== undefined ? { identity: resolve(identity) } : {}),
         target,
         force: values.force === true,
         ...routeOf(values),
@@ -236,6 +264,22 @@ Example:
     },
   },
 };
+
+/** `--encrypt` values checked and normalised (an ssh key loses its comment); undefined when none. */
+function recipientsOf(given: Values[string]): string[] | undefined {
+  if (!Array.isArray(given) || given.length === 0) return undefined;
+  return given.map((v) => {
+    const r = String(v);
+    const ok = normaliseRecipient(r);
+    if (!ok) {
+      throw new UsageError(
+        `--encrypt ${JSON.stringify(r.length > 80 ? `${r.slice(0, 80)}…` : r)} is not an age recipient`,
+        `Give ${AGE_RECIPIENT_HELP}.`,
+      );
+    }
+    return ok;
+  });
+}
 
 function commonOptions(values: Values): { inventory: string; json: boolean } {
   return {

@@ -9,7 +9,10 @@ export function backup(opts: BackupOptions, io: Io): Promise<number> {
       command: 'backup',
       playbook: opts.playbook ?? 'backup',
       bindings: { source: opts.host },
-      plan: opts.fetch ? { fetch: opts.fetch } : {},
+      plan: {
+        ...(opts.fetch ? { fetch: opts.fetch } : {}),
+        ...(opts.encrypt ? { encrypt: opts.encrypt } : {}),
+      },
     },
     io,
   );

@@ -120,6 +120,14 @@ export interface PlanOptions {
    * on this machine, or on `host` (an inventory host name).
    */
   archive?: { host?: string; path: string };
+  /**
+   * `ferry backup --fetch DIR --encrypt R...`: the age recipients the fetched
+   * copy is encrypted to on the host (normalised); replaces the inventory's
+   * `backup.encrypt`.
+   */
+  encrypt?: string[];
+  /** `ferry restore ARCHIVE HOST --identity FILE`: the age identity file here (absolute) that decrypts ARCHIVE. */
+  ageIdentity?: string;
 }
 
 /** What `plan` receives for one step. */
