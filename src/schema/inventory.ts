@@ -170,7 +170,7 @@ export const inventorySchema = {
           items: {
             type: 'string',
             pattern: AGE_RECIPIENT_PATTERN,
-            description: `An age recipient: ${AGE_RECIPIENT_HELP}.`,
+            description: `an age recipient: ${AGE_RECIPIENT_HELP}`,
           },
           description:
             'age recipients the copy `ferry backup --fetch` brings here is encrypted to, on the host, before it leaves (--encrypt replaces the list). Any one of their identities decrypts it.',
