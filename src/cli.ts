@@ -20,6 +20,7 @@ import {
 } from './commands/options.js';
 import { ExitCode, FerryError, InputError, InternalError, UsageError } from './errors.js';
 import type { RendererChoice } from './run/runner.js';
+import { AGE_RECIPIENT_HELP, normaliseRecipient } from './schema/age.js';
 import { trace } from './ssh/trace.js';
 import type { Selection } from './tasks/manifest.js';
 import {
@@ -132,13 +133,18 @@ Example:
     },
   },
   backup: {
-    usage: 'ferry backup HOST|GROUP|--all [--fetch DIR] [--parallel N] [--dry-run] [--resume]',
+    usage:
+      'ferry backup HOST|GROUP|--all [--fetch DIR [--encrypt RECIPIENT]...] [--parallel N] [--dry-run] [--resume]',
     summary: 'archive HOST (apps, config, datastores, plugins) with checksums; or every host',
     help: `Runs playbooks/backup.yml: quiet check, inventory, datastore exports, archive.
 The archive is written mode 0600 in a root-only directory on HOST; the inventory's
 backup.keep decides how many are kept.
 
   --fetch DIR    also stream the archive, exports and manifest to DIR here, checksummed
+  --encrypt RECIPIENT
+                 encrypt that copy on HOST (age) before it leaves: only ciphertext reaches DIR;
+                 an age X25519 public key (age1...) or an ssh-ed25519 public key line;
+                 repeat for more recipients (any one decrypts); replaces backup.encrypt
   --all          back up every host of the inventory (a fleet)
   GROUP          a group of an Ansible inventory instead of HOST: back up its hosts
   --parallel N   hosts backed up at once in a fleet (default ${DEFAULT_PARALLEL})
@@ -157,10 +163,12 @@ lines naming the host in CI.
 
 Example:
   ferry backup old --fetch ./backups
+  ferry backup old --fetch ./backups --encrypt age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
   ferry backup --all --parallel 2 --junit backups.xml`,
     flags: {
       ...RUN,
       fetch: { type: 'string' },
+      encrypt: { type: 'string', multiple: true },
       all: { type: 'boolean' },
       parallel: { type: 'string' },
       ...SELECT,
@@ -174,6 +182,13 @@ Example:
           'Example: ferry backup old --fetch ./backups, or ferry backup --all',
         );
       }
+      const encrypt = recipientsOf(values.encrypt);
+      if (encrypt && typeof values.fetch !== 'string') {
+        throw new UsageError(
+          '--encrypt encrypts the copy --fetch DIR brings here; the archive on the host stays as it is',
+          'Example: ferry backup old --fetch ./backups --encrypt age1...',
+        );
+      }
       const opts: BackupOptions = {
         ...runOptions(values, argv, ctx),
         ...(host ? { host } : {}),
@@ -181,17 +196,22 @@ Example:
         ...parallelOf(values),
         ...selectionOf(values),
         ...(typeof values.fetch === 'string' ? { fetch: resolve(values.fetch) } : {}),
+        ...(encrypt ? { encrypt } : {}),
       };
       return (await import('./commands/backup.js')).backup(opts, ctx);
     },
   },
   restore: {
     usage:
-      'ferry restore ARCHIVE HOST [--force] [--route direct|relay] [--app NAME] [--rename OLD=NEW] [--dry-run] [--resume]',
+      'ferry restore ARCHIVE HOST [--identity FILE] [--force] [--route direct|relay] [--app NAME] [--rename OLD=NEW] [--dry-run] [--resume]',
     summary: 'put an archive (here, or HOST:PATH) onto HOST and bring everything up',
     help: `Runs playbooks/restore.yml. ARCHIVE is a folder or dokku.tar.* file on this machine,
 or HOST:PATH on an inventory host. Its checksum is verified before anything is extracted.
 
+  --identity FILE
+                 decrypt an encrypted copy (backup --encrypt) here with this age identity
+                 (age-keygen's key file, or an ssh-ed25519 private key); the whole copy is
+                 authenticated before a byte is sent, then streamed decrypted to HOST
   --force        allow a HOST that already holds Dokku data (a safety archive of it is taken first)
   --route R      direct (HOST pulls from the archive's host) or relay
 ${SELECT_HELP}
@@ -206,8 +226,16 @@ ${SELECT_NOTE}
 Example:
   ferry restore ./backups/old-20261123T100000Z new
   ferry restore old:/var/lib/dokku-ferry/archives/old-20261123T100000Z new
-  ferry restore ./backups/old-20261123T100000Z new --app notes --rename notes=memo --rename postgres/notes-db=memo-db`,
-    flags: { ...RUN, ...FORCE, ...ROUTE, ...SELECT, rename: { type: 'string', multiple: true } },
+  ferry restore ./backups/old-20261123T100000Z new --app notes --rename notes=memo --rename postgres/notes-db=memo-db
+  ferry restore ./backups/old-20261123T100000Z new --identity ~/.config/age/ferry.key`,
+    flags: {
+      ...RUN,
+      ...FORCE,
+      ...ROUTE,
+      ...SELECT,
+      rename: { type: 'string', multiple: true },
+      identity: { type: 'string' },
+    },
     async run(values, positionals, argv, ctx) {
       const [archive, target, ...extra] = positionals;
       if (!archive || !target || extra.length > 0) {
@@ -217,9 +245,17 @@ Example:
         );
       }
       const remote = /^([A-Za-z0-9][A-Za-z0-9_.-]*):(\/.*)$/.exec(archive);
+      const identity = typeof values.identity === 'string' ? values.identity : undefined;
+      if (identity !== undefined && remote) {
+        throw new UsageError(
+          '--identity decrypts a copy on this machine (ferry backup --fetch DIR --encrypt), not HOST:PATH',
+          'Example: ferry restore ./backups/old-20261123T100000Z new --identity ~/.config/age/ferry.key',
+        );
+      }
       const opts: RestoreOptions = {
         ...runOptions(values, argv, ctx),
         archive: remote ? { host: remote[1]!, path: remote[2]! } : { path: resolve(archive) },
+        ...(identity !== undefined ? { identity: resolve(identity) } : {}),
         target,
         force: values.force === true,
         ...routeOf(values),
@@ -305,6 +341,22 @@ Example:
     },
   },
 };
+
+/** `--encrypt` values checked and normalised (an ssh key loses its comment); undefined when none. */
+function recipientsOf(given: Values[string]): string[] | undefined {
+  if (!Array.isArray(given) || given.length === 0) return undefined;
+  return given.map((v) => {
+    const r = String(v);
+    const ok = normaliseRecipient(r);
+    if (!ok) {
+      throw new UsageError(
+        `--encrypt ${JSON.stringify(r.length > 80 ? `${r.slice(0, 80)}…` : r)} is not an age recipient`,
+        `Give ${AGE_RECIPIENT_HELP}.`,
+      );
+    }
+    return ok;
+  });
+}
 
 function commonOptions(
   values: Values,

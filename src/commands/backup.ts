@@ -29,6 +29,7 @@ function requestFor(opts: BackupOptions, host: string, argv: string[]): RunReque
     plan: {
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
       ...(opts.selection ? { selection: opts.selection } : {}),
+      ...(opts.encrypt ? { encrypt: opts.encrypt } : {}),
     },
     facts: archiveFacts,
   };
@@ -56,6 +57,7 @@ function hostArgv(opts: BackupOptions, host: string): string[] {
     ...(opts.playbook ? ['-p', opts.playbook] : []),
     ...(opts.acceptNewHostKeys ? ['--accept-new-host-keys'] : []),
     ...selectionArgv(opts.selection),
+    ...(opts.encrypt ?? []).flatMap((r) => ['--encrypt', r]),
   ];
 }
 

@@ -69,6 +69,8 @@ export interface BackupOptions extends RunOptions, SelectOptions {
   parallel?: number;
   /** Absolute path of the folder here the archive is streamed to. */
   fetch?: string;
+  /** `--encrypt R` (repeated): age recipients, normalised; only with `fetch`. Replaces backup.encrypt. */
+  encrypt?: string[];
 }
 
 /** `ferry restore ARCHIVE HOST`. */
@@ -77,6 +79,8 @@ export interface RestoreOptions extends RunOptions, SelectOptions {
   rename?: Renames;
   /** On `host` (an inventory host) when given as HOST:PATH, else here (absolute). */
   archive: { host?: string; path: string };
+  /** `--identity FILE`: the age identity (absolute) decrypting an encrypted ARCHIVE here. */
+  identity?: string;
   target: string;
   force: boolean;
   route?: Route;

@@ -627,6 +627,7 @@ export function resolveAnsible(
       settings.backup?.dir ??
       (typeof rawDir === 'string' ? rawDir : '/var/lib/dokku-ferry/archives'),
     keep: settings.backup?.keep ?? 7,
+    ...(settings.backup?.encrypt ? { encrypt: settings.backup.encrypt } : {}),
   };
   const ferryAt = (path: Path): Where =>
     allFerry?.where.kind === 'yaml'

@@ -226,6 +226,10 @@ function wellFormedParts(value: unknown): { doc: InventoryDocument; checkIdentit
       backup: {
         dir: str(backup.dir, '/var/lib/dokku-ferry/archives'),
         keep: int(backup.keep, 7),
+        ...(Array.isArray(backup.encrypt) &&
+        backup.encrypt.every((r: unknown) => typeof r === 'string')
+          ? { encrypt: [...(backup.encrypt as string[])] }
+          : {}),
       },
     },
   };

@@ -260,6 +260,8 @@ export function formatPlan(p: Plan, inventory: Inventory): string {
     p.options.force ? '--force' : '',
     p.options.route ? `--route ${p.options.route}` : '',
     p.options.fetch ? `--fetch ${p.options.fetch}` : '',
+    ...(p.options.encrypt ?? []).map((r) => `--encrypt '${r}'`),
+    p.options.ageIdentity ? `--identity ${p.options.ageIdentity}` : '',
   ].filter(Boolean);
   if (flags.length > 0) lines.push(`  options: ${flags.join(' ')}`);
   const selection = describeSelection(p.options.selection, p.options.rename);

@@ -4,6 +4,7 @@
  * `npm run schemas` publishes it as schemas/inventory.schema.json for editors.
  */
 import { EXISTING_APP_NAME } from '../dokku/names.js';
+import { AGE_RECIPIENT_HELP, AGE_RECIPIENT_PATTERN } from './age.js';
 import type { FromSchema } from './from-schema.js';
 import {
   ADDRESS_PATTERN,
@@ -155,7 +156,8 @@ export const inventorySchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      description: 'Where archives are written on a host, and how many are kept.',
+      description:
+        'Where archives are written on a host, how many are kept, and whom fetched copies are encrypted to.',
       properties: {
         dir: {
           type: 'string',
@@ -170,6 +172,16 @@ export const inventorySchema = {
           maximum: 10000,
           default: 7,
           description: 'How many archives the retention step keeps (the newest).',
+        },
+        encrypt: {
+          type: 'array',
+          items: {
+            type: 'string',
+            pattern: AGE_RECIPIENT_PATTERN,
+            description: `an age recipient: ${AGE_RECIPIENT_HELP}`,
+          },
+          description:
+            'age recipients the copy `ferry backup --fetch` brings here is encrypted to, on the host, before it leaves (--encrypt replaces the list). Any one of their identities decrypts it.',
         },
       },
     },

@@ -9,7 +9,7 @@
  * small stream. A member outside the seed's paths stays in the stage: nothing
  * reaches a live path before verify-archive.
  */
-import { FerryError, InternalError, knownCause, StopError } from '../errors.js';
+import { FerryError, InternalError, knownCause, LocalError, StopError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/index.js';
 import { $, type Command } from '../ssh/shell.js';
 import { formatBytes } from '../util/format.js';
@@ -101,6 +101,38 @@ export function prepareStageCommand(runId: string): Command {
   return $`test -d /home/dokku && test -d /var/lib/dokku && ${mounts} && rm -rf -- ${s.dir} ${s.home} ${s.lib} && ${rootOnlyDirs(s.meta, s.lib)}`;
 }
 
+/** The encrypted archive in a fetched folder: dokku.tar.zst.age or dokku.tar.gz.age. */
+export function encryptedArchiveNameCommand(dir: Arg): Command {
+  return $`cd ${dir} && { ls -1 dokku.tar.zst.age dokku.tar.gz.age 2>/dev/null || true; } | head -n 1`;
+}
+
+/**
+ * Checks the ciphertexts against the SHA256SUMS the fetch wrote (exit 1 and
+ * `<file>: FAILED` when one differs); says so when there is none.
+ */
+export function ciphertextSumsCommand(dir: Arg): Command {
+  return $`cd ${dir} && if [ -e SHA256SUMS ]; then sha256sum -c --strict SHA256SUMS; else echo 'no SHA256SUMS'; fi`;
+}
+
+/**
+ * age decrypting `file` with `identity` to stdout: each 64 KiB chunk is
+ * authenticated before it is written out, and the wrong key fails on the
+ * header, before any byte.
+ */
+export function ageDecryptCommand(identity: string, file: Arg | Command): Command {
+  return $`age --decrypt -i ${identity} -- ${file}`;
+}
+
+/**
+ * Decrypts `file` to nowhere: exit 0 only when every chunk authenticated
+ * under `identity`. Run over the whole file before a byte is sent, so a
+ * wrong key or a damaged file stops the restore before anything reaches the
+ * target, even its stage.
+ */
+export function authenticateCommand(identity: string, file: Arg | Command): Command {
+  return $`age --decrypt -i ${identity} -o /dev/null -- ${file}`;
+}
+
 /** Whether this host has zstd (exit 0) or not (exit 1). */
 export const HAS_ZSTD = $`command -v zstd`;
 
@@ -129,14 +161,17 @@ export function archiveSource(ctx: PlanContext<{ data: string; from: string }>):
   }
   const holder = given.host ?? fromHost?.name ?? 'controller';
   const p = given.path.replace(/\/+$/, '');
-  if (/\/dokku\.tar\.(zst|gz)$/.test(p)) return { holder, dir: p.replace(/\/[^/]+$/, ''), file: p };
+  if (/\/dokku\.tar\.(zst|gz)(\.age)?$/.test(p)) {
+    return { holder, dir: p.replace(/\/[^/]+$/, ''), file: p };
+  }
   return { holder, dir: p, file: undefined };
 }
 
 /** The compression an archive file uses, from its name. */
 export function compressionOf(file: string): Compression | undefined {
-  if (file.endsWith('.gz')) return 'gzip';
-  if (file.endsWith('.zst')) return 'zstd';
+  const f = file.replace(/\.age$/, '');
+  if (f.endsWith('.gz')) return 'gzip';
+  if (f.endsWith('.zst')) return 'zstd';
   return undefined;
 }
 
@@ -217,6 +252,9 @@ const transfer = defineTask({
     'expected-sum': [],
     'actual-sum': ['archive-dir'],
     'discard-stage': [],
+    // encrypted (restore --identity): the ciphertexts' sums, then age over each whole file (item: meta or the compression)
+    'ciphertext-sums': [],
+    authenticate: [],
   },
   plan(ctx) {
     const { host, params, roles, options, inventory } = ctx;
@@ -307,9 +345,17 @@ const transfer = defineTask({
         expect: 'exit 0 when the archive is dokku.tar.zst (else stop: install zstd)',
       });
     }
+    const identity = options.ageIdentity;
+    if (identity !== undefined && where.holder !== 'controller') {
+      throw new FerryError('--identity decrypts an archive on this machine, not on a host');
+    }
+    const enc = identity === undefined ? '' : '.age';
     if (where.file === undefined) {
-      const list = archiveNameCommand(where.dir);
-      const expect = 'dokku.tar.zst or dokku.tar.gz (none: not an archive folder)';
+      const list =
+        identity === undefined
+          ? archiveNameCommand(where.dir)
+          : encryptedArchiveNameCommand(where.dir);
+      const expect = `dokku.tar.zst${enc} or dokku.tar.gz${enc} (none: not an archive folder)`;
       actions.push(
         where.holder === 'controller'
           ? { kind: 'local', id: 'archive-name', command: list, expect }
@@ -323,20 +369,44 @@ const transfer = defineTask({
             },
       );
     }
+    const variants: Compression[] = known ? [known] : ['zstd', 'gzip'];
+    const fileOf = (c: Compression) =>
+      where.file ?? $`${where.dir}/${`dokku.tar.${COMPRESSION[c].ext}${enc}`}`;
+    const metaFile = $`${where.dir}/meta.tar.age`;
+    if (identity !== undefined) {
+      actions.push(
+        {
+          kind: 'local',
+          id: 'ciphertext-sums',
+          command: ciphertextSumsCommand(where.dir),
+          expect: 'every file OK (a FAILED one: stop, nothing sent)',
+        },
+        ...[['meta', metaFile] as const, ...variants.map((c) => [c, fileOf(c)] as const)].map(
+          ([item, file]): PlannedAction => ({
+            kind: 'local',
+            id: 'authenticate',
+            item,
+            command: authenticateCommand(identity, file),
+            expect:
+              'exit 0: every chunk authenticated under the identity (else stop: wrong key or damaged, nothing sent)',
+          }),
+        ),
+      );
+    }
     actions.push({
       kind: 'stream',
       id: 'meta',
       from: where.holder,
       to,
       route: holderRoute,
-      send: sendMetaCommand(where.dir),
+      send:
+        identity === undefined ? sendMetaCommand(where.dir) : ageDecryptCommand(identity, metaFile),
       receive: receiveMetaCommand(s.dir),
       why: "the manifest, the datastore exports and the archive's checksum",
       changes: true,
     });
-    const variants: Compression[] = known ? [known] : ['zstd', 'gzip'];
     for (const c of variants) {
-      const file = where.file ?? $`${where.dir}/${`dokku.tar.${COMPRESSION[c].ext}`}`;
+      const file = fileOf(c);
       actions.push({
         kind: 'stream',
         id: 'archive',
@@ -344,7 +414,7 @@ const transfer = defineTask({
         from: where.holder,
         to,
         route: holderRoute,
-        send: sendArchiveCommand(file),
+        send: identity === undefined ? sendArchiveCommand(file) : ageDecryptCommand(identity, file),
         receive: receiveDataCommand(options.runId, c),
         counts: true,
         why:
@@ -411,10 +481,94 @@ function planned(rt: Runtime, id: 'live' | 'archive'): Compression[] {
   return rt.actions.filter((a) => a.id === id).map((a) => a.item as Compression);
 }
 
+/** The archive's name in its folder (archive-name), else its compression as planned. */
+async function archiveCompression(rt: Runtime, dir: string): Promise<Compression> {
+  const variants = planned(rt, 'archive');
+  if (rt.has('archive-name')) {
+    const name = (await rt.exec('archive-name', { 'archive-dir': dir })).stdout.trim();
+    const c = compressionOf(name);
+    if (!c) {
+      throw new StopError(`no dokku.tar.zst or dokku.tar.gz in the archive folder`, {
+        hint: rt.ctx.options.ageIdentity
+          ? 'With --identity, name the folder `ferry backup --fetch DIR --encrypt` wrote (it holds meta.tar.age and dokku.tar.zst.age).'
+          : 'Name the folder `ferry backup` wrote (it holds manifest.json and dokku.tar.zst); an encrypted copy (dokku.tar.zst.age) needs --identity FILE.',
+      });
+    }
+    return c;
+  }
+  if (variants.length === 1) return variants[0]!;
+  throw new InternalError('transfer: no archive stream planned');
+}
+
+/**
+ * Restore of an encrypted copy: before a byte leaves this machine, the
+ * ciphertexts must match their SHA256SUMS (a damaged file, named) and age
+ * must authenticate every chunk of both under the identity (a wrong key, or
+ * damage the sums cannot see). The streams after decrypt again, chunk by
+ * chunk authenticated: a file changed in between fails there, and its stage
+ * is discarded; extract runs only after verify-archive.
+ */
+async function authenticateEncrypted(rt: Runtime, dir: string, c: Compression): Promise<void> {
+  const to = rt.ctx.host!.name;
+  const identity = rt.ctx.options.ageIdentity!;
+  const nothing = `Nothing was sent to ${to}.`;
+  const sums = await rt.exec('ciphertext-sums', {}, { allowCodes: [0, 1] });
+  const failed = sums.stdout
+    .split('\n')
+    .map((l) => /^(.*): FAILED/.exec(l)?.[1])
+    .filter((f): f is string => f !== undefined);
+  if (sums.code !== 0 || failed.length > 0) {
+    throw new StopError(
+      `${failed.map((f) => `${dir}/${f}`).join(', ') || dir} is damaged: its sha256 is not the one in ${dir}/SHA256SUMS`,
+      {
+        hint: `${nothing} Restore from another copy (the archive on the host, HOST:PATH, or another fetch).`,
+      },
+    );
+  }
+  if (/^no SHA256SUMS/m.test(sums.stdout)) {
+    rt.task.warn(`${dir} has no SHA256SUMS: only age's authentication checks the files`);
+  }
+  for (const item of ['meta', c]) {
+    const name = item === 'meta' ? 'meta.tar.age' : `dokku.tar.${COMPRESSION[c].ext}.age`;
+    try {
+      await rt.exec('authenticate', {}, { item });
+    } catch (e) {
+      const said = e instanceof LocalError ? e.stderr : String(e);
+      if (e instanceof LocalError && e.code === 127) {
+        throw new StopError('age is not installed on this machine: it decrypts the copy here', {
+          hint: 'Install it (apt-get install age, brew install age), then run the restore again.',
+        });
+      }
+      if (/no identity matched any of the recipients/.test(said)) {
+        throw new StopError(
+          `${identity} cannot decrypt ${dir}/${name}: it is not a key the copy was encrypted to`,
+          {
+            hint: `${nothing} Give --identity the private key of one of the recipients the backup was encrypted to (backup.encrypt or --encrypt).`,
+          },
+        );
+      }
+      const why = said.split('\n').find((l) => l.startsWith('age: error:')) ?? said.trim();
+      throw new StopError(
+        `${dir}/${name} is damaged or was altered: age could not authenticate it (${why.replace(/^age: error: /, '')})`,
+        { hint: `${nothing} Restore from another copy.` },
+      );
+    }
+  }
+  rt.task.log(`${dir}: sums match and age authenticated every chunk under ${identity}`);
+}
+
 async function run(rt: Runtime) {
   const { params, options, host } = rt.ctx;
   const to = host!.name;
   const s = stagePaths(options.runId);
+  // Encrypted: judged here, before the stage exists or anything is sent.
+  let encrypted: Compression | undefined;
+  if (options.ageIdentity !== undefined && params.data === 'given') {
+    const dir = archiveSource(rt.ctx).dir;
+    const d = typeof dir === 'string' ? dir : '';
+    encrypted = await archiveCompression(rt, d);
+    await authenticateEncrypted(rt, d, encrypted);
+  }
   rt.task.hostState(to, `receiving into ${s.home} and ${s.lib}; nothing moved into place`);
   const live = params.data === 'live';
   const from = rt.ctx.roles[params.from]?.name;
@@ -456,23 +610,7 @@ async function run(rt: Runtime) {
       }
       vars['archive-dir'] = dir;
     }
-    const variants = planned(rt, 'archive');
-    if (rt.has('archive-name')) {
-      const name = (
-        await rt.exec('archive-name', { 'archive-dir': vars['archive-dir']! })
-      ).stdout.trim();
-      const c = compressionOf(name);
-      if (!c) {
-        throw new StopError(`no dokku.tar.zst or dokku.tar.gz in the archive folder`, {
-          hint: 'Name the folder `ferry backup` wrote (it holds manifest.json and dokku.tar.zst).',
-        });
-      }
-      compression = c;
-    } else if (variants.length === 1) {
-      compression = variants[0]!;
-    } else {
-      throw new InternalError('transfer: no archive stream planned');
-    }
+    compression = encrypted ?? (await archiveCompression(rt, vars['archive-dir']!));
     if (compression === 'zstd' && !(await hasZstd(rt, to))) {
       throw new StopError(`the archive is zstd-compressed and ${to} has no zstd`, {
         hint: `Install it there: apt-get install zstd`,

@@ -125,6 +125,14 @@ export interface PlanOptions {
   selection?: Selection;
   /** `ferry restore --rename OLD=NEW`: names on the target. */
   rename?: Renames;
+  /**
+   * `ferry backup --fetch DIR --encrypt R...`: the age recipients the fetched
+   * copy is encrypted to on the host (normalised); replaces the inventory's
+   * `backup.encrypt`.
+   */
+  encrypt?: string[];
+  /** `ferry restore ARCHIVE HOST --identity FILE`: the age identity file here (absolute) that decrypts ARCHIVE. */
+  ageIdentity?: string;
 }
 
 /** What `plan` receives for one step. */

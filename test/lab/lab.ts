@@ -48,6 +48,8 @@ export const LAB_PACKAGES = [
   'memcached',
   'git',
   'zstd',
+  // encrypts fetched copies on the source and decrypts them here (backup --encrypt, restore --identity)
+  'age',
   'rsync',
   'iproute2',
   'curl',

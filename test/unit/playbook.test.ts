@@ -46,7 +46,16 @@ test('backup, restore and drill load, with defaults filled in', async (t) => {
   const backup = await loadPlaybook('backup');
   t.deepEqual(
     backup.steps.map((s) => s.task),
-    ['sweep', 'check-quiet', 'inventory', 'select', 'export-datastores', 'archive', 'retention', 'fetch'],
+    [
+      'sweep',
+      'check-quiet',
+      'inventory',
+      'select',
+      'export-datastores',
+      'archive',
+      'retention',
+      'fetch',
+    ],
   );
   t.is(backup.steps.find((s) => s.task === 'fetch')!.when, 'fetch');
   const restore = await loadPlaybook('restore');
