@@ -10,7 +10,11 @@ export function drill(opts: DrillOptions, io: Io): Promise<number> {
       playbook: opts.playbook ?? 'drill',
       bindings: { source: opts.source, scratch: opts.scratch },
       // The scratch host exists to be overwritten; its safety archive still comes first.
-      plan: { force: true, ...(opts.route ? { route: opts.route } : {}) },
+      plan: {
+        force: true,
+        ...(opts.route ? { route: opts.route } : {}),
+        ...(opts.domainSuffix ? { domainSuffix: opts.domainSuffix } : {}),
+      },
     },
     io,
   );

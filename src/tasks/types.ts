@@ -120,6 +120,8 @@ export interface PlanOptions {
    * on this machine, or on `host` (an inventory host name).
    */
   archive?: { host?: string; path: string };
+  /** `ferry drill --domain-suffix`: the names a scratch host's apps answer under (`<app>.<suffix>`). */
+  domainSuffix?: string;
 }
 
 /** What `plan` receives for one step. */

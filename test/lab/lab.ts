@@ -46,6 +46,8 @@ export const LAB_PACKAGES = [
   'rsync',
   'iproute2',
   'curl',
+  // crontab(1) for the dokku user's crontab (Dokku's cron plugin writes it); no cron daemon runs.
+  'cron',
 ] as const;
 
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
@@ -70,6 +72,8 @@ const HOST_DATA = [
   ['ferry', '/var/lib/dokku-ferry'],
   // A host's cron entries (a datastore's backup-schedule writes one here) are its own.
   ['cron', '/etc/cron.d'],
+  // And its users' crontabs (the dokku user's: app.json cron tasks, certificate renewals).
+  ['crontabs', '/var/spool/cron/crontabs'],
 ] as const;
 
 /** One host to bring up. */
@@ -912,6 +916,15 @@ async function fingerprint(pubFile: string): Promise<string> {
   return fp;
 }
 
+/** The gid of Debian's `crontab` group (root's when the cron package is not there yet). */
+function crontabGid(): number {
+  const line = fs
+    .readFileSync('/etc/group', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('crontab:'));
+  return Number(line?.split(':')[2] ?? 0) || 0;
+}
+
 async function removeHostData(dir: string): Promise<void> {
   for (const [sub] of HOST_DATA)
     await fsp.rm(path.join(dir, sub), { recursive: true, force: true });
@@ -937,6 +950,10 @@ async function prepareHost(
   await fsp.mkdir(d('root'), { mode: 0o700 });
   await fsp.mkdir(d('ferry'), { mode: 0o755 });
   await fsp.mkdir(d('cron'), { mode: 0o755 });
+  // crontab(1) is setgid crontab and wants its spool as Debian makes it: root:crontab 1730.
+  await fsp.mkdir(d('crontabs'));
+  await fsp.chmod(d('crontabs'), 0o1730);
+  await fsp.chown(d('crontabs'), 0, crontabGid());
   await fsp.chmod(d('home-dokku'), 0o755);
   await fsp.chmod(d('lib-dokku'), 0o755);
   await fsp.chown(d('home-dokku'), ids.uid, ids.gid);
@@ -1018,6 +1035,7 @@ mount --bind "$H/docker" /var/lib/docker || fail "bind mount /var/lib/docker fai
 mount --bind "$H/root" /root || fail "bind mount /root failed"
 mount --bind "$H/ferry" /var/lib/dokku-ferry || fail "bind mount /var/lib/dokku-ferry failed"
 mount --bind "$H/cron" /etc/cron.d || fail "bind mount /etc/cron.d failed"
+mount --bind "$H/crontabs" /var/spool/cron/crontabs || fail "bind mount /var/spool/cron/crontabs failed"
 # The host's docker is the lab engine's CLI, not the controller's client.
 if [ -n "\${5:-}" ] && [ -f "\${4:-}" ]; then
   mount --bind "$4" "$5" || fail "bind mount of the docker CLI failed"
