@@ -206,6 +206,22 @@ export class LabHost {
     return execInHost(this.pid, cmd, opts);
   }
 
+  /**
+   * Shapes the host's outgoing link (eth0) to `rate` (tc's units: `100mbit`),
+   * a token bucket (netem does not work in these namespaces; tbf does), as a
+   * WAN would; `undefined` removes the shaping.
+   */
+  async shape(rate: string | undefined): Promise<void> {
+    if (rate === undefined) {
+      await this.must('tc qdisc del dev eth0 root 2>/dev/null || true');
+      return;
+    }
+    if (!/^\d+(\.\d+)?([kmg]?bit|[kmg]?bps)$/.test(rate))
+      throw new LabError(`a link rate is like 100mbit, got ${rate}`);
+    // A burst of 1 ms at the rate (at least 64 KiB) and packets queued up to 50 ms: a WAN's router.
+    await this.must(`tc qdisc replace dev eth0 root tbf rate ${rate} burst 256kb latency 50ms`);
+  }
+
   /** Whether the host's init still runs (same PID and start time as recorded). */
   running(): boolean {
     return this.pid > 0 && pidStart(this.pid) === this.pidStart;
