@@ -181,10 +181,10 @@ test('the probe sends at most 64 MiB in half a second and measures from the firs
     ['-c', `set -euo pipefail; ${PROBE_SEND.render()} | ${PROBE_RECEIVE.render()}`],
     { encoding: 'utf8' },
   );
-  const rate = parseProbe(out);
-  t.true(rate > 1e6, out);
-  const bytes = Number(/ferry-probe (\d+)/.exec(out)?.[1]);
-  t.true(bytes > 1e6 && bytes <= 67108864, out);
+  const bytes = Number(/ferry-probe (\d+) (\d+)/.exec(out)?.[1]);
+  t.true(bytes > 0 && bytes <= 67108864, out);
+  // A loaded machine may send too little in half a second to say anything: then no rate.
+  t.is(Number.isFinite(parseProbe(out)), bytes > 1e6, out);
 });
 
 test('compression zstd stops when a host lacks it, before anything is streamed', async (t) => {
