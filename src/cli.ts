@@ -266,17 +266,26 @@ Example:
     },
   },
   drill: {
-    usage: 'ferry drill HOST --to SCRATCH [--route direct|relay] [--junit FILE]',
+    usage:
+      'ferry drill HOST --to SCRATCH [--domain-suffix DOMAIN] [--route direct|relay] [--junit FILE]',
     summary: 'restore the latest backup of HOST onto SCRATCH, prove it works, report RTO/RPO',
     help: `Runs playbooks/drill.yml. SCRATCH is overwritten (it is a scratch host).
+SCRATCH never acts as production: each app with domains answers APP.DOMAIN
+instead of its production names (so no certificate is asked for them),
+letsencrypt auto-renew, app.json cron tasks, the dokku user's crontab and
+/etc/cron.d/dokku-* entries are disabled there; the report lists each.
 
   --to SCRATCH   the scratch host (an inventory host name)
+  --domain-suffix DOMAIN
+                 the names SCRATCH's apps answer under (APP.DOMAIN); default:
+                 SCRATCH's own global VHOST (before the restore replaced it)
   --route R      direct (SCRATCH pulls from HOST) or relay
 ${RUN_HELP}
 
 Example:
-  ferry drill old --to scratch --junit drill.xml`,
-    flags: { ...RUN, ...ROUTE, to: { type: 'string' } },
+  ferry drill old --to scratch --junit drill.xml
+  ferry drill old --to scratch --domain-suffix drill.example.com`,
+    flags: { ...RUN, ...ROUTE, to: { type: 'string' }, 'domain-suffix': { type: 'string' } },
     async run(values, positionals, argv, ctx) {
       const [source, ...extra] = positionals;
       const scratch = values.to;
@@ -291,6 +300,7 @@ Example:
         source,
         scratch,
         ...routeOf(values),
+        ...domainSuffixOf(values),
       };
       return (await import('./commands/drill.js')).drill(opts, ctx);
     },
@@ -458,6 +468,21 @@ export const EXIT_CODES = `Exit codes:
   70   a bug in dokku-ferry (the message says where to report it)
   130  interrupted (Ctrl-C); --resume continues where it stopped
 `;
+
+/** A DNS name (RFC 1123 labels, lower case, at most 253 characters), as a scratch host's domain suffix. */
+function domainSuffixOf(values: Values): { domainSuffix?: string } {
+  const d = values['domain-suffix'];
+  if (d === undefined) return {};
+  const name = String(d).toLowerCase().replace(/\.$/, '');
+  const label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+  if (name.length > 253 || !name.split('.').every((l) => label.test(l))) {
+    throw new UsageError(
+      `--domain-suffix must be a DNS name, got "${String(d)}"`,
+      'Example: ferry drill old --to scratch --domain-suffix drill.example.com',
+    );
+  }
+  return { domainSuffix: name };
+}
 
 function mainHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));

@@ -91,6 +91,8 @@ export interface DrillOptions extends RunOptions {
   source: string;
   scratch: string;
   route?: Route;
+  /** `--domain-suffix`: the scratch host's apps answer `<app>.<suffix>` (default: its own global VHOST). */
+  domainSuffix?: string;
 }
 
 /** `ferry plan PLAYBOOK ROLE=HOST...`. */

@@ -15,6 +15,7 @@ import exportDatastores from './export-datastores.js';
 import extract from './extract.js';
 import fetch from './fetch.js';
 import inventory from './inventory.js';
+import isolateScratch from './isolate-scratch.js';
 import pluginTriggers from './plugin-triggers.js';
 import rebuildApps from './rebuild-apps.js';
 import recreateEngine from './recreate-engine.js';
@@ -50,6 +51,7 @@ export const TASKS = {
   'start-proxies': startProxies,
   rename,
   'plugin-triggers': pluginTriggers,
+  'isolate-scratch': isolateScratch,
   'rewrite-remotes': rewriteRemotes,
   'rebuild-apps': rebuildApps,
   'verify-apps': verifyApps,

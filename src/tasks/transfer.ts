@@ -36,8 +36,53 @@ import {
   type RuntimeOf,
 } from './types.js';
 
-/** Compression param: `auto` picks zstd when both ends have it, else gzip. */
-export type CompressionChoice = Compression | 'auto';
+/** Compression param: `auto` measures the link first (see {@link chooseCodec}). */
+export type CompressionChoice = LiveCodec | 'auto';
+
+/**
+ * How a live stream is sent. Where the CPUs are the limit (a fast link, or
+ * hosts that share cores) compressing costs more than it saves; where the
+ * link is, the better ratio of a higher level wins.
+ */
+export const LIVE_CODECS = {
+  none: undefined,
+  zstd: COMPRESSION.zstd,
+  'zstd-3': { compress: $`zstd -q -3 -T0`, decompress: COMPRESSION.zstd.decompress },
+  gzip: COMPRESSION.gzip,
+} as const satisfies Record<string, { compress: Command; decompress: Command } | undefined>;
+/** A live stream's codec: none, zstd (-1), zstd-3, gzip (-1). */
+export type LiveCodec = keyof typeof LIVE_CODECS;
+
+/** Link rates (bytes/s, as the probe measured them) at which the next-faster codec wins. */
+export const CODEC_THRESHOLDS = { none: 120e6, zstd: 25e6 } as const;
+
+/**
+ * The codec for a link of `bytesPerSecond`: none at or above ~1 Gbit/s of
+ * payload (tar and ssh already use the CPUs; zstd -1 compresses ~350 MB/s a
+ * core and the hosts may share them), zstd -1 on a fast link, zstd -3 on a
+ * slow one (100 Mbit/s: the ratio is worth the CPU). Without zstd on both
+ * hosts: none on a fast link, gzip -1 on a slow one.
+ */
+export function chooseCodec(bytesPerSecond: number, zstd: boolean): LiveCodec {
+  if (!(bytesPerSecond > 0)) return zstd ? 'zstd' : 'gzip';
+  if (bytesPerSecond >= CODEC_THRESHOLDS.none) return 'none';
+  if (!zstd) return 'gzip';
+  return bytesPerSecond >= CODEC_THRESHOLDS.zstd ? 'zstd' : 'zstd-3';
+}
+
+/** The probe's send side: at most 64 MiB, at most half a second (cheap bytes: ssh does not compress). */
+export const PROBE_SEND = $`{ timeout 0.5 yes || true; } | head -c 67108864`;
+
+/** The probe's receive side: bytes and microseconds from the first byte to the end. */
+export const PROBE_RECEIVE = $`{ IFS= read -r -n 1 _ || true; s=$(date +%s%N); n=$(wc -c); e=$(date +%s%N); echo "ferry-probe $n $(( (e - s) / 1000 ))"; }`;
+
+/** Bytes per second from the probe's output; NaN when it said nothing usable. */
+export function parseProbe(output: string): number {
+  const m = /ferry-probe (\d+) (\d+)/.exec(output);
+  if (!m) return Number.NaN;
+  const [bytes, us] = [Number(m[1]), Number(m[2])];
+  return bytes > 1e6 && us > 0 ? bytes / (us / 1e6) : Number.NaN;
+}
 
 /**
  * Send side of a live transfer: tar | compress, its SHA-256 to `sumFile`.
@@ -46,9 +91,10 @@ export type CompressionChoice = Compression | 'auto';
  * connection and one pull key carry everything: a second connection costs
  * its handshake and a slow first second here.
  */
-export function sendLiveCommand(sumFile: Arg, compression: Compression, metaDir: Arg): Command {
+export function sendLiveCommand(sumFile: Arg, codec: LiveCodec, metaDir: Arg): Command {
   const meta = $`m=${metaDir} && if [ -e "$m/manifest.json" ] || [ -e "$m/exports" ]; then set -- "$@" -C "$m"; for x in manifest.json exports; do if [ -e "$m/$x" ]; then set -- "$@" "$x"; fi; done; fi`;
-  const send = hashed($`${TAR_CREATE} | ${COMPRESSION[compression].compress}`, sumFile, 'out');
+  const c = LIVE_CODECS[codec];
+  const send = hashed(c ? $`${TAR_CREATE} | ${c.compress}` : TAR_CREATE, sumFile, 'out');
   return $`${EXISTING_PATHS} && ${meta} && ${send}`;
 }
 
@@ -59,7 +105,7 @@ export function sendLiveCommand(sumFile: Arg, compression: Compression, metaDir:
  * stage, the last two send a live stream's `manifest.json` and `exports/` to
  * the root-only meta folder; symlink targets (S) are left as they are.
  */
-export function receiveDataCommand(runId: string, compression: Compression): Command {
+export function receiveDataCommand(runId: string, compression: LiveCodec): Command {
   const s = stagePaths(runId);
   const lib = s.lib.slice(1).replace(/\./g, '\\.');
   const all = `s,^,${s.lib.slice(1)}/,S`;
@@ -67,12 +113,9 @@ export function receiveDataCommand(runId: string, compression: Compression): Com
   const manifest = `s,^${lib}/manifest\\.json$,${s.meta.slice(1)}/manifest.json,S`;
   const exports = `s,^${lib}/exports\\(/\\|$\\),${s.meta.slice(1)}/exports\\1,S`;
   const [a, h, m, e] = [all, home, manifest, exports];
-  return hashed(
-    $`${COMPRESSION[compression].decompress} | tar --numeric-owner -xpf - -C / --transform ${a} --transform ${h} --transform ${m} --transform ${e}`,
-    s.sum,
-    'in',
-    { progress: true },
-  );
+  const untar = $`tar --numeric-owner -xpf - -C / --transform ${a} --transform ${h} --transform ${m} --transform ${e}`;
+  const c = LIVE_CODECS[compression];
+  return hashed(c ? $`${c.decompress} | ${untar}` : untar, s.sum, 'in', { progress: true });
 }
 
 /** Send side of an archive transfer: the archive file as it is. */
@@ -224,10 +267,10 @@ const transfer = defineTask({
           'live: the Dokku paths as they are now; latest: the newest archive in backup.dir on `from`; given: the archive named on the command line.',
       },
       compression: {
-        enum: ['auto', 'zstd', 'gzip'],
+        enum: ['auto', 'none', 'zstd', 'zstd-3', 'gzip'],
         default: 'auto',
         description:
-          'Of a live stream: auto (zstd -1 when both hosts have it, else gzip -1), zstd or gzip. An archive is sent as it was written.',
+          'Of a live stream: auto (a half-second probe of the route decides: none on a fast link, zstd -1, zstd -3 on a slow one; gzip -1 without zstd), none, zstd (-1), zstd-3 or gzip (-1). An archive is sent as it was written.',
       },
       route: {
         enum: ['auto', 'direct', 'relay'],
@@ -241,6 +284,7 @@ const transfer = defineTask({
     'prepare-stage': [],
     // item: the host asked
     'has-zstd': [],
+    probe: [],
     // item: the compression
     live: [],
     'latest-archive': [],
@@ -282,9 +326,9 @@ const transfer = defineTask({
     if (params.data === 'live') {
       const src = roles[params.from]!;
       const dir = runDir(inventory, src, options.runId);
-      const choices: Compression[] =
-        params.compression === 'auto' ? ['zstd', 'gzip'] : [params.compression];
-      if (params.compression !== 'gzip') {
+      const choices: LiveCodec[] =
+        params.compression === 'auto' ? ['none', 'zstd', 'zstd-3', 'gzip'] : [params.compression];
+      if (params.compression !== 'gzip' && params.compression !== 'none') {
         for (const h of [src.name, to]) {
           actions.push({
             kind: 'remote',
@@ -294,10 +338,22 @@ const transfer = defineTask({
             command: HAS_ZSTD,
             expect:
               params.compression === 'auto'
-                ? 'exit 0: zstd is there; 1: not (then gzip)'
+                ? 'exit 0: zstd is there; 1: not (then none or gzip)'
                 : 'exit 0 (else stop: compression zstd needs zstd on both hosts)',
           });
         }
+      }
+      if (params.compression === 'auto') {
+        actions.push({
+          kind: 'stream',
+          id: 'probe',
+          from: src.name,
+          to,
+          route,
+          send: PROBE_SEND,
+          receive: PROBE_RECEIVE,
+          why: 'the rate of this route, measured (at most 64 MiB, at most half a second): it decides the compression of the stream',
+        });
       }
       for (const c of choices) {
         actions.push({
@@ -313,9 +369,13 @@ const transfer = defineTask({
           why:
             choices.length === 1
               ? "the seed's five paths with the manifest and exports, streamed: no archive file on either disk, nothing on the controller"
-              : c === 'zstd'
-                ? "the seed's five paths with the manifest and exports, streamed (nothing on either disk or the controller), when both hosts have zstd"
-                : 'the same with gzip -1, instead, when either host lacks zstd',
+              : c === 'none'
+                ? "the seed's five paths with the manifest and exports, streamed (nothing on either disk or the controller), uncompressed when the probe saw a fast link"
+                : c === 'zstd'
+                  ? 'the same with zstd -1 when the link is slower (both hosts have zstd)'
+                  : c === 'zstd-3'
+                    ? 'the same with zstd -3 on a slow link (a WAN: the ratio pays for the CPU)'
+                    : 'the same with gzip -1 on a slow link when either host lacks zstd',
           changes: true,
         });
       }
@@ -582,20 +642,26 @@ async function run(rt: Runtime) {
     live && params.compression !== 'gzip' && from ? hasZstd(rt, from) : undefined,
   ]);
 
-  let compression: Compression;
+  let compression: LiveCodec;
   const vars: Record<string, string> = {};
+  let probed: number | undefined;
   if (live) {
-    if (params.compression === 'gzip') compression = 'gzip';
-    else {
+    if (params.compression === 'gzip' || params.compression === 'none') {
+      compression = params.compression;
+    } else {
       const [a, b] = [zstdThere === true, zstdHere === true];
-      if (a && b) compression = 'zstd';
-      else if (params.compression === 'zstd') {
+      if (params.compression !== 'auto' && !(a && b)) {
         throw new StopError(`zstd is missing on ${a ? to : from}`, {
-          hint: 'Install zstd there (apt-get install zstd), or set the transfer step\'s compression to "auto" or "gzip".',
+          hint: 'Install zstd there (apt-get install zstd), or set the transfer step\'s compression to "auto", "none" or "gzip".',
         });
-      } else {
-        compression = 'gzip';
-        rt.task.log(`zstd is missing on ${a ? to : from}: gzip -1 instead (slower)`);
+      }
+      if (params.compression !== 'auto') compression = params.compression;
+      else {
+        probed = parseProbe((await rt.stream('probe')).output);
+        compression = chooseCodec(probed, a && b);
+        rt.task.log(
+          `${Number.isFinite(probed) ? `the route carries ${formatBytes(probed)}/s` : 'the probe measured nothing'}: ${compression === 'none' ? 'no compression' : compression}${a && b ? '' : ` (zstd is missing on ${a ? to : from})`}`,
+        );
       }
     }
   } else {
@@ -622,7 +688,12 @@ async function run(rt: Runtime) {
   const dir = { 'archive-dir': vars['archive-dir'] ?? '' };
   if (!live) await rt.stream('meta', dir);
   let manifest = knownManifest(rt);
-  const out: Record<string, Json> = { compression };
+  const out: Record<string, Json> = {
+    compression,
+    ...(probed !== undefined && Number.isFinite(probed)
+      ? { probeBytesPerSecond: Math.round(probed) }
+      : {}),
+  };
   if (!live) {
     try {
       manifest = parseManifest((await rt.exec('read-manifest')).stdout);
@@ -648,7 +719,9 @@ async function run(rt: Runtime) {
     const told = await causeOf(
       rt,
       e,
-      live ? undefined : { ...dir, file: `dokku.tar.${COMPRESSION[compression].ext}` },
+      live || (compression !== 'zstd' && compression !== 'gzip')
+        ? undefined
+        : { ...dir, file: `dokku.tar.${COMPRESSION[compression].ext}` },
     );
     // What arrived is unverified: it goes, so nothing of it lingers in the Dokku paths.
     const discarded = await rt.exec('discard-stage').then(

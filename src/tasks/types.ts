@@ -133,6 +133,8 @@ export interface PlanOptions {
   encrypt?: string[];
   /** `ferry restore ARCHIVE HOST --identity FILE`: the age identity file here (absolute) that decrypts ARCHIVE. */
   ageIdentity?: string;
+  /** `ferry drill --domain-suffix`: the names a scratch host's apps answer under (`<app>.<suffix>`). */
+  domainSuffix?: string;
 }
 
 /** What `plan` receives for one step. */

@@ -20,7 +20,8 @@ const USAGE = `usage: npm run lab -- <command> [--instance NAME]
   down                               stop the lab and remove what it made
   status                             list running lab instances
   seed HOST                          seed HOST with the sample apps and services
-  exec HOST -- CMD...                run CMD as root inside HOST (no SSH)`;
+  exec HOST -- CMD...                run CMD as root inside HOST (no SSH)
+  shape HOST RATE|off                shape HOST's outgoing link (tc tbf, e.g. 100mbit), or not`;
 
 async function main(argv: string[]): Promise<number> {
   let instance = 'default';
@@ -62,6 +63,14 @@ async function main(argv: string[]): Promise<number> {
       return seed(instance, args);
     case 'exec':
       return exec(instance, args);
+    case 'shape': {
+      const [name, rate] = args;
+      if (!name || !rate) throw new LabError('usage: shape HOST RATE|off');
+      const lab = await Lab.open(instance);
+      await lab.host(name).shape(rate === 'off' ? undefined : rate);
+      console.log(`${name}: ${rate === 'off' ? 'not shaped' : `outgoing link shaped to ${rate}`}`);
+      return 0;
+    }
     default:
       console.error(cmd ? `unknown command: ${cmd}\n${USAGE}` : USAGE);
       return 2;

@@ -53,6 +53,8 @@ export const LAB_PACKAGES = [
   'rsync',
   'iproute2',
   'curl',
+  // crontab(1) for the dokku user's crontab (Dokku's cron plugin writes it); no cron daemon runs.
+  'cron',
 ] as const;
 
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
@@ -77,6 +79,8 @@ const HOST_DATA = [
   ['ferry', '/var/lib/dokku-ferry'],
   // A host's cron entries (a datastore's backup-schedule writes one here) are its own.
   ['cron', '/etc/cron.d'],
+  // And its users' crontabs (the dokku user's: app.json cron tasks, certificate renewals).
+  ['crontabs', '/var/spool/cron/crontabs'],
 ] as const;
 
 /** One host to bring up. */
@@ -214,6 +218,22 @@ export class LabHost {
         `lab host ${this.name} is not running (its init, PID ${this.pid}, is gone)`,
       );
     return execInHost(this.pid, cmd, opts);
+  }
+
+  /**
+   * Shapes the host's outgoing link (eth0) to `rate` (tc's units: `100mbit`),
+   * a token bucket (netem does not work in these namespaces; tbf does), as a
+   * WAN would; `undefined` removes the shaping.
+   */
+  async shape(rate: string | undefined): Promise<void> {
+    if (rate === undefined) {
+      await this.must('tc qdisc del dev eth0 root 2>/dev/null || true');
+      return;
+    }
+    if (!/^\d+(\.\d+)?([kmg]?bit|[kmg]?bps)$/.test(rate))
+      throw new LabError(`a link rate is like 100mbit, got ${rate}`);
+    // A burst of 1 ms at the rate (at least 64 KiB) and packets queued up to 50 ms: a WAN's router.
+    await this.must(`tc qdisc replace dev eth0 root tbf rate ${rate} burst 256kb latency 50ms`);
   }
 
   /** Whether the host's init still runs (same PID and start time as recorded). */
@@ -990,6 +1010,15 @@ async function fingerprint(pubFile: string): Promise<string> {
   return fp;
 }
 
+/** The gid of Debian's `crontab` group (root's when the cron package is not there yet). */
+function crontabGid(): number {
+  const line = fs
+    .readFileSync('/etc/group', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('crontab:'));
+  return Number(line?.split(':')[2] ?? 0) || 0;
+}
+
 async function removeHostData(dir: string): Promise<void> {
   for (const [sub] of HOST_DATA)
     await fsp.rm(path.join(dir, sub), { recursive: true, force: true });
@@ -1019,6 +1048,10 @@ async function prepareHost(
   await fsp.writeFile(path.join(d('root'), '.ssh', 'authorized_keys'), key.pub, { mode: 0o600 });
   await fsp.mkdir(d('ferry'), { mode: 0o755 });
   await fsp.mkdir(d('cron'), { mode: 0o755 });
+  // crontab(1) is setgid crontab and wants its spool as Debian makes it: root:crontab 1730.
+  await fsp.mkdir(d('crontabs'));
+  await fsp.chmod(d('crontabs'), 0o1730);
+  await fsp.chown(d('crontabs'), 0, crontabGid());
   await fsp.chmod(d('home-dokku'), 0o755);
   await fsp.chmod(d('lib-dokku'), 0o755);
   await fsp.chown(d('home-dokku'), ids.uid, ids.gid);
@@ -1100,6 +1133,7 @@ mount --bind "$H/docker" /var/lib/docker || fail "bind mount /var/lib/docker fai
 mount --bind "$H/root" /root || fail "bind mount /root failed"
 mount --bind "$H/ferry" /var/lib/dokku-ferry || fail "bind mount /var/lib/dokku-ferry failed"
 mount --bind "$H/cron" /etc/cron.d || fail "bind mount /etc/cron.d failed"
+mount --bind "$H/crontabs" /var/spool/cron/crontabs || fail "bind mount /var/spool/cron/crontabs failed"
 # The instance's own registry (HOST_DIR is <instance>/hosts/<name>).
 mount --bind "$H/../../registry" ${REGISTRY_DIR} || fail "bind mount of the registry failed"
 # The host's docker is the lab engine's CLI, not the controller's client.

@@ -42,6 +42,8 @@ export interface Answer {
   code?: number;
   stdout?: string;
   stderr?: string;
+  /** A stream's output (what its receiving command printed). */
+  output?: string;
   /** Ends it without an exit code, as a host reports a kill or a time limit (`its N ms timeout`). */
   signal?: string;
 }
@@ -131,7 +133,12 @@ export function fakeExecutor(
           stderr: a.stderr ?? 'scripted failure',
         });
       }
-      return { route: 'relay', bytes: Number(a.stdout ?? 1000) || 1000, seconds: 1, output: '' };
+      return {
+        route: 'relay',
+        bytes: Number(a.stdout ?? 1000) || 1000,
+        seconds: 1,
+        output: a.output ?? '',
+      };
     },
     async routeOf(action) {
       return action.from === 'controller' || action.to === 'controller' ? 'controller' : 'relay';

@@ -39,6 +39,7 @@ const CORE: Record<string, string> = {
   storage: './core/storage.js',
   network: './core/network.js',
   builds: './core/builds.js',
+  cron: './core/cron.js',
   'docker-options': './core/docker-options.js',
   domains: './core/domains.js',
   proxy: './core/proxy.js',
@@ -160,8 +161,11 @@ async function dispatch(argv: string[]): Promise<number> {
   const prefix = cmd.includes(':') ? cmd.slice(0, cmd.indexOf(':')) : cmd;
   let commands: Record<string, Command> | null = null;
   let core = false;
-  // builds:* is new in 0.38.0
-  const coreModule = prefix === 'builds' && !versionAtLeast('0.38.0') ? undefined : CORE[prefix];
+  // builds:* is new in 0.38.0, cron:set in 0.34.0
+  const tooOld =
+    (prefix === 'builds' && !versionAtLeast('0.38.0')) ||
+    (prefix === 'cron' && !versionAtLeast('0.34.0'));
+  const coreModule = tooOld ? undefined : CORE[prefix];
   if (coreModule !== undefined) {
     core = true;
     const mod = (await import(coreModule)) as { commands: Record<string, Command> };
