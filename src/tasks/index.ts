@@ -6,6 +6,7 @@
  * code: the planner and `ferry plan` use it as it is.
  */
 import archive from './archive.js';
+import carryImages from './carry-images.js';
 import checkQuiet from './check-quiet.js';
 import checkTarget from './check-target.js';
 import clearStale from './clear-stale.js';
@@ -20,6 +21,7 @@ import rebuildApps from './rebuild-apps.js';
 import recreateEngine from './recreate-engine.js';
 import retention from './retention.js';
 import rewriteRemotes from './rewrite-remotes.js';
+import saveImages from './save-images.js';
 import startProxies from './start-proxies.js';
 import startServices from './start-services.js';
 import transfer from './transfer.js';
@@ -33,9 +35,11 @@ export const TASKS = {
   'check-target': checkTarget,
   inventory,
   'export-datastores': exportDatastores,
+  'save-images': saveImages,
   archive,
   transfer,
   'verify-archive': verifyArchive,
+  'carry-images': carryImages,
   extract,
   'clear-stale': clearStale,
   'recreate-engine': recreateEngine,

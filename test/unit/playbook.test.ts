@@ -17,6 +17,7 @@ test('migrate follows the seed procedure, step by step', async (t) => {
     'export-datastores': 'source',
     transfer: 'target',
     'verify-archive': 'target',
+    'carry-images': 'target',
     extract: 'target',
     'clear-stale': 'target',
     'recreate-engine': 'target',
@@ -38,7 +39,15 @@ test('backup, restore and drill load, with defaults filled in', async (t) => {
   const backup = await loadPlaybook('backup');
   t.deepEqual(
     backup.steps.map((s) => s.task),
-    ['check-quiet', 'inventory', 'export-datastores', 'archive', 'retention', 'fetch'],
+    [
+      'check-quiet',
+      'inventory',
+      'export-datastores',
+      'save-images',
+      'archive',
+      'retention',
+      'fetch',
+    ],
   );
   t.is(backup.steps.find((s) => s.task === 'fetch')!.when, 'fetch');
   const restore = await loadPlaybook('restore');
