@@ -9,6 +9,7 @@
  * command the lab does not model fails loudly instead of pretending.
  */
 import { openSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
   createNetwork,
   imageExists,
@@ -122,12 +123,38 @@ function load(args: string[]): number {
   return 0;
 }
 
+/** `docker image rm|rmi [-f] IMAGE...`. */
+function imageRm(images: string[]): number {
+  let code = 0;
+  for (const i of images) {
+    const ref = full(i);
+    if (!imageExists(ref)) {
+      err(`Error response from daemon: No such image: ${i}`);
+      code = 1;
+      continue;
+    }
+    const dir = imagePath(ref);
+    rmSync(dir, { recursive: true, force: true });
+    // an empty repo folder is no image; leave the engine as docker would list it
+    try {
+      rmSync(dirname(dir), { recursive: false });
+    } catch {
+      // other tags remain
+    }
+    out(`Untagged: ${ref}`);
+  }
+  return code;
+}
+
 export function docker(args: string[]): number {
   const [a, b, ...rest] = args;
   const tail = [b ?? '', ...rest].filter((x, i) => i > 0 || x !== '');
   if (a === 'pull') return pull(b);
   if (a === 'save' || (a === 'image' && b === 'save')) return save(a === 'save' ? tail : rest);
   if (a === 'load' || (a === 'image' && b === 'load')) return load(a === 'load' ? tail : rest);
+  if (a === 'rmi' || (a === 'image' && (b === 'rm' || b === 'remove'))) {
+    return imageRm((a === 'rmi' ? tail : rest).filter((x) => !x.startsWith('-')));
+  }
   if (a === 'image' && b === 'pull') return pull(rest[0]);
   if (a === 'image' && b === 'inspect') return imageInspect(rest.filter((x) => !x.startsWith('-')));
   if (a === 'images' && b === '-q') {
