@@ -39,11 +39,12 @@ export function receiveFolderCommand(dest: string, name: string): Command {
 }
 
 /**
- * Checks the archive against its `.sha256` and every export against
- * SHA256SUMS (none when the host has no datastore), then prints the archive's sum line.
+ * Checks the archive against its `.sha256`, every export against
+ * SHA256SUMS (none when the host has no datastore) and every saved image
+ * against images/SHA256SUMS (none without image apps), then prints the archive's sum line.
  */
 export function checkFetchedCommand(folder: string): Command {
-  return $`cd ${folder} && sha256sum -c --quiet dokku.tar.*.sha256 && { [ ! -s exports/SHA256SUMS ] || (cd exports && sha256sum -c --quiet SHA256SUMS); } && cat dokku.tar.*.sha256`;
+  return $`cd ${folder} && sha256sum -c --quiet dokku.tar.*.sha256 && { [ ! -s exports/SHA256SUMS ] || (cd exports && sha256sum -c --quiet SHA256SUMS); } && { [ ! -s images/SHA256SUMS ] || (cd images && sha256sum -c --quiet SHA256SUMS); } && cat dokku.tar.*.sha256`;
 }
 
 /** The age CLI encrypting stdin to `recipients` (binary output). */
@@ -340,7 +341,7 @@ async function run(rt: Runtime) {
       { hint: `Remove ${here} and run the backup again.` },
     );
   }
-  rt.task.log(`checked here: archive sha256 ${sha256}, exports match SHA256SUMS`);
+  rt.task.log(`checked here: archive sha256 ${sha256}, exports and images match their SHA256SUMS`);
   rt.task.hostState('controller', `copy at ${here}`);
   const out: Record<string, Json> = {
     dir: here,

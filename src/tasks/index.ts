@@ -6,6 +6,7 @@
  * code: the planner and `ferry plan` use it as it is.
  */
 import archive from './archive.js';
+import carryImages from './carry-images.js';
 import checkQuiet from './check-quiet.js';
 import checkTarget from './check-target.js';
 import clearStale from './clear-stale.js';
@@ -23,6 +24,7 @@ import removeUnselected from './remove-unselected.js';
 import rename from './rename.js';
 import retention from './retention.js';
 import rewriteRemotes from './rewrite-remotes.js';
+import saveImages from './save-images.js';
 import select from './select.js';
 import startProxies from './start-proxies.js';
 import startServices from './start-services.js';
@@ -40,9 +42,11 @@ export const TASKS = {
   inventory,
   select,
   'export-datastores': exportDatastores,
+  'save-images': saveImages,
   archive,
   transfer,
   'verify-archive': verifyArchive,
+  'carry-images': carryImages,
   extract,
   'clear-stale': clearStale,
   'recreate-engine': recreateEngine,

@@ -30,7 +30,8 @@ export type ForEach =
   | 'proxy'
   | 'repo'
   | 'link'
-  | 'archive';
+  | 'archive'
+  | 'image';
 
 /** Fields every planned action has. */
 interface ActionBase {

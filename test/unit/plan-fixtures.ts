@@ -18,4 +18,8 @@ export const SEED_ORDER = [
   ['rebuild-apps', 'verify-apps'],
   ['start-services', 'start-proxies'],
   ['start-proxies', 'verify-apps'],
+  ['transfer', 'carry-images'],
+  ['carry-images', 'plugin-triggers'],
+  ['carry-images', 'recreate-engine'],
+  ['carry-images', 'rebuild-apps'],
 ] as const;

@@ -195,6 +195,18 @@ test('fetch: the folder streams through tar; the check passes whole and refuses 
   writeFileSync(join(copy, 'exports', 'postgres-a.dump'), 'dumq');
   t.not(bash(checkFetchedCommand(copy)).code, 0);
   writeFileSync(join(copy, 'exports', 'postgres-a.dump'), 'dump');
+  // A saved image (save-images) is checked against images/SHA256SUMS too.
+  mkdirSync(join(copy, 'images'));
+  writeFileSync(join(copy, 'images', 'lab+sealed:1.0.tar'), 'image');
+  t.is(
+    bash($`cd ${join(copy, 'images')} && sha256sum lab+sealed:1.0.tar > SHA256SUMS`).code,
+    0,
+    'setup',
+  );
+  t.is(bash(checkFetchedCommand(copy)).code, 0);
+  writeFileSync(join(copy, 'images', 'lab+sealed:1.0.tar'), 'imagf');
+  t.not(bash(checkFetchedCommand(copy)).code, 0, 'a changed image file is caught here');
+  writeFileSync(join(copy, 'images', 'lab+sealed:1.0.tar'), 'image');
   writeFileSync(join(copy, 'dokku.tar.zst'), 'archivf');
   t.not(bash(checkFetchedCommand(copy)).code, 0);
 });

@@ -11,6 +11,7 @@ import {
   imageExists,
   imagePath,
   imageRef,
+  loadImages,
 } from '../engine.js';
 import {
   appExists,
@@ -240,7 +241,8 @@ function pullImage(image: string): boolean {
   return true;
 }
 
-const fromImage: Command = async (args) => {
+/** Arguments of git:from-image and git:load-image: `--build-dir DIR`, `--force`, then app, image, user, email. */
+function imageArgs(args: string[]): { pos: string[]; force: boolean } {
   let force = false;
   const pos: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -249,10 +251,21 @@ const fromImage: Command = async (args) => {
     else if (a === '--build-dir') i++;
     else pos.push(a);
   }
-  const [app, image, user, emailArg] = pos;
-  verifyAppBash(app);
-  if (image === undefined || image === '') fail('Please specify a docker image');
-  setupBuildCapture(app, 'git:from-image');
+  return { pos, force };
+}
+
+/**
+ * The git-from-image trigger (plugins/git/git-from-image): a Dockerfile
+ * `FROM <image>` build context, the image pulled unless the engine has it,
+ * then git-from-directory; the deploy source recorded on success.
+ */
+async function gitFromImage(
+  app: string,
+  image: string,
+  user: string | undefined,
+  emailArg: string | undefined,
+  force: boolean,
+): Promise<number> {
   info1('Generating build context');
   if (force) {
     info1('Force pulling image');
@@ -276,9 +289,48 @@ const fromImage: Command = async (args) => {
     if (code !== 0) return code;
     setProperty('git', app, 'source-image', image);
     setDeploySource(app, 'docker-image', image);
+    return 0;
   } finally {
     rmSync(ctx, { recursive: true, force: true });
   }
+}
+
+const fromImage: Command = async (args) => {
+  const { pos, force } = imageArgs(args);
+  const [app, image, user, emailArg] = pos;
+  verifyAppBash(app);
+  if (image === undefined || image === '') fail('Please specify a docker image');
+  setupBuildCapture(app, 'git:from-image');
+  const code = await gitFromImage(app, image, user, emailArg, force);
+  if (code !== 0) return code;
+};
+
+/**
+ * git:load-image APP IMAGE (plugins/git/internal-functions cmd-git-load-image,
+ * same from v0.30.0 to v0.38.27): `docker load` of the archive on stdin (the
+ * lab engine's `docker save` format), then as git:from-image with the image
+ * now local, recorded as a `docker-image` deploy. For an image no registry has.
+ */
+const loadImage: Command = async (args) => {
+  const { pos } = imageArgs(args.filter((a) => a !== '--force'));
+  const [app, image, user, emailArg] = pos;
+  verifyAppBash(app);
+  if (image === undefined || image === '') fail('Please specify a docker image');
+  if (process.stdin.isTTY) fail('Expecting tar archive containing docker image on STDIN');
+  setupBuildCapture(app, 'git:load-image');
+  let loaded: string[];
+  try {
+    loaded = loadImages(0);
+  } catch (e) {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+    loaded = [];
+  }
+  for (const r of loaded) println(`Loaded image: ${r}`);
+  if (!imageExists(image)) {
+    fail(`Loaded image tarball but the specified docker image was not found: ${image}`);
+  }
+  const code = await gitFromImage(app, image, user, emailArg, false);
+  if (code !== 0) return code;
 };
 
 function isLabAddress(host: string): boolean {
@@ -467,6 +519,7 @@ export const commands: Record<string, Command> = {
   'git-upload-pack': uploadPack,
   'git-hook': gitHook,
   'git:from-image': fromImage,
+  'git:load-image': loadImage,
   'git:from-archive': fromArchive,
   'git:report': report,
   'git:set': gitSet,
