@@ -8,12 +8,14 @@ import {
   appNameError,
   type Command,
   chownDokku,
+  commandPropertySet,
   DOKKU_LIB_ROOT,
   DOKKU_ROOT,
   eprintln,
   exit,
   fail,
   getProperty,
+  globalEnvPath,
   info1,
   info1Quiet,
   info2Quiet,
@@ -21,6 +23,7 @@ import {
   listApps,
   mkdirDokku,
   println,
+  readEnv,
   readOr,
   reportCommand,
   runDokku,
@@ -56,9 +59,11 @@ export async function createApp(app: string, quiet = false): Promise<void> {
     String(Math.floor(Date.now() / 1000)),
     0o600,
   );
-  for (const p of ['apps', 'app-json', 'logs', 'ps', 'scheduler-docker-local', 'scheduler-k3s']) {
-    mkdirDokku(join(DOKKU_LIB_ROOT, 'data', p, app));
-  }
+  // post-create triggers making data/<plugin>/<app>: apps since 0.34.0
+  // (CreateAppDataDirectory), scheduler-k3s since it exists (0.33)
+  const dataDirs = ['app-json', 'logs', 'ps', 'scheduler-docker-local'];
+  if (versionAtLeast('0.34.0')) dataDirs.push('apps', 'scheduler-k3s');
+  for (const p of dataDirs) mkdirDokku(join(DOKKU_LIB_ROOT, 'data', p, app));
   if (versionAtLeast('0.38.0')) {
     mkdirDokku(join(DOKKU_LIB_ROOT, 'config', 'config', app));
     mkdirDokku(join(DOKKU_LIB_ROOT, 'config', app));
@@ -176,12 +181,16 @@ const destroy: Command = async (args) => {
   rmSync(join(DOKKU_ROOT, app), { recursive: true, force: true });
 };
 
+/**
+ * apps:lock: os.Create of the lock path, i.e. an empty file (a running
+ * deploy's holder line is truncated). No directory is made: an app whose
+ * data/apps/<app>/ is missing cannot be locked (subcommands.go CommandLock).
+ */
 const lock: Command = async (args) => {
   const app = args[0];
   verifyApp(app);
   const path = deployLockPath(app);
   try {
-    mkdirDokku(join(path, '..'));
     writeFileSync(path, '');
     chownDokku(path);
   } catch {
@@ -208,25 +217,66 @@ const unlock: Command = async (args) => {
   info1('Deploy lock removed');
 };
 
-/** Is auto-creation disabled globally (apps:set --global disable-autocreation true)? */
+/**
+ * Is auto-creation disabled? 0.38.0+: the apps property set by
+ * `apps:set --global disable-autocreation true`; before, the global config
+ * var DOKKU_DISABLE_APP_AUTOCREATION (functions.go maybeCreateApp).
+ */
 export function autocreationDisabled(): boolean {
+  if (!versionAtLeast('0.38.0')) {
+    return readEnv(globalEnvPath()).get('DOKKU_DISABLE_APP_AUTOCREATION') === 'true';
+  }
   return (
     readOr(join(DOKKU_LIB_ROOT, 'config', 'apps', '--global', 'disable-autocreation')) === 'true'
   );
 }
 
+/** report.go: the global-disable-autocreation key since 0.38.12. */
 function appInfo(app: string): Record<string, string> {
+  const withGlobal = versionAtLeast('0.38.12');
   const global = getProperty('apps', '--global', 'disable-autocreation');
-  if (app === '--global') return { '--app-global-disable-autocreation': global };
-  return {
+  if (app === '--global') return withGlobal ? { '--app-global-disable-autocreation': global } : {};
+  const info: Record<string, string> = {
     '--app-created-at': getProperty('apps', app, 'created-at'),
     '--app-deploy-source': getProperty('apps', app, 'deploy-source'),
     '--app-deploy-source-metadata': getProperty('apps', app, 'deploy-source-metadata'),
     '--app-dir': join(DOKKU_ROOT, app),
-    '--app-global-disable-autocreation': global,
     '--app-locked': existsSync(deployLockPath(app)) ? 'true' : 'false',
   };
+  if (withGlobal) info['--app-global-disable-autocreation'] = global;
+  return info;
 }
+
+/**
+ * apps:set (0.38.0+, CommandSet over common.CommandPropertySet). Properties:
+ * 0.38.0-0.38.11 deploy-source, deploy-source-metadata, disable-autocreation,
+ * all global too; 0.38.12+ disable-autocreation is global only and the
+ * deploy-source ones are app only.
+ */
+const set: Command = async (args) => {
+  let global = false;
+  const pos: string[] = [];
+  for (const a of args) {
+    if (a === '--global') global = true;
+    else pos.push(a);
+  }
+  let [app = '', property = '', value = ''] = pos;
+  if (global) [app, property, value] = ['--global', pos[0] ?? '', pos[1] ?? ''];
+  const strict = versionAtLeast('0.38.12');
+  if (strict && app !== '--global' && property === 'disable-autocreation') {
+    fail('Property can only be specified globally');
+  }
+  commandPropertySet(
+    'apps',
+    app,
+    property,
+    value,
+    ['deploy-source', 'deploy-source-metadata', 'disable-autocreation'],
+    strict
+      ? ['disable-autocreation']
+      : ['deploy-source', 'deploy-source-metadata', 'disable-autocreation'],
+  );
+};
 
 const report = reportCommand('app', (s) => appInfo(s), true);
 
@@ -239,5 +289,6 @@ export const commands: Record<string, Command> = {
   'apps:lock': lock,
   'apps:locked': locked,
   'apps:unlock': unlock,
+  ...(versionAtLeast('0.38.0') ? { 'apps:set': set } : {}),
   apps: list,
 };

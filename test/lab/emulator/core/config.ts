@@ -84,16 +84,26 @@ function readFor(app: string, path: string, merged: boolean): Map<string, string
   return m;
 }
 
+/** 0.38: the ps restore property; before, DOKKU_APP_RESTORE in the app ENV (GetBoolDefault: "0" is false). */
 function restoreDisabled(app: string): boolean {
   if (versionAtLeast('0.38.0')) return getProperty('ps', app, 'restore') === 'false';
   return readEnv(appEnvPath(app)).get('DOKKU_APP_RESTORE') === '0';
 }
 
+/**
+ * SetMany/UnsetMany's restart (config.go triggerRestart): not for --global,
+ * --no-restart or a disabled restore. Before 0.37.0 "Restarting app" is
+ * printed for an app never deployed too (release_and_deploy then finds no
+ * image and does nothing). A failed redeploy is only a warning: exit 0.
+ */
 async function maybeRestart(app: string, noRestart: boolean): Promise<number> {
-  if (noRestart || app === '--global' || restoreDisabled(app) || !isDeployed(app)) return 0;
+  if (noRestart || app === '--global' || restoreDisabled(app)) return 0;
+  if (versionAtLeast('0.37.0') && !isDeployed(app)) return 0;
   info1(`Restarting app ${app}`);
   setupBuildCapture(app, 'config-redeploy');
-  return releaseAndDeploy(app);
+  const code = await releaseAndDeploy(app);
+  if (code !== 0) warn(`Failure while restarting app: exit status ${code}`);
+  return 0;
 }
 
 const KEY_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -216,6 +226,8 @@ const exportCmd: Command = async (args) => {
 };
 
 const bare: Command = async (args) => {
+  // before 0.31.0 the bare command was config:show's deprecated alias (commands.go)
+  if (!versionAtLeast('0.31.0')) warn("Deprecated: Use the 'config:show' command instead");
   const c = parse(args);
   if (c.shell) {
     warn("Deprecated: Use 'config:export --format shell' instead");
@@ -234,6 +246,14 @@ export const triggers: Record<string, Trigger> = {
   install: async () => {
     migrateEnvFiles();
   },
+  // plugins installing before config force the migration through it (0.38.26+)
+  ...(versionAtLeast('0.38.26')
+    ? {
+        'config-migrate-env': async () => {
+          migrateEnvFiles();
+        },
+      }
+    : {}),
 };
 
 export const commands: Record<string, Command> = {

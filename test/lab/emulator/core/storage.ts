@@ -15,6 +15,7 @@ import {
   readOr,
   verbose,
   verifyApp,
+  verifyAppBash,
   versionAtLeast,
   writeFileDokku,
 } from '../lib.js';
@@ -112,7 +113,84 @@ const mount: Command = async (args) => {
   chownDokku(mountsFile(app));
 };
 
+/** `-v host:container[:opts]` mounts of a phase's docker-options (≤0.37 layout). */
+function legacyMounts(app: string, phase: 'DEPLOY' | 'RUN'): string[] {
+  return readOr(join(DOKKU_ROOT, app, `DOCKER_OPTIONS_${phase}`))
+    .split('\n')
+    .filter((l) => l.startsWith('-v '))
+    .map((l) => l.slice(3));
+}
+
+/** host_path/container_path/volume_options of `host:container[:opts]` (SplitN 3 / awk -F:). */
+function legacyEntry(mount: string): {
+  host_path: string;
+  container_path: string;
+  volume_options: string;
+} {
+  const parts = mount.split(':');
+  return {
+    host_path: parts[0] ?? '',
+    container_path: parts[1] ?? '',
+    volume_options: versionAtLeast('0.37.0') ? parts.slice(2).join(':') : (parts[2] ?? ''),
+  };
+}
+
+/**
+ * storage:list before 0.37 (bash, internal-functions cmd-storage-list): only
+ * `APP --format text|json` in that order. Without --format it prints the bare
+ * mounts (the header and indent come only with an explicit `--format text`);
+ * json is jq's pretty-printed array (`[]` when there is none).
+ */
+function listBash(args: string[]): void {
+  const [app = '', flag = '', value = ''] = args;
+  let format = 'text';
+  if (flag === '--format') {
+    if (value !== 'json' && value !== 'text') fail('Invalid --format value specified');
+    format = value;
+  } else if (flag !== '') fail('Invalid argument specified');
+  verifyAppBash(app);
+  const mounts = legacyMounts(app, 'DEPLOY');
+  if (format === 'json') {
+    if (mounts.length === 0) {
+      println('[]');
+      return;
+    }
+    println(JSON.stringify(mounts.map(legacyEntry), null, 2));
+    return;
+  }
+  if (value === 'text') {
+    if (!isQuiet()) info1(`${app} volume bind-mounts:`);
+    for (const m of mounts) println(`       ${m}`);
+    return;
+  }
+  for (const m of mounts) println(m);
+}
+
+/**
+ * storage:list 0.37 (Go over docker-options, subcommands.go CommandList): the
+ * storage-list trigger's output, trimmed; json is the compact array, `[]`
+ * for an app without mounts.
+ */
+function listGoLegacy(app: string, format: string): void {
+  verifyApp(app);
+  if (format !== 'text' && format !== 'json') fail('Invalid --format value specified');
+  const mounts = legacyMounts(app, 'DEPLOY');
+  if (format === 'json') {
+    println(JSON.stringify(mounts.map(legacyEntry)));
+    return;
+  }
+  if (!isQuiet()) info1(`${app} volume bind-mounts:`);
+  for (const m of mounts) {
+    if (isQuiet()) println(m);
+    else verbose(m);
+  }
+}
+
 const list: Command = async (args) => {
+  if (!versionAtLeast('0.37.0')) {
+    listBash(args);
+    return;
+  }
   let format = 'text';
   const pos: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -122,15 +200,11 @@ const list: Command = async (args) => {
     else pos.push(a);
   }
   const app = pos[0];
-  verifyApp(app);
   if (!versionAtLeast('0.38.0')) {
-    const lines = readOr(join(DOKKU_ROOT, app, 'DOCKER_OPTIONS_DEPLOY'))
-      .split('\n')
-      .filter((l) => l.startsWith('-v '))
-      .map((l) => l.slice(3));
-    for (const l of lines) println(l);
+    listGoLegacy(app ?? '', format);
     return;
   }
+  verifyApp(app);
   if (format !== 'text' && format !== 'json') fail('Invalid --format value specified');
   const rows = readAttachments(app)
     .filter((a) => a.phases.includes('deploy'))
