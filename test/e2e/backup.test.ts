@@ -137,7 +137,12 @@ function sha256File(path: string): Promise<string> {
   });
 }
 
-const METHOD = { 'git-push': 'git', 'git:from-image': 'image', 'git:from-archive': 'archive' };
+const METHOD = {
+  'git-push': 'git',
+  'git:from-image': 'image',
+  'git:load-image': 'image',
+  'git:from-archive': 'archive',
+};
 
 labTest(
   'ferry backup --fetch: 0600 archive, manifest, exports, a checked copy here; source unchanged',

@@ -10,8 +10,10 @@
  *
  * A lab host lacks a few things the tests expect of a Dokku server; small
  * stand-ins provide them: `sudo` (runuser), `uuidgen`, an ssh config that
- * sends `dokku@dokku.me` to the host's own sshd, a git config that serves the
- * smoke-test plugin from a local copy, and the global VHOST `dokku.me`. Tests
+ * sends `dokku@dokku.me` to the host's own sshd, a `curl` that sends
+ * *.dokku.me to the host (Dokku's CI has wildcard DNS), a `git` that serves
+ * the smoke-test plugin's GitHub URL from a local copy, and the global VHOST
+ * `dokku.me`. Tests
  * the emulator cannot run are marked skipped, with their reason, from
  * {@link DOKKU_TEST_SKIPS}.
  */
@@ -155,6 +157,42 @@ if [[ "$user" == root ]]; then exec "$@"; fi
 exec runuser -u "$user" -- "$@"
 `;
 
+/**
+ * A `git` in front of the real one: the lab has no internet, so clones,
+ * fetches and pulls of the smoke-test plugin's GitHub URL are served from its
+ * local copy; a clone's origin is set back to the URL, as a real clone has it
+ * (`git remote get-url` would otherwise show the rewrite).
+ */
+function gitStandIn(local: string): string {
+  return `#!/usr/bin/env bash
+url=https://github.com/dokku/smoke-test-plugin.git
+local=${local}
+case "$1" in
+  clone)
+    if [[ " $* " == *" $url "* ]]; then
+      dest=""
+      for a in "\${@:2}"; do [[ "$a" == -* || "$a" == "$url" ]] || dest="$a"; done
+      [[ -n "$dest" ]] || dest=smoke-test-plugin
+      /usr/bin/git -c "url.$local.insteadOf=$url" "$@" || exit $?
+      exec /usr/bin/git -C "$dest" remote set-url origin "$url"
+    fi ;;
+  fetch|pull|ls-remote)
+    exec /usr/bin/git -c "url.$local.insteadOf=$url" "$@" ;;
+esac
+exec /usr/bin/git "$@"
+`;
+}
+
+/** Dokku's CI resolves *.dokku.me to the test machine; here curl is pointed at this host for them. */
+const CURL = `#!/usr/bin/env bash
+for a in "$@"; do
+  if [[ "$a" =~ ^(https?://)?([^/:]+\\.)?dokku\\.me([:/]|$) ]]; then
+    exec /usr/bin/curl --connect-to '::127.0.0.1:' "$@"
+  fi
+done
+exec /usr/bin/curl "$@"
+`;
+
 const UUIDGEN = `#!/bin/sh
 cat /proc/sys/kernel/random/uuid
 `;
@@ -166,6 +204,7 @@ async function prepareHost(lab: Lab, host: LabHost, testsDir: string): Promise<v
   rmSync(onCtl, { recursive: true, force: true });
   mkdirSync(join(onCtl, 'bin'), { recursive: true });
   writeFileSync(join(onCtl, 'bin', 'sudo'), SUDO, { mode: 0o755 });
+  writeFileSync(join(onCtl, 'bin', 'curl'), CURL, { mode: 0o755 });
   if (spawnSync('sh', ['-c', 'command -v uuidgen']).status !== 0) {
     writeFileSync(join(onCtl, 'bin', 'uuidgen'), UUIDGEN, { mode: 0o755 });
   }
@@ -179,11 +218,9 @@ async function prepareHost(lab: Lab, host: LabHost, testsDir: string): Promise<v
   const knownHosts = readFileSync(lab.knownHostsPath, 'utf8')
     .split('\n')
     .filter((l) => l.startsWith(`${host.address} `))
-    .map((l) => l.replace(/^\S+/, 'dokku.me'))
     .join('\n');
   const key = readFileSync(lab.keyPath, 'utf8');
   const smoke = findSmokeTestPlugin();
-  const smokeUrl = 'https://github.com/dokku/smoke-test-plugin.git';
   if (smoke !== undefined) {
     // the emulator's plugin:install clones a URL from the lab registry (plugins/<host>/<path>)
     const dst = join(REGISTRY_DIR, 'plugins', 'github.com', 'dokku', 'smoke-test-plugin.git');
@@ -196,18 +233,16 @@ async function prepareHost(lab: Lab, host: LabHost, testsDir: string): Promise<v
       rmSync(tmp, { recursive: true, force: true });
     }
   }
+  if (smoke !== undefined) {
+    const local = join(REGISTRY_DIR, 'plugins', 'github.com', 'dokku', 'smoke-test-plugin.git');
+    writeFileSync(join(onCtl, 'bin', 'git'), gitStandIn(local), { mode: 0o755 });
+  }
   const gitconfig = [
     '[safe]',
     '\tdirectory = *',
     '[user]',
     '\tname = Test Robot',
     '\temail = robot@example.com',
-    ...(smoke !== undefined
-      ? [
-          `[url "${join(REGISTRY_DIR, 'plugins', 'github.com', 'dokku', 'smoke-test-plugin.git')}"]`,
-          `\tinsteadOf = ${smokeUrl}`,
-        ]
-      : []),
     '',
   ].join('\n');
   writeFileSync(join(onCtl, 'gitconfig'), gitconfig, { mode: 0o644 });

@@ -15,6 +15,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { procfilePath, updateScale } from './core/scale.js';
 import {
   archiveContextPath,
   type ContainerRecord,
@@ -384,6 +385,21 @@ export function buildApp(app: string, rev: string): void {
   }
 }
 
+/**
+ * The ps plugin's part of a deploy (core-post-extract, then the formation
+ * update): the image's Procfile (procfile-path) kept as data/ps/<app>/Procfile
+ * and every process type it names added to the scale at 0.
+ */
+export function extractProcfile(app: string): void {
+  const dir = imagePath(`dokku/${app}:latest`);
+  const src = join(dir, getProperty('ps', app, 'procfile-path') || 'Procfile');
+  const dst = procfilePath(app);
+  if (existsSync(src)) writeFileDokku(dst, readFileSync(src), 0o644);
+  else rmSync(dst, { force: true });
+  const err = updateScale(app, []);
+  if (err !== null) fail(err);
+}
+
 // ---------------------------------------------------------------- deploy
 
 function webCommand(app: string, image: string): string | null {
@@ -549,6 +565,7 @@ export async function buildAndDeploy(
     const pre = beforeBuild();
     if (pre !== 0) return pre;
     buildApp(app, rev);
+    extractProcfile(app);
     return await releaseAndDeploy(app);
   } catch (e) {
     if (e instanceof DokkuExit) return e.code;

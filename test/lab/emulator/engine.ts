@@ -15,6 +15,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
   existsSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -432,6 +433,49 @@ function imageId(ref: string): string {
 }
 
 /**
+ * Write an image archive (the format above) of file trees to `out`: a file
+ * descriptor or a path. `scratch` is a folder the archive is staged in.
+ */
+export function writeImageArchive(
+  images: Array<{ ref: string; tree: string }>,
+  out: number | string,
+  scratch: string,
+): void {
+  const manifest: SavedImage[] = [];
+  const repositories: Record<string, Record<string, string>> = {};
+  for (const i of images) {
+    const { repo, tag } = imageRef(i.ref);
+    const id = imageId(`${repo}:${tag}`);
+    mkdirSync(join(scratch, id), { recursive: true });
+    const tar = spawnSync('tar', ['-C', i.tree, '-cf', join(scratch, id, 'layer.tar'), '.'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    if (tar.status !== 0) throw new Error(`tar of ${i.ref}: ${tar.stderr.toString().trim()}`);
+    writeFileSync(
+      join(scratch, `${id}.json`),
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: { Labels: { 'ferry.lab': 'image' } },
+      }),
+    );
+    manifest.push({
+      Config: `${id}.json`,
+      RepoTags: [`${repo}:${tag}`],
+      Layers: [`${id}/layer.tar`],
+    });
+    repositories[repo] = { ...(repositories[repo] ?? {}), [tag]: id };
+  }
+  writeFileSync(join(scratch, 'manifest.json'), JSON.stringify(manifest));
+  writeFileSync(join(scratch, 'repositories'), JSON.stringify(repositories));
+  const args = ['-C', scratch, '-cf', typeof out === 'string' ? out : '-', '.'];
+  const r = spawnSync('tar', args, {
+    stdio: ['ignore', typeof out === 'number' ? out : 'ignore', 'pipe'],
+  });
+  if (r.status !== 0) throw new Error(`tar: ${r.stderr.toString().trim()}`);
+}
+
+/**
  * Write a `docker save` archive of `images` (repo[:tag]) to `fd` (stdout by
  * default). Returns the first image that does not exist, or null when all
  * were written.
@@ -440,35 +484,11 @@ export function saveImages(images: string[], fd = 1): string | null {
   for (const i of images) if (!imageExists(i)) return i;
   const dir = engineTmp('save');
   try {
-    const manifest: SavedImage[] = [];
-    const repositories: Record<string, Record<string, string>> = {};
-    for (const i of images) {
-      const { repo, tag } = imageRef(i);
-      const id = imageId(`${repo}:${tag}`);
-      mkdirDokku(join(dir, id));
-      const tar = spawnSync('tar', ['-C', imagePath(i), '-cf', join(dir, id, 'layer.tar'), '.'], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      if (tar.status !== 0) throw new Error(`tar of ${i}: ${tar.stderr.toString().trim()}`);
-      writeFileSync(
-        join(dir, `${id}.json`),
-        JSON.stringify({
-          architecture: 'amd64',
-          os: 'linux',
-          config: { Labels: { 'ferry.lab': 'image' } },
-        }),
-      );
-      manifest.push({
-        Config: `${id}.json`,
-        RepoTags: [`${repo}:${tag}`],
-        Layers: [`${id}/layer.tar`],
-      });
-      repositories[repo] = { ...(repositories[repo] ?? {}), [tag]: id };
-    }
-    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
-    writeFileSync(join(dir, 'repositories'), JSON.stringify(repositories));
-    const out = spawnSync('tar', ['-C', dir, '-cf', '-', '.'], { stdio: ['ignore', fd, 'pipe'] });
-    if (out.status !== 0) throw new Error(`tar: ${out.stderr.toString().trim()}`);
+    writeImageArchive(
+      images.map((ref) => ({ ref, tree: imagePath(ref) })),
+      fd,
+      dir,
+    );
     return null;
   } finally {
     rmSync(dir, { recursive: true, force: true });

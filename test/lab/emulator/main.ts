@@ -43,6 +43,8 @@ const CORE: Record<string, string> = {
   domains: './core/domains.js',
   proxy: './core/proxy-report.js',
   'ssh-keys': './core/ssh-keys.js',
+  url: './core/urls.js',
+  urls: './core/urls.js',
   plugin: './core/plugin.js',
 };
 

@@ -141,24 +141,27 @@ function readLine(): string | null {
   }
 }
 
+/** common.AskForDestructiveConfirmation: type the name back, or the command ends. */
+export function confirmDestructive(name: string, kind: string): void {
+  warn('WARNING: Potentially Destructive Action');
+  warn(`This command will destroy ${kind} ${name}.`);
+  warn(`To proceed, type "${name}"`);
+  process.stdout.write('> ');
+  const answer = readLine();
+  if (answer === null) fail('EOF');
+  if (answer.trim() === '') fail('unexpected newline');
+  if (answer.trim() !== name) {
+    // the Go code really prints the literal word "test"
+    eprintln('Confirmation did not match test. Aborted.');
+    exit(1);
+  }
+}
+
 const destroy: Command = async (args) => {
   const force = args.includes('--force') || process.env.DOKKU_APPS_FORCE_DELETE === '1';
   const app = args.find((a) => !a.startsWith('-'));
   verifyApp(app);
-  if (!force) {
-    warn('WARNING: Potentially Destructive Action');
-    warn(`This command will destroy app ${app}.`);
-    warn(`To proceed, type "${app}"`);
-    process.stdout.write('> ');
-    const answer = readLine();
-    if (answer === null) fail('EOF');
-    if (answer.trim() === '') fail('unexpected newline');
-    if (answer.trim() !== app) {
-      // the Go code really prints the literal word "test"
-      eprintln('Confirmation did not match test. Aborted.');
-      exit(1);
-    }
-  }
+  if (!force) confirmDestructive(app, 'app');
   info1(`Destroying ${app} (including all add-ons)`);
   const pre = await runTrigger('pre-delete', app);
   if (pre !== 0) exit(pre);

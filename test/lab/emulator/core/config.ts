@@ -1,4 +1,5 @@
 /** config:* (reference §4; D plugins/config). */
+import { existsSync, readFileSync } from 'node:fs';
 import { isDeployed, releaseAndDeploy, setupBuildCapture } from '../deploy.js';
 import { migrateEnvFiles } from '../install.js';
 import {
@@ -13,6 +14,7 @@ import {
   info2Quiet,
   isQuiet,
   marshalEnv,
+  parseEnv,
   println,
   readEnv,
   runTrigger,
@@ -35,6 +37,7 @@ interface ConfigArgs {
   format: string;
   shell: boolean;
   export: boolean;
+  replace: boolean;
 }
 
 function parse(args: string[]): ConfigArgs {
@@ -48,6 +51,7 @@ function parse(args: string[]): ConfigArgs {
     format: 'exports',
     shell: false,
     export: false,
+    replace: false,
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i] ?? '';
@@ -58,6 +62,7 @@ function parse(args: string[]): ConfigArgs {
     else if (a === '--quoted') r.quoted = true;
     else if (a === '--shell') r.shell = true;
     else if (a === '--export') r.export = true;
+    else if (a === '--replace') r.replace = true;
     else if (a === '--format') r.format = args[++i] ?? '';
     else if (a.startsWith('--format=')) r.format = a.slice(9);
     else r.positional.push(a);
@@ -151,6 +156,91 @@ const unset: Command = async (args) => {
   writeEnv(path, env);
   await runTrigger('post-config-update', app, 'unset', ...c.positional);
   return maybeRestart(app, c.noRestart);
+};
+
+/** config:clear (config.go UnsetAll): every key unset, "Unsetting K" for each, then the restart. */
+const clear: Command = async (args) => {
+  const c = parse(args);
+  const { app, path } = target(c);
+  const env = readEnv(path);
+  const keys = [...env.keys()];
+  for (const k of keys) info1Quiet(`Unsetting ${k}`);
+  if (keys.length > 0) {
+    writeEnv(path, new Map());
+    await runTrigger('post-config-update', app, 'clear');
+  }
+  return maybeRestart(app, c.noRestart);
+};
+
+/** Read an import source: a file, or stdin for `-`; a missing file is an empty env (loadFromFile). */
+function importSource(file: string, format: string): Map<string, string> {
+  let text = '';
+  try {
+    text =
+      file === '-' ? readFileSync(0, 'utf8') : existsSync(file) ? readFileSync(file, 'utf8') : '';
+  } catch {
+    text = '';
+  }
+  if (format === 'json') {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      fail(text.trim() === '' ? 'EOF' : 'invalid character in JSON input');
+    }
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      fail('json: cannot unmarshal array into Go value of type map[string]string');
+    }
+    const m = new Map<string, string>();
+    for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+      if (typeof v !== 'string') {
+        fail(`json: cannot unmarshal ${typeof v} into Go value of type string`);
+      }
+      m.set(k, v);
+    }
+    return m;
+  }
+  return parseEnv(text);
+}
+
+/**
+ * config:import [--no-restart] [--replace] [--format envfile|json] (<app>|--global) [FILE|-]
+ * (0.37.0+, functions.go SubImport): "Setting config var K=V" per entry, then
+ * as config:set; `--replace` clears the env first.
+ */
+const importCmd: Command = async (args) => {
+  const c = parse(args);
+  const { app, path } = target(c);
+  const file = c.positional[0] ?? '';
+  if (file === '-') info1Quiet('Reading config vars from stdin');
+  const format = c.format === 'exports' ? 'envfile' : c.format;
+  if (format !== 'envfile' && format !== 'json') fail(`Unknown format: ${format}`);
+  const entries = importSource(file, format);
+  for (const k of [...entries.keys()]) {
+    if (!KEY_RE.test(k)) {
+      info1(`Deleting invalid key ${k} from config for ${app}`);
+      entries.delete(k);
+    }
+  }
+  if (entries.size === 0) fail('No config vars to set');
+  for (const [k, v] of entries) info1Quiet(`Setting config var ${k}=${v}`);
+  if (!isQuiet()) {
+    info1('Setting config vars');
+    const pairs = sortedEntries(entries).map(([k, v]): [string, string] => [k, v.trim()]);
+    for (const line of columnizePairs(pairs)) verbose(line);
+  }
+  const env = c.replace ? new Map<string, string>() : readEnv(path);
+  for (const [k, v] of entries) env.set(k, v);
+  writeEnv(path, env);
+  await runTrigger('post-config-update', app, 'set', ...entries.keys());
+  return maybeRestart(app, c.noRestart);
+};
+
+/** config:keys [--merged] (<app>|--global): the keys, sorted, one per line. */
+const keys: Command = async (args) => {
+  const c = parse(args);
+  const { app, path } = target(c);
+  for (const [k] of sortedEntries(readFor(app, path, c.merged))) println(k);
 };
 
 const get: Command = async (args) => {
@@ -263,4 +353,7 @@ export const commands: Record<string, Command> = {
   'config:get': get,
   'config:show': showCmd,
   'config:export': exportCmd,
+  'config:clear': clear,
+  'config:keys': keys,
+  ...(versionAtLeast('0.37.0') ? { 'config:import': importCmd } : {}),
 };

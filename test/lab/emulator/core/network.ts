@@ -2,7 +2,7 @@
 
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createNetwork, listNetworks } from '../engine.js';
+import { createNetwork, listNetworks, removeNetwork } from '../engine.js';
 import {
   type Command,
   commandPropertySet,
@@ -19,7 +19,7 @@ import {
   versionAtLeast,
 } from '../lib.js';
 import { byteCompare } from '../report.js';
-import { unknownFlag } from './apps.js';
+import { confirmDestructive, unknownFlag } from './apps.js';
 
 /** network:create: docker's own error, prefixed "Unable to create network: " since 0.33.7. */
 const create: Command = async (args) => {
@@ -198,7 +198,70 @@ function info(app: string, global: boolean): Record<string, string> {
 
 const report = reportCommand('network', (s, global) => info(s, global), true);
 
+/** network:exists: "Network exists" (quiet-able), else "Network does not exist" (1). */
+const exists: Command = async (args) => {
+  const name = args.find((a) => !a.startsWith('-')) ?? '';
+  if (name === '') fail('No network name specified');
+  if (!listNetworks().some((n) => n.Name === name)) fail('Network does not exist');
+  info1Quiet('Network exists');
+};
+
+/** network:destroy [--force] NAME: asks first unless forced; docker's error as "Unable to destroy network: ...". */
+const destroy: Command = async (args) => {
+  const force = args.includes('--force') || process.env.DOKKU_APPS_FORCE_DELETE === '1';
+  const name = args.find((a) => !a.startsWith('-')) ?? '';
+  if (!force) confirmDestructive(name, 'network');
+  info1Quiet(`Destroying network ${name}`);
+  const r = removeNetwork(name);
+  if (!r.ok) fail(versionAtLeast('0.33.7') ? `Unable to destroy network: ${r.error}` : r.error);
+};
+
+/** network:info NAME [--format text|json] (0.35.3+ with the json form). */
+const infoCmd: Command = async (args) => {
+  let format = 'text';
+  const pos: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '--format') format = args[++i] ?? '';
+    else if (a.startsWith('--format=')) format = a.slice(9);
+    else pos.push(a);
+  }
+  const name = pos[0] ?? '';
+  if (name === '') fail('No network name specified');
+  if (format !== 'json' && format !== 'text')
+    fail('Invalid format specified, use either text or json');
+  const n = listNetworks().find((x) => x.Name === name);
+  if (n === undefined) fail('Network does not exist');
+  const managed = n.Labels['com.dokku.network-name'] !== undefined;
+  if (format === 'json') {
+    println(
+      JSON.stringify({
+        CreatedAt: CREATED_AT,
+        ...(versionAtLeast('0.38.22') ? { DokkuManaged: managed } : {}),
+        Driver: n.Driver,
+        ID: n.ID.slice(0, 12),
+        Internal: n.Internal,
+        IPv6: n.IPv6,
+        Labels: n.Labels,
+        Name: n.Name,
+        Scope: n.Scope,
+      }),
+    );
+    return;
+  }
+  info2Quiet(`${name} network information`);
+  const row = (k: string, v: string): void => println(`       ${k.padEnd(16)}${v}`);
+  row('ID:', n.ID.slice(0, 12));
+  row('Name:', n.Name);
+  row('Driver:', n.Driver);
+  row('Scope:', n.Scope);
+  if (versionAtLeast('0.38.22')) row('Dokku managed:', String(managed));
+};
+
 export const commands: Record<string, Command> = {
+  'network:exists': exists,
+  'network:destroy': destroy,
+  'network:info': infoCmd,
   'network:create': create,
   'network:list': list,
   'network:set': set,

@@ -1,4 +1,5 @@
 /** ps:* (reference §6; D plugins/ps). */
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import {
   appContainers,
@@ -19,20 +20,25 @@ import {
   fail,
   getGlobalProperty,
   getProperty,
+  globalEnvPath,
   info1,
   info1Quiet,
   info2,
   isQuiet,
   listApps,
+  parseFlags,
+  println,
   readEnv,
   reportCommand,
   runTrigger,
+  type Trigger,
   verifyApp,
   versionAtLeast,
   warn,
 } from '../lib.js';
 import { dockerOptions, setDockerOption } from './docker-options.js';
 import { rebuildFromGit } from './git.js';
+import { getFormations, parseProcfile, parseTuples, procfilePath, updateScale } from './scale.js';
 
 type AppAction = (app: string) => Promise<number>;
 
@@ -325,7 +331,74 @@ function psInfo(app: string, global: boolean): Record<string, string> {
 
 const report = reportCommand('ps', (s, global) => psInfo(s, global), true);
 
+/**
+ * ps:scale [--skip-deploy] [--format stdout|json] APP [TYPE=COUNT...]
+ * (subcommands.go CommandScale; --format since 0.38): the formation report
+ * (`Scaling for APP`, `proctype: qty` lines padded to 5), or an update that
+ * redeploys the app unless --skip-deploy. Only web.1 runs in the lab.
+ */
+const scale: Command = async (argv) => {
+  const f = parseFlags('ps:scale', argv, {
+    bools: ['skip-deploy'],
+    ...(versionAtLeast('0.38.0') ? { strings: { format: 'stdout' } } : {}),
+  });
+  const [app, ...tuples] = f.args;
+  verifyApp(app);
+  if (tuples.length === 0) {
+    const formations = getFormations(app);
+    if (f.values.format === 'json') {
+      println(JSON.stringify(formations));
+      return;
+    }
+    info1Quiet(`Scaling for ${app}`);
+    const rows = isQuiet()
+      ? []
+      : [
+          ['proctype', 'qty'],
+          ['--------', '---'],
+        ];
+    for (const x of formations) rows.push([x.process_type, String(x.quantity)]);
+    for (const [type, qty] of rows) println(`${`${type}:`.padEnd(5)} ${qty}`);
+    return;
+  }
+  if (getProperty('ps', app, 'can-scale') === 'false') {
+    fail(
+      `App ${app} contains an app.json file with a formations key and cannot be manually scaled`,
+    );
+  }
+  info1(`Scaling ${app} processes: ${tuples.join(' ')}`);
+  const parsed = parseTuples(tuples);
+  if (typeof parsed === 'string') fail(parsed);
+  const err = updateScale(app, parsed);
+  if (err !== null) fail(err);
+  if (f.bools.has('skip-deploy') || !isDeployed(app)) return;
+  try {
+    await deployContainers(app);
+  } catch (e) {
+    if (e instanceof DokkuExit) return e.code;
+    throw e;
+  }
+};
+
+/** The ps plugin's triggers: procfile-get-command APP TYPE [PORT] (procfile-util show). */
+export const triggers: Record<string, Trigger> = {
+  'procfile-get-command': async (args) => {
+    const [app = '', type = '', port = '5000'] = args;
+    const p = procfilePath(app);
+    if (!existsSync(p)) fail('No procfile found');
+    const cmd = parseProcfile(readFileSync(p, 'utf8')).get(type);
+    if (cmd === undefined) fail(`No command found for process type ${type}`);
+    const env = readEnv(globalEnvPath());
+    for (const [k, v] of readEnv(appEnvPath(app))) env.set(k, v);
+    env.set('PORT', port);
+    println(
+      cmd.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (all, name: string) => env.get(name) ?? all),
+    );
+  },
+};
+
 export const commands: Record<string, Command> = {
+  'ps:scale': scale,
   'ps:stop': stop,
   'ps:start': start,
   'ps:restart': restart,
