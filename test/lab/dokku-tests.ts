@@ -252,6 +252,8 @@ async function prepareHost(lab: Lab, host: LabHost, testsDir: string): Promise<v
       'mkdir -p /root/.ssh && chmod 700 /root/.ssh',
       `cat >/root/.ssh/id_ed25519 <<'EOF'\n${key.trim()}\nEOF`,
       'chmod 600 /root/.ssh/id_ed25519',
+      // Dokku's CI leaves a spare key pair for the deploy-key tests
+      'ssh-keygen -q -t rsa -b 2048 -N "" -f /root/.ssh/dokku_test_rsa <<<y >/dev/null',
       `cat >/root/.ssh/known_hosts <<'EOF'\n${knownHosts}\nEOF`,
       `cat >/root/.ssh/config <<'EOF'\nHost dokku.me\n  HostName ${host.address}\n  IdentityFile /root/.ssh/id_ed25519\n  IdentitiesOnly yes\n  UserKnownHostsFile /root/.ssh/known_hosts\n  StrictHostKeyChecking yes\nEOF`,
       'printf "dokku.me\\n" >/home/dokku/VHOST && chown dokku:dokku /home/dokku/VHOST',

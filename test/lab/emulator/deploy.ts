@@ -477,6 +477,9 @@ export async function deployContainers(app: string): Promise<void> {
     info1('Deploying web (count=1)');
     const port = await freePort();
     verbose('Attempting pre-flight checks (web.1)');
+    const bindAll =
+      (getProperty('network', app, 'bind-all-interfaces') ||
+        getGlobalProperty('network', 'bind-all-interfaces')) === 'true';
     const rec = runContainer({
       app,
       proc: 'web',
@@ -485,6 +488,8 @@ export async function deployContainers(app: string): Promise<void> {
       cmd,
       env: containerEnv(app, port),
       port,
+      networks: appNetworks(app),
+      publish: bindAll,
     });
     const ok = await waitListening(rec, 20);
     if (!ok) {
@@ -518,6 +523,8 @@ export async function deployContainers(app: string): Promise<void> {
     }
   }
   setProperty('common', app, 'deployed', 'true');
+  // ps core-post-deploy: the scale.old list of a previous Procfile goes
+  deleteProperty('ps', app, 'scale.old');
   setRestore(app, true);
 }
 

@@ -340,6 +340,16 @@ export async function docker(args: string[]): Promise<number> {
     return inspect(a === 'inspect' ? tail : rest);
   }
   if (a === 'rm' || (a === 'container' && b === 'rm')) return containerRm(a === 'rm' ? tail : rest);
+  if (a === 'port' || (a === 'container' && b === 'port')) {
+    // `docker port CID`: the published mapping of a bind-all-interfaces container
+    const c = findContainer((a === 'port' ? b : rest[0]) ?? '');
+    if (c === null) {
+      err(`Error response from daemon: No such container: ${a === 'port' ? b : rest[0]}`);
+      return 1;
+    }
+    if (c.publishedPort !== undefined) out(`5000/tcp -> 0.0.0.0:${c.publishedPort}`);
+    return 0;
+  }
   if (a === 'network' && (b === 'ls' || b === 'list')) return networkLs(rest);
   if (a === 'network' && b === 'create') return networkCreate(rest);
   if (a === 'network' && (b === 'rm' || b === 'remove')) return networkRm(rest);

@@ -42,6 +42,10 @@ export interface ContainerRecord {
   pidStart: string;
   state: 'created' | 'running' | 'exited';
   createdAt: string;
+  /** Networks the container is attached to (docker run --network / network connect). */
+  networks?: string[];
+  /** The container port published on all interfaces (bind-all-interfaces), if any. */
+  publishedPort?: number;
 }
 
 /** A network record (networks/<name>.json). */
@@ -205,6 +209,9 @@ export interface RunOptions {
   cmd: string;
   env: Record<string, string>;
   port: number;
+  networks?: string[];
+  /** Publish the port on all interfaces (`-p`), as bind-all-interfaces does. */
+  publish?: boolean;
 }
 
 /**
@@ -243,6 +250,8 @@ export function runContainer(o: RunOptions): ContainerRecord {
     pidStart: pid > 0 ? pidStartTime(pid) : '',
     state: 'running',
     createdAt: new Date().toISOString(),
+    networks: o.networks ?? [],
+    ...(o.publish === true ? { publishedPort: o.port } : {}),
   };
   writeContainer(rec);
   return rec;
@@ -374,6 +383,19 @@ export function removeNetwork(name: string): { ok: true } | { ok: false; error: 
   const file = join(networksDir(), `${name}.json`);
   if (!existsSync(file)) {
     return { ok: false, error: `Error response from daemon: network ${name} not found` };
+  }
+  // docker refuses while a running container is attached
+  if (listContainers().some((c) => containerRunning(c) && (c.networks ?? []).includes(name))) {
+    let id = '';
+    try {
+      id = (JSON.parse(readFileSync(file, 'utf8')) as NetworkRecord).ID;
+    } catch {
+      id = '';
+    }
+    return {
+      ok: false,
+      error: `Error response from daemon: error while removing network: network ${name} id ${id} has active endpoints`,
+    };
   }
   rmSync(file, { force: true });
   return { ok: true };

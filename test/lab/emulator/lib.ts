@@ -254,6 +254,25 @@ export function writeFileDokku(path: string, data: string | Buffer, mode = 0o644
   renameSync(tmp, path);
 }
 
+/**
+ * Could the dokku user read this file? Dokku re-executes itself as dokku, so
+ * a file only root may read (a `mktemp` file, 0600) is refused with EACCES
+ * where the emulator, running as root, could read it.
+ */
+export function readableByDokku(path: string): boolean {
+  const ids = userIds('dokku');
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch {
+    return false;
+  }
+  if (ids === null) return true;
+  if (st.uid === ids.uid) return (st.mode & 0o400) !== 0;
+  if (st.gid === ids.gid) return (st.mode & 0o040) !== 0;
+  return (st.mode & 0o004) !== 0;
+}
+
 /** Read a file, or return `fallback` when it does not exist. */
 export function readOr(path: string, fallback = ''): string {
   try {

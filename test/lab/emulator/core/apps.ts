@@ -1,9 +1,11 @@
 /** apps:* (reference §3; D plugins/apps). */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deployLockPath, removeAppContainers } from '../deploy.js';
 import { archiveContextPath, imagePath } from '../engine.js';
 import {
+  appEnvPath,
   appExists,
   appNameError,
   type Command,
@@ -31,9 +33,10 @@ import {
   verifyApp,
   versionAtLeast,
   warn,
+  writeEnv,
   writeFileDokku,
 } from '../lib.js';
-import { createGitRepo } from './git.js';
+import { createGitRepo, createHook } from './git.js';
 
 /** Print pflag's unknown-flag error and exit 2, as Go subcommands do. */
 export function unknownFlag(cmd: string, flag: string): never {
@@ -162,6 +165,11 @@ const destroy: Command = async (args) => {
   const app = args.find((a) => !a.startsWith('-'));
   verifyApp(app);
   if (!force) confirmDestructive(app, 'app');
+  await destroyApp(app);
+};
+
+/** destroyApp (functions.go): pre-delete, the containers, post-delete, every file of the app. */
+async function destroyApp(app: string): Promise<void> {
   info1(`Destroying ${app} (including all add-ons)`);
   const pre = await runTrigger('pre-delete', app);
   if (pre !== 0) exit(pre);
@@ -182,6 +190,116 @@ const destroy: Command = async (args) => {
   }
   rmSync(join(DOKKU_LIB_ROOT, 'config', app), { recursive: true, force: true });
   rmSync(join(DOKKU_ROOT, app), { recursive: true, force: true });
+}
+
+/** App-root entries the git plugin's clone/rename copy leaves behind (post-app-*-setup), or others redo. */
+const NOT_COPIED =
+  /^(\.cache|cache|VHOST|URLS|hooks|tls|ENV\.migrated|\.deploy\.lock|(CONTAINER|IP|PORT)(\..*)?)$/;
+
+/**
+ * The post-app-clone-setup / post-app-rename-setup triggers of every plugin,
+ * in one: each plugin's properties (config/<plugin>/<old>) and data
+ * (data/<plugin>/<old>, but build records and the deploy lock) copied to the
+ * new app, the ENV merged in, the app root (the git repository, docker
+ * options) copied but for vhosts, TLS and container files, and a fresh hook.
+ */
+function copyAppState(oldApp: string, newApp: string): void {
+  for (const base of ['config', 'data']) {
+    const dir = join(DOKKU_LIB_ROOT, base);
+    let plugins: string[] = [];
+    try {
+      plugins = readdirSync(dir);
+    } catch {
+      plugins = [];
+    }
+    for (const p of plugins) {
+      if (p === oldApp || p === newApp || p === '--global' || (base === 'data' && p === 'builds'))
+        continue;
+      const src = join(dir, p, oldApp);
+      if (!existsSync(src)) continue;
+      mkdirDokku(join(dir, p, newApp));
+      spawnSync('sh', [
+        '-c',
+        'cp -a "$1"/. "$2"/ && rm -f "$2/.deploy.lock"',
+        'sh',
+        src,
+        join(dir, p, newApp),
+      ]);
+    }
+  }
+  if (versionAtLeast('0.38.0')) {
+    const env = readEnv(appEnvPath(newApp));
+    for (const [k, v] of readEnv(appEnvPath(oldApp))) env.set(k, v);
+    if (env.size > 0) writeEnv(appEnvPath(newApp), env);
+  }
+  const from = join(DOKKU_ROOT, oldApp);
+  for (const entry of readdirSync(from)) {
+    if (NOT_COPIED.test(entry)) continue;
+    spawnSync('cp', ['-a', join(from, entry), join(DOKKU_ROOT, newApp)]);
+  }
+  chownDokku(join(DOKKU_ROOT, newApp), true);
+  createHook(newApp);
+}
+
+/** Parse `[--skip-deploy] [--ignore-existing] OLD NEW`. */
+function cloneArgs(args: string[]): { from: string; to: string; skip: boolean; ignore: boolean } {
+  const pos = args.filter((a) => !a.startsWith('--'));
+  return {
+    from: pos[0] ?? '',
+    to: pos[1] ?? '',
+    skip: args.includes('--skip-deploy'),
+    ignore: args.includes('--ignore-existing'),
+  };
+}
+
+/** Rebuild the new app unless told not to or it has no code (git-has-code, post-app-clone). */
+async function rebuildCopy(app: string, skip: boolean): Promise<number> {
+  if (skip) return 0;
+  const branch =
+    getProperty('git', app, 'deploy-branch') ||
+    getProperty('git', '--global', 'deploy-branch') ||
+    'master';
+  if (!existsSync(join(DOKKU_ROOT, app, 'refs', 'heads', branch))) return 0;
+  return runDokku(['ps:rebuild', app]).status;
+}
+
+/** apps:clone [--skip-deploy] [--ignore-existing] OLD NEW (subcommands.go CommandClone). */
+const clone: Command = async (args) => {
+  const a = cloneArgs(args);
+  if (a.from === '') fail('Please specify an app to run the command on');
+  if (a.to === '') fail('Please specify an new app name');
+  verifyApp(a.from);
+  const bad = appNameError(a.to);
+  if (bad !== null) fail(bad);
+  if (appExists(a.to)) {
+    if (a.ignore) {
+      warn('Name is already taken');
+      return;
+    }
+    fail('Name is already taken');
+  }
+  info1Quiet(`Cloning ${a.from} to ${a.to}`);
+  info1Quiet(`Creating ${a.to}...`);
+  await createApp(a.to);
+  copyAppState(a.from, a.to);
+  return rebuildCopy(a.to, a.skip);
+};
+
+/** apps:rename [--skip-deploy] OLD NEW (subcommands.go CommandRename): a clone, then the old app destroyed. */
+const rename: Command = async (args) => {
+  const a = cloneArgs(args);
+  if (a.from === '') fail('Please specify an app to run the command on');
+  if (a.to === '') fail('Please specify an new app name');
+  verifyApp(a.from);
+  const bad = appNameError(a.to);
+  if (bad !== null) fail(bad);
+  if (appExists(a.to)) fail('Name is already taken');
+  info1Quiet(`Renaming ${a.from} to ${a.to}`);
+  info1Quiet(`Creating ${a.to}...`);
+  await createApp(a.to);
+  copyAppState(a.from, a.to);
+  await destroyApp(a.from);
+  return rebuildCopy(a.to, a.skip);
 };
 
 /**
@@ -292,6 +410,8 @@ export const commands: Record<string, Command> = {
   'apps:lock': lock,
   'apps:locked': locked,
   'apps:unlock': unlock,
+  'apps:clone': clone,
+  'apps:rename': rename,
   ...(versionAtLeast('0.38.0') ? { 'apps:set': set } : {}),
   apps: list,
 };

@@ -5,6 +5,7 @@ import { migrateEnvFiles } from '../install.js';
 import {
   appEnvPath,
   type Command,
+  eprintln,
   exit,
   fail,
   getProperty,
@@ -16,6 +17,7 @@ import {
   marshalEnv,
   parseEnv,
   println,
+  readableByDokku,
   readEnv,
   runTrigger,
   type Trigger,
@@ -175,6 +177,10 @@ const clear: Command = async (args) => {
 /** Read an import source: a file, or stdin for `-`; a missing file is an empty env (loadFromFile). */
 function importSource(file: string, format: string): Map<string, string> {
   let text = '';
+  // Dokku runs as the dokku user: a file it may not read is an error (os.Open's)
+  if (file !== '-' && existsSync(file) && !readableByDokku(file)) {
+    fail(`open ${file}: permission denied`);
+  }
   try {
     text =
       file === '-' ? readFileSync(0, 'utf8') : existsSync(file) ? readFileSync(file, 'utf8') : '';
@@ -317,7 +323,21 @@ const exportCmd: Command = async (args) => {
 
 const bare: Command = async (args) => {
   // before 0.31.0 the bare command was config:show's deprecated alias (commands.go)
-  if (!versionAtLeast('0.31.0')) warn("Deprecated: Use the 'config:show' command instead");
+  if (!versionAtLeast('0.31.0')) {
+    warn("Deprecated: Use the 'config:show' command instead");
+    if (args.some((a) => ['-h', '-help', '--help', '--h'].includes(a))) {
+      // Go's flag package: the default usage of the config:show flag set, exit 0
+      const flags: Array<[string, string]> = [
+        ['export', '--export: print the env as eval-compatible exports [deprecated]'],
+        ['global', '--global: use the global environment'],
+        ['merged', "--merged: display the app's environment merged with the global environment"],
+        ['shell', '--shell: in a single-line for usage in command-line utilities [deprecated]'],
+      ];
+      eprintln('Usage of config:show:');
+      for (const [f, usage] of flags) eprintln(`  -${f}\n    \t${usage}`);
+      return 0;
+    }
+  }
   const c = parse(args);
   if (c.shell) {
     warn("Deprecated: Use 'config:export --format shell' instead");

@@ -27,6 +27,7 @@ import {
   hasProperty,
   info1,
   info2Quiet,
+  isQuiet,
   println,
   reportCommand,
   runDokku,
@@ -563,7 +564,38 @@ const gitSet: Command = async (args) => {
   }
 };
 
+/** git:public-key (internal-functions cmd-git-public-key): the dokku user's deploy key, ed25519 first. */
+const publicKey: Command = async () => {
+  for (const f of ['id_ed25519.pub', 'id_rsa.pub']) {
+    const p = join(DOKKU_ROOT, '.ssh', f);
+    if (existsSync(p)) {
+      process.stdout.write(readFileSync(p));
+      return;
+    }
+  }
+  warn('There is no deploy key associated with the dokku user.');
+  // git:generate-deploy-key arrived in 0.31.0
+  if (versionAtLeast('0.31.0')) {
+    warn('Generate an ssh key with the following command:');
+    warn('  dokku git:generate-deploy-key');
+  } else {
+    warn('Generate an ssh key with the following command (do not specify a password):');
+    warn("  ssh-keygen -t ed25519 -C 'example@example.com'");
+  }
+  fail('As an alternative, configure the netrc authentication via the git:auth command');
+};
+
+/** git:initialize APP (subcommands/initialize): the repository and its pre-receive hook. */
+const initialize: Command = async (args) => {
+  const app = args[0] ?? '';
+  verifyAppBash(app);
+  if (!isQuiet()) info1(`Initializing git repository for ${app}`);
+  createGitRepo(app);
+};
+
 export const commands: Record<string, Command> = {
+  'git:initialize': initialize,
+  'git:public-key': publicKey,
   'git-receive-pack': receivePack,
   'git-upload-pack': uploadPack,
   'git-hook': gitHook,
