@@ -22,8 +22,11 @@ function bashDouble(s: string): string {
 
 /**
  * Returns the bats source with `skip "reason"` as the first statement of each
- * named test. Tests are found by their `@test "NAME" {` line. Also returns the
- * names that were not found, so a stale skip list shows.
+ * named test, and, since a file's setup() runs before the test body (and may
+ * need what the lab lacks: a clone from GitHub), the same skip as the first
+ * statement of setup() and an early return in teardown() for those tests.
+ * Tests are found by their `@test "NAME" {` line. Also returns the names that
+ * were not found, so a stale skip list shows.
  */
 export function injectSkips(
   source: string,
@@ -33,8 +36,17 @@ export function injectSkips(
   const wanted = new Map(skips.map((s) => [s.test, s.reason]));
   const found = new Set<string>();
   const out: string[] = [];
+  const guards = (action: (reason: string) => string): string[] =>
+    [...wanted]
+      .filter(([name]) => lines.some((l) => l.startsWith('@test ') && l.includes(name)))
+      .map(
+        ([name, reason]) =>
+          `  [[ "$BATS_TEST_DESCRIPTION" == ${bashDouble(name)} ]] && ${action(reason)}`,
+      );
   for (const line of lines) {
     out.push(line);
+    if (/^setup\(\)\s*\{\s*$/.test(line)) out.push(...guards((r) => `skip ${bashDouble(r)}`));
+    if (/^teardown\(\)\s*\{\s*$/.test(line)) out.push(...guards(() => 'return 0'));
     const m = /^@test\s+(["'])(.*)\1\s*\{\s*$/.exec(line);
     if (m === null) continue;
     const name = m[2] ?? '';
@@ -88,7 +100,8 @@ export function parseTap(text: string): TapSummary {
     if (m !== null) {
       let name = m[2] ?? '';
       let outcome: TapResult['outcome'] = m[1] === 'ok' ? 'pass' : 'fail';
-      const skip = / # skip(?: \(.*\))?$/.exec(name);
+      // bats: `ok N name # skip reason` (the reason as given, no parentheses)
+      const skip = / # skip(?: .*)?$/.exec(name);
       if (skip !== null && outcome === 'pass') {
         outcome = 'skip';
         name = name.slice(0, skip.index);

@@ -24,6 +24,13 @@ const NGINX_RESOURCE =
 export const DOKKU_TEST_SKIPS: SkippedTest[] = [
   { file: 'apps_1', test: '(apps) apps:rename', reason: NGINX_RESOURCE },
   { file: 'apps_2', test: '(apps) apps:clone (no app)', reason: NGINX_RESOURCE },
+  {
+    file: 'apps_2',
+    test: '(apps) apps:clone --skip-deploy',
+    reason:
+      "expects nginx's default server (404) for a clone that has no nginx.conf yet; the lab proxy is not nginx and answers 502 for any app it knows",
+    releases: ['0.37.9'],
+  },
 
   { file: 'config', test: '(config) global config (herokuish)', reason: RUN },
   { file: 'config', test: '(config) global config (dockerfile)', reason: DOCKERFILE_HUB },

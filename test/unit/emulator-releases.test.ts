@@ -107,13 +107,25 @@ test('dokku-tests: skips become `skip "reason"` lines; stale names are reported'
   t.deepEqual(testNames(src), ['(a) one', '(a) two']);
 });
 
+test('dokku-tests: a skipped test also skips in setup() and returns early from teardown()', (t) => {
+  const src =
+    'setup() {\n  global_setup\n}\n\nteardown() {\n  global_teardown\n}\n\n@test "(b) one" {\n  run x\n}\n';
+  const r = injectSkips(src, [{ test: '(b) one', reason: 'needs github' }]);
+  t.true(
+    r.source.startsWith(
+      'setup() {\n  [[ "$BATS_TEST_DESCRIPTION" == "(b) one" ]] && skip "needs github"\n  global_setup\n}\n\nteardown() {\n  [[ "$BATS_TEST_DESCRIPTION" == "(b) one" ]] && return 0\n',
+    ),
+    r.source,
+  );
+});
+
 test('dokku-tests: TAP counts; a planned test that never reported is a failure', (t) => {
   const tap = [
     '1..4',
     'ok 1 (a) one',
     'not ok 2 (a) two',
     '# (in test file a.bats, line 3)',
-    'ok 3 (a) three # skip (needs docker)',
+    'ok 3 (a) three # skip needs docker',
   ].join('\n');
   const s = parseTap(tap);
   t.deepEqual([s.planned, s.pass, s.skip, s.fail], [4, 1, 1, 2]);

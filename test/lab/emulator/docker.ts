@@ -340,6 +340,16 @@ export async function docker(args: string[]): Promise<number> {
     return inspect(a === 'inspect' ? tail : rest);
   }
   if (a === 'rm' || (a === 'container' && b === 'rm')) return containerRm(a === 'rm' ? tail : rest);
+  if (a === 'container' && b === 'prune') {
+    // every container that is not running goes
+    const dead = listContainers().filter((c) => containerStatus(c) !== 'running');
+    for (const c of dead) await removeContainer(c);
+    out('Deleted Containers:');
+    for (const c of dead) out(c.id);
+    out('');
+    out('Total reclaimed space: 0B');
+    return 0;
+  }
   if (a === 'port' || (a === 'container' && b === 'port')) {
     // `docker port CID`: the published mapping of a bind-all-interfaces container
     const c = findContainer((a === 'port' ? b : rest[0]) ?? '');

@@ -1,6 +1,6 @@
 /** storage:mount / storage:list (reference §8; D plugins/storage). */
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type Command,
@@ -240,7 +240,76 @@ const list: Command = async (args) => {
   for (const l of lines) verbose(l);
 };
 
+/**
+ * storage:unmount APP HOST:CONTAINER[:OPTS]: before 0.38 the `-v` option
+ * leaves the deploy and run docker-options ("Mount path does not exist."
+ * otherwise); since, the legacy entry's attachment at that container path goes.
+ */
+const unmount: Command = async (args) => {
+  const pos = args.filter((a) => !a.startsWith('--'));
+  const app = pos[0];
+  if (versionAtLeast('0.37.0')) verifyApp(app);
+  else verifyAppBash(app);
+  const spec = pos[1] ?? '';
+  const { host, container } = parseMount(spec);
+  if (!versionAtLeast('0.38.0')) {
+    const line = `-v ${spec}`;
+    const files = ['DEPLOY', 'RUN'].map((p) => join(DOKKU_ROOT, app, `DOCKER_OPTIONS_${p}`));
+    if (!files.some((f) => readOr(f).split('\n').includes(line)))
+      fail('Mount path does not exist.');
+    for (const f of files) {
+      if (!existsSync(f)) continue;
+      const kept = readOr(f)
+        .split('\n')
+        .filter((l) => l !== '' && l !== line);
+      writeFileDokku(f, kept.map((l) => `${l}\n`).join(''), 0o600);
+    }
+    return;
+  }
+  const hashInput = host.startsWith('/') ? host : `vol:${host}`;
+  const name = `legacy-${createHash('sha1').update(hashInput).digest('hex').slice(0, 10)}`;
+  const all = readAttachments(app);
+  const kept = all.filter((a) => !(a.entry_name === name && a.container_path === container));
+  if (kept.length === all.length) fail('Mount path does not exist.');
+  writeFileDokku(mountsFile(app), kept.map((a) => `${JSON.stringify(a)}\n`).join(''), 0o600);
+};
+
+/** storage:ensure-directory [--chown herokuish|heroku|paketo|root|false] DIR: a folder under data/storage. */
+const ensureDirectory: Command = async (args) => {
+  let chown = 'herokuish';
+  let dir = '';
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '--chown') chown = args[++i] ?? '';
+    else if (dir === '') dir = a;
+  }
+  if (dir === '') fail('Please specify a directory to create');
+  if (!/^[A-Za-z0-9_-]+$/.test(dir)) {
+    fail('Directory can only contain the following set of characters: [A-Za-z0-9_-]');
+  }
+  const ids: Record<string, string> = {
+    herokuish: '32767',
+    heroku: '1000',
+    packeto: '2000',
+    false: 'false',
+    ...(versionAtLeast('0.34.0') ? { root: '0' } : {}),
+    ...(versionAtLeast('0.37.0') ? { paketo: '2000' } : {}),
+  };
+  const id = ids[chown];
+  if (id === undefined) fail('Unsupported chown permissions');
+  const path = join(DOKKU_LIB_ROOT, 'data', 'storage', dir);
+  info1(`Ensuring ${path} exists`);
+  mkdirSync(path, { recursive: true, mode: 0o755 });
+  if (id !== 'false') {
+    if (!isQuiet()) verbose(`Setting directory ownership to ${id}:${id}`);
+    chownSync(path, Number(id), Number(id));
+  }
+  if (!isQuiet()) verbose('Directory ready for mounting');
+};
+
 export const commands: Record<string, Command> = {
+  'storage:unmount': unmount,
+  'storage:ensure-directory': ensureDirectory,
   'storage:mount': mount,
   'storage:list': list,
 };
