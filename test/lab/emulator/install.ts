@@ -124,6 +124,44 @@ const CORE_COMMANDS = `#!/usr/bin/env bash
 exit "\${DOKKU_NOT_IMPLEMENTED_EXIT:-10}"
 `;
 
+/**
+ * The storage plugin's privileged helpers (plugins/storage/bin at v0.38.27,
+ * run through sudo by storage:create/destroy and the old ensure-directory):
+ * a name under data/storage, validated, then chown -R / chmod / rm -rf.
+ */
+const STORAGE_BIN: Record<string, string> = {
+  'chown-storage-dir': `#!/usr/bin/env bash
+set -eo pipefail
+dir="$1" id="$2"
+[[ -n "$dir" ]] || { echo " !     Please specify a directory to create" >&2; exit 1; }
+[[ "$dir" =~ ^[A-Za-z0-9_-]+$ ]] || { echo " !     Directory can only contain the following set of characters: [A-Za-z0-9_-]" >&2; exit 1; }
+[[ "$id" =~ ^[0-9]+$ ]] || { echo " !     Unsupported chown permissions. Value must be a non-negative integer." >&2; exit 1; }
+if ((id > 65535 && (id < 165536 || id > 231071))); then
+  echo " !     Unsupported chown permissions. Supported values: 0-65535 (and user namespace offset variants, 165536-231071)" >&2
+  exit 1
+fi
+chown -R "$id:$id" "\${DOKKU_LIB_ROOT:-/var/lib/dokku}/data/storage/$dir"
+`,
+  'chmod-storage-dir': `#!/usr/bin/env bash
+set -eo pipefail
+dir="$1" mode="$2"
+[[ -n "$dir" ]] || { echo " !     Please specify a directory to chmod" >&2; exit 1; }
+[[ "$dir" =~ ^[A-Za-z0-9_-]+$ ]] || { echo " !     Directory can only contain the following set of characters: [A-Za-z0-9_-]" >&2; exit 1; }
+[[ "$mode" =~ ^[0-7]{3,4}$ ]] || { echo " !     Unsupported directory mode. Value must be a 3 or 4 digit octal mode, such as 0755" >&2; exit 1; }
+chmod "$mode" "\${DOKKU_LIB_ROOT:-/var/lib/dokku}/data/storage/$dir"
+`,
+  'destroy-storage-dir': `#!/usr/bin/env bash
+set -eo pipefail
+dir="$1"
+[[ -n "$dir" ]] || { echo " !     Please specify a directory to destroy" >&2; exit 1; }
+[[ "$dir" =~ ^[A-Za-z0-9_-]+$ ]] || { echo " !     Directory can only contain the following set of characters: [A-Za-z0-9_-]" >&2; exit 1; }
+path="\${DOKKU_LIB_ROOT:-/var/lib/dokku}/data/storage/$dir"
+[[ -e "$path" ]] || exit 0
+[[ -d "$path" ]] || { echo " !     $path exists but is not a directory" >&2; exit 1; }
+rm -rf "$path"
+`,
+};
+
 function ensureSymlink(target: string, path: string): void {
   try {
     const st = lstatSync(path);
@@ -247,6 +285,11 @@ export function labInstall(version: string): number {
     // every core plugin ships a `commands` executable; the emulator answers for
     // them, so this one only says "not mine" (DOKKU_NOT_IMPLEMENTED_EXIT)
     writeFileDokku(join(core, 'commands'), CORE_COMMANDS, 0o755);
+    if (p === 'storage' && versionAtLeast('0.38.0')) {
+      for (const [name, body] of Object.entries(STORAGE_BIN)) {
+        writeFileDokku(join(core, 'bin', name), body, 0o755);
+      }
+    }
     ensureSymlink(core, join(DOKKU_LIB_ROOT, 'core-plugins', 'enabled', p));
     ensureSymlink(core, join(PLUGIN_PATH, 'available', p));
     ensureSymlink(join(PLUGIN_PATH, 'available', p), join(PLUGIN_PATH, 'enabled', p));

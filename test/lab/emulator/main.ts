@@ -18,6 +18,7 @@ import {
   enabledPlugins,
   eprintln,
   fail,
+  isQuiet,
   loadPluginModule,
   PLUGIN_PATH,
   pluginEnabled,
@@ -168,9 +169,15 @@ async function dispatch(argv: string[]): Promise<number> {
   }
 
   if (cmd === '' || cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    println(
-      'Usage: dokku [--quiet|--trace|--force] [--app APP] COMMAND <app> [command-specific-options]',
-    );
+    // the dokku script's help opens so (dokku_log_quiet: not without a tty, `! has_tty &&
+    // DOKKU_QUIET_OUTPUT=1`); the command list (each plugin's `commands help`) is left out
+    if (process.stdout.isTTY && !isQuiet()) {
+      println('Usage: dokku [--quiet|--trace|--force] COMMAND <app> [command-specific-options]');
+      println('');
+      println(
+        'Primary help options, type "dokku COMMAND:help" for more details, or dokku help --all to see all commands.',
+      );
+    }
     return 0;
   }
   if (cmd === 'version' || cmd === '-v' || cmd === '--version') {

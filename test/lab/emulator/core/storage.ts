@@ -17,6 +17,7 @@ import {
   verifyApp,
   verifyAppBash,
   versionAtLeast,
+  warn,
   writeFileDokku,
 } from '../lib.js';
 import { byteCompare } from '../report.js';
@@ -282,6 +283,10 @@ const ensureDirectory: Command = async (args) => {
     const a = args[i] ?? '';
     if (a === '--chown') chown = args[++i] ?? '';
     else if (dir === '') dir = a;
+  }
+  // 0.38: storage:create replaces it (src/subcommands/subcommands.go)
+  if (versionAtLeast('0.38.0')) {
+    warn("Deprecated: please use 'storage:create' instead of 'storage:ensure-directory'");
   }
   if (dir === '') fail('Please specify a directory to create');
   if (!/^[A-Za-z0-9_-]+$/.test(dir)) {
