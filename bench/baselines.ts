@@ -6,6 +6,8 @@
  * seed's own three commands (tar -czf, scp -O, tar -xzf).
  */
 import { readFile } from 'node:fs/promises';
+import { quote } from '../src/ssh/quote.js';
+import { $ } from '../src/ssh/shell.js';
 import { COMPRESSION, hashed } from '../src/tasks/common.js';
 import type { Lab, LabHost } from '../test/lab/lab.js';
 import { run } from '../test/lab/sys.js';
@@ -27,9 +29,11 @@ export async function timed(fn: () => Promise<unknown>): Promise<number> {
 // The cipher ferry prefers (AES-GCM ran faster than chacha20 here), so both sides pay the same.
 const CIPHER = ['-c', 'aes128-gcm@openssh.com'];
 const TAR_LIST = DOKKU_PATHS.join(' ');
-const SEND = `tar -C / -cf - ${TAR_LIST} | ${COMPRESSION.zstd.compress}`;
-const RECEIVE = `${COMPRESSION.zstd.decompress} | tar -C / --numeric-owner -xpf -`;
-const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const SEND_CMD = $`tar -C / -cf - ${DOKKU_PATHS} | ${COMPRESSION.zstd.compress}`;
+const RECEIVE_CMD = $`${COMPRESSION.zstd.decompress} | tar -C / --numeric-owner -xpf -`;
+const SEND = SEND_CMD.render();
+const RECEIVE = RECEIVE_CMD.render();
+const sq = quote;
 
 /** Gives `target` the lab key and known_hosts, so it can pull from the source (bench only). */
 export async function allowDirect(lab: Lab, target: LabHost): Promise<void> {
@@ -68,8 +72,8 @@ export function rawRelay(lab: Lab, source: LabHost, target: LabHost): Promise<nu
  * end-to-end checksum costs on top of the bare pipe.
  */
 export function rawDirectSummed(_lab: Lab, source: LabHost, target: LabHost): Promise<number> {
-  const send = hashed(SEND, '/tmp/bench-sent.sha256', 'out');
-  const receive = hashed(RECEIVE, '/tmp/bench-recv.sha256', 'in');
+  const send = hashed(SEND_CMD, '/tmp/bench-sent.sha256', 'out').render();
+  const receive = hashed(RECEIVE_CMD, '/tmp/bench-recv.sha256', 'in').render();
   return timed(async () => {
     await target.must(`set -euo pipefail; ${pullSsh(source)} ${sq(send)} | bash -c ${sq(receive)}`);
     const [a, b] = await Promise.all([

@@ -1,106 +1,194 @@
 /**
- * argv to a command, and the only place that sets the exit code.
- * Commands are imported lazily so `ferry --help` stays instant.
+ * argv to a command, and the only place that sets the exit code. Each command
+ * declares exactly the flags it takes: a flag another command takes is a
+ * usage error here, not silently ignored. Argv and the environment are read
+ * here and nowhere else; commands get typed options. Commands are imported
+ * lazily so `ferry --help` stays instant.
  */
+import { resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type {
+  BackupOptions,
+  CheckOptions,
+  DrillOptions,
+  Io,
+  MigrateOptions,
+  PlanCommandOptions,
+  RestoreOptions,
+  RunOptions,
+} from './commands/options.js';
 import { ExitCode, FerryError, InputError, InternalError, UsageError } from './errors.js';
+import type { RendererChoice } from './run/runner.js';
+import { trace } from './ssh/trace.js';
+import type { Route } from './tasks/types.js';
 
-type Options = NonNullable<ParseArgsConfig['options']>;
+type Flags = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | undefined>;
 
-const GLOBAL: Options = {
+const GLOBAL: Flags = {
   inventory: { type: 'string', short: 'i' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
 
-const RUN: Options = {
+/** Flags of every command that runs a playbook. */
+const RUN: Flags = {
   'dry-run': { type: 'boolean' },
   resume: { type: 'boolean' },
-  force: { type: 'boolean' },
   playbook: { type: 'string', short: 'p' },
   'accept-new-host-keys': { type: 'boolean' },
-  route: { type: 'string' },
   junit: { type: 'string' },
 };
+const FORCE: Flags = { force: { type: 'boolean' } };
+const ROUTE: Flags = { route: { type: 'string' } };
+
+/** What `main` knows of the process beyond argv. */
+export interface Context extends Io {
+  env: NodeJS.ProcessEnv;
+  /** Whether stderr is a terminal (the live step tree). */
+  stderrIsTty: boolean;
+}
 
 interface CommandSpec {
   usage: string;
   summary: string;
   help: string;
-  options: Options;
-  load: () => Promise<(ctx: CommandContext) => Promise<number>>;
+  flags: Flags;
+  /** Runs the command with typed options built from the parsed values. */
+  run(values: Values, positionals: string[], argv: string[], ctx: Context): Promise<number>;
 }
 
-/** What every command receives: parsed values, positionals, where to write. */
-export interface CommandContext {
-  values: Record<string, string | boolean | undefined>;
-  positionals: string[];
-  /** The argv after `ferry`, as given (for the journal and the resume hint). */
-  argv: string[];
-  inventoryPath: string;
-  json: boolean;
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
+const RUN_HELP = `  --dry-run      print the plan (every step and remote command) and change nothing
+  --resume       continue the last interrupted run of the same command and hosts
+  --accept-new-host-keys
+                 trust host keys not yet known (prints each fingerprint); off by default
+  -p, --playbook FILE   use another playbook than the shipped one
+  --junit FILE   also write a JUnit report (for CI)`;
 
 const COMMANDS: Record<string, CommandSpec> = {
   migrate: {
     usage: 'ferry migrate SOURCE TARGET [--dry-run] [--resume] [--force] [--route direct|relay]',
     summary: 'move every app, datastore, plugin and repo from SOURCE to TARGET',
     help: `Runs playbooks/migrate.yml with source=SOURCE and target=TARGET (inventory host names).
-The source is only read, except for the archive it writes; an app stopped for the
-cut-over is started again if the run fails.
+The source is only read, except for the run folder it writes.
 
-  --dry-run      print the plan (every step and remote command) and change nothing
-  --resume       continue the last interrupted run of the same command and hosts
   --force        allow a TARGET that already holds Dokku data (a safety archive of it is taken first)
   --route R      direct (TARGET pulls from SOURCE; default when they can reach each other) or relay
-  --accept-new-host-keys
-                 trust host keys not yet known (prints each fingerprint); off by default
-  -p, --playbook FILE   use another playbook than playbooks/migrate.yml
-  --junit FILE   also write a JUnit report (for CI)
+${RUN_HELP}
 
 Example:
   ferry migrate old new --dry-run
   ferry migrate old new`,
-    options: RUN,
-    load: async () => (await import('./commands/migrate.js')).migrate,
+    flags: { ...RUN, ...FORCE, ...ROUTE },
+    async run(values, positionals, argv, ctx) {
+      const [source, target, ...extra] = positionals;
+      if (!source || !target || extra.length > 0) {
+        throw new UsageError(
+          'ferry migrate takes two inventory host names: SOURCE TARGET',
+          'Example: ferry migrate old new --dry-run',
+        );
+      }
+      const opts: MigrateOptions = {
+        ...runOptions(values, argv, ctx),
+        source,
+        target,
+        force: values.force === true,
+        ...routeOf(values),
+      };
+      return (await import('./commands/migrate.js')).migrate(opts, ctx);
+    },
   },
   backup: {
-    usage: 'ferry backup HOST [--fetch DIR]',
+    usage: 'ferry backup HOST [--fetch DIR] [--dry-run] [--resume]',
     summary: 'archive HOST (apps, config, datastores, plugins) with checksums',
     help: `Runs playbooks/backup.yml: quiet check, inventory, datastore exports, archive.
 The archive is written mode 0600 in a root-only directory on HOST; the inventory's
 backup.keep decides how many are kept.
 
   --fetch DIR    also stream the archive, exports and manifest to DIR here, checksummed
-  --dry-run      print the plan and change nothing
+${RUN_HELP}
 
 Example:
   ferry backup old --fetch ./backups`,
-    options: { ...RUN, fetch: { type: 'string' } },
-    load: async () => (await import('./commands/backup.js')).backup,
+    flags: { ...RUN, fetch: { type: 'string' } },
+    async run(values, positionals, argv, ctx) {
+      const [host, ...extra] = positionals;
+      if (!host || extra.length > 0) {
+        throw new UsageError(
+          'ferry backup takes one inventory host name',
+          'Example: ferry backup old --fetch ./backups',
+        );
+      }
+      const opts: BackupOptions = {
+        ...runOptions(values, argv, ctx),
+        host,
+        ...(typeof values.fetch === 'string' ? { fetch: resolve(values.fetch) } : {}),
+      };
+      return (await import('./commands/backup.js')).backup(opts, ctx);
+    },
   },
   restore: {
-    usage: 'ferry restore ARCHIVE HOST [--force]',
+    usage: 'ferry restore ARCHIVE HOST [--force] [--route direct|relay] [--dry-run] [--resume]',
     summary: 'put an archive (here, or HOST:PATH) onto HOST and bring everything up',
-    help: `Runs playbooks/restore.yml. ARCHIVE is a path on this machine or HOST:PATH on a host.
-The archive's checksum is verified before anything is extracted.
+    help: `Runs playbooks/restore.yml. ARCHIVE is a folder or dokku.tar.* file on this machine,
+or HOST:PATH on an inventory host. Its checksum is verified before anything is extracted.
+
+  --force        allow a HOST that already holds Dokku data (a safety archive of it is taken first)
+  --route R      direct (HOST pulls from the archive's host) or relay
+${RUN_HELP}
 
 Example:
-  ferry restore ./backups/old-2026-11-23T10-00-00Z new`,
-    options: RUN,
-    load: async () => (await import('./commands/restore.js')).restore,
+  ferry restore ./backups/old-20261123T100000Z new
+  ferry restore old:/var/lib/dokku-ferry/archives/old-20261123T100000Z new`,
+    flags: { ...RUN, ...FORCE, ...ROUTE },
+    async run(values, positionals, argv, ctx) {
+      const [archive, target, ...extra] = positionals;
+      if (!archive || !target || extra.length > 0) {
+        throw new UsageError(
+          'ferry restore takes an archive and an inventory host name: ARCHIVE HOST',
+          'Example: ferry restore ./backups/old-20261123T100000Z new, or ferry restore old:/var/lib/dokku-ferry/archives/old-20261123T100000Z new',
+        );
+      }
+      const remote = /^([A-Za-z0-9][A-Za-z0-9_.-]*):(\/.*)$/.exec(archive);
+      const opts: RestoreOptions = {
+        ...runOptions(values, argv, ctx),
+        archive: remote ? { host: remote[1]!, path: remote[2]! } : { path: resolve(archive) },
+        target,
+        force: values.force === true,
+        ...routeOf(values),
+      };
+      return (await import('./commands/restore.js')).restore(opts, ctx);
+    },
   },
   drill: {
-    usage: 'ferry drill HOST --to SCRATCH',
+    usage: 'ferry drill HOST --to SCRATCH [--route direct|relay] [--junit FILE]',
     summary: 'restore the latest backup of HOST onto SCRATCH, prove it works, report RTO/RPO',
     help: `Runs playbooks/drill.yml. SCRATCH is overwritten (it is a scratch host).
 
+  --to SCRATCH   the scratch host (an inventory host name)
+  --route R      direct (SCRATCH pulls from HOST) or relay
+${RUN_HELP}
+
 Example:
   ferry drill old --to scratch --junit drill.xml`,
-    options: { ...RUN, to: { type: 'string' } },
-    load: async () => (await import('./commands/drill.js')).drill,
+    flags: { ...RUN, ...ROUTE, to: { type: 'string' } },
+    async run(values, positionals, argv, ctx) {
+      const [source, ...extra] = positionals;
+      const scratch = values.to;
+      if (!source || extra.length > 0 || typeof scratch !== 'string') {
+        throw new UsageError(
+          'ferry drill takes a host and --to SCRATCH',
+          'Example: ferry drill old --to scratch',
+        );
+      }
+      const opts: DrillOptions = {
+        ...runOptions(values, argv, ctx),
+        source,
+        scratch,
+        ...routeOf(values),
+      };
+      return (await import('./commands/drill.js')).drill(opts, ctx);
+    },
   },
   plan: {
     usage: 'ferry plan PLAYBOOK ROLE=HOST... [--json]',
@@ -111,8 +199,18 @@ Each ROLE=HOST binds a role the playbook declares to an inventory host.
 Example:
   ferry plan migrate source=old target=new
   ferry plan playbooks/migrate.yml source=old target=new --json`,
-    options: {},
-    load: async () => (await import('./commands/plan.js')).plan,
+    flags: {},
+    async run(values, positionals, _argv, ctx) {
+      const [playbook, ...bindings] = positionals;
+      if (!playbook) {
+        throw new UsageError(
+          'which playbook? `ferry plan PLAYBOOK ROLE=HOST...`',
+          'For example: ferry plan migrate source=old target=new',
+        );
+      }
+      const opts: PlanCommandOptions = { ...commonOptions(values), playbook, bindings };
+      return (await import('./commands/plan.js')).plan(opts, ctx);
+    },
   },
   check: {
     usage: 'ferry check [HOST...] [--accept-new-host-keys]',
@@ -122,12 +220,58 @@ named) and prints: reachable, host key, Dokku version, datastore plugins, free d
 against the size of the Dokku directories, sudo, and ssh2's native crypto.
 An unknown host key is refused with its fingerprint and how to pin it.
 
+  --accept-new-host-keys
+                 trust host keys not yet known (prints each fingerprint); off by default
+
 Example:
   ferry check -i inventory/lab.yml`,
-    options: { 'accept-new-host-keys': { type: 'boolean' } },
-    load: async () => (await import('./commands/check.js')).check,
+    flags: { 'accept-new-host-keys': { type: 'boolean' } },
+    async run(values, positionals, _argv, ctx) {
+      const opts: CheckOptions = {
+        ...commonOptions(values),
+        hosts: positionals,
+        acceptNewHostKeys: values['accept-new-host-keys'] === true,
+      };
+      return (await import('./commands/check.js')).check(opts, ctx);
+    },
   },
 };
+
+function commonOptions(values: Values): { inventory: string; json: boolean } {
+  return {
+    inventory: typeof values.inventory === 'string' ? values.inventory : 'inventory/hosts.yml',
+    json: values.json === true,
+  };
+}
+
+function runOptions(values: Values, argv: string[], ctx: Context): RunOptions {
+  const stateDir = ctx.env.FERRY_STATE_DIR;
+  return {
+    ...commonOptions(values),
+    dryRun: values['dry-run'] === true,
+    resume: values.resume === true,
+    acceptNewHostKeys: values['accept-new-host-keys'] === true,
+    ...(typeof values.playbook === 'string' ? { playbook: values.playbook } : {}),
+    ...(typeof values.junit === 'string' ? { junit: values.junit } : {}),
+    argv,
+    renderer: rendererFor(ctx),
+    ...(stateDir ? { stateDir } : {}),
+  };
+}
+
+/** A live tree on a terminal; timestamped lines in CI, in pipes and on dumb terminals. */
+function rendererFor(ctx: Context): RendererChoice {
+  if (ctx.env.FERRY_RENDERER === 'silent') return 'silent';
+  const live = ctx.stderrIsTty && !ctx.env.CI && ctx.env.TERM !== 'dumb';
+  return live ? 'default' : 'simple';
+}
+
+function routeOf(values: Values): { route?: Route } {
+  const r = values.route;
+  if (r === undefined) return {};
+  if (r === 'direct' || r === 'relay' || r === 'auto') return { route: r };
+  throw new UsageError(`--route must be direct, relay or auto, got "${String(r)}"`);
+}
 
 function mainHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
@@ -141,7 +285,8 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 
 Options for every command:
-  -i, --inventory FILE   inventory to read (default: inventory/hosts.yml)
+  -i, --inventory FILE   inventory to read: ferry's YAML, or an Ansible inventory (YAML or INI)
+                         (default: inventory/hosts.yml)
   --json                 machine-readable output on stdout
   -h, --help             help for ferry or for one command (ferry migrate --help)
 
@@ -158,27 +303,58 @@ function commandHelp(spec: CommandSpec): string {
   return `Usage: ${spec.usage}\n\n${spec.summary}.\n\n${spec.help}\n\nAlso: -i/--inventory FILE, --json, -h/--help (see \`ferry --help\`).\n`;
 }
 
+/** The flag a parseArgs error is about, as the user typed it. */
+function flagOf(message: string): string | undefined {
+  return /option '(-{1,2}[^' ]+)/i.exec(message)?.[1];
+}
+
+/** A usage error for a flag this command does not take, saying which commands do. */
+function notAFlagOf(name: string, spec: CommandSpec, flag: string): UsageError {
+  const long = flag.replace(/^-+/, '').replace(/=.*$/, '');
+  const takers = Object.entries(COMMANDS)
+    .filter(([, c]) =>
+      Object.entries(c.flags).some(
+        ([k, f]) => k === long || (flag.length === 2 && f.short === long),
+      ),
+    )
+    .map(([n]) => n);
+  const own = Object.keys(spec.flags)
+    .map((f) => `--${f}`)
+    .join(', ');
+  return new UsageError(
+    takers.length > 0
+      ? `ferry ${name} does not take ${flag} (only ${takers.map((t) => `ferry ${t}`).join(', ')} ${takers.length === 1 ? 'does' : 'do'})`
+      : `unknown option ${flag} for ferry ${name}`,
+    `${own ? `Its options: ${own}, and ` : 'It takes only '}-i/--inventory, --json, --help. Usage: ${spec.usage}`,
+  );
+}
+
+/** Runs the command `argv` names; returns the exit code. Never throws. */
 export async function main(
   argv: string[],
-  io = { stdout: process.stdout, stderr: process.stderr },
+  ctx: Context = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    stderrIsTty: process.stderr.isTTY === true,
+  },
 ): Promise<number> {
+  trace.enabled = /^(1|true|yes)$/i.test(ctx.env.FERRY_TRACE ?? '');
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
-    io.stdout.write(mainHelp());
+    ctx.stdout.write(mainHelp());
     return name === undefined ? ExitCode.usage : ExitCode.ok;
   }
-  if (name === '--version' || name === '-V') {
-    const { readFile } = await import('node:fs/promises');
-    const pkg = JSON.parse(
-      await readFile(new URL('../../package.json', import.meta.url), 'utf8'),
-    ) as {
-      version: string;
-    };
-    io.stdout.write(`${pkg.version}\n`);
-    return ExitCode.ok;
-  }
-  const spec = COMMANDS[name];
   try {
+    if (name === '--version' || name === '-V') {
+      const { readFile } = await import('node:fs/promises');
+      const pkg = JSON.parse(
+        await readFile(new URL('../../package.json', import.meta.url), 'utf8'),
+      ) as { version: string };
+      ctx.stdout.write(`${pkg.version}\n`);
+      return ExitCode.ok;
+    }
+    const spec = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (!spec) {
       const near = Object.keys(COMMANDS).find((c) => c.startsWith(name.slice(0, 2)));
       throw new UsageError(
@@ -192,34 +368,27 @@ export async function main(
     try {
       parsed = parseArgs({
         args: rest,
-        options: { ...GLOBAL, ...spec.options },
+        options: { ...GLOBAL, ...spec.flags },
         allowPositionals: true,
         strict: true,
       });
     } catch (e) {
+      const err = e as Error & { code?: string };
+      const flag = flagOf(err.message);
+      if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag) throw notAFlagOf(name, spec, flag);
       throw new UsageError(
-        (e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''),
+        err.message.replace(/^TypeError \[[A-Z_]+\]: /, ''),
         `Usage: ${spec.usage}`,
       );
     }
-    const values = parsed.values as CommandContext['values'];
+    const values = parsed.values as Values;
     if (values.help) {
-      io.stdout.write(commandHelp(spec));
+      ctx.stdout.write(commandHelp(spec));
       return ExitCode.ok;
     }
-    const run = await spec.load();
-    return await run({
-      values,
-      positionals: parsed.positionals,
-      argv,
-      inventoryPath:
-        typeof values.inventory === 'string' ? values.inventory : 'inventory/hosts.yml',
-      json: values.json === true,
-      stdout: io.stdout,
-      stderr: io.stderr,
-    });
+    return await spec.run(values, parsed.positionals, argv, ctx);
   } catch (e) {
-    return report(e, io.stderr);
+    return report(e, ctx.stderr);
   }
 }
 

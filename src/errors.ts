@@ -66,7 +66,7 @@ export class UsageError extends FerryError {
   }
 }
 
-/** A remote command that failed: where, what ran, how it ended, what it said. */
+/** A remote command that failed: where, for which step, what ran, how it ended, what it said. */
 export class RemoteError extends FerryError {
   readonly host: string;
   readonly command: string;
@@ -74,6 +74,8 @@ export class RemoteError extends FerryError {
   readonly signal: string | null;
   readonly stdout: string;
   readonly stderr: string;
+  /** The playbook step it ran for, when there is one. */
+  readonly step: string | undefined;
   constructor(fields: {
     host: string;
     command: string;
@@ -81,12 +83,13 @@ export class RemoteError extends FerryError {
     signal?: string | null;
     stdout: string;
     stderr: string;
+    step?: string | undefined;
     hint?: string;
   }) {
     const how =
       fields.code === null
         ? `was killed by ${fields.signal ?? 'a signal'}`
-        : `exited ${fields.code}`;
+        : `exited ${fields.code}${exitMeaning(fields.code)}`;
     const tail = lastLines(fields.stderr || fields.stdout, 8);
     super(
       `on ${fields.host}: \`${fields.command}\` ${how}${tail ? `\n${indent(tail, '    │ ')}` : ''}`,
@@ -98,6 +101,96 @@ export class RemoteError extends FerryError {
     this.signal = fields.signal ?? null;
     this.stdout = fields.stdout;
     this.stderr = fields.stderr;
+    this.step = fields.step;
+  }
+}
+
+/**
+ * A command run here, on the controller (git on the user's clones, a local end
+ * of a stream), that failed. Not a RemoteError: no host was involved.
+ */
+export class LocalError extends FerryError {
+  readonly command: string;
+  readonly code: number | null;
+  readonly signal: string | null;
+  readonly stderr: string;
+  constructor(fields: {
+    command: string;
+    code: number | null;
+    signal?: string | null;
+    stderr: string;
+    hint?: string;
+  }) {
+    const how =
+      fields.code === null
+        ? `was killed by ${fields.signal ?? 'a signal'}`
+        : `exited ${fields.code}${exitMeaning(fields.code)}`;
+    const tail = lastLines(fields.stderr, 8);
+    super(
+      `here: \`${fields.command}\` ${how}${tail ? `\n${indent(tail, '    │ ')}` : ''}`,
+      fields.hint ? { hint: fields.hint } : {},
+    );
+    this.command = fields.command;
+    this.code = fields.code;
+    this.signal = fields.signal ?? null;
+    this.stderr = fields.stderr;
+  }
+}
+
+/** What an exit code usually means, for the few a shell gives itself. */
+function exitMeaning(code: number): string {
+  if (code === 127) return ' (command not found)';
+  if (code === 126) return ' (not executable)';
+  if (code > 128 && code < 160) return ` (killed by signal ${code - 128})`;
+  return '';
+}
+
+/** The host key a server presented, as messages show it. */
+export interface PresentedKey {
+  type: string;
+  fingerprint: string;
+}
+
+/** A host key that did not check out: unknown (not accepted) or changed. */
+export class HostKeyError extends FerryError {
+  readonly host: string;
+  readonly kind: 'unknown' | 'mismatch';
+  readonly presented: PresentedKey;
+  readonly expected: string | undefined;
+  constructor(fields: {
+    host: { name: string; address: string; port: number; knownHosts?: string | undefined };
+    kind: 'unknown' | 'mismatch';
+    presented: PresentedKey;
+    expected?: string | undefined;
+    where?: string | undefined;
+    otherTypes?: string[];
+  }) {
+    const { host, kind, presented } = fields;
+    const at = `${host.name} (${host.address}:${host.port})`;
+    if (kind === 'mismatch') {
+      super(
+        `host key MISMATCH for ${at}: possible man-in-the-middle attack, or the host was reinstalled.\n` +
+          `    expected ${fields.expected} (${fields.where ?? 'on file'})\n` +
+          `    presented ${presented.fingerprint} (${presented.type})`,
+        {
+          hint: `Do not go on unless you know why the key changed. If it did change legitimately, verify the new fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_${presented.type.replace(/^ssh-|-sha2-nistp\d+$/g, '')}_key.pub) and update ${fields.where ?? 'the inventory or known_hosts'}.`,
+        },
+      );
+    } else {
+      const others = fields.otherTypes?.length
+        ? `\n    (keys of other types are on file for it: ${fields.otherTypes.join(', ')})`
+        : '';
+      super(
+        `host key of ${at} is unknown: ${presented.fingerprint} (${presented.type}); refusing to connect${others}`,
+        {
+          hint: `Check that fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then either run \`ferry check ${host.name} --accept-new-host-keys\` (appends it to ${host.knownHosts ?? '~/.ssh/known_hosts'}) or set hosts.${host.name}.host_key: ${presented.fingerprint} in the inventory.`,
+        },
+      );
+    }
+    this.host = host.name;
+    this.kind = kind;
+    this.presented = presented;
+    this.expected = fields.expected;
   }
 }
 

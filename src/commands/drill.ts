@@ -1,24 +1,17 @@
-import type { CommandContext } from '../cli.js';
-import { UsageError } from '../errors.js';
 import { runPlaybook } from '../run/execute.js';
-import { routeOption } from './options.js';
+import type { DrillOptions, Io } from './options.js';
 
 /** `ferry drill HOST --to SCRATCH`: restore HOST's latest backup on SCRATCH and prove it. */
-export async function drill(ctx: CommandContext): Promise<number> {
-  const [source, ...extra] = ctx.positionals;
-  const scratch = ctx.values.to;
-  if (!source || extra.length > 0 || typeof scratch !== 'string') {
-    throw new UsageError(
-      'ferry drill takes a host and --to SCRATCH',
-      'Example: ferry drill old --to scratch',
-    );
-  }
-  return runPlaybook(ctx, {
-    command: 'drill',
-    playbook: 'drill',
-    bindings: { source, scratch },
-    // The scratch host exists to be overwritten; its safety archive still comes first.
-    options: { force: true, ...routeOption(ctx) },
-    argv: ctx.argv,
-  });
+export function drill(opts: DrillOptions, io: Io): Promise<number> {
+  return runPlaybook(
+    {
+      ...opts,
+      command: 'drill',
+      playbook: opts.playbook ?? 'drill',
+      bindings: { source: opts.source, scratch: opts.scratch },
+      // The scratch host exists to be overwritten; its safety archive still comes first.
+      plan: { force: true, ...(opts.route ? { route: opts.route } : {}) },
+    },
+    io,
+  );
 }

@@ -1,12 +1,79 @@
-/** Command-line options several commands share. */
-import type { CommandContext } from '../cli.js';
-import { UsageError } from '../errors.js';
+/**
+ * What each command receives: options parsed and checked by `src/cli.ts`,
+ * typed per command. Commands never see argv or the environment.
+ */
+import type { RendererChoice } from '../run/runner.js';
 import type { Route } from '../tasks/types.js';
 
-/** `--route direct|relay|auto`, checked. */
-export function routeOption(ctx: CommandContext): { route?: Route } {
-  const r = ctx.values.route;
-  if (r === undefined) return {};
-  if (r === 'direct' || r === 'relay' || r === 'auto') return { route: r };
-  throw new UsageError(`--route must be direct, relay or auto, got "${String(r)}"`);
+/** Where a command writes. */
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/** Options every command has. */
+export interface CommonOptions {
+  /** The inventory file (`-i`), default `inventory/hosts.yml`. */
+  inventory: string;
+  json: boolean;
+}
+
+/** Options of the commands that run a playbook (migrate, backup, restore, drill). */
+export interface RunOptions extends CommonOptions {
+  dryRun: boolean;
+  resume: boolean;
+  acceptNewHostKeys: boolean;
+  /** `-p`: another playbook than the shipped one. */
+  playbook?: string;
+  /** `--junit FILE`. */
+  junit?: string;
+  /** The arguments after `ferry`, as given (the journal keeps them, the resume hint repeats them). */
+  argv: string[];
+  /** How progress shows on stderr (decided from the terminal and FERRY_RENDERER). */
+  renderer: RendererChoice;
+  /** Where run journals go (FERRY_STATE_DIR), when not the default. */
+  stateDir?: string;
+}
+
+/** `ferry migrate SOURCE TARGET`. */
+export interface MigrateOptions extends RunOptions {
+  source: string;
+  target: string;
+  force: boolean;
+  route?: Route;
+}
+
+/** `ferry backup HOST [--fetch DIR]`. */
+export interface BackupOptions extends RunOptions {
+  host: string;
+  /** Absolute path of the folder here the archive is streamed to. */
+  fetch?: string;
+}
+
+/** `ferry restore ARCHIVE HOST`. */
+export interface RestoreOptions extends RunOptions {
+  /** On `host` (an inventory host) when given as HOST:PATH, else here (absolute). */
+  archive: { host?: string; path: string };
+  target: string;
+  force: boolean;
+  route?: Route;
+}
+
+/** `ferry drill HOST --to SCRATCH`. */
+export interface DrillOptions extends RunOptions {
+  source: string;
+  scratch: string;
+  route?: Route;
+}
+
+/** `ferry plan PLAYBOOK ROLE=HOST...`. */
+export interface PlanCommandOptions extends CommonOptions {
+  playbook: string;
+  bindings: string[];
+}
+
+/** `ferry check [HOST...]`. */
+export interface CheckOptions extends CommonOptions {
+  hosts: string[];
+  acceptNewHostKeys: boolean;
 }

@@ -7,19 +7,19 @@
  * plan is useful before keys exist (the lab's key exists only after `npm run
  * lab -- up`). Every command that connects checks them first.
  */
-import type { CommandContext } from '../cli.js';
-import { ExitCode, UsageError } from '../errors.js';
-import { type Inventory, loadInventory } from '../inventory/index.js';
+import { ExitCode } from '../errors.js';
+import { type Inventory, inventoryWarnings, loadInventory } from '../inventory/index.js';
 import {
   type Bindings,
   formatPlan,
   plan as makePlan,
   type Plan,
   parseBindings,
-  runIdFor,
 } from '../plan/index.js';
 import { loadPlaybook, type Playbook } from '../playbook/index.js';
 import type { PlanOptions } from '../tasks/types.js';
+import { runIdFor } from '../util/run-id.js';
+import type { Io, PlanCommandOptions } from './options.js';
 
 /** What `buildPlan` needs: a playbook (name or path), role bindings, the inventory file. */
 export interface PlanRequest {
@@ -54,27 +54,27 @@ export async function buildPlan(
 
 /** Builds a plan and writes it (text, or JSON with `json`); what `--dry-run` prints. */
 export async function showPlan(
-  req: PlanRequest & { json: boolean; stdout: NodeJS.WritableStream },
+  req: PlanRequest & {
+    json: boolean;
+    stdout: NodeJS.WritableStream;
+    stderr?: NodeJS.WritableStream;
+  },
 ): Promise<Plan> {
   const { plan, inventory } = await buildPlan(req);
+  for (const w of inventoryWarnings(inventory)) req.stderr?.write(w);
   req.stdout.write(req.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan, inventory));
   return plan;
 }
 
-export async function plan(ctx: CommandContext): Promise<number> {
-  const [playbook, ...bindings] = ctx.positionals;
-  if (!playbook) {
-    throw new UsageError(
-      'which playbook? `ferry plan PLAYBOOK ROLE=HOST...`',
-      'For example: ferry plan migrate source=old target=new',
-    );
-  }
+/** `ferry plan PLAYBOOK ROLE=HOST...`. */
+export async function plan(opts: PlanCommandOptions, io: Io): Promise<number> {
   await showPlan({
-    playbook,
-    bindings,
-    inventoryPath: ctx.inventoryPath,
-    json: ctx.json,
-    stdout: ctx.stdout,
+    playbook: opts.playbook,
+    bindings: opts.bindings,
+    inventoryPath: opts.inventory,
+    json: opts.json,
+    stdout: io.stdout,
+    stderr: io.stderr,
   });
   return ExitCode.ok;
 }

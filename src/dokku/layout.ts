@@ -1,6 +1,9 @@
 /**
  * Where Dokku keeps things, by version (reference §1). Every path that moved
- * between releases is answered here, so no task hard-codes one release's layout.
+ * between releases is answered here, so no task hard-codes one release's
+ * layout. A plan is made before a host's version is known, so the tasks ask
+ * for the paths of every supported release (`…AllReleases`) where they search,
+ * and for one release's path where a run already knows it.
  */
 import { atLeast, type DokkuVersion } from './version.js';
 
@@ -8,6 +11,34 @@ import { atLeast, type DokkuVersion } from './version.js';
 export const DOKKU_ROOT = '/home/dokku';
 /** `$DOKKU_LIB_ROOT`: config, data, plugins, services. */
 export const DOKKU_LIB_ROOT = '/var/lib/dokku';
+/** Datastore plugins' services: `<plugin>/<service>/`. */
+export const SERVICES_ROOT = `${DOKKU_LIB_ROOT}/services`;
+
+/**
+ * What the seed's backup archives, relative to `/`, in its order: the app
+ * repos and the core's files (`$DOKKU_ROOT`), plugin properties, data,
+ * services and plugins. The same in every release since 0.5.
+ */
+export const ARCHIVED_PATHS = [
+  DOKKU_ROOT,
+  `${DOKKU_LIB_ROOT}/config`,
+  `${DOKKU_LIB_ROOT}/data`,
+  SERVICES_ROOT,
+  `${DOKKU_LIB_ROOT}/plugins`,
+].map((p) => p.slice(1));
+
+/** The folders holding `<app>/.deploy.lock` in any supported release (0.34+: data/apps; before: the app root). */
+export const DEPLOY_LOCK_DIRS_ALL_RELEASES = [`${DOKKU_LIB_ROOT}/data/apps`, DOKKU_ROOT] as const;
+
+/** Every installed plugin's files: `<plugin>/` (enabled ones are linked from `plugins/enabled`). */
+export const PLUGIN_AVAILABLE = `${DOKKU_LIB_ROOT}/plugins/available`;
+/** Links to the enabled plugins. */
+export const PLUGIN_ENABLED = `${DOKKU_LIB_ROOT}/plugins/enabled`;
+/** The core plugins of the installed Dokku package (not archived: they come with the release). */
+export const CORE_PLUGINS = `${DOKKU_LIB_ROOT}/core-plugins/available`;
+
+/** Build records (0.38+), `data/builds/<app>/<id>.json`. */
+export const BUILDS_ROOT = `${DOKKU_LIB_ROOT}/data/builds`;
 
 type Version = DokkuVersion | string;
 
@@ -86,19 +117,24 @@ export function appRoot(app: string): string {
   return `${DOKKU_ROOT}/${app}`;
 }
 
+/** A plugin's property folder of an app: `config/<plugin>/<app>/` (one file per property). */
+export function propertyDir(plugin: string): string {
+  return `${DOKKU_LIB_ROOT}/config/${plugin}`;
+}
+
 /** A plugin property file: `config/<plugin>/<app>/<property>`. */
 export function propertyPath(plugin: string, app: string, property: string): string {
-  return `${DOKKU_LIB_ROOT}/config/${plugin}/${app}/${property}`;
+  return `${propertyDir(plugin)}/${app}/${property}`;
 }
 
 /** Build records (`data/builds/<app>/`), new in 0.38.0; undefined before. */
 export function buildsDir(version: Version, app: string): string | undefined {
-  return atLeast(version, '0.38.0') ? `${DOKKU_LIB_ROOT}/data/builds/${app}` : undefined;
+  return atLeast(version, '0.38.0') ? `${BUILDS_ROOT}/${app}` : undefined;
 }
 
 /** A datastore plugin's service directory (`services/<plugin>/<service>`). */
 export function serviceRoot(plugin: string, service: string): string {
-  return `${DOKKU_LIB_ROOT}/services/${plugin}/${service}`;
+  return `${SERVICES_ROOT}/${plugin}/${service}`;
 }
 
 /** True when `config:set` writes godotenv v1.5.1 format (unquoted integers, final newline): ≥0.37.8. */

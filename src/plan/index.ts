@@ -5,12 +5,12 @@
  * `ferry plan`, `--dry-run` and the tests all see what a run would do.
  */
 import type { Diagnostic } from '../errors.js';
-import { InputError } from '../errors.js';
+import { InputError, InternalError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/index.js';
 import { CONTROLLER, type Playbook } from '../playbook/index.js';
 import { closest, listWords } from '../schema/suggest.js';
 import { getTask } from '../tasks/index.js';
-import type { PlannedAction, PlanOptions } from '../tasks/types.js';
+import type { ActionSpec, PlannedAction, PlanOptions } from '../tasks/types.js';
 
 /** Role → inventory host name. */
 export type Bindings = Record<string, string>;
@@ -182,6 +182,7 @@ export function plan(
       inventory,
       options,
     });
+    checkActions(step.task, task.actions, actions);
     return { ...base, actions };
   });
   const bound: Plan['bindings'] = {};
@@ -202,12 +203,43 @@ export function plan(
   };
 }
 
-/** A run id from a time: `20261123T104500Z` (sortable, safe in file names). */
-export function runIdFor(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
+/**
+ * A task's plan keeps its own contract: every action has an id the task
+ * declares, one id is planned once (or once per `item`), and every hole of a
+ * command is a value the task declares for that id, so its run can fill it.
+ * A broken contract is a bug in the task, caught here by every `ferry plan`.
+ */
+export function checkActions(
+  task: string,
+  spec: ActionSpec,
+  actions: readonly PlannedAction[],
+): void {
+  const seen = new Map<string, string>();
+  const walk = (list: readonly PlannedAction[]): void => {
+    for (const a of list) {
+      const inputs = Object.hasOwn(spec, a.id) ? spec[a.id] : undefined;
+      if (!inputs) throw new InternalError(`task ${task} planned an undeclared action "${a.id}"`);
+      const key = `${a.id}\0${a.item ?? ''}`;
+      // One fallback may serve several actions: the same action, so the same id.
+      const what = JSON.stringify(a);
+      if (seen.has(key) && seen.get(key) !== what) {
+        throw new InternalError(
+          `task ${task} planned two different "${a.id}"${a.item ? ` for ${a.item}` : ''}`,
+        );
+      }
+      seen.set(key, what);
+      const commands = a.kind === 'stream' ? [a.send, a.receive] : [a.command];
+      const holes = commands.flatMap((c) => c.holes());
+      const stray = holes.filter((h) => !inputs.includes(h));
+      if (stray.length > 0) {
+        throw new InternalError(
+          `task ${task}, action "${a.id}": <${stray.join('>, <')}> is not among its declared values (${inputs.join(', ') || 'none'})`,
+        );
+      }
+      if (a.kind !== 'stream' && a.fallback) walk(a.fallback);
+    }
+  };
+  walk(actions);
 }
 
 /** The plan for people: each step, why, and every command with the host it runs on. */
@@ -244,11 +276,16 @@ export function formatPlan(p: Plan, inventory: Inventory): string {
       return;
     }
     if (s.actions.length === 0) lines.push(`${pad}(no commands)`);
-    const write = (a: PlannedAction, indent: string): void => {
+    const write = (a: PlannedAction, at: string): void => {
+      let indent = at;
       const each =
         'forEach' in a && a.forEach
           ? `for each ${a.forEach}${'where' in a && a.where ? ` (${a.where})` : ''}${a.items ? `, ${a.items.join(', ')} first` : ''}:`
           : '';
+      if (a.only) {
+        lines.push(`${indent}only if ${a.only}:`);
+        indent = `${indent}  `;
+      }
       if (a.kind === 'stream') {
         lines.push(`${indent}stream ${a.from} → ${a.to} (route ${a.route}):`);
         lines.push(`${indent}  ${prompt(a.from)} ${a.send}`);

@@ -1,22 +1,30 @@
 /**
  * Runs a playbook for real: plan it, open the journal (or find the run to
- * resume), bind each planned step to its task's `run`, hand the steps to the
+ * resume), bind each planned step to its task's run, hand the steps to the
  * listr2 runner over one SSH connection per host, and write the report.
- * The commands `migrate`, `backup`, `restore` and `drill` are thin wrappers.
+ * It receives a {@link RunRequest}: never argv, never the environment.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { CommandContext } from '../cli.js';
-import { ExitCode, StopError } from '../errors.js';
-import { type Inventory, loadInventory } from '../inventory/index.js';
+import { join } from 'node:path';
+import { ExitCode, InternalError } from '../errors.js';
+import { type Inventory, inventoryWarnings, loadInventory } from '../inventory/index.js';
 import { type Bindings, formatPlan, type Plan, plan } from '../plan/index.js';
 import { CONTROLLER, loadPlaybook, type Playbook } from '../playbook/index.js';
-import { Connections, type HostTarget } from '../ssh/connection.js';
 import { nativeCryptoAvailable } from '../ssh/native.js';
+import { Connections } from '../ssh/pool.js';
 import { getTask } from '../tasks/index.js';
 import type { Manifest } from '../tasks/manifest.js';
-import { createRuntime, runActions, type Shared, type TaskRun } from '../tasks/runtime.js';
-import type { PlanContext, PlanOptions } from '../tasks/types.js';
-import { hashText, Journal, type RunState, resumeRun } from './journal.js';
+import type { JournalView, PlanContext, PlanOptions, StepOutputs } from '../tasks/types.js';
+import { runIdFor, runIdOfJournal } from '../util/run-id.js';
+import {
+  hashText,
+  Journal,
+  type JournalRecord,
+  type RunState,
+  readJournal,
+  resumeRun,
+  runsDir,
+} from './journal.js';
 import {
   formatFailure,
   formatSummary,
@@ -24,78 +32,73 @@ import {
   toJsonReport,
   toJunitXml,
 } from './report.js';
-import { type RunResult, runSteps, type Step } from './runner.js';
+import { type RendererChoice, type RunResult, runSteps, type Step } from './runner.js';
+import { createRuntime, type SshShared, sshExecutor } from './runtime.js';
 import { stepFromPlan } from './steps.js';
 
 /** What a command asks of {@link runPlaybook}. */
-export interface PlaybookRun {
+export interface RunRequest {
   /** `migrate`, `backup`, `restore`, `drill`. */
   command: string;
   /** The playbook's name in playbooks/ or a path. */
   playbook: string;
+  inventory: string;
   bindings: Bindings;
-  options: Omit<PlanOptions, 'runId'>;
+  /** Options that change the plan. */
+  plan: Omit<PlanOptions, 'runId'>;
   /** The user's argv after `ferry` (journal, resume hint). */
   argv: string[];
+  dryRun: boolean;
+  resume: boolean;
+  acceptNewHostKeys: boolean;
+  json: boolean;
+  junit?: string;
+  renderer: RendererChoice;
+  /** Where journals go; default {@link runsDir}(). */
+  stateDir?: string;
   /** Facts for the report that only the command knows. */
   facts?: (result: RunResult) => Record<string, string>;
 }
 
-/** The inventory hosts as SSH targets. */
-export function hostTargets(inventory: Inventory): Record<string, HostTarget> {
-  const out: Record<string, HostTarget> = {};
-  for (const [name, h] of Object.entries(inventory.hosts)) {
-    out[name] = {
-      name,
-      address: h.address,
-      port: h.port,
-      user: h.user,
-      identity: h.identity,
-      hostKey: h.host_key,
-      knownHosts: h.known_hosts,
-      sudo: h.sudo,
-    };
-  }
-  return out;
+/** Where a command writes. */
+export interface RunIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
 }
 
 /** Loads inputs, plans, runs (or prints the plan for --dry-run); returns the exit code. */
-export async function runPlaybook(cli: CommandContext, req: PlaybookRun): Promise<number> {
-  const inventory = await loadInventory(cli.inventoryPath);
-  const playbook = await loadPlaybook(
-    typeof cli.values.playbook === 'string' ? cli.values.playbook : req.playbook,
-  );
-  const dryRun = cli.values['dry-run'] === true;
+export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
+  const inventory = await loadInventory(req.inventory);
+  for (const w of inventoryWarnings(inventory)) io.stderr.write(w);
+  const playbook = await loadPlaybook(req.playbook);
   const now = new Date();
-  const planRunIdOf = (journalRunId: string) => journalRunId.slice(0, 16);
+  const dir = req.stateDir ? join(req.stateDir, 'runs') : runsDir();
 
   let resume: RunState | undefined;
   const playbookHash = hashText(await readFile(playbook.file));
   const inventoryHash = hashText(await readFile(inventory.file));
-  if (cli.values.resume === true) {
+  if (req.resume) {
     resume = resumeRun({
       command: req.command,
       bindings: req.bindings,
       playbookHash,
       inventoryHash,
+      dir,
     });
   }
-  const runId = resume
-    ? planRunIdOf(resume.start.runId)
-    : now
-        .toISOString()
-        .replace(/[-:]/g, '')
-        .replace(/\.\d{3}Z$/, 'Z');
-  const thePlan = plan(playbook, inventory, req.bindings, { ...req.options, runId });
+  // A resumed run keeps its plan's run id: host folders are named after it.
+  const runId = resume ? runIdOfJournal(resume.start.runId) : runIdFor(now);
+  const thePlan = plan(playbook, inventory, req.bindings, { ...req.plan, runId });
 
-  if (dryRun) {
-    cli.stdout.write(
-      cli.json ? `${JSON.stringify(thePlan, null, 2)}\n` : formatPlan(thePlan, inventory),
+  if (req.dryRun) {
+    io.stdout.write(
+      req.json ? `${JSON.stringify(thePlan, null, 2)}\n` : formatPlan(thePlan, inventory),
     );
     return ExitCode.ok;
   }
 
   const journal = Journal.create({
+    dir,
     command: req.command,
     playbook: { path: playbook.file, hash: playbookHash },
     inventory: { path: inventory.file, hash: inventoryHash },
@@ -112,28 +115,30 @@ export async function runPlaybook(cli: CommandContext, req: PlaybookRun): Promis
       : resume.inProgress
         ? `step ${resume.inProgress} was interrupted`
         : 'it stopped';
-    cli.stderr.write(
+    io.stderr.write(
       `resuming run ${resume.start.runId} (${where}); ${resume.finished.size} step(s) done there are not run again\n`,
     );
   }
   if (!nativeCryptoAvailable()) {
-    cli.stderr.write(
+    io.stderr.write(
       "warning: ssh2's native crypto binding is not built; copies through this machine run about 2x slower (run `npm rebuild ssh2`)\n",
     );
   }
 
-  const connections = new Connections(hostTargets(inventory), {
-    acceptNewHostKeys: cli.values['accept-new-host-keys'] === true,
+  const connections = Connections.forInventory(inventory, {
+    acceptNewHostKeys: req.acceptNewHostKeys,
   });
-  const shared: Shared = { connections, reach: new Map() };
-  const steps = buildSteps(thePlan, playbook, inventory);
+  const shared: SshShared = { connections, reach: new Map() };
+  const steps = buildSteps(thePlan, playbook, inventory, shared, () =>
+    journalView(readJournal(journal.file)),
+  );
   let result: RunResult;
   try {
     result = await runSteps(steps, {
       shared,
       journal,
       ...(resume ? { resume } : {}),
-      renderer: process.env.FERRY_RENDERER === 'silent' ? 'silent' : 'auto',
+      renderer: req.renderer,
     });
   } finally {
     await connections.closeAll();
@@ -160,28 +165,43 @@ export async function runPlaybook(cli: CommandContext, req: PlaybookRun): Promis
       ...(req.facts ? req.facts(result) : {}),
     },
   };
-  if (typeof cli.values.junit === 'string') await writeFile(cli.values.junit, toJunitXml(input));
-  if (cli.json) cli.stdout.write(`${JSON.stringify(toJsonReport(input), null, 2)}\n`);
-  else cli.stdout.write(`${formatSummary(input)}\n`);
+  if (req.junit) await writeFile(req.junit, toJunitXml(input));
+  if (req.json) io.stdout.write(`${JSON.stringify(toJsonReport(input), null, 2)}\n`);
+  else io.stdout.write(`${formatSummary(input)}\n`);
   if (result.status !== 'ok') {
-    cli.stderr.write(`${formatFailure(input)}\n`);
+    io.stderr.write(`${formatFailure(input)}\n`);
     return result.status === 'interrupted' ? ExitCode.interrupted : ExitCode.failed;
   }
   return ExitCode.ok;
 }
 
-/** Binds each planned step to its task's run (its module's `run`, else the actions as planned). */
+/** The journal's records as a task may read them. */
+function journalView(records: readonly JournalRecord[]): JournalView[] {
+  return records.map((r): JournalView => {
+    if (r.type === 'run-started') return { type: r.type, runId: r.runId, steps: r.steps };
+    if (r.type === 'step-finished') {
+      return { type: r.type, step: r.step, durationMs: r.durationMs, doneIn: r.doneIn };
+    }
+    if (r.type === 'step-failed') return { type: r.type, step: r.step, durationMs: r.durationMs };
+    return { type: 'other' };
+  });
+}
+
+/** Binds each planned step to its task's run, over the run's SSH executor. */
 export function buildSteps(
   thePlan: Plan,
   playbook: Playbook,
   inventory: Inventory,
-): Step<Shared>[] {
+  shared: SshShared,
+  journal: () => JournalView[],
+): Step<SshShared>[] {
   const roles: Record<string, Inventory['hosts'][string] | undefined> = {};
   for (const [role, b] of Object.entries(thePlan.bindings)) roles[role] = inventory.hosts[b.host];
+  const executor = sshExecutor(shared);
   return thePlan.steps.map((planned, index) => {
     const pbStep = playbook.steps[index]!;
     const def = getTask(planned.task);
-    if (!def) throw new StopError(`unknown task ${planned.task}`);
+    if (!def) throw new InternalError(`unknown task ${planned.task}`);
     const ctx: PlanContext<unknown> = {
       step: { id: planned.id, task: planned.task, on: pbStep.on, index },
       params: pbStep.params,
@@ -190,14 +210,25 @@ export function buildSteps(
       inventory,
       options: thePlan.options,
     };
-    return stepFromPlan<Shared>(
+    return stepFromPlan<SshShared>(
       planned,
       async (run, task) => {
-        const mod = (await import(`../tasks/${planned.task}.js`)) as { run?: TaskRun };
-        const rt = createRuntime({ ctx, actions: planned.actions, task, run });
-        return (await (mod.run ?? runActions)(rt)) ?? undefined;
+        const outputs: Readonly<Record<string, StepOutputs>> = run.outputs;
+        const rt = createRuntime({
+          ctx,
+          actions: planned.actions,
+          task,
+          outputs,
+          executor,
+          journal,
+        });
+        return (await def.run(rt)) ?? undefined;
       },
-      { rerunOnResume: planned.task === 'check-quiet' },
+      {
+        rerunOnResume: planned.task === 'check-quiet',
+        ...(pbStep.retry === undefined ? {} : { retry: pbStep.retry }),
+        ...(pbStep.continue_on_error ? { continueOnError: true } : {}),
+      },
     );
   });
 }

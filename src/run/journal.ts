@@ -15,7 +15,7 @@
  * so a crash loses at most the record being written; a torn last line is ignored
  * on read. Records pass through {@link redactJson}: no secret is ever written.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -29,14 +29,16 @@ import {
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { StopError } from '../errors.js';
-import { type Json, redactJson } from './redact.js';
+import type { Json, StepOutputs } from '../tasks/types.js';
+import { journalIdFor } from '../util/run-id.js';
+import { redactJson } from './redact.js';
 
 /**
  * Outputs a step hands to later steps (manifest, archive path, checksum, bytes).
  * The journal stores them redacted, so a resumed run sees `***` where a secret
  * was: outputs must not carry secrets a later step needs (re-read those on the host).
  */
-export type StepOutputs = { [key: string]: Json };
+export type { StepOutputs };
 
 /** Journal format version, in every `run-started` record. */
 export const JOURNAL_VERSION = 1;
@@ -111,11 +113,7 @@ export function hashText(text: string | Uint8Array): string {
 
 /** A sortable, readable run id: `20261123T224300Z-migrate-3fa9`. */
 export function newRunId(command: string, now: Date = new Date()): string {
-  const ts = now
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}Z$/, 'Z');
-  return `${ts}-${command}-${randomBytes(2).toString('hex')}`;
+  return journalIdFor(now, command);
 }
 
 /** What {@link Journal.create} needs to start a run. */

@@ -3,6 +3,7 @@
  * Every text the run layer writes passes through {@link redact}; every
  * structured value through {@link redactJson}.
  */
+import type { Json } from '../tasks/types.js';
 
 /** What a masked secret is replaced with. */
 export const MASK = '***';
@@ -90,7 +91,7 @@ export function redact(text: string): string {
 }
 
 /** A JSON-compatible value. */
-export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+export type { Json };
 
 /**
  * Redacts a JSON value: values under secret-looking keys are masked, every value

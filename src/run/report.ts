@@ -6,7 +6,7 @@
  * through {@link redact}.
  */
 import { quoteArgv } from '../ssh/quote.js';
-import { formatBytes, formatDuration, formatRate, rate } from './format.js';
+import { formatBytes, formatDuration, formatRate, rate } from '../util/format.js';
 import { redact } from './redact.js';
 import type { RunResult, StepFailure, StepRecord } from './runner.js';
 
@@ -44,7 +44,6 @@ const MARK: Record<StepRecord['status'], string> = {
   failed: '✖',
   skipped: '↷',
   resumed: '↺',
-  disabled: '-',
   'not-run': '·',
 };
 
@@ -66,7 +65,6 @@ function stepDetail(s: StepRecord): string {
   if (s.status === 'skipped' || s.status === 'resumed') parts.push(`skipped: ${s.reason ?? ''}`);
   if (s.status === 'failed') parts.push(`failed: ${s.error?.message ?? ''}`);
   if (s.status === 'not-run') parts.push('not run');
-  if (s.status === 'disabled') parts.push('disabled');
   if (s.attempts !== undefined && s.attempts > 1) parts.push(`${s.attempts} attempts`);
   return parts.join('  ');
 }
@@ -226,11 +224,7 @@ export function toJunitXml(input: ReportInput): string {
       return `${head}>\n      <failure message="${xmlEscape(`on ${e?.host ?? s.host}: ${e?.message ?? 'failed'}`)}" type="StepFailed">${xmlEscape(redact(body))}</failure>\n    </testcase>`;
     }
     const reason =
-      s.status === 'not-run'
-        ? 'not run: an earlier step failed'
-        : s.status === 'disabled'
-          ? 'disabled'
-          : (s.reason ?? s.status);
+      s.status === 'not-run' ? 'not run: an earlier step failed' : (s.reason ?? s.status);
     return `${head}>\n      <skipped message="${xmlEscape(reason)}"/>\n    </testcase>`;
   });
   const props = Object.entries({ runId: r.runId, status: r.status, ...(input.bindings ?? {}) })

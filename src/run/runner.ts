@@ -1,11 +1,13 @@
 /**
  * Runs a plan's steps with listr2: a live tree on a TTY (DefaultRenderer), plain
  * timestamped lines elsewhere (SimpleRenderer), the `test` renderer in tests.
- * Playbook fields map onto listr2's own task options (`skip`, `enabled`,
- * `retry`, `rollback`, `exitOnError`); the runner adds the journal (every step's
- * start, outputs and failure, fsync'd), `--resume` (finished steps are skipped
- * with "done in run <id>" and their outputs replayed) and the run result the
- * report is built from.
+ * What a playbook step can say maps onto listr2's own task options: `when`
+ * (and an unbound optional role) onto `skip`, `retry` onto `retry`,
+ * `continue_on_error` onto `exitOnError: false`. The runner adds the journal
+ * (every step's start, outputs and failure, fsync'd), `--resume` (finished
+ * steps are skipped with "done in run <id>" and their outputs replayed) and
+ * the run result the report is built from. It reads no environment: the
+ * caller decides the renderer.
  */
 import {
   Listr,
@@ -15,13 +17,14 @@ import {
   PRESET_TIMESTAMP,
   ProcessOutput,
 } from 'listr2';
-import { FerryError, InternalError, lastLines, RemoteError } from '../errors.js';
-import { formatProgress } from './format.js';
-import type { Journal, RunState, RunStatus, StepOutputs } from './journal.js';
-import { type Json, redact } from './redact.js';
+import { FerryError, InternalError, LocalError, lastLines, RemoteError } from '../errors.js';
+import { CONTROLLER } from '../playbook/index.js';
+import type { Json, StepHandle, StepOutputs } from '../tasks/types.js';
+import { formatProgress } from '../util/format.js';
+import type { Journal, RunState, RunStatus } from './journal.js';
+import { redact } from './redact.js';
 
-/** The host name used for steps that run on the controller itself. */
-export const CONTROLLER = 'controller';
+export { CONTROLLER };
 
 /** What every step receives: the run id, the command's shared state, earlier outputs. */
 export interface RunContext<S = unknown> {
@@ -36,29 +39,8 @@ export interface RunContext<S = unknown> {
   need<T extends Json = Json>(stepId: string, key: string): T;
 }
 
-/** The handle a running step uses to talk to the user and the report. */
-export interface StepTask {
-  readonly stepId: string;
-  readonly host: string;
-  /** 1 on the first try, 2 on the first retry, … */
-  readonly attempt: number;
-  readonly signal: AbortSignal;
-  /** Changes the step's title in the live view. */
-  setTitle(title: string): void;
-  /** Shows one line under the step (redacted). */
-  log(line: string): void;
-  /**
-   * Shows copy progress (bytes, total, rate, ETA) under the step, throttled; the
-   * largest `bytes` seen is the step's byte count in the report.
-   */
-  progress(bytes: number, total?: number): void;
-  /** Marks the step skipped with a reason (then return from `run`). */
-  skip(reason: string): void;
-  /** A warning for the end-of-run report (redacted). */
-  warn(message: string): void;
-  /** Where `host` is left, e.g. "apps stopped; archive at …" (for failure messages and the report). */
-  hostState(host: string, note: string): void;
-}
+/** The handle a running step uses (see {@link StepHandle}). */
+export type StepTask = StepHandle;
 
 /** A reason to skip, or false to run. */
 export type SkipValue = string | false;
@@ -73,14 +55,10 @@ export interface Step<S = unknown> {
   /** Does the work; returns outputs later steps need (recorded in the journal). */
   // biome-ignore lint/suspicious/noConfusingVoidType: a step that hands nothing on just returns.
   run(ctx: RunContext<S>, task: StepTask): Promise<StepOutputs | undefined | void>;
-  /** Playbook `skip`/`when`: a reason to skip (shown and recorded) or false. */
+  /** Playbook `when` (or an unbound role): a reason to skip (shown and recorded) or false. */
   skip?: SkipValue | ((ctx: RunContext<S>) => SkipValue | Promise<SkipValue>);
-  /** Playbook `enabled`: a disabled step is not shown at all. */
-  enabled?: boolean | ((ctx: RunContext<S>) => boolean | Promise<boolean>);
   /** Playbook `retry`: extra tries after a failure (listr2 semantics). */
   retry?: number | { tries: number; delay?: number };
-  /** Undo after a failure (listr2 `rollback`); the run still stops afterwards. */
-  rollback?: (ctx: RunContext<S>, task: StepTask) => Promise<void>;
   /** Playbook `continue_on_error`: a failure is recorded but the run goes on. */
   continueOnError?: boolean;
   /** Run again on --resume even if it finished (checks, connections, "stop app"). */
@@ -88,7 +66,7 @@ export interface Step<S = unknown> {
 }
 
 /** How a step ended, for the report. */
-export type StepStatus = 'ok' | 'failed' | 'skipped' | 'resumed' | 'disabled' | 'not-run';
+export type StepStatus = 'ok' | 'failed' | 'skipped' | 'resumed' | 'not-run';
 
 /** One step's record in the run result. */
 export interface StepRecord {
@@ -144,8 +122,8 @@ export interface RunResult {
   resumed?: string;
 }
 
-/** Renderer choice: `auto` = live tree on a TTY, timestamped lines otherwise or under CI. */
-export type RendererChoice = 'auto' | 'default' | 'simple' | 'silent' | 'test';
+/** Renderer: a live tree (a terminal), timestamped lines (CI, pipes), nothing, or test events. */
+export type RendererChoice = 'default' | 'simple' | 'silent' | 'test';
 
 /** Options of {@link runSteps}. */
 export interface RunOptions<S> {
@@ -154,31 +132,26 @@ export interface RunOptions<S> {
   journal?: Journal;
   /** The run to continue (from `resumeRun`). */
   resume?: RunState;
+  /** Default `simple`. */
   renderer?: RendererChoice;
   /** Stream for the live view (default process.stderr, so `--json` stdout stays clean). */
   stream?: NodeJS.WriteStream;
   /** A logger for the renderer (tests pass one that captures the `test` renderer's lines). */
   logger?: ListrLogger;
-  /** Seconds between progress lines; default 0.25 on a TTY, 15 otherwise. */
+  /** Seconds between progress lines; default 0.25 for the live tree, 15 otherwise. */
   progressInterval?: number;
   /** Aborts the run from outside (the command's own SIGINT handling, a timeout). */
   signal?: AbortSignal;
   /** Install a SIGINT handler that aborts the run (default true; first ^C aborts, second kills). */
   handleSignals?: boolean;
-  env?: NodeJS.ProcessEnv;
   now?: () => number;
 }
 
 /** The runner's own bookkeeping, per step. */
 interface Tracker {
   record: StepRecord;
-  enabled: boolean;
   attempt: number;
   started: number;
-}
-
-function isTty(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): boolean {
-  return stream.isTTY === true && !env.CI && env.TERM !== 'dumb';
 }
 
 /** Describes any thrown value as a {@link StepFailure}. */
@@ -193,16 +166,36 @@ export function describeFailure(
     message: redact(e instanceof Error ? e.message : String(e)),
   };
   if (e instanceof FerryError && e.hint) failure.hint = redact(e.hint);
-  if (e instanceof RemoteError) {
-    failure.host = e.host;
+  if (e instanceof RemoteError || e instanceof LocalError) {
+    const where = e instanceof RemoteError ? e.host : CONTROLLER;
+    failure.host = where;
     failure.command = redact(e.command);
     failure.code = e.code;
-    const tail = lastLines(e.stderr.trim() ? e.stderr : e.stdout, 20);
+    const out = e instanceof RemoteError && !e.stderr.trim() ? e.stdout : e.stderr;
+    const tail = lastLines(out, 20);
     if (tail) failure.outputTail = redact(tail);
-    // RemoteError's message repeats the tail; keep the first line for the summary.
-    failure.message = redact(e.message.split('\n')[0]!.replace(`on ${e.host}: `, ''));
+    // The message repeats the tail; keep the first line for the summary.
+    failure.message = redact(
+      e.message.split('\n')[0]!.replace(e instanceof RemoteError ? `on ${e.host}: ` : 'here: ', ''),
+    );
   }
   return failure;
+}
+
+/** What every step's listr2 task shares within one run. */
+interface Shared<S> {
+  options: RunOptions<S>;
+  now: () => number;
+  journal: Journal | undefined;
+  runId: string;
+  controller: AbortController;
+  warnings: RunWarning[];
+  hostStates: Record<string, string>;
+  replay: Map<string, { doneIn: string; outputs: StepOutputs; bytes?: number }>;
+  trackers: Map<string, Tracker>;
+  outputs: Record<string, StepOutputs>;
+  /** Milliseconds between progress lines. */
+  interval: number;
 }
 
 /**
@@ -210,29 +203,56 @@ export function describeFailure(
  * does not reject (the result says `failed`), only a bug in the runner does.
  */
 export async function runSteps<S>(steps: Step<S>[], options: RunOptions<S>): Promise<RunResult> {
-  const env = options.env ?? process.env;
   const now = options.now ?? Date.now;
-  const stream = options.stream ?? process.stderr;
-  const tty = isTty(stream, env);
   const journal = options.journal;
-  const runId = journal?.runId ?? `dry-${now()}`;
   const startedMs = now();
-  const controller = new AbortController();
-  const outer = options.signal;
-  const forward = (): void => controller.abort(outer?.reason);
-  if (outer?.aborted) forward();
-  else outer?.addEventListener('abort', forward, { once: true });
-  const outputs: Record<string, StepOutputs> = {};
-  const warnings: RunWarning[] = [];
-  const hostStates: Record<string, string> = { ...(options.resume?.hostStates ?? {}) };
   const ids = new Set<string>();
   for (const s of steps) {
     if (ids.has(s.id)) throw new InternalError(`two steps share the id "${s.id}"`);
     ids.add(s.id);
   }
+  const renderer = options.renderer ?? 'simple';
+  const state: Shared<S> = {
+    options,
+    now,
+    journal,
+    runId: journal?.runId ?? `dry-${now()}`,
+    controller: new AbortController(),
+    warnings: [],
+    hostStates: { ...(options.resume?.hostStates ?? {}) },
+    replay: new Map(),
+    trackers: new Map(
+      steps.map((s) => [
+        s.id,
+        {
+          record: { id: s.id, title: s.title, host: s.host, status: 'not-run' },
+          attempt: 0,
+          started: 0,
+        },
+      ]),
+    ),
+    outputs: {},
+    interval: (options.progressInterval ?? (renderer === 'default' ? 0.25 : 15)) * 1000,
+  };
+  const { controller, outputs, trackers } = state;
+  const outer = options.signal;
+  const forward = (): void => controller.abort(outer?.reason);
+  if (outer?.aborted) forward();
+  else outer?.addEventListener('abort', forward, { once: true });
+
+  // Resumed steps: outputs come back before anything runs, so later steps see them.
+  if (options.resume) {
+    for (const s of steps) {
+      const f = options.resume.finished.get(s.id);
+      if (f && !s.rerunOnResume) {
+        state.replay.set(s.id, f);
+        outputs[s.id] = f.outputs;
+      }
+    }
+  }
 
   const ctx: RunContext<S> = {
-    runId,
+    runId: state.runId,
     shared: options.shared,
     outputs,
     signal: controller.signal,
@@ -244,239 +264,6 @@ export async function runSteps<S>(steps: Step<S>[], options: RunOptions<S>): Pro
       return value as T;
     },
   };
-
-  // Resumed steps: outputs come back before anything runs, so later steps see them.
-  const replay = new Map<string, { doneIn: string; outputs: StepOutputs; bytes?: number }>();
-  if (options.resume) {
-    for (const s of steps) {
-      const f = options.resume.finished.get(s.id);
-      if (f && !s.rerunOnResume) {
-        replay.set(s.id, f);
-        outputs[s.id] = f.outputs;
-      }
-    }
-  }
-
-  const trackers = new Map<string, Tracker>();
-  for (const s of steps) {
-    trackers.set(s.id, {
-      record: { id: s.id, title: s.title, host: s.host, status: 'not-run' },
-      enabled: true,
-      attempt: 0,
-      started: 0,
-    });
-  }
-
-  const interval = (options.progressInterval ?? (tty ? 0.25 : 15)) * 1000;
-
-  const toTask = (step: Step<S>): ListrTask<RunContext<S>> => {
-    const t = trackers.get(step.id)!;
-    const title = step.host === CONTROLLER ? step.title : `${step.title} [${step.host}]`;
-    const task: ListrTask<RunContext<S>> = {
-      title,
-      skip: async (c: RunContext<S>) => {
-        const done = replay.get(step.id);
-        let reason: SkipValue = false;
-        if (done) reason = `done in run ${done.doneIn}`;
-        else if (typeof step.skip === 'function') reason = await step.skip(c);
-        else if (step.skip) reason = step.skip;
-        if (!reason) return false;
-        t.record.status = done ? 'resumed' : 'skipped';
-        t.record.reason = redact(reason);
-        if (done) {
-          if (done.bytes !== undefined) t.record.bytes = done.bytes;
-          journal?.append({
-            type: 'step-finished',
-            step: step.id,
-            host: step.host,
-            durationMs: 0,
-            outputs: done.outputs,
-            ...(done.bytes === undefined ? {} : { bytes: done.bytes }),
-            doneIn: done.doneIn,
-          });
-        } else {
-          journal?.append({
-            type: 'step-skipped',
-            step: step.id,
-            host: step.host,
-            reason: t.record.reason,
-          });
-        }
-        return t.record.reason;
-      },
-      task: async (c, wrapper) => {
-        // A step that ignored the abort finished; nothing new starts after a ^C.
-        if (controller.signal.aborted) throw new FerryError('not started: the run was interrupted');
-        t.attempt++;
-        t.started = now();
-        t.record.startedAt ??= new Date(t.started).toISOString();
-        t.record.attempts = t.attempt;
-        journal?.append({
-          type: 'step-started',
-          step: step.id,
-          host: step.host,
-          title: step.title,
-          attempt: t.attempt,
-        });
-        let bytes: number | undefined;
-        let lastShown = 0;
-        let skippedBy: string | undefined;
-        const handle: StepTask = {
-          stepId: step.id,
-          host: step.host,
-          attempt: t.attempt,
-          signal: controller.signal,
-          setTitle(text) {
-            wrapper.title = step.host === CONTROLLER ? text : `${text} [${step.host}]`;
-          },
-          log(line) {
-            wrapper.output = redact(line);
-          },
-          progress(n, total) {
-            bytes = Math.max(bytes ?? 0, n);
-            const at = now();
-            const last = total !== undefined && n >= total;
-            if (!last && at - lastShown < interval) return;
-            lastShown = at;
-            wrapper.output = formatProgress(n, total, t.started, at);
-          },
-          skip(reason) {
-            skippedBy = redact(reason);
-            wrapper.skip(skippedBy);
-          },
-          warn(message) {
-            const w: RunWarning = { message: redact(message), step: step.id, host: step.host };
-            warnings.push(w);
-            journal?.append({ type: 'warning', ...w });
-          },
-          hostState(host, note) {
-            hostStates[host] = redact(note);
-            journal?.append({ type: 'host-state', host, note: hostStates[host]!, step: step.id });
-          },
-        };
-        try {
-          const produced = (await step.run(c, handle)) ?? {};
-          const durationMs = now() - t.started;
-          t.record.durationMs = durationMs;
-          if (bytes !== undefined) t.record.bytes = bytes;
-          if (skippedBy !== undefined) {
-            t.record.status = 'skipped';
-            t.record.reason = skippedBy;
-            journal?.append({
-              type: 'step-skipped',
-              step: step.id,
-              host: step.host,
-              reason: skippedBy,
-            });
-            return;
-          }
-          outputs[step.id] = produced;
-          t.record.status = 'ok';
-          journal?.append({
-            type: 'step-finished',
-            step: step.id,
-            host: step.host,
-            durationMs,
-            outputs: produced,
-            ...(bytes === undefined ? {} : { bytes }),
-            doneIn: runId,
-          });
-        } catch (e) {
-          const tries = typeof step.retry === 'number' ? step.retry : (step.retry?.tries ?? 0);
-          const willRetry = t.attempt <= tries && !controller.signal.aborted;
-          const failure = describeFailure(step, e);
-          const durationMs = now() - t.started;
-          t.record.durationMs = durationMs;
-          if (bytes !== undefined) t.record.bytes = bytes;
-          if (!willRetry) {
-            t.record.status = 'failed';
-            t.record.error = failure;
-          }
-          journal?.append({
-            type: 'step-failed',
-            step: step.id,
-            host: failure.host,
-            durationMs,
-            message: failure.message,
-            ...(failure.command === undefined ? {} : { command: failure.command }),
-            ...(failure.code === undefined ? {} : { code: failure.code }),
-            ...(failure.outputTail === undefined ? {} : { stderrTail: failure.outputTail }),
-            ...(willRetry ? { willRetry } : {}),
-          });
-          if (controller.signal.aborted) throw new FerryError('interrupted', { cause: e });
-          throw e;
-        }
-      },
-      rendererOptions: { outputBar: 1, persistentOutput: false },
-    };
-    if (step.enabled !== undefined) {
-      const enabled = step.enabled;
-      task.enabled = async (c: RunContext<S>) => {
-        t.enabled = typeof enabled === 'function' ? await enabled(c) : enabled;
-        if (!t.enabled) t.record.status = 'disabled';
-        else if (t.record.status === 'disabled') t.record.status = 'not-run';
-        return t.enabled;
-      };
-    }
-    if (step.retry !== undefined) task.retry = step.retry;
-    if (step.continueOnError) task.exitOnError = false;
-    if (step.rollback) {
-      const rollback = step.rollback;
-      task.rollback = async (c) => {
-        await rollback(c, {
-          stepId: step.id,
-          host: step.host,
-          attempt: t.attempt,
-          signal: controller.signal,
-          setTitle() {},
-          log() {},
-          progress() {},
-          skip() {},
-          warn(message) {
-            warnings.push({ message: redact(message), step: step.id, host: step.host });
-          },
-          hostState(host, note) {
-            hostStates[host] = redact(note);
-            journal?.append({ type: 'host-state', host, note: hostStates[host]!, step: step.id });
-          },
-        });
-      };
-    }
-    return task;
-  };
-
-  const logger =
-    options.logger ??
-    new ListrLogger({ useIcons: true, processOutput: new ProcessOutput(stream, stream) });
-  const choice = options.renderer ?? 'auto';
-  const listrOptions: ListrBaseClassOptions<RunContext<S>, 'default', 'simple'> = {
-    ctx,
-    concurrent: false,
-    exitOnError: true,
-    registerSignalListeners: false,
-    rendererOptions: { logger, collapseSubtasks: false, showErrorMessage: true },
-    fallbackRenderer: 'simple',
-    fallbackRendererOptions: { logger, timestamp: PRESET_TIMESTAMP },
-    fallbackRendererCondition: choice === 'simple' || (choice === 'auto' && !tty),
-    silentRendererCondition: choice === 'silent',
-  };
-  const list =
-    choice === 'test'
-      ? new Listr<RunContext<S>, 'test', 'test'>(steps.map(toTask), {
-          ctx,
-          concurrent: false,
-          exitOnError: true,
-          registerSignalListeners: false,
-          renderer: 'test',
-          rendererOptions: { logger },
-          fallbackRenderer: 'test',
-          fallbackRendererOptions: { logger },
-        })
-      : new Listr<RunContext<S>, 'default', 'simple'>(steps.map(toTask), {
-          ...listrOptions,
-          renderer: 'default',
-          forceTTY: tty,
-        });
 
   let interrupts = 0;
   const onSigint = (): void => {
@@ -495,7 +282,11 @@ export async function runSteps<S>(steps: Step<S>[], options: RunOptions<S>): Pro
   let status: RunStatus = 'ok';
   let failure: StepFailure | undefined;
   try {
-    await list.run(ctx);
+    await makeListr(
+      steps.map((s) => toListrTask(s, state)),
+      ctx,
+      options,
+    ).run(ctx);
   } catch (e) {
     status = controller.signal.aborted ? 'interrupted' : 'failed';
     const failed = [...trackers.values()].find((x) => x.record.status === 'failed');
@@ -516,17 +307,210 @@ export async function runSteps<S>(steps: Step<S>[], options: RunOptions<S>): Pro
 
   const records = steps.map((s) => trackers.get(s.id)!.record);
   const result: RunResult = {
-    runId,
+    runId: state.runId,
     status,
     startedAt: new Date(startedMs).toISOString(),
     durationMs,
     steps: records,
     outputs,
-    warnings,
-    hostStates,
+    warnings: state.warnings,
+    hostStates: state.hostStates,
     bytes: records.reduce((sum, r) => sum + (r.status === 'ok' ? (r.bytes ?? 0) : 0), 0),
   };
   if (failure) result.failure = failure;
   if (options.resume) result.resumed = options.resume.start.runId;
   return result;
+}
+
+/** The one Listr of a run, with the chosen renderer. */
+function makeListr<S>(
+  tasks: ListrTask<RunContext<S>>[],
+  ctx: RunContext<S>,
+  options: RunOptions<S>,
+): Listr<RunContext<S>, 'default' | 'simple' | 'silent' | 'test', 'simple' | 'test'> {
+  const stream = options.stream ?? process.stderr;
+  const logger =
+    options.logger ??
+    new ListrLogger({ useIcons: true, processOutput: new ProcessOutput(stream, stream) });
+  const choice = options.renderer ?? 'simple';
+  const base = { ctx, concurrent: false, exitOnError: true, registerSignalListeners: false };
+  if (choice === 'test') {
+    return new Listr<RunContext<S>, 'test', 'test'>(tasks, {
+      ...base,
+      renderer: 'test',
+      rendererOptions: { logger },
+      fallbackRenderer: 'test',
+      fallbackRendererOptions: { logger },
+    });
+  }
+  const opts: ListrBaseClassOptions<RunContext<S>, 'default', 'simple'> = {
+    ...base,
+    renderer: 'default',
+    rendererOptions: { logger, collapseSubtasks: false, showErrorMessage: true },
+    fallbackRenderer: 'simple',
+    fallbackRendererOptions: { logger, timestamp: PRESET_TIMESTAMP },
+    fallbackRendererCondition: choice === 'simple',
+    silentRendererCondition: choice === 'silent',
+    forceTTY: choice === 'default',
+  };
+  return new Listr<RunContext<S>, 'default', 'simple'>(tasks, opts);
+}
+
+/** One step as a listr2 task: its skip (or replay), its run with a handle, retry and exitOnError. */
+function toListrTask<S>(step: Step<S>, state: Shared<S>): ListrTask<RunContext<S>> {
+  const t = state.trackers.get(step.id)!;
+  const { journal, controller, now } = state;
+  const task: ListrTask<RunContext<S>> = {
+    title: step.host === CONTROLLER ? step.title : `${step.title} [${step.host}]`,
+    skip: async (c: RunContext<S>) => {
+      const done = state.replay.get(step.id);
+      let reason: SkipValue = false;
+      if (done) reason = `done in run ${done.doneIn}`;
+      else if (typeof step.skip === 'function') reason = await step.skip(c);
+      else if (step.skip) reason = step.skip;
+      if (!reason) return false;
+      t.record.status = done ? 'resumed' : 'skipped';
+      t.record.reason = redact(reason);
+      if (done) {
+        if (done.bytes !== undefined) t.record.bytes = done.bytes;
+        journal?.append({
+          type: 'step-finished',
+          step: step.id,
+          host: step.host,
+          durationMs: 0,
+          outputs: done.outputs,
+          ...(done.bytes === undefined ? {} : { bytes: done.bytes }),
+          doneIn: done.doneIn,
+        });
+      } else {
+        journal?.append({
+          type: 'step-skipped',
+          step: step.id,
+          host: step.host,
+          reason: t.record.reason,
+        });
+      }
+      return t.record.reason;
+    },
+    task: async (c, wrapper) => {
+      // A step that ignored the abort finished; nothing new starts after a ^C.
+      if (controller.signal.aborted) throw new FerryError('not started: the run was interrupted');
+      t.attempt++;
+      t.started = now();
+      t.record.startedAt ??= new Date(t.started).toISOString();
+      t.record.attempts = t.attempt;
+      journal?.append({
+        type: 'step-started',
+        step: step.id,
+        host: step.host,
+        title: step.title,
+        attempt: t.attempt,
+      });
+      const handle = makeHandle(step, t, wrapper, state);
+      try {
+        const produced = (await step.run(c, handle.api)) ?? {};
+        const durationMs = now() - t.started;
+        t.record.durationMs = durationMs;
+        if (handle.bytes() !== undefined) t.record.bytes = handle.bytes();
+        const skippedBy = handle.skippedBy();
+        if (skippedBy !== undefined) {
+          t.record.status = 'skipped';
+          t.record.reason = skippedBy;
+          journal?.append({
+            type: 'step-skipped',
+            step: step.id,
+            host: step.host,
+            reason: skippedBy,
+          });
+          return;
+        }
+        state.outputs[step.id] = produced;
+        t.record.status = 'ok';
+        journal?.append({
+          type: 'step-finished',
+          step: step.id,
+          host: step.host,
+          durationMs,
+          outputs: produced,
+          ...(handle.bytes() === undefined ? {} : { bytes: handle.bytes()! }),
+          doneIn: state.runId,
+        });
+      } catch (e) {
+        const tries = typeof step.retry === 'number' ? step.retry : (step.retry?.tries ?? 0);
+        const willRetry = t.attempt <= tries && !controller.signal.aborted;
+        const failure = describeFailure(step, e);
+        const durationMs = now() - t.started;
+        t.record.durationMs = durationMs;
+        if (handle.bytes() !== undefined) t.record.bytes = handle.bytes();
+        if (!willRetry) {
+          t.record.status = 'failed';
+          t.record.error = failure;
+        }
+        journal?.append({
+          type: 'step-failed',
+          step: step.id,
+          host: failure.host,
+          durationMs,
+          message: failure.message,
+          ...(failure.command === undefined ? {} : { command: failure.command }),
+          ...(failure.code === undefined ? {} : { code: failure.code }),
+          ...(failure.outputTail === undefined ? {} : { stderrTail: failure.outputTail }),
+          ...(willRetry ? { willRetry } : {}),
+        });
+        if (controller.signal.aborted) throw new FerryError('interrupted', { cause: e });
+        throw e;
+      }
+    },
+    rendererOptions: { outputBar: 1, persistentOutput: false },
+  };
+  if (step.retry !== undefined) task.retry = step.retry;
+  if (step.continueOnError) task.exitOnError = false;
+  return task;
+}
+
+/** The handle one attempt of a step works with, and what it gathered. */
+function makeHandle<S>(
+  step: Step<S>,
+  t: Tracker,
+  wrapper: { title?: string | undefined; output?: string | undefined; skip(reason?: string): void },
+  state: Shared<S>,
+): { api: StepHandle; bytes(): number | undefined; skippedBy(): string | undefined } {
+  const { journal, now } = state;
+  let bytes: number | undefined;
+  let lastShown = 0;
+  let skippedBy: string | undefined;
+  const api: StepHandle = {
+    stepId: step.id,
+    host: step.host,
+    attempt: t.attempt,
+    signal: state.controller.signal,
+    setTitle(text) {
+      wrapper.title = step.host === CONTROLLER ? text : `${text} [${step.host}]`;
+    },
+    log(line) {
+      wrapper.output = redact(line);
+    },
+    progress(n, total) {
+      bytes = Math.max(bytes ?? 0, n);
+      const at = now();
+      const last = total !== undefined && n >= total;
+      if (!last && at - lastShown < state.interval) return;
+      lastShown = at;
+      wrapper.output = formatProgress(n, total, t.started, at);
+    },
+    skip(reason) {
+      skippedBy = redact(reason);
+      wrapper.skip(skippedBy);
+    },
+    warn(message) {
+      const w: RunWarning = { message: redact(message), step: step.id, host: step.host };
+      state.warnings.push(w);
+      journal?.append({ type: 'warning', ...w });
+    },
+    hostState(host, note) {
+      state.hostStates[host] = redact(note);
+      journal?.append({ type: 'host-state', host, note: state.hostStates[host]!, step: step.id });
+    },
+  };
+  return { api, bytes: () => bytes, skippedBy: () => skippedBy };
 }

@@ -7,9 +7,7 @@ import type { PlannedStep } from '../plan/index.js';
 import type { Step } from './runner.js';
 
 /** Playbook-level options a step may carry beyond what the plan says. */
-export type StepExtras<S> = Partial<
-  Pick<Step<S>, 'retry' | 'enabled' | 'rollback' | 'continueOnError' | 'rerunOnResume'>
->;
+export type StepExtras<S> = Partial<Pick<Step<S>, 'retry' | 'continueOnError' | 'rerunOnResume'>>;
 
 /** Builds the runnable step for a planned one. */
 export function stepFromPlan<S>(

@@ -41,6 +41,19 @@ export const stepSchema = {
       default: {},
       description: "The task's parameters (see its schema).",
     },
+    retry: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 10,
+      description:
+        'Try the step this many more times when it fails (a check of your own that may need a moment). Built-in steps ask "already done?" first, so a retry is safe.',
+    },
+    continue_on_error: {
+      type: 'boolean',
+      default: false,
+      description:
+        'A failure of this step is reported but the run goes on (a notification of your own that may fail).',
+    },
   },
 } as const;
 

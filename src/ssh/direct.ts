@@ -16,16 +16,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { FerryError } from '../errors.js';
-import { type ExitStatus, type Remote, type RemoteProcess, wrapCommand } from './connection.js';
+import { Tail } from '../util/tail.js';
 import { algorithmsForKeyType, knownHostsLine } from './host-keys.js';
-import { quote, type Raw, raw, sh } from './quote.js';
-import {
-  collectTail,
-  interruptedError,
-  type TransferOptions,
-  type TransferResult,
-  throttle,
-} from './relay.js';
+import { interruptedError, type TransferOptions, type TransferResult, throttle } from './relay.js';
+import type { ExitStatus, Remote, RemoteProcess } from './remote.js';
+import { $, bashC, type Command } from './shell.js';
+import { strict, wrapCommand } from './wrap.js';
 
 /** Options of {@link direct}. */
 export interface DirectOptions extends TransferOptions {
@@ -54,12 +50,9 @@ export async function canReach(
   timeoutSeconds = 3,
 ): Promise<boolean> {
   const { address, port } = 'host' in source ? source.host : source;
-  const r = await target.run(
-    sh`timeout ${String(timeoutSeconds)} bash -c ${`exec 3<>/dev/tcp/${address}/${port}`}`,
-    {
-      allowCodes: [0, 1, 124],
-    },
-  );
+  // The address reaches the inner bash as a parameter: parsed again, it could be a command.
+  const probe = bashC($`exec 3<>/dev/tcp/${address}/${port}`);
+  const r = await target.run($`timeout ${timeoutSeconds} ${probe}`, { allowCodes: [0, 1, 124] });
   return r.code === 0;
 }
 
@@ -68,7 +61,7 @@ export async function canReach(
  * script travels base64-encoded so that neither newlines nor quotes can break
  * out of the option.
  */
-export function forcedCommand(cmd: string | readonly string[], opts: { sudo: boolean }): string {
+export function forcedCommand(cmd: Command, opts: { sudo: boolean }): string {
   const inner = wrapCommand(cmd, { sudo: false });
   const b64 = Buffer.from(inner, 'utf8').toString('base64');
   const run = `bash -c "$(printf %s ${b64} | base64 -d)"`;
@@ -87,8 +80,8 @@ export function authorizedKeyOptions(command: string): string {
  * found by walking up our process tree) with `sshd -T`, falls back to
  * `~user/.ssh/authorized_keys`.
  */
-export function authorizedKeysFileScript(user: string): string {
-  return sh`u=${user}
+export function authorizedKeysFileScript(user: string): Command {
+  return $`u=${user}
 home=$(getent passwd "$u" | cut -d: -f6)
 uid=$(id -u "$u")
 [ -n "$home" ] || { echo "no user $u" >&2; exit 1; }
@@ -120,12 +113,12 @@ printf '%s\\n' "$line"`;
 /** Shell (root, on the source) that appends the key line under an exclusive lock. */
 function addKeyScript(
   user: string,
-  file: string | Raw,
+  file: string | Command,
   options: string,
   pub: string,
   marker: string,
-): string {
-  return sh`u=${user}
+): Command {
+  return $`u=${user}
 f=${file}
 if [ ! -e "$f" ]; then
   d=$(dirname "$f")
@@ -142,13 +135,13 @@ printf '%s\\n' "$f"`;
 }
 
 /** A shell expression for the authorized keys file of `user` (found as {@link authorizedKeysFileScript} does). */
-export function authorizedKeysFileExpr(user: string): Raw {
-  return raw(`"$(bash -c ${quote(authorizedKeysFileScript(user))})"`);
+export function authorizedKeysFileExpr(user: string): Command {
+  return $`"$(${bashC(authorizedKeysFileScript(user))})"`;
 }
 
 /** Shell (root, on the source) that removes every line carrying `marker`, keeping the file's inode, owner and mode. */
-export function removeKeyScript(file: string | Raw, marker: string): string {
-  return sh`f=${file}
+export function removeKeyScript(file: string | Command, marker: string): Command {
+  return $`f=${file}
 m=${marker}
 [ -f "$f" ] || exit 0
 exec 9<"$f"
@@ -175,9 +168,9 @@ async function runCleanups(cleanups: (() => Promise<unknown>)[]): Promise<unknow
  */
 export async function direct(
   from: Remote,
-  fromCmd: string | readonly string[],
+  fromCmd: Command,
   to: Remote,
-  toCmd: string | readonly string[],
+  toCmd: Command,
   opts: DirectOptions = {},
 ): Promise<TransferResult> {
   if (opts.signal?.aborted) throw interruptedError('the transfer');
@@ -203,7 +196,7 @@ export async function direct(
     const user = from.host.user;
     const [made, found] = await Promise.all([
       to.run(
-        sh`umask 077
+        $`umask 077
 d=$(mktemp -d /tmp/ferry-direct.XXXXXXXX)
 ssh-keygen -q -t ed25519 -N '' -C ${marker} -f "$d/id" </dev/null >/dev/null
 printf '%s\\n' "$d"
@@ -219,7 +212,7 @@ cat "$d/id.pub"`,
     const [dir, pubLine] = made.stdout.trim().split('\n');
     if (!dir?.startsWith('/tmp/ferry-direct.'))
       throw new FerryError(`on ${to.host.name}: could not make a temp dir for the pull key`);
-    cleanups.push(() => to.run(sh`rm -rf -- ${dir}`, { sudo: true }));
+    cleanups.push(() => to.run($`rm -rf -- ${dir}`, { sudo: true }));
     const m = /^(ssh-ed25519) ([A-Za-z0-9+/]+=*)( |$)/.exec(pubLine ?? '');
     if (!m) throw new FerryError(`on ${to.host.name}: ssh-keygen gave no ed25519 public key`);
     const pub = `${m[1]} ${m[2]}`;
@@ -230,7 +223,7 @@ cat "$d/id.pub"`,
     const options = authorizedKeyOptions(forcedCommand(fromCmd, { sudo: fromSudo }));
     // Removal is registered before the addition, so a failure half-way through it
     // still gets cleaned up; it uses the file the addition wrote to once known.
-    let akFile: string | Raw = found.startsWith('/') ? found : authorizedKeysFileExpr(user);
+    let akFile: string | Command = found.startsWith('/') ? found : authorizedKeysFileExpr(user);
     cleanups.push(() => from.run(removeKeyScript(akFile, marker), { sudo: true }));
     const added = await from.run(addKeyScript(user, akFile, options, pub, marker), {
       ...step,
@@ -243,23 +236,22 @@ cat "$d/id.pub"`,
     // 3. Pin the source's host key as this run verified it, then pull.
     const pin = knownHostsLine(address, port, from.hostKey);
     const algs = algorithmsForKeyType(from.hostKey.type).join(',');
-    const inner = wrapCommand(toCmd, { sudo: false });
-    const counter = opts.counted ? '' : 'dd bs=1M status=progress | ';
+    const counter = opts.counted ? $`` : $`dd bs=1M status=progress | `;
     // The pipeline runs in the background so that a TERM (kill, abort, SIGINT) reaches
     // the trap at once and takes the whole process group down: ssh would otherwise go
     // on pulling into an orphaned pipe.
-    const script = sh`d=${dir}
+    const script = $`d=${dir}
 printf '%s\\n' ${pin} >"$d/known_hosts"
 trap 'trap - TERM INT HUP; kill -TERM 0 2>/dev/null; exit 143' TERM INT HUP
 set +e
 (
-  ssh -F /dev/null -i "$d/id" -p ${String(port)} -l ${user} \\
+  ssh -F /dev/null -i "$d/id" -p ${port} -l ${user} \\
     -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityAgent=none \\
     -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$d/known_hosts" -o GlobalKnownHostsFile=/dev/null \\
     -o HostKeyAlgorithms=${algs} -o Ciphers=${PULL_CIPHERS} -o Compression=no \\
     -o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=3 -o LogLevel=ERROR \\
-    -T ${address} ferry-export </dev/null \\
-    | ${raw(counter)}${raw(inner)}
+    -T -- ${address} ferry-export </dev/null \\
+    | ${counter}${strict(toCmd)}
   st=("\${PIPESTATUS[@]}")
   printf '\\nferry-pipestatus %s %s\\n' "\${st[0]}" "\${st[-1]}" >&2
   for x in "\${st[@]}"; do [ "$x" = 0 ] || exit 1; done
@@ -285,7 +277,7 @@ wait $!`;
         if (s) statuses = [Number(s[1]), Number(s[2])];
       }
     });
-    const output = collectTail(proc.stdout);
+    const output = new Tail().collect(proc.stdout);
     try {
       await proc.done;
     } catch (e) {
@@ -300,7 +292,7 @@ wait $!`;
       seconds: (Date.now() - started) / 1000,
       from: status(statuses?.[0]),
       to: status(statuses?.[1]),
-      output: output(),
+      output: output.text(),
     };
   } catch (e) {
     failure = e;

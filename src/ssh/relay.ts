@@ -6,7 +6,9 @@
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ExitCode, FerryError } from '../errors.js';
-import type { ExitStatus, Remote, RemoteProcess } from './connection.js';
+import { Tail } from '../util/tail.js';
+import type { ExitStatus, Remote, RemoteProcess } from './remote.js';
+import type { Command } from './shell.js';
 
 /** Options of {@link relay} and `direct`. */
 export interface TransferOptions {
@@ -28,16 +30,6 @@ export interface TransferResult {
   to: ExitStatus;
   /** What the target command printed on stdout (its last 64 KB), e.g. a checksum. */
   output: string;
-}
-
-/** Collects the last `limit` bytes of a stream as text, reading it to its end. */
-export function collectTail(stream: NodeJS.ReadableStream, limit = 64 * 1024): () => string {
-  let buf = Buffer.alloc(0);
-  stream.on('data', (b: Buffer) => {
-    buf = Buffer.concat([buf, b]);
-    if (buf.length > 2 * limit) buf = buf.subarray(buf.length - limit);
-  });
-  return () => buf.subarray(Math.max(0, buf.length - limit)).toString('utf8');
 }
 
 /** Calls `fn` with the latest value at most every `ms`; `flush` sends the last one. */
@@ -86,16 +78,16 @@ export function interruptedError(what: string): FerryError {
  */
 export async function relay(
   from: Remote,
-  fromCmd: string | readonly string[],
+  fromCmd: Command,
   to: Remote,
-  toCmd: string | readonly string[],
+  toCmd: Command,
   opts: TransferOptions = {},
 ): Promise<TransferResult> {
   if (opts.signal?.aborted) throw interruptedError('the transfer');
   const started = Date.now();
   const step = opts.step === undefined ? {} : { step: opts.step };
   const dst = await to.spawn(toCmd, step);
-  const output = collectTail(dst.stdout);
+  const output = new Tail().collect(dst.stdout);
   let src: RemoteProcess;
   try {
     src = await from.spawn(fromCmd, { ...step, stdin: '' });
@@ -158,7 +150,7 @@ export async function relay(
       seconds: (Date.now() - started) / 1000,
       from: s.value,
       to: d.value,
-      output: output(),
+      output: output.text(),
     };
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);

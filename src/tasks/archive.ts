@@ -4,37 +4,36 @@
  * written under a temporary name and renamed when whole, then its SHA-256.
  */
 
-import { FerryError, InternalError } from '../errors.js';
+import { FerryError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/index.js';
+import { $, type Command } from '../ssh/shell.js';
+import { formatBytes } from '../util/format.js';
 import {
   type Arg,
   archiveFile,
-  arg,
   COMPRESSION,
   type Compression,
   compressionParam,
   EXISTING_PATHS,
   hashed,
-  path,
   rootOnlyDirs,
   runDir,
   TAR_CREATE,
 } from './common.js';
-import type { RemoteAction, TaskRun, TaskRuntime } from './runtime.js';
-import type { PlannedAction } from './types.js';
-import { defineTask } from './types.js';
+import { defineTask, type PlannedAction, type RuntimeOf, type TaskRuntime } from './types.js';
 
 /**
  * Writes `<dir>/dokku.tar.<ext>` from the live Dokku paths, hashing the bytes
  * on their way to the disk (`<file>.hex`): reading a 340 MB archive back
  * with sha256sum cost about 1.5 s more.
  */
-export function createArchiveCommand(dir: Arg, compression: Compression): string {
-  const file = path(dir, `/${archiveFile(compression)}`);
-  const part = path(dir, `/${archiveFile(compression)}.part`);
-  const hex = path(dir, `/${archiveFile(compression)}.hex`);
-  const write = hashed(`${TAR_CREATE} | ${COMPRESSION[compression].compress}`, hex, 'out');
-  return `${EXISTING_PATHS} && umask 077 && { ${write}; } > ${arg(part)} && mv ${arg(part)} ${arg(file)}`;
+export function createArchiveCommand(dir: string, compression: Compression): Command {
+  const name = archiveFile(compression);
+  const file = $`${dir}/${name}`;
+  const part = $`${dir}/${name}.part`;
+  const pipe = $`${TAR_CREATE} | ${COMPRESSION[compression].compress}`;
+  const write = hashed(pipe, $`${dir}/${name}.hex`, 'out');
+  return $`${EXISTING_PATHS} && umask 077 && { ${write}; } > ${part} && mv ${part} ${file}`;
 }
 
 /**
@@ -42,23 +41,32 @@ export function createArchiveCommand(dir: Arg, compression: Compression): string
  * writing (read again with sha256sum when there is none), makes both files
  * 0600, and prints the sum line and the archive's size in bytes.
  */
-export function checksumCommand(dir: Arg, compression: Compression): string {
+export function checksumCommand(dir: string, compression: Compression): Command {
   const f = archiveFile(compression);
-  return `cd ${arg(dir)} && umask 077 && h=$(cat ${f}.hex 2>/dev/null || true) && { [[ $h =~ ^[0-9a-f]{64}$ ]] || h=$(sha256sum ${f} | cut -d' ' -f1); } && printf '%s  %s\\n' "$h" ${f} | tee ${f}.sha256 && rm -f ${f}.hex && chmod 0600 ${f} ${f}.sha256 && stat -c %s ${f}`;
+  return $`cd ${dir} && umask 077 && h=$(cat ${`${f}.hex`} 2>/dev/null || true) && { [[ $h =~ ^[0-9a-f]{64}$ ]] || h=$(sha256sum ${f} | cut -d' ' -f1); } && printf '%s  %s\\n' "$h" ${f} | tee ${`${f}.sha256`} && rm -f ${`${f}.hex`} && chmod 0600 ${f} ${`${f}.sha256`} && stat -c %s ${f}`;
 }
 
 /** Answers a path when zstd is installed, nothing otherwise. */
-export const ZSTD_PROBE = 'command -v zstd || true';
+export const ZSTD_PROBE = $`command -v zstd || true`;
 
 /**
  * Copies the host's Dokku cron entries (`dokku-*`: a datastore's scheduled
  * backups, letsencrypt's renewals) into `<dir>/cron.d`. They live in /etc,
  * outside the archived paths; restore puts them back from there.
  */
-export function copyCronCommand(dir: Arg, cronDir = '/etc/cron.d'): string {
-  const to = path(dir, '/cron.d');
-  return `install -d -m 0700 ${arg(to)} && { [ ! -d ${arg(cronDir)} ] || find ${arg(cronDir)} -maxdepth 1 -type f -name 'dokku-*' -exec cp -p -t ${arg(to)} {} +; }`;
+export function copyCronCommand(dir: Arg, cronDir = '/etc/cron.d'): Command {
+  const to = $`${dir}/cron.d`;
+  return $`install -d -m 0700 ${to} && { [ ! -d ${cronDir} ] || find ${cronDir} -maxdepth 1 -type f -name 'dokku-*' -exec cp -p -t ${to} {} +; }`;
 }
+
+/** The actions of an archive (archive, and check-target's safety archive); `item` is the compression. */
+export const ARCHIVE_ACTIONS = {
+  'archive-dirs': [],
+  'copy-cron': [],
+  'zstd-probe': [],
+  'create-archive': [],
+  'archive-checksum': [],
+} as const;
 
 /**
  * The actions of an archive of `host` into `dir` (also used for check-target's
@@ -74,6 +82,8 @@ export function archiveActions(
   const forms = (c: Compression, when: string): PlannedAction[] => [
     {
       kind: 'remote',
+      id: 'create-archive',
+      item: c,
       host: host.name,
       command: createArchiveCommand(dir, c),
       why: `the seed's five paths, numeric owners, written 0600 under a temporary name${when}`,
@@ -81,6 +91,8 @@ export function archiveActions(
     },
     {
       kind: 'remote',
+      id: 'archive-checksum',
+      item: c,
       host: host.name,
       command: checksumCommand(dir, c),
       why: `checksum kept beside the archive, checked again wherever it is read${when}`,
@@ -91,6 +103,7 @@ export function archiveActions(
   return [
     {
       kind: 'remote',
+      id: 'archive-dirs',
       host: host.name,
       command: rootOnlyDirs(inventory.backup.dir, dir),
       why: "root-only folders: the archive holds every app's secrets",
@@ -98,6 +111,7 @@ export function archiveActions(
     },
     {
       kind: 'remote',
+      id: 'copy-cron',
       host: host.name,
       command: copyCronCommand(dir),
       why: 'cron entries (scheduled backups, certificate renewals) live in /etc, outside the archive',
@@ -107,6 +121,7 @@ export function archiveActions(
       ? [
           {
             kind: 'remote',
+            id: 'zstd-probe',
             host: host.name,
             command: ZSTD_PROBE,
             expect: 'a path: the zstd forms below run; nothing: the gzip forms run instead',
@@ -144,25 +159,20 @@ export function parseChecksumOutput(
 }
 
 /**
- * Carries out {@link archiveActions} planned in `rt.actions` for `dir`: the
+ * Carries out {@link archiveActions} planned in this step for `dir`: the
  * folder, the probe (zstd when installed, else gzip), the archive and its sum.
  */
-export async function writeArchive<P>(
-  rt: TaskRuntime<P>,
+export async function writeArchive(
+  rt: TaskRuntime<unknown, typeof ARCHIVE_ACTIONS>,
   dir: string,
   compression: Compression,
 ): Promise<ArchiveRecord> {
   const host = rt.ctx.host!.name;
-  const find = (text: string): RemoteAction => {
-    const a = rt.actions.find((x): x is RemoteAction => x.kind === 'remote' && x.command === text);
-    if (!a) throw new InternalError(`${rt.task.stepId}: no planned action \`${text}\``);
-    return a;
-  };
-  await rt.exec(find(rootOnlyDirs(rt.ctx.inventory.backup.dir, dir)));
-  await rt.exec(find(copyCronCommand(dir)));
+  await rt.exec('archive-dirs');
+  await rt.exec('copy-cron');
   let chosen = compression;
   if (compression === 'zstd') {
-    const where = (await rt.exec(find(ZSTD_PROBE))).stdout.trim();
+    const where = (await rt.exec('zstd-probe')).stdout.trim();
     if (where === '') {
       chosen = 'gzip';
       rt.task.warn(`${host} has no zstd: its archive is gzip-compressed (slower); install zstd`);
@@ -171,8 +181,11 @@ export async function writeArchive<P>(
   const file = archiveFile(chosen);
   const started = Date.now();
   rt.task.log(`writing ${dir}/${file}`);
-  await rt.exec(find(createArchiveCommand(dir, chosen)));
-  const sum = parseChecksumOutput((await rt.exec(find(checksumCommand(dir, chosen)))).stdout, file);
+  await rt.exec('create-archive', {}, { item: chosen });
+  const sum = parseChecksumOutput(
+    (await rt.exec('archive-checksum', {}, { item: chosen })).stdout,
+    file,
+  );
   const seconds = (Date.now() - started) / 1000;
   rt.task.progress(sum.bytes);
   return { path: `${dir}/${file}`, dir, compression: chosen, ...sum, seconds };
@@ -187,6 +200,7 @@ const task = defineTask({
     additionalProperties: false,
     properties: { compression: compressionParam },
   },
+  actions: ARCHIVE_ACTIONS,
   plan({ host, inventory, options, params }) {
     return archiveActions(
       inventory,
@@ -196,17 +210,16 @@ const task = defineTask({
     );
   },
 });
-export default task;
 
-type Params = Parameters<typeof task.plan>[0]['params'];
-
-export const run: TaskRun<Params> = async (rt) => {
+async function run(rt: RuntimeOf<typeof task>) {
   const host = rt.ctx.host!;
   const dir = runDir(rt.ctx.inventory, host, rt.ctx.options.runId);
   const a = await writeArchive(rt, dir, rt.ctx.params.compression);
   rt.task.log(
-    `${a.path}: ${(a.bytes / 1048576).toFixed(1)} MiB in ${a.seconds.toFixed(1)} s, sha256 ${a.sha256}`,
+    `${a.path}: ${formatBytes(a.bytes)} in ${a.seconds.toFixed(1)} s, sha256 ${a.sha256}`,
   );
   rt.task.hostState(host.name, `Dokku unchanged; archive at ${a.path} (0600, sha256 beside it)`);
   return { ...a };
-};
+}
+
+export default task.runs(run);

@@ -6,6 +6,7 @@
  * whose `dokku` user has another uid/gid (the archive keeps numeric owners) is refused.
  */
 import { parseBuildsListJson } from '../dokku/builds.js';
+import { DEPLOY_LOCK_DIRS_ALL_RELEASES } from '../dokku/layout.js';
 import { warnings } from '../dokku/output.js';
 import {
   compareDokkuVersions,
@@ -15,30 +16,29 @@ import {
 } from '../dokku/version.js';
 import { FerryError, StopError } from '../errors.js';
 import type { Host } from '../inventory/index.js';
-import type { TaskRun } from './runtime.js';
-import type { PlannedAction, RemoteAction } from './types.js';
-import { defineTask } from './types.js';
+import { $ } from '../ssh/shell.js';
+import { defineTask, type PlannedAction, type RemoteAction, type RuntimeOf } from './types.js';
 
 /** Deploy locks of 0.34+ (data/apps) and of ≤0.33 (the app root), with their size in bytes. */
-export const DEPLOY_LOCKS =
-  "find /var/lib/dokku/data/apps /home/dokku -mindepth 2 -maxdepth 2 -name .deploy.lock -printf '%s %p\\n' 2>/dev/null || true";
+export const DEPLOY_LOCKS = $`find ${DEPLOY_LOCK_DIRS_ALL_RELEASES} -mindepth 2 -maxdepth 2 -name .deploy.lock -printf '%s %p\\n' 2>/dev/null || true`;
 
 /** Running builds (0.38+: `builds:list` with no app lists only running ones). */
-export const RUNNING_BUILDS = 'dokku builds:list --format json';
+export const RUNNING_BUILDS = $`dokku builds:list --format json`;
 
 /**
  * Processes of the dokku CLI or plugn; the `[/]` keeps grep from matching
  * itself, and `( |$)` keeps `/usr/bin/dokku-event-listener` (a daemon) out.
  */
-export const DOKKU_PROCESSES =
-  "ps -eo pid=,args= | grep -E '[/]usr/bin/dokku( |$)|[p]lugn trigger' || true";
+export const DOKKU_PROCESSES = $`ps -eo pid=,args= | grep -E '[/]usr/bin/dokku( |$)|[p]lugn trigger' || true`;
 
 /** Facts compared between hosts: Dokku version, CPU architecture, dokku uid and gid. */
-export const HOST_FACTS = 'dokku version && uname -m && id -u dokku && id -g dokku';
+export const HOST_FACTS = $`dokku version && uname -m && id -u dokku && id -g dokku`;
 
-export function facts(host: Host, role: string): RemoteAction {
+/** Reads `host`'s facts for the comparison; `id` tells this step's host from the other. */
+function facts(id: 'own-facts' | 'other-facts', host: Host, role: string): RemoteAction {
   return {
     kind: 'remote',
+    id,
     host: host.name,
     command: HOST_FACTS,
     capture: `${role}-facts`,
@@ -63,32 +63,49 @@ const task = defineTask({
       },
     },
   },
+  actions: {
+    'deploy-locks': [],
+    'running-builds': [],
+    'dokku-processes': [],
+    'own-facts': [],
+    'other-facts': [],
+  },
   plan({ host, params, roles, step }) {
     const h = host!;
     const actions: PlannedAction[] = [
       {
         kind: 'remote',
+        id: 'deploy-locks',
         host: h.name,
         command: DEPLOY_LOCKS,
         expect:
           'no lock holding a build id or pid (a deploy is running); an empty one is `apps:lock` and is only noted',
       },
-      { kind: 'remote', host: h.name, command: RUNNING_BUILDS, expect: '[] (no build running)' },
-      { kind: 'remote', host: h.name, command: DOKKU_PROCESSES, expect: 'no output' },
+      {
+        kind: 'remote',
+        id: 'running-builds',
+        host: h.name,
+        command: RUNNING_BUILDS,
+        expect: '[] (no build running)',
+      },
+      {
+        kind: 'remote',
+        id: 'dokku-processes',
+        host: h.name,
+        command: DOKKU_PROCESSES,
+        expect: 'no output',
+      },
     ];
     const other = params.against ? roles[params.against] : undefined;
     if (other) {
-      actions.push(facts(h, step.on), {
-        ...facts(other, params.against!),
+      actions.push(facts('own-facts', h, step.on), {
+        ...facts('other-facts', other, params.against!),
         expect: `version not older than ${h.name}'s, same architecture, same dokku uid and gid`,
       });
     }
     return actions;
   },
 });
-export default task;
-
-type Params = Parameters<typeof task.plan>[0]['params'];
 
 /** One `.deploy.lock` found on a host. */
 export interface DeployLock {
@@ -126,7 +143,9 @@ export function parseHostFacts(stdout: string): HostFacts {
     .filter((l) => l !== '');
   const [arch, uid, gid] = rest.slice(-3);
   if (!arch || !uid || !gid || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) {
-    throw new FerryError(`unexpected answer to \`${HOST_FACTS}\`: ${JSON.stringify(stdout)}`);
+    throw new FerryError(
+      `unexpected answer to \`${HOST_FACTS.toString()}\`: ${JSON.stringify(stdout)}`,
+    );
   }
   return { version, arch, uid: Number(uid), gid: Number(gid) };
 }
@@ -161,31 +180,38 @@ export function incompatibilities(
   return out;
 }
 
-export const run: TaskRun<Params> = async (rt) => {
+async function run(rt: RuntimeOf<typeof task>) {
   const host = rt.ctx.host!.name;
   const busy: string[] = [];
 
-  const locks = parseDeployLocks((await rt.exec(rt.action('remote', '.deploy.lock'))).stdout);
+  const locks = parseDeployLocks((await rt.exec('deploy-locks')).stdout);
   for (const l of locks) {
     if (l.size > 0) busy.push(`a deploy of ${l.app} is running (its lock ${l.path} is held)`);
     else rt.task.log(`${l.app} is locked with apps:lock (deploys refused; nothing running)`);
   }
 
-  const builds = await rt.exec(rt.action('remote', RUNNING_BUILDS), {}, { allowCodes: [0, 1] });
+  const builds = await rt.exec('running-builds', {}, { allowCodes: [0, 1] });
   const notACommand = [...warnings(builds.stderr), ...warnings(builds.stdout)].some((w) =>
     /is not a dokku command/.test(w),
   );
   if (builds.code !== 0 && notACommand) {
     rt.task.log('builds:list is not known to this Dokku (before 0.38): deploy locks checked only');
   } else {
-    for (const b of parseBuildsListJson(builds).filter((b) => b.status === 'running')) {
+    const all = parseBuildsListJson(builds);
+    // A record a crashed deploy left `running` shows as abandoned: nothing runs.
+    for (const b of all.filter((x) => x.status === 'running' && x.displayStatus === 'abandoned')) {
+      rt.task.log(
+        `build ${b.id} of ${b.app ?? '?'} was abandoned (its process is gone): not a deploy`,
+      );
+    }
+    for (const b of all.filter((x) => (x.displayStatus ?? x.status) === 'running')) {
       busy.push(
         `build ${b.id} of ${b.app ?? '?'} is running (${b.kind}, ${b.source}, pid ${b.pid ?? '?'}, since ${b.startedAt})`,
       );
     }
   }
 
-  const procs = (await rt.exec(rt.action('remote', 'ps -eo'))).stdout
+  const procs = (await rt.exec('dokku-processes')).stdout
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '');
@@ -201,13 +227,9 @@ export const run: TaskRun<Params> = async (rt) => {
   const against = rt.ctx.params.against;
   const other = against ? rt.ctx.roles[against] : undefined;
   if (against && other) {
-    const read = async (h: string, marker: string): Promise<HostFacts> => {
-      const action = rt.actions.find(
-        (a): a is RemoteAction => a.kind === 'remote' && a.host === h && a.command === HOST_FACTS,
-      );
-      if (!action) throw new FerryError(`no planned facts action for ${h} (${marker})`);
+    const read = async (h: string, id: 'own-facts' | 'other-facts'): Promise<HostFacts> => {
       try {
-        return parseHostFacts((await rt.exec(action)).stdout);
+        return parseHostFacts((await rt.exec(id)).stdout);
       } catch (e) {
         throw new StopError(
           `cannot read the Dokku version, architecture and dokku uid/gid of ${h}: ${e instanceof Error ? e.message : String(e)}`,
@@ -217,8 +239,8 @@ export const run: TaskRun<Params> = async (rt) => {
         );
       }
     };
-    const mine = await read(host, rt.ctx.step.on);
-    const theirs = await read(other.name, against);
+    const mine = await read(host, 'own-facts');
+    const theirs = await read(other.name, 'other-facts');
     const why = incompatibilities({ name: host, facts: mine }, { name: other.name, facts: theirs });
     rt.task.log(
       `${host}: Dokku ${formatVersion(mine.version)} ${mine.arch} dokku ${mine.uid}:${mine.gid}; ${other.name}: Dokku ${formatVersion(theirs.version)} ${theirs.arch} dokku ${theirs.uid}:${theirs.gid}`,
@@ -239,4 +261,6 @@ export const run: TaskRun<Params> = async (rt) => {
     };
   }
   return undefined;
-};
+}
+
+export default task.runs(run);

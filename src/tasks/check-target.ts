@@ -5,19 +5,18 @@
  * Also reads free space, compared with the source's size by the runner.
  */
 import { StopError } from '../errors.js';
-import { archiveActions, writeArchive } from './archive.js';
+import { $ } from '../ssh/shell.js';
+import { formatBytes } from '../util/format.js';
+import { ARCHIVE_ACTIONS, archiveActions, writeArchive } from './archive.js';
 import { runDir } from './common.js';
 import { DATA_SIZE } from './inventory.js';
-import type { RemoteAction, TaskRun } from './runtime.js';
-import type { PlannedAction } from './types.js';
-import { defineTask } from './types.js';
+import { defineTask, type PlannedAction, type RuntimeOf } from './types.js';
 
 /** Lists apps (folders in /home/dokku) and services (<plugin>/<name>) already on a host. */
-export const EXISTING_DATA =
-  "{ find /home/dokku -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf 'app %f\\n'; find /var/lib/dokku/services -mindepth 2 -maxdepth 2 -type d -printf 'service %P\\n'; } 2>/dev/null || true";
+export const EXISTING_DATA = $`{ find /home/dokku -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf 'app %f\\n'; find /var/lib/dokku/services -mindepth 2 -maxdepth 2 -type d -printf 'service %P\\n'; } 2>/dev/null || true`;
 
 /** Free space (KiB) where the archive paths land and where the stage is written. */
-export const FREE_SPACE = 'df -Pk /home /var/lib';
+export const FREE_SPACE = $`df -Pk /home /var/lib`;
 
 const task = defineTask({
   name: 'check-target',
@@ -35,6 +34,12 @@ const task = defineTask({
       },
     },
   },
+  actions: {
+    'existing-data': [],
+    'source-size': [],
+    'free-space': [],
+    ...ARCHIVE_ACTIONS,
+  },
   plan({ host, params, options, inventory, roles }) {
     const h = host!;
     // The source's size is read here, not taken from the inventory step: that runs later.
@@ -44,6 +49,7 @@ const task = defineTask({
         ? [
             {
               kind: 'remote',
+              id: 'source-size',
               host: source.name,
               command: DATA_SIZE,
               why: `size of ${source.name}'s Dokku data, for the free-space check (only read)`,
@@ -53,6 +59,7 @@ const task = defineTask({
     const actions: PlannedAction[] = [
       {
         kind: 'remote',
+        id: 'existing-data',
         host: h.name,
         command: EXISTING_DATA,
         capture: 'existing-data',
@@ -65,6 +72,7 @@ const task = defineTask({
       ...sourceSize,
       {
         kind: 'remote',
+        id: 'free-space',
         host: h.name,
         command: FREE_SPACE,
         expect:
@@ -86,9 +94,6 @@ const task = defineTask({
     return actions;
   },
 });
-export default task;
-
-type Params = Parameters<typeof task.plan>[0]['params'];
 
 /** What {@link EXISTING_DATA} found on a host. */
 export interface ExistingData {
@@ -120,14 +125,10 @@ export function parseFreeSpace(stdout: string): Map<string, number> {
   return out;
 }
 
-const MiB = (n: number): string => `${(n / 1048576).toFixed(0)} MiB`;
-
-export const run: TaskRun<Params> = async (rt) => {
+async function run(rt: RuntimeOf<typeof task>) {
   const h = rt.ctx.host!;
   const { options, params, inventory } = rt.ctx;
-  const existing = parseExistingData(
-    (await rt.exec(rt.action('remote', "-printf 'app %f"))).stdout,
-  );
+  const existing = parseExistingData((await rt.exec('existing-data')).stdout);
   const holds = existing.apps.length + existing.services.length > 0;
   const what = [
     existing.apps.length > 0 ? `apps ${existing.apps.join(', ')}` : '',
@@ -143,24 +144,22 @@ export const run: TaskRun<Params> = async (rt) => {
   }
   if (holds) rt.task.log(`${h.name} holds ${what}`);
 
-  const sizeAction = rt.actions.find(
-    (a): a is RemoteAction => a.kind === 'remote' && a.host !== h.name && a.command === DATA_SIZE,
-  );
+  const source = rt.has('source-size') ? rt.ctx.roles.source?.name : undefined;
   let need: number | undefined;
-  if (sizeAction) {
-    const kib = Number(/^(\d+)/.exec((await rt.exec(sizeAction)).stdout)?.[1]);
+  if (source !== undefined) {
+    const kib = Number(/^(\d+)/.exec((await rt.exec('source-size')).stdout)?.[1]);
     if (Number.isFinite(kib)) need = kib * 1024;
   }
-  const free = parseFreeSpace((await rt.exec(rt.action('remote', 'df -Pk'))).stdout);
+  const free = parseFreeSpace((await rt.exec('free-space')).stdout);
   const least = Math.min(...free.values());
   if (Number.isFinite(least)) {
     rt.task.log(
-      `free on ${h.name}: ${MiB(least)}${need === undefined ? '' : `; ${sizeAction!.host}'s Dokku data: ${MiB(need)}`}`,
+      `free on ${h.name}: ${formatBytes(least)}${need === undefined ? '' : `; ${source}'s Dokku data: ${formatBytes(need)}`}`,
     );
     if (need !== undefined && least < need) {
       rt.task.hostState(h.name, 'unchanged');
       throw new StopError(
-        `${h.name} has ${MiB(least)} free under /home or /var/lib, less than the ${MiB(need)} of ${sizeAction!.host}'s Dokku data`,
+        `${h.name} has ${formatBytes(least)} free under /home or /var/lib, less than the ${formatBytes(need)} of ${source}'s Dokku data`,
         { hint: `Free space on ${h.name} (or grow its disk), then run again.` },
       );
     }
@@ -173,7 +172,9 @@ export const run: TaskRun<Params> = async (rt) => {
   if (holds && options.force && !params.scratch) {
     const dir = runDir(inventory, `${h.name}-pre-ferry`, options.runId);
     const a = await writeArchive(rt, dir, 'zstd');
-    rt.task.log(`safety archive of ${h.name}: ${a.path} (${MiB(a.bytes)}, sha256 ${a.sha256})`);
+    rt.task.log(
+      `safety archive of ${h.name}: ${a.path} (${formatBytes(a.bytes)}, sha256 ${a.sha256})`,
+    );
     rt.task.hostState(h.name, `safety archive of its former Dokku data at ${a.path}`);
     outputs.safetyArchive = a.path;
     outputs.safetySha256 = a.sha256;
@@ -181,4 +182,6 @@ export const run: TaskRun<Params> = async (rt) => {
     rt.task.log(`${h.name} is a scratch host: its data is replaced (set aside by extract)`);
   }
   return outputs;
-};
+}
+
+export default task.runs(run);

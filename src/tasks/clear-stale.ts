@@ -6,48 +6,67 @@
  * false) so nothing starts an app from stale state before its rebuild;
  * rebuild-apps turns it back on as the manifest says.
  */
-import { dokku, P } from './common.js';
-import type { TaskRun } from './runtime.js';
-import { defineTask } from './types.js';
+import {
+  BUILDS_ROOT,
+  DEPLOY_LOCK_DIRS_ALL_RELEASES,
+  DOKKU_ROOT,
+  SERVICES_ROOT,
+} from '../dokku/layout.js';
+import { $, type Command } from '../ssh/shell.js';
+import { P } from './common.js';
+import { defineTask, type RuntimeOf } from './types.js';
 
 /** `find` over the folders that exist (find fails on a missing one, and a fresh host may lack some). */
-function findIn(dirs: string[], rest: string): string {
-  return `set -- && for d in ${dirs.join(' ')}; do if [ -d "$d" ]; then set -- "$@" "$d"; fi; done && if [ $# -gt 0 ]; then find "$@" ${rest}; fi`;
+function findIn(dirs: string[], rest: Command): Command {
+  return $`set -- && for d in ${dirs}; do if [ -d "$d" ]; then set -- "$@" "$d"; fi; done && if [ $# -gt 0 ]; then find "$@" ${rest}; fi`;
 }
 
+/**
+ * Locks a deploy left behind (they hold its build id or pid). An empty one is
+ * a user's `apps:lock`, a deploy freeze the target keeps.
+ */
 export const CLEAR_DEPLOY_LOCKS = findIn(
-  ['/var/lib/dokku/data/apps', '/home/dokku'],
-  '-mindepth 2 -maxdepth 2 -name .deploy.lock -print -delete',
+  [...DEPLOY_LOCK_DIRS_ALL_RELEASES],
+  $`-mindepth 2 -maxdepth 2 -name .deploy.lock -size +0c -print -delete`,
 );
 export const CLEAR_CONTAINER_FILES = findIn(
-  ['/home/dokku'],
-  "-mindepth 2 -maxdepth 2 -type f \\( -name CONTAINER -o -name 'CONTAINER.*' -o -name 'IP.*' -o -name 'PORT.*' \\) -print -delete",
+  [DOKKU_ROOT],
+  $`-mindepth 2 -maxdepth 2 -type f \\( -name CONTAINER -o -name 'CONTAINER.*' -o -name 'IP.*' -o -name 'PORT.*' \\) -print -delete`,
 );
 export const CLEAR_SERVICE_IDS = findIn(
-  ['/var/lib/dokku/services'],
-  '-mindepth 3 -maxdepth 3 -type f -name ID -print -delete',
+  [SERVICES_ROOT],
+  $`-mindepth 3 -maxdepth 3 -type f -name ID -print -delete`,
 );
-export const CLEAR_RUNNING_BUILDS =
-  '[ ! -d /var/lib/dokku/data/builds ] || { grep -rlZ --include=\'*.json\' -E \'"status": *"running"\' /var/lib/dokku/data/builds || [ $? -eq 1 ]; } | xargs -0r rm -fv --';
+export const CLEAR_RUNNING_BUILDS = $`[ ! -d ${BUILDS_ROOT} ] || { grep -rlZ --include='*.json' -E '"status": *"running"' ${BUILDS_ROOT} || [ $? -eq 1 ]; } | xargs -0r rm -fv --`;
 
-export default defineTask({
+const task = defineTask({
   name: 'clear-stale',
   summary:
     'remove deploy locks, container ids, service ids and running build records; hold restore off',
   runsOn: 'host',
   params: { type: 'object', additionalProperties: false, properties: {} },
+  actions: {
+    'clear-locks': [],
+    'clear-container-files': [],
+    'clear-service-ids': [],
+    'clear-running-builds': [],
+    'hold-restore': ['app'],
+    'hold-restore-env': ['app'],
+  },
   plan({ host }) {
     const h = host!.name;
     return [
       {
         kind: 'remote',
+        id: 'clear-locks',
         host: h,
         command: CLEAR_DEPLOY_LOCKS,
-        why: 'a copied lock would block every deploy',
+        why: "a dead deploy's lock would block every deploy (an empty one is the user's apps:lock, and stays)",
         changes: true,
       },
       {
         kind: 'remote',
+        id: 'clear-container-files',
         host: h,
         command: CLEAR_CONTAINER_FILES,
         why: 'ids of containers that exist only on the old engine',
@@ -55,6 +74,7 @@ export default defineTask({
       },
       {
         kind: 'remote',
+        id: 'clear-service-ids',
         host: h,
         command: CLEAR_SERVICE_IDS,
         why: 'service container ids of the old engine',
@@ -62,6 +82,7 @@ export default defineTask({
       },
       {
         kind: 'remote',
+        id: 'clear-running-builds',
         host: h,
         command: CLEAR_RUNNING_BUILDS,
         why: 'builds that were running there never finish here',
@@ -69,8 +90,9 @@ export default defineTask({
       },
       {
         kind: 'remote',
+        id: 'hold-restore',
         host: h,
-        command: dokku('ps:set', P.app, 'restore', 'false'),
+        command: $`dokku ps:set ${P.app} restore false`,
         forEach: 'app',
         where: 'every app of the manifest',
         why: 'nothing restarts an app from stale state before rebuild-apps deploys it',
@@ -78,8 +100,9 @@ export default defineTask({
         fallback: [
           {
             kind: 'remote',
+            id: 'hold-restore-env',
             host: h,
-            command: dokku('config:set', '--no-restart', P.app, 'DOKKU_APP_RESTORE=0'),
+            command: $`dokku config:set --no-restart ${P.app} DOKKU_APP_RESTORE=0`,
             why: 'Dokku before 0.38 keeps the restore flag in the app ENV',
             changes: true,
           },
@@ -94,30 +117,28 @@ function count(stdout: string): number {
   return stdout.split('\n').filter((l) => l.trim() !== '').length;
 }
 
-export const run: TaskRun = async (rt) => {
+async function run(rt: RuntimeOf<typeof task>) {
   const to = rt.ctx.host!.name;
   const removed: Record<string, number> = {};
-  for (const [key, marker] of [
-    ['locks', '.deploy.lock'],
-    ['containerFiles', "'CONTAINER.*'"],
-    ['serviceIds', '-name ID'],
-    ['runningBuilds', '"running"'],
+  for (const [key, id] of [
+    ['locks', 'clear-locks'],
+    ['containerFiles', 'clear-container-files'],
+    ['serviceIds', 'clear-service-ids'],
+    ['runningBuilds', 'clear-running-builds'],
   ] as const) {
-    const r = await rt.exec(rt.action('remote', marker));
+    const r = await rt.exec(id);
     removed[key] = count(r.stdout);
   }
   rt.task.log(
     `removed ${removed.locks} deploy lock(s), ${removed.containerFiles} container file(s), ${removed.serviceIds} service id(s), ${removed.runningBuilds} running build record(s)`,
   );
-  const hold = rt.action('remote', 'ps:set');
-  const fallback = hold.fallback?.[0];
   const held: string[] = [];
   for (const app of rt.manifest().apps) {
     try {
-      await rt.exec(hold, { app: app.name });
+      await rt.exec('hold-restore', { app: app.name });
     } catch (e) {
-      if (fallback?.kind !== 'remote') throw e;
-      await rt.exec(fallback, { app: app.name });
+      if (!rt.has('hold-restore-env')) throw e;
+      await rt.exec('hold-restore-env', { app: app.name });
     }
     held.push(app.name);
   }
@@ -126,4 +147,6 @@ export const run: TaskRun = async (rt) => {
     `Dokku paths in place; automatic restore held off for ${held.length} app(s) until rebuild-apps`,
   );
   return { ...removed, restoreHeld: held };
-};
+}
+
+export default task.runs(run);

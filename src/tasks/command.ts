@@ -4,10 +4,10 @@
  * a check of one's own). The text is the playbook author's shell, run as is;
  * it is never built from a remote's output or from names in the inventory.
  */
-import { runActions } from './runtime.js';
-import { defineTask } from './types.js';
+import { Command } from '../ssh/shell.js';
+import { defineTask, type RuntimeOf } from './types.js';
 
-export default defineTask({
+const task = defineTask({
   name: 'command',
   summary: "run a command of the playbook's own on the host",
   runsOn: 'host',
@@ -28,10 +28,24 @@ export default defineTask({
       },
     },
   },
+  actions: { run: [] },
   plan({ host, params }) {
-    return [{ kind: 'remote', host: host!.name, command: params.run, changes: params.changes }];
+    return [
+      {
+        kind: 'remote',
+        id: 'run',
+        host: host!.name,
+        command: Command.script(params.run),
+        changes: params.changes,
+      },
+    ];
   },
 });
 
 /** The command as planned: nothing to bind, nothing to decide. */
-export const run = runActions;
+async function run(rt: RuntimeOf<typeof task>) {
+  await rt.exec('run');
+  return undefined;
+}
+
+export default task.runs(run);

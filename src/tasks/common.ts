@@ -1,40 +1,20 @@
 /**
  * Paths and command builders the tasks share. Every builder takes its
- * untrusted parts as `Arg`: a real value (quoted) or a `placeholder` (shown
- * as `<name>` in a plan, replaced by the real value at run time).
+ * untrusted parts as `Arg`: a real value (quoted by `$`) or a hole (shown as
+ * `<name>` in a plan, bound to the real value at run time).
  */
+import { ARCHIVED_PATHS, SERVICES_ROOT } from '../dokku/layout.js';
 import type { Host, Inventory } from '../inventory/index.js';
-import { quote, Raw, raw, sh } from '../ssh/quote.js';
+import { $, Command, type Hole, hole } from '../ssh/shell.js';
 
-/** A value for a command: a real string (quoted when built) or a run-time placeholder. */
-export type Arg = string | Raw;
-
-/** `<name>`: a value the runner knows only at run time (an item of a `forEach`, a capture). */
-export function placeholder(name: string): Raw {
-  return raw(`<${name}>`);
-}
-
-/** Renders an `Arg` for a command line: quoted, or the placeholder as is. */
-export function arg(a: Arg): string {
-  return a instanceof Raw ? a.text : quote(a);
-}
-
-/** Joins path pieces into one shell word (adjacent quoted pieces concatenate in sh). */
-export function path(...parts: Arg[]): Raw {
-  return raw(parts.map(arg).join(''));
-}
+/** A value for a command: a real string (quoted when built) or a run-time hole. */
+export type Arg = string | Hole;
 
 /** Where dokku-ferry keeps its own files on a host. */
 export const FERRY_ROOT = '/var/lib/dokku-ferry';
 
-/** What the seed's backup archives, relative to `/`, in its order. */
-export const ARCHIVE_PATHS = [
-  'home/dokku',
-  'var/lib/dokku/config',
-  'var/lib/dokku/data',
-  'var/lib/dokku/services',
-  'var/lib/dokku/plugins',
-] as const;
+/** What the seed's backup archives, relative to `/`, in its order (see dokku/layout). */
+export const ARCHIVE_PATHS = ARCHIVED_PATHS;
 
 /** Datastore plugins whose services are exported, started and checked (official dokku plugins); `ferry check` reports these. */
 export const DATASTORE_PLUGINS = [
@@ -57,8 +37,8 @@ export const DATASTORE_PLUGINS = [
 
 /** Compression of streams and archives; zstd -1 runs ~10x faster than gzip here. */
 export const COMPRESSION = {
-  zstd: { ext: 'zst', compress: 'zstd -q -1 -T0', decompress: 'zstd -q -dc' },
-  gzip: { ext: 'gz', compress: 'gzip -1', decompress: 'gzip -dc' },
+  zstd: { ext: 'zst', compress: $`zstd -q -1 -T0`, decompress: $`zstd -q -dc` },
+  gzip: { ext: 'gz', compress: $`gzip -1`, decompress: $`gzip -dc` },
 } as const;
 export type Compression = keyof typeof COMPRESSION;
 
@@ -79,7 +59,9 @@ export function runDir(inventory: Inventory, host: Host | string, runId: string)
 }
 
 /** A run id as a glob: `20261123T104500Z`. */
-const RUN_ID_GLOB = '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z';
+const RUN_ID_GLOB = Command.script(
+  '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z',
+);
 
 /**
  * Prints the run folders (`<host>-<runId>`) of `host` in backup.dir that hold
@@ -87,15 +69,10 @@ const RUN_ID_GLOB = '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-
  * `.part`, a migration's folder (no archive), a safety archive
  * (`<host>-pre-ferry-…`), another host whose name starts alike (`old-2`).
  */
-export function archiveFoldersCommand(inventory: Inventory, host: Host): string {
+export function archiveFoldersCommand(inventory: Inventory, host: Host): Command {
   const dir = inventory.backup.dir.replace(/\/+$/, '');
   // No backup.dir yet lists nothing (find's complaint would fail the pipe).
-  return `{ [ ! -d ${arg(dir)} ] || find ${arg(dir)} -mindepth 2 -maxdepth 2 -path ${arg(`${dir}/${host.name}-`)}'${RUN_ID_GLOB}/dokku.tar.*' ! -name '*.sha256' ! -name '*.part' -printf '%h\\n'; } | sort -ru`;
-}
-
-/** Where a target receives a transfer before it is moved into place. */
-export function stageDir(runId: string): string {
-  return `${FERRY_ROOT}/stage/${runId}`;
+  return $`{ [ ! -d ${dir} ] || find ${dir} -mindepth 2 -maxdepth 2 -path ${`${dir}/${host.name}-`}'${RUN_ID_GLOB}/dokku.tar.*' ! -name '*.sha256' ! -name '*.part' -printf '%h\\n'; } | sort -ru`;
 }
 
 /** The file name of the archive inside a run folder. */
@@ -108,10 +85,15 @@ export function archiveFile(compression: Compression): string {
  * /), so tar neither fails on a missing one nor needs the seed's `mkdir` on
  * the source (which must stay unchanged).
  */
-export const EXISTING_PATHS = `cd / && set -- && for p in ${ARCHIVE_PATHS.join(' ')}; do if [ -e "$p" ]; then set -- "$@" "$p"; fi; done`;
+export const EXISTING_PATHS = $`cd / && set -- && for p in ${ARCHIVE_PATHS}; do if [ -e "$p" ]; then set -- "$@" "$p"; fi; done`;
 
-/** tar of the Dokku paths to stdout; GNU tar's exit 1 (a file changed while read) is not fatal. */
-export const TAR_CREATE = '{ tar --numeric-owner -cpf - "$@" || [ $? -eq 1 ]; }';
+/**
+ * tar of the Dokku paths to stdout; GNU tar's exit 1 (a file changed while
+ * read) is not fatal. What ferry itself set aside inside them (`.ferry-pre-*`,
+ * `.ferry-stage-*` in /home/dokku: a mount point's children can only move
+ * within it) is left out, so a later backup never carries it.
+ */
+export const TAR_CREATE = $`{ tar --numeric-owner --anchored --exclude='home/dokku/.ferry-*' -cpf - "$@" || [ $? -eq 1 ]; }`;
 
 /**
  * SHA-256 of stdin as bare hex. OpenSSL's digest uses the CPU's SHA
@@ -119,8 +101,7 @@ export const TAR_CREATE = '{ tar --numeric-owner -cpf - "$@" || [ $? -eq 1 ]; }'
  * the checksum costs a copy next to nothing; sha256sum where there is no
  * openssl. Same algorithm either way: the sums compare with any sha256sum.
  */
-export const SHA256_HEX =
-  "{ if command -v openssl >/dev/null; then openssl dgst -sha256 -r; else sha256sum; fi; } | cut -d' ' -f1";
+export const SHA256_HEX = $`{ if command -v openssl >/dev/null; then openssl dgst -sha256 -r; else sha256sum; fi; } | cut -d' ' -f1`;
 
 /**
  * A pass-through hasher: copies stdin to stdout in reads of up to 1 MiB, with
@@ -163,43 +144,37 @@ const PY_PASS = [
  * and once more at the end: a direct transfer reads them there.
  */
 export function hashed(
-  pipeline: string,
-  sumFile: Arg,
+  pipeline: Command,
+  sumFile: Arg | Command,
   side: 'in' | 'out',
   opts: { progress?: boolean } = {},
-): string {
-  const py = `python3 -c ${quote(PY_PASS)} ${arg(sumFile)}${opts.progress ? ' progress' : ''}`;
-  const fast = side === 'out' ? `${pipeline} | ${py}` : `${py} | ${pipeline}`;
-  const setup = `f=$(mktemp -u) && mkfifo -m 600 "$f" && trap 'rm -f "$f"' EXIT && { { ${SHA256_HEX}; } <"$f" >${arg(sumFile)} & }`;
-  const count = opts.progress ? 'dd bs=1M status=progress | ' : '';
-  const body = side === 'out' ? `${pipeline} | ${count}tee "$f"` : `${count}tee "$f" | ${pipeline}`;
+): Command {
+  const py = $`python3 -c ${PY_PASS} ${sumFile}${opts.progress ? $` progress` : $``}`;
+  const fast = side === 'out' ? $`${pipeline} | ${py}` : $`${py} | ${pipeline}`;
+  const setup = $`f=$(mktemp -u) && mkfifo -m 600 "$f" && trap 'rm -f "$f"' EXIT && { { ${SHA256_HEX}; } <"$f" >${sumFile} & }`;
+  const count = opts.progress ? $`dd bs=1M status=progress | ` : $``;
+  const body =
+    side === 'out' ? $`${pipeline} | ${count}tee "$f"` : $`${count}tee "$f" | ${pipeline}`;
   // Run once first: a python3 that is only a broken shim (pyenv without a version) falls back too.
-  return `if python3 -c "" 2>/dev/null; then ${fast}; else ${setup} && ${body} && wait $!; fi`;
+  return $`if python3 -c "" 2>/dev/null; then ${fast}; else ${setup} && ${body} && wait $!; fi`;
 }
 
 /** `install -d -m 0700` of each directory: root-only, as archives hold every app's secrets. */
-export function rootOnlyDirs(...dirs: Arg[]): string {
-  return `install -d -m 0700 ${dirs.map(arg).join(' ')}`;
-}
-
-/** `dokku` with its arguments quoted. */
-export function dokku(...args: Arg[]): string {
-  return `dokku ${args.map(arg).join(' ')}`;
+export function rootOnlyDirs(...dirs: Arg[]): Command {
+  return $`install -d -m 0700 ${dirs}`;
 }
 
 /** The service's folder on a host. */
-export function serviceDir(plugin: Arg, service: Arg): Raw {
-  return path('/var/lib/dokku/services/', plugin, '/', service);
+export function serviceDir(plugin: Arg, service: Arg): Command {
+  return $`${SERVICES_ROOT}/${plugin}/${service}`;
 }
 
-/** Placeholders used across tasks. */
+/** Holes used across tasks. */
 export const P = {
-  app: placeholder('app'),
-  plugin: placeholder('plugin'),
-  service: placeholder('service'),
-  network: placeholder('network'),
-  image: placeholder('image'),
-  archiveDir: placeholder('archive-dir'),
+  app: hole('app'),
+  plugin: hole('plugin'),
+  service: hole('service'),
+  network: hole('network'),
+  image: hole('image'),
+  archiveDir: hole('archive-dir'),
 } as const;
-
-export { quote, raw, sh };

@@ -4,13 +4,9 @@
  * and RPO (how old the restored backup was: its manifest's createdAt). No
  * commands; fails only when the playbook sets rto_max / rpo_max and they are exceeded.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { FerryError } from '../errors.js';
-import { type JournalRecord, readJournal, runsDir } from '../run/journal.js';
-import type { Json } from '../run/redact.js';
-import type { TaskRun } from './runtime.js';
-import { defineTask } from './types.js';
+import { formatDuration as formatMs } from '../util/format.js';
+import { defineTask, type JournalView, type Json, type RuntimeOf } from './types.js';
 
 const definition = defineTask({
   name: 'drill-report',
@@ -32,11 +28,11 @@ const definition = defineTask({
       },
     },
   },
+  actions: {},
   plan() {
     return [];
   },
 });
-export default definition;
 
 /** The restore's duration from a run's journal records. */
 export interface RestoreWindow {
@@ -54,7 +50,7 @@ export interface RestoreWindow {
  * measured by the runner. Undefined when none ran.
  */
 export function restoreWindow(
-  records: readonly JournalRecord[],
+  records: readonly JournalView[],
   self: string,
 ): RestoreWindow | undefined {
   const start = records.find((r) => r.type === 'run-started');
@@ -79,24 +75,18 @@ export function restoreWindow(
   return { seconds: round(names.reduce((a, n) => a + ms[n]!, 0)), steps, replayed };
 }
 
-/** Seconds as `1 h 02 min 03 s` / `4 min 05 s` / `6.2 s`. */
-export function formatDuration(seconds: number): string {
-  if (seconds < 60) return `${seconds} s`;
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return h > 0 ? `${h} h ${pad(m)} min ${pad(s % 60)} s` : `${m} min ${pad(s % 60)} s`;
+/** Seconds the way every report prints durations (`34.5s`, `4m05s`, `1h02m`). */
+function formatDuration(seconds: number): string {
+  return formatMs(seconds * 1000);
 }
 
-export const run: TaskRun<unknown> = async (rt) => {
-  const params = rt.ctx.params as { rto_max?: number; rpo_max?: number };
+async function run(rt: RuntimeOf<typeof definition>) {
+  const params = rt.ctx.params;
   const now = new Date();
   const out: Record<string, Json> = {};
   const over: string[] = [];
 
-  const file = join(runsDir(), rt.run.runId, 'journal.jsonl');
-  const window = existsSync(file) ? restoreWindow(readJournal(file), rt.task.stepId) : undefined;
+  const window = restoreWindow(rt.journal(), rt.task.stepId);
   if (window) {
     out.rtoSeconds = window.seconds;
     out.restoreSteps = window.steps;
@@ -117,7 +107,7 @@ export const run: TaskRun<unknown> = async (rt) => {
       );
     }
   } else {
-    rt.task.warn(`RTO unknown: no restore step recorded in ${file}`);
+    rt.task.warn("RTO unknown: this run's journal records no restore step");
   }
 
   let createdAt: string | undefined;
@@ -149,4 +139,6 @@ export const run: TaskRun<unknown> = async (rt) => {
     });
   }
   return out;
-};
+}
+
+export default definition.runs(run);

@@ -11,11 +11,12 @@
  * rename before it, so the host is never left half-moved. Owners stay numeric
  * (tar --numeric-owner); check-quiet proved the dokku uid/gid match.
  */
+
+import { CORE_PLUGINS, PLUGIN_AVAILABLE, PLUGIN_ENABLED } from '../dokku/layout.js';
 import { StopError } from '../errors.js';
-import { raw, sh } from '../ssh/quote.js';
-import type { TaskRun } from './runtime.js';
-import { stagePaths } from './transfer.js';
-import { defineTask } from './types.js';
+import { $, type Command } from '../ssh/shell.js';
+import { stagePaths } from './stage.js';
+import { defineTask, type RuntimeOf } from './types.js';
 
 /** The paths below /var/lib/dokku the seed archives, swapped whole. */
 export const LIB_PARTS = ['config', 'data', 'services', 'plugins'] as const;
@@ -27,13 +28,13 @@ export const LIB_PARTS = ['config', 'data', 'services', 'plugins'] as const;
  * `ferry-moved N`, and `ferry-unexpected PATH` for archive members outside
  * the seed's paths (left in the stage).
  */
-export function moveIntoPlaceCommand(runId: string): string {
+export function moveIntoPlaceCommand(runId: string): Command {
   const s = stagePaths(runId);
-  const parts = LIB_PARTS.join(' ');
-  return sh`st=${s.dir}; hs=${s.home}; vst=${s.lib}; vs=${s.libTree}; ha=${s.homeAside}; va=${s.libAside}
+  const parts = LIB_PARTS;
+  return $`st=${s.dir}; hs=${s.home}; vst=${s.lib}; vs=${s.libTree}; ha=${s.homeAside}; va=${s.libAside}
 if [ -e "$st/extracted" ]; then echo 'ferry-already-extracted'; exit 0; fi
 [ -d "$hs" ] && [ -d "$vs" ] || { echo "no stage at $hs and $vs (run transfer first)" >&2; exit 1; }
-for p in ${raw(parts)}; do if mountpoint -q "/var/lib/dokku/$p"; then echo "/var/lib/dokku/$p is a mount point: it cannot be renamed" >&2; exit 1; fi; done
+for p in ${parts}; do if mountpoint -q "/var/lib/dokku/$p"; then echo "/var/lib/dokku/$p is a mount point: it cannot be renamed" >&2; exit 1; fi; done
 [ "$(stat -c %d "$hs")" = "$(stat -c %d /home/dokku)" ] && [ "$(stat -c %d "$vs")" = "$(stat -c %d /var/lib/dokku)" ] || { echo 'the stage is not on the filesystem of /home/dokku or /var/lib/dokku' >&2; exit 1; }
 install -d -m 0700 "$ha" "$va"
 stat -c '%u:%g %a' /home/dokku >"$st/home-attrs"
@@ -44,7 +45,7 @@ moves() {
   local c p
   for c in /home/dokku/*; do case \${c##*/} in .ferry-stage-*|.ferry-pre-*) continue ;; esac; mv1 "$c" "$ha/\${c##*/}" || return 1; done
   for c in "$hs"/*; do mv1 "$c" "/home/dokku/\${c##*/}" || return 1; done
-  for p in ${raw(parts)}; do
+  for p in ${parts}; do
     [ -e "$vs/$p" ] || continue
     if [ -e "/var/lib/dokku/$p" ] || [ -L "/var/lib/dokku/$p" ]; then mv1 "/var/lib/dokku/$p" "$va/$p" || return 1; fi
     mv1 "$vs/$p" "/var/lib/dokku/$p" || return 1
@@ -57,6 +58,15 @@ undo() {
   for ((i = \${#m[@]} - 2; i >= 0; i -= 2)); do mv -T -- "\${m[i+1]}" "\${m[i]}" || echo "could not move \${m[i+1]} back to \${m[i]}" >&2; done
 }
 if ! moves; then undo; echo 'extract failed: every rename was undone, the stage is kept' >&2; exit 1; fi
+# This host's core plugins (its release's, outside the archive) stay linked and enabled, as Dokku's
+# own postinst keeps them; a link to one this release no longer ships goes, as postinst removes it.
+if [ -d ${CORE_PLUGINS} ] && [ -d ${PLUGIN_AVAILABLE} ]; then
+  install -d ${PLUGIN_ENABLED}
+  for c in ${CORE_PLUGINS}/*/; do c=\${c%/}; p=\${c##*/}
+    if [ ! -e ${PLUGIN_AVAILABLE}/"$p" ]; then ln -s "$c" ${PLUGIN_AVAILABLE}/"$p" && ln -sfn ${PLUGIN_AVAILABLE}/"$p" ${PLUGIN_ENABLED}/"$p" && echo "ferry-core-linked $p"; fi
+  done
+  find -L ${PLUGIN_AVAILABLE} ${PLUGIN_ENABLED} -maxdepth 1 -type l -print -delete | sed 's/^/ferry-dangling-removed /'
+fi
 touch "$st/extracted"
 rmdir -- "$hs"
 find "$vst" -depth -type d -empty -delete
@@ -69,10 +79,12 @@ const extract = defineTask({
   summary: 'move the staged Dokku paths into place by renames, keeping what was there aside',
   runsOn: 'host',
   params: { type: 'object', additionalProperties: false, properties: {} },
+  actions: { 'move-into-place': [] },
   plan({ host, options }) {
     return [
       {
         kind: 'remote' as const,
+        id: 'move-into-place',
         host: host!.name,
         command: moveIntoPlaceCommand(options.runId),
         why: '/home/dokku (its children) and /var/lib/dokku/{config,data,services,plugins}: renames within each filesystem, all undone if one fails',
@@ -83,14 +95,12 @@ const extract = defineTask({
     ];
   },
 });
-export default extract;
-
-export const run: TaskRun = async (rt) => {
+async function run(rt: RuntimeOf<typeof extract>) {
   const to = rt.ctx.host!.name;
   const s = stagePaths(rt.ctx.options.runId);
   let out: string;
   try {
-    out = (await rt.exec(rt.action('remote', 'ferry-moved'))).stdout;
+    out = (await rt.exec('move-into-place')).stdout;
   } catch (e) {
     rt.task.hostState(
       to,
@@ -110,6 +120,16 @@ export const run: TaskRun = async (rt) => {
       `the data held paths outside the seed's five (left in ${s.lib}): ${unexpected.join(', ')}`,
     );
   }
+  const linked = [...out.matchAll(/^ferry-core-linked (.+)$/gm)].map((m) => m[1]!);
+  if (linked.length > 0) {
+    rt.task.log(`${to}'s own core plugins kept linked and enabled: ${linked.join(', ')}`);
+  }
+  const dangling = [...out.matchAll(/^ferry-dangling-removed (.+)$/gm)].map((m) => m[1]!);
+  if (dangling.length > 0) {
+    rt.task.warn(
+      `plugin links to nothing on ${to} (a core plugin its release no longer ships) removed: ${dangling.join(', ')}`,
+    );
+  }
   const moved = /ferry-moved (\d+)/.exec(out)?.[1];
   if (moved === undefined && !out.includes('ferry-already-extracted')) {
     throw new StopError(`extract on ${to} did not report its moves`, {
@@ -121,4 +141,6 @@ export const run: TaskRun = async (rt) => {
     `Dokku paths in place from the transfer; what ${to} had is in ${s.homeAside} and ${s.libAside}`,
   );
   return { moved: Number(moved ?? 0) };
-};
+}
+
+export default extract.runs(run);

@@ -5,29 +5,28 @@
  * through pipes (ssh channel → local tar), never held whole in memory.
  */
 import { FerryError } from '../errors.js';
-import type { Json } from '../run/redact.js';
-import { quote } from '../ssh/quote.js';
+import { $, type Command } from '../ssh/shell.js';
+import { formatBytes } from '../util/format.js';
 import { runDir } from './common.js';
-import type { TaskRun } from './runtime.js';
-import { defineTask } from './types.js';
+import { defineTask, type Json, type RuntimeOf } from './types.js';
 
-export function sendFolderCommand(dir: string): string {
+export function sendFolderCommand(dir: string): Command {
   const parent = dir.replace(/\/[^/]+$/, '') || '/';
   const name = dir.slice(parent.length + 1);
-  return `tar -C ${quote(parent)} -cf - ${quote(name)}`;
+  return $`tar -C ${parent} -cf - ${name}`;
 }
 
 /** Unpacks the folder under `dest`; the folder itself is made root-only (it holds secrets). */
-export function receiveFolderCommand(dest: string, name: string): string {
-  return `mkdir -p -m 0700 ${quote(dest)} && tar -C ${quote(dest)} --no-same-owner -xf - && chmod 0700 ${quote(`${dest}/${name}`)}`;
+export function receiveFolderCommand(dest: string, name: string): Command {
+  return $`mkdir -p -m 0700 ${dest} && tar -C ${dest} --no-same-owner -xf - && chmod 0700 ${`${dest}/${name}`}`;
 }
 
 /**
  * Checks the archive against its `.sha256` and every export against
  * SHA256SUMS (none when the host has no datastore), then prints the archive's sum line.
  */
-export function checkFetchedCommand(folder: string): string {
-  return `cd ${quote(folder)} && sha256sum -c --quiet dokku.tar.*.sha256 && { [ ! -s exports/SHA256SUMS ] || (cd exports && sha256sum -c --quiet SHA256SUMS); } && cat dokku.tar.*.sha256`;
+export function checkFetchedCommand(folder: string): Command {
+  return $`cd ${folder} && sha256sum -c --quiet dokku.tar.*.sha256 && { [ ! -s exports/SHA256SUMS ] || (cd exports && sha256sum -c --quiet SHA256SUMS); } && cat dokku.tar.*.sha256`;
 }
 
 const task = defineTask({
@@ -42,6 +41,7 @@ const task = defineTask({
       from: { type: 'string', default: 'source', description: 'The role holding the archive.' },
     },
   },
+  actions: { fetch: [], 'check-here': [] },
   plan({ params, roles, inventory, options }) {
     const src = roles[params.from]!;
     const dir = runDir(inventory, src, options.runId);
@@ -50,6 +50,7 @@ const task = defineTask({
     return [
       {
         kind: 'stream',
+        id: 'fetch',
         from: src.name,
         to: 'controller',
         route: 'relay',
@@ -59,36 +60,26 @@ const task = defineTask({
       },
       {
         kind: 'local',
+        id: 'check-here',
         command: checkFetchedCommand(`${dest}/${name}`),
         expect: "exit 0: the copy here is whole; its sum is the archive step's",
       },
     ];
   },
 });
-export default task;
-
-type Params = Parameters<typeof task.plan>[0]['params'];
-
-export const run: TaskRun<Params> = async (rt) => {
+async function run(rt: RuntimeOf<typeof task>) {
   const { params, roles, inventory, options } = rt.ctx;
   const src = roles[params.from]!;
   const dir = runDir(inventory, src, options.runId);
   const name = dir.slice(dir.lastIndexOf('/') + 1);
   if (!options.fetch) throw new FerryError('fetch needs --fetch DIR');
   const here = `${options.fetch}/${name}`;
-  const stream = rt.actions.find((a) => a.kind === 'stream');
-  const check = rt.actions.find((a) => a.kind === 'local');
-  if (stream?.kind !== 'stream' || check?.kind !== 'local') {
-    throw new FerryError(`${rt.task.stepId}: the planned stream and check are missing`);
-  }
-  const moved = await rt.stream(stream);
-  rt.task.log(
-    `${(moved.bytes / 1048576).toFixed(1)} MiB from ${src.name} in ${moved.seconds.toFixed(1)} s`,
-  );
-  const said = (await rt.exec(check)).stdout;
+  const moved = await rt.stream('fetch');
+  rt.task.log(`${formatBytes(moved.bytes)} from ${src.name} in ${moved.seconds.toFixed(1)} s`);
+  const said = (await rt.exec('check-here')).stdout;
   const sha256 = /^([0-9a-f]{64}) /m.exec(said)?.[1];
   // The archive step's sum, journalled when it was computed on the host.
-  const expected = Object.values(rt.run.outputs).find(
+  const expected = Object.values(rt.outputs).find(
     (o) =>
       typeof o.path === 'string' && o.path.startsWith(`${dir}/`) && typeof o.sha256 === 'string',
   )?.sha256;
@@ -107,4 +98,6 @@ export const run: TaskRun<Params> = async (rt) => {
     sha256,
   };
   return out;
-};
+}
+
+export default task.runs(run);

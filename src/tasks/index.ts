@@ -1,6 +1,9 @@
 /**
- * The catalogue of built-in tasks, in the order of the seed's procedure.
- * A plain object: nothing registers itself by being imported.
+ * The catalogue of built-in tasks, in the order of the seed's procedure: the
+ * one registry, static, a plain object (nothing registers itself by being
+ * imported). Each entry holds the task's plan and its run; a run receives its
+ * means (SSH, streams) as a runtime, so loading this catalogue loads no SSH
+ * code: the planner and `ferry plan` use it as it is.
  */
 import archive from './archive.js';
 import checkQuiet from './check-quiet.js';
@@ -17,9 +20,10 @@ import rebuildApps from './rebuild-apps.js';
 import recreateEngine from './recreate-engine.js';
 import retention from './retention.js';
 import rewriteRemotes from './rewrite-remotes.js';
+import startProxies from './start-proxies.js';
 import startServices from './start-services.js';
 import transfer from './transfer.js';
-import type { TaskDefinition } from './types.js';
+import type { ActionSpec, TaskDefinition } from './types.js';
 import verifyApps from './verify-apps.js';
 import verifyArchive from './verify-archive.js';
 
@@ -36,6 +40,7 @@ export const TASKS = {
   'clear-stale': clearStale,
   'recreate-engine': recreateEngine,
   'start-services': startServices,
+  'start-proxies': startProxies,
   'plugin-triggers': pluginTriggers,
   'rewrite-remotes': rewriteRemotes,
   'rebuild-apps': rebuildApps,
@@ -44,7 +49,7 @@ export const TASKS = {
   retention,
   'drill-report': drillReport,
   command,
-} as const satisfies Record<string, TaskDefinition<never>>;
+} as const satisfies Record<string, TaskDefinition<never, ActionSpec>>;
 
 /** A built-in task's name. */
 export type TaskName = keyof typeof TASKS;
@@ -52,11 +57,9 @@ export type TaskName = keyof typeof TASKS;
 /** The names, in catalogue order. */
 export const TASK_NAMES = Object.keys(TASKS) as TaskName[];
 
-/** A task by name, typed loosely for the planner (params were validated against its schema). */
+/** A task by name, typed loosely for the planner and runner (params were validated against its schema). */
 export function getTask(name: string): TaskDefinition<unknown> | undefined {
-  return (TASKS as Record<string, TaskDefinition<never>>)[name] as
-    | TaskDefinition<unknown>
-    | undefined;
+  return Object.hasOwn(TASKS, name)
+    ? ((TASKS as Record<string, unknown>)[name] as TaskDefinition<unknown>)
+    : undefined;
 }
-
-export type { PlanContext, PlannedAction, PlanOptions, TaskDefinition } from './types.js';

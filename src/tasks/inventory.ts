@@ -7,52 +7,110 @@
  */
 
 import { parseAppsList } from '../dokku/apps.js';
+import { PLUGIN_AVAILABLE, propertyDir } from '../dokku/layout.js';
 import { isAppName, isServiceName, PLUGIN_NAME } from '../dokku/names.js';
-import { parseNetworkList } from '../dokku/network.js';
-import { parsePluginList } from '../dokku/plugins.js';
+import { type NetworkInfo, parseNetworkList, parseNetworkListJson } from '../dokku/network.js';
+import { parsePluginCapabilities, parsePluginList } from '../dokku/plugins.js';
 import { parsePsReport, parsePsReportJson } from '../dokku/ps.js';
 import { parseServiceList } from '../dokku/services.js';
 import { parseStorageList, parseStorageListJson } from '../dokku/storage.js';
 import { formatVersion } from '../dokku/version.js';
-import type { Json } from '../run/redact.js';
-import type { RunResult } from '../ssh/connection.js';
-import { HOST_FACTS, parseHostFacts } from './check-quiet.js';
+import { StopError } from '../errors.js';
+import { $, type Command } from '../ssh/shell.js';
+import { inBatches } from '../util/concurrency.js';
+import { formatBytes } from '../util/format.js';
+import { DEPLOY_LOCKS, HOST_FACTS, parseDeployLocks, parseHostFacts } from './check-quiet.js';
 import {
   ARCHIVE_PATHS,
   type Arg,
-  arg,
   DATASTORE_PLUGINS,
-  dokku,
   P,
-  path,
   rootOnlyDirs,
   runDir,
+  serviceDir,
 } from './common.js';
 import type {
   DeployMethod,
   Manifest,
   ManifestApp,
+  ManifestDatastore,
   ManifestPlugin,
   ManifestService,
 } from './manifest.js';
-import type { RemoteAction, TaskRun, Vars } from './runtime.js';
-import type { PlannedAction } from './types.js';
-import { defineTask } from './types.js';
+import {
+  type CommandResult,
+  defineTask,
+  type Json,
+  type PlannedAction,
+  type RuntimeOf,
+} from './types.js';
 
 /** How an app was deployed: `deploy-source` and its metadata (image or archive URL). */
-export function deploySourceCommand(app: Arg): string {
-  const dir = path('/var/lib/dokku/config/apps/', app);
-  return `for f in deploy-source deploy-source-metadata; do printf '%s=' "$f"; cat ${arg(dir)}/"$f" 2>/dev/null || true; echo; done`;
+export function deploySourceCommand(app: Arg): Command {
+  return $`for f in deploy-source deploy-source-metadata; do printf '%s=' "$f"; cat ${propertyDir('apps')}/${app}/"$f" 2>/dev/null || true; echo; done`;
 }
 
 /** The files that describe a service (image, version, linked apps). */
-export function serviceFactsCommand(plugin: Arg, service: Arg): string {
-  const dir = path('/var/lib/dokku/services/', plugin, '/', service);
-  return `for f in IMAGE IMAGE_VERSION LINKS; do printf '%s=' "$f"; tr '\\n' ' ' < ${arg(dir)}/"$f" 2>/dev/null || true; echo; done`;
+export function serviceFactsCommand(plugin: Arg, service: Arg): Command {
+  return $`for f in IMAGE IMAGE_VERSION LINKS; do printf '%s=' "$f"; tr '\\n' ' ' < ${serviceDir(plugin, service)}/"$f" 2>/dev/null || true; echo; done`;
+}
+
+/**
+ * What a datastore plugin can do: its `subcommands/` files (`sub NAME`) and the
+ * unimplemented ones its `config` lists (`unimplemented "A" "B"`).
+ */
+export function pluginCapabilitiesCommand(plugin: Arg): Command {
+  const dir = $`${PLUGIN_AVAILABLE}/${plugin}`;
+  return $`if [ -d ${dir}/subcommands ]; then for f in ${dir}/subcommands/*; do [ ! -e "$f" ] || printf 'sub %s\\n' "\${f##*/}"; done; fi; sed -n 's/^export PLUGIN_UNIMPLEMENTED_SUBCOMMANDS=(\\(.*\\))$/unimplemented \\1/p' ${dir}/config 2>/dev/null || true`;
+}
+
+/** Each app's scheduler property and the global one (`selected`, written by scheduler:set). */
+export const SCHEDULERS = $`d=${propertyDir('scheduler')}; [ ! -d "$d" ] || for f in "$d"/*/selected; do [ ! -s "$f" ] || printf '%s %s\\n' "$(basename "$(dirname "$f")")" "$(cat "$f")"; done`;
+
+/** The apps (of `apps`) that run on k3s: their own scheduler, else the global one. */
+export function parseSchedulers(stdout: string, apps: readonly string[]): string[] {
+  const selected = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const m = /^(\S+) (\S+)$/.exec(line.trim());
+    if (m) selected.set(m[1]!, m[2]!);
+  }
+  const global = selected.get('--global');
+  return apps.filter((a) => (selected.get(a) ?? global) === 'k3s');
+}
+
+/**
+ * The networks to create again: those Dokku manages (DokkuManaged from 0.38.22,
+ * its label before), with their driver; before 0.35.3 (no JSON) every network
+ * but the engine's own. A network Dokku did not create is left to its owner.
+ */
+async function readNetworks(
+  rt: RuntimeOf<typeof task>,
+  warn: (m: string) => void,
+): Promise<string[]> {
+  let listed: NetworkInfo[] | undefined;
+  try {
+    listed = parseNetworkListJson(await rt.exec('network-list'));
+  } catch {
+    return parseNetworkList(await rt.exec('network-list-text')).filter(
+      (n) => !ENGINE_NETWORKS.has(n),
+    );
+  }
+  const managed = listed.filter(
+    (n) => !ENGINE_NETWORKS.has(n.name) && (n.dokkuManaged ?? DOKKU_NETWORK_LABEL in n.labels),
+  );
+  for (const n of listed.filter((x) => !ENGINE_NETWORKS.has(x.name) && !managed.includes(x))) {
+    rt.task.log(`network ${n.name} is not Dokku's (no ${DOKKU_NETWORK_LABEL} label): left alone`);
+  }
+  for (const n of managed.filter((x) => x.driver !== '' && x.driver !== 'bridge')) {
+    warn(
+      `network ${n.name} uses the ${n.driver} driver: network:create makes bridge networks, create it on the target yourself`,
+    );
+  }
+  return managed.map((n) => n.name);
 }
 
 /** The size (KiB) of the data the archive holds. */
-export const DATA_SIZE = `du -sck ${ARCHIVE_PATHS.map((p) => `/${p}`).join(' ')} 2>/dev/null | tail -n 1`;
+export const DATA_SIZE = $`du -sck ${ARCHIVE_PATHS.map((p) => `/${p}`)} 2>/dev/null | tail -n 1`;
 
 const task = defineTask({
   name: 'inventory',
@@ -72,57 +130,110 @@ const task = defineTask({
       },
     },
   },
+  actions: {
+    'host-facts': [],
+    'apps-list': [],
+    'deploy-locks': [],
+    'deploy-source': ['app'],
+    'ps-report': ['app'],
+    'ps-report-text': ['app'],
+    'storage-list': ['app'],
+    'storage-list-text': ['app'],
+    'plugin-list': [],
+    'service-list': ['plugin'],
+    'plugin-capabilities': ['plugin'],
+    'service-facts': ['plugin', 'service'],
+    'service-status': ['plugin', 'service'],
+    'network-list': [],
+    'network-list-text': [],
+    schedulers: [],
+    'data-size': [],
+    'run-dirs': [],
+    'write-manifest': [],
+  },
   plan({ host, inventory, options, params }) {
     const h = host!.name;
     const dir = runDir(inventory, host!, options.runId);
-    const r = (command: string, extra: Partial<PlannedAction> = {}): PlannedAction =>
-      ({ kind: 'remote', host: h, command, ...extra }) as PlannedAction;
+    const r = (id: string, command: Command, extra: Partial<PlannedAction> = {}): PlannedAction =>
+      ({ kind: 'remote', id, host: h, command, ...extra }) as PlannedAction;
     return [
-      r(HOST_FACTS, {
+      r('host-facts', HOST_FACTS, {
         capture: 'dokku-version',
         why: 'Dokku version, CPU architecture, dokku uid/gid (owners travel as numbers)',
       }),
-      r('dokku --quiet apps:list', { why: 'every app (one name a line)' }),
-      r(deploySourceCommand(P.app), {
+      r('apps-list', $`dokku --quiet apps:list`, { why: 'every app (one name a line)' }),
+      r('deploy-locks', DEPLOY_LOCKS, {
+        why: 'apps the user locked with apps:lock (an empty lock): the target keeps the freeze',
+      }),
+      r('deploy-source', deploySourceCommand(P.app), {
         forEach: 'app',
         why: 'git push, git:from-image or git:from-archive: decides how it is rebuilt',
       }),
-      r(dokku('ps:report', P.app, '--format', 'json'), {
+      r('ps-report', $`dokku ps:report ${P.app} --format json`, {
         forEach: 'app',
         why: 'deployed, running, restore: which apps must run afterwards',
-        fallback: [r(dokku('ps:report', P.app), { why: 'a Dokku without --format json here' })],
+        fallback: [
+          r('ps-report-text', $`dokku ps:report ${P.app}`, {
+            why: 'a Dokku without --format json here',
+          }),
+        ],
       }),
-      r(dokku('storage:list', P.app, '--format', 'json'), {
+      r('storage-list', $`dokku storage:list ${P.app} --format json`, {
         forEach: 'app',
         why: 'storage mounts: one outside /var/lib/dokku/data/storage is not in the archive (warned)',
-        fallback: [r(dokku('storage:list', P.app), { why: 'a Dokku before 0.38 (no --format)' })],
+        fallback: [
+          r('storage-list-text', $`dokku storage:list ${P.app}`, {
+            why: 'a Dokku before 0.38 (no --format)',
+          }),
+        ],
       }),
-      r('dokku plugin:list', { why: 'plugins, core or custom: custom ones must come across' }),
-      r(`dokku --quiet ${arg(path(P.plugin, ':list'))}`, {
+      r('plugin-list', $`dokku plugin:list`, {
+        why: 'plugins, core or custom: custom ones must come across',
+      }),
+      r('service-list', $`dokku --quiet ${P.plugin}:list`, {
         forEach: 'plugin',
         where: `installed datastore plugins among ${params.datastores.join(', ')}`,
         why: 'services of each datastore plugin',
       }),
-      r(serviceFactsCommand(P.plugin, P.service), {
+      r('plugin-capabilities', pluginCapabilitiesCommand(P.plugin), {
+        forEach: 'plugin',
+        where: 'datastore plugins with services',
+        why: 'what each plugin implements (dokku-memcached has no export): nothing is called that is not there',
+      }),
+      r('service-facts', serviceFactsCommand(P.plugin, P.service), {
         forEach: 'service',
         why: 'image, version and linked apps of each service',
       }),
-      r('dokku --quiet network:list', { why: 'networks to create again on the target' }),
-      r(DATA_SIZE, {
+      r('service-status', $`dokku ${P.plugin}:info ${P.service} --status`, {
+        forEach: 'service',
+        why: 'running or stopped: a stopped service is carried as it is, not exported',
+      }),
+      r('network-list', $`dokku network:list --format json`, {
+        why: 'networks to create again on the target: the Dokku-managed ones, with their driver',
+        fallback: [
+          r('network-list-text', $`dokku --quiet network:list`, {
+            why: "a Dokku before 0.35.3 (no --format json): every network but the engine's own",
+          }),
+        ],
+      }),
+      r('schedulers', SCHEDULERS, {
+        why: 'an app scheduled on k3s runs in a Kubernetes cluster, not on this host: refused before anything changes',
+      }),
+      r('data-size', DATA_SIZE, {
         capture: 'data-size',
         why: "size of the data, for the target's free-space check",
       }),
-      r(rootOnlyDirs(inventory.backup.dir, dir), { changes: true }),
-      r(`umask 077 && cat > ${arg(path(dir, '/manifest.json'))}`, {
+      r('run-dirs', rootOnlyDirs(inventory.backup.dir, dir), { changes: true }),
+      r('write-manifest', $`umask 077 && cat > ${dir}/manifest.json`, {
         stdin: 'the manifest (JSON) assembled from the answers above',
         changes: true,
       }),
     ];
   },
 });
-export default task;
 
-type Params = Parameters<typeof task.plan>[0]['params'];
+/** The label `network:create` puts on the networks Dokku makes (plugins/network, 0.38.27). */
+const DOKKU_NETWORK_LABEL = 'com.dokku.network-name';
 
 /** Docker's own networks: every engine has them, so none is created again. */
 const ENGINE_NETWORKS = new Set(['bridge', 'host', 'none']);
@@ -132,20 +243,6 @@ const STORAGE_ROOT = '/var/lib/dokku/data/storage/';
 
 /** Apps read at once (channels of the one connection; OpenSSH allows 10). */
 const APPS_AT_ONCE = 4;
-
-/** Maps `items` through `fn`, at most `n` at a time, keeping their order. */
-async function inBatches<T, R>(items: T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  return out;
-}
 
 /** Reads the `name=value` lines of {@link deploySourceCommand} and {@link serviceFactsCommand}. */
 export function parseFileValues(stdout: string): Record<string, string> {
@@ -179,7 +276,7 @@ export function mountOutsideArchive(hostPath: string): string | undefined {
   return `host path ${hostPath} is outside ${STORAGE_ROOT.replace(/\/$/, '')}: not in the archive, copy it yourself`;
 }
 
-export const run: TaskRun<Params> = async (rt) => {
+async function run(rt: RuntimeOf<typeof task>) {
   const host = rt.ctx.host!;
   const { params, inventory, options } = rt.ctx;
   const dir = runDir(inventory, host, options.runId);
@@ -188,33 +285,35 @@ export const run: TaskRun<Params> = async (rt) => {
     warnings.push(message);
     rt.task.warn(message);
   };
-  // A planned action with a fallback: the fallback's output when the first form fails
-  // (an older Dokku without `--format json`).
+  // The JSON form, else its text fallback's output (an older Dokku without `--format json`).
   const withFallback = async (
-    a: RemoteAction,
-    vars: Vars,
-  ): Promise<{ out: RunResult; json: boolean }> => {
+    json: 'ps-report' | 'storage-list',
+    text: 'ps-report-text' | 'storage-list-text',
+    app: string,
+  ): Promise<{ out: CommandResult; json: boolean }> => {
     try {
-      return { out: await rt.exec(a, vars), json: true };
+      return { out: await rt.exec(json, { app }), json: true };
     } catch (e) {
-      const f = a.fallback?.[0];
-      if (f?.kind !== 'remote') throw e;
-      return { out: await rt.exec(f, vars), json: false };
+      if (!rt.has(text)) throw e;
+      return { out: await rt.exec(text, { app }), json: false };
     }
   };
 
-  const facts = parseHostFacts((await rt.exec(rt.action('remote', 'dokku version'))).stdout);
-  const appNames = parseAppsList(await rt.exec(rt.action('remote', 'apps:list')));
+  const facts = parseHostFacts((await rt.exec('host-facts')).stdout);
+  const appNames = parseAppsList(await rt.exec('apps-list'));
+  const userLocked = new Set(
+    parseDeployLocks((await rt.exec('deploy-locks')).stdout)
+      .filter((l) => l.size === 0)
+      .map((l) => l.app),
+  );
   // Each app's three reads are independent of the others': a few apps at a time,
   // over channels of the one connection, each app's warnings kept in app order.
   const readApp = async (name: string): Promise<{ app: ManifestApp; warnings: string[] }> => {
     const notes: string[] = [];
-    const src = parseFileValues(
-      (await rt.exec(rt.action('remote', 'deploy-source-metadata'), { app: name })).stdout,
-    );
-    const psOut = await withFallback(rt.action('remote', 'ps:report'), { app: name });
+    const src = parseFileValues((await rt.exec('deploy-source', { app: name })).stdout);
+    const psOut = await withFallback('ps-report', 'ps-report-text', name);
     const ps = psOut.json ? parsePsReportJson(psOut.out) : parsePsReport(psOut.out);
-    const stOut = await withFallback(rt.action('remote', 'storage:list'), { app: name });
+    const stOut = await withFallback('storage-list', 'storage-list-text', name);
     const mounts = stOut.json ? parseStorageListJson(stOut.out) : parseStorageList(stOut.out);
     const deploySource = src['deploy-source'] || null;
     if (ps.deployed && deploySource === null) {
@@ -232,6 +331,7 @@ export const run: TaskRun<Params> = async (rt) => {
       deployed: ps.deployed,
       running: ps.running,
       restore: ps.restore,
+      ...(userLocked.has(name) ? { locked: true } : {}),
       mounts: mounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath })),
     };
     return { app, warnings: notes };
@@ -243,7 +343,7 @@ export const run: TaskRun<Params> = async (rt) => {
   const apps: ManifestApp[] = read.map((r) => r.app);
   for (const r of read) for (const w of r.warnings) warn(w);
 
-  const pluginInfos = parsePluginList(await rt.exec(rt.action('remote', 'plugin:list')));
+  const pluginInfos = parsePluginList(await rt.exec('plugin-list'));
   const plugins: ManifestPlugin[] = pluginInfos.map((p) => ({
     name: p.name,
     version: p.version,
@@ -254,37 +354,60 @@ export const run: TaskRun<Params> = async (rt) => {
   if (custom.length > 0) rt.task.log(`custom plugins: ${custom.join(', ')}`);
 
   const services: ManifestService[] = [];
+  const capabilities: Record<string, ManifestDatastore> = {};
   const datastores = pluginInfos.filter(
     (p) => p.enabled && params.datastores.includes(p.name) && PLUGIN_NAME.test(p.name),
   );
   for (const p of datastores) {
-    const names = parseServiceList(
-      await rt.exec(rt.action('remote', '<plugin>:list'), { plugin: p.name }),
-      p.name,
-    ).map((s) => s.name);
+    const names = parseServiceList(await rt.exec('service-list', { plugin: p.name }), p.name).map(
+      (s) => s.name,
+    );
+    if (names.length > 0) {
+      const caps = parsePluginCapabilities(
+        (await rt.exec('plugin-capabilities', { plugin: p.name })).stdout,
+      );
+      capabilities[p.name] = caps;
+      if (caps.unimplemented.length > 0) {
+        rt.task.log(`${p.name} does not implement ${caps.unimplemented.join(', ')}`);
+      }
+    }
     for (const name of names) {
       if (!isServiceName(name)) {
         warn(`${p.name} service ${JSON.stringify(name)} has an unexpected name: left out`);
         continue;
       }
-      const f = parseFileValues(
-        (await rt.exec(rt.action('remote', 'IMAGE_VERSION'), { plugin: p.name, service: name }))
-          .stdout,
-      );
+      const vars = { plugin: p.name, service: name };
+      const f = parseFileValues((await rt.exec('service-facts', vars)).stdout);
+      const status = await rt.exec('service-status', vars, { allowCodes: [0, 1] });
+      const state = status.code === 0 ? status.stdout.trim() || 'unknown' : 'unknown';
+      if (state !== 'running') {
+        rt.task.log(`${p.name} ${name} is ${state} on ${host.name}: carried as it is`);
+      }
       services.push({
         plugin: p.name,
         name,
         image: f.IMAGE ?? '',
         imageVersion: f.IMAGE_VERSION ?? '',
         links: (f.LINKS ?? '').split(/\s+/).filter((l) => l !== ''),
+        status: state,
       });
     }
   }
 
-  const networks = parseNetworkList(await rt.exec(rt.action('remote', 'network:list'))).filter(
-    (n) => !ENGINE_NETWORKS.has(n),
+  const networks = await readNetworks(rt, warn);
+  const k3s = parseSchedulers(
+    (await rt.exec('schedulers')).stdout,
+    apps.map((a) => a.name),
   );
-  const kib = Number(/^(\d+)/.exec((await rt.exec(rt.action('remote', 'du -sck'))).stdout)?.[1]);
+  if (k3s.length > 0) {
+    throw new StopError(
+      `${k3s.join(', ')} ${k3s.length === 1 ? 'is' : 'are'} scheduled on k3s: ${k3s.length === 1 ? 'its' : 'their'} containers run in a Kubernetes cluster, not on ${host.name}, and ferry moves what runs on the host`,
+      {
+        hint: `Move the k3s apps with the cluster's own tools, then switch them off here (dokku scheduler:set APP selected docker-local) or leave them out, and run again. Nothing was changed.`,
+      },
+    );
+  }
+  const kib = Number(/^(\d+)/.exec((await rt.exec('data-size')).stdout)?.[1]);
   const dataBytes = Number.isFinite(kib) ? kib * 1024 : 0;
 
   const manifest: Manifest = {
@@ -302,22 +425,19 @@ export const run: TaskRun<Params> = async (rt) => {
     apps,
     services,
     plugins,
+    datastores: capabilities,
     networks,
     dataBytes,
     warnings,
   };
-  await rt.exec(rt.action('remote', 'install -d'));
-  await rt.exec(
-    rt.action('remote', 'manifest.json'),
-    {},
-    {
-      stdin: `${JSON.stringify(manifest, null, 2)}\n`,
-    },
-  );
+  await rt.exec('run-dirs');
+  await rt.exec('write-manifest', {}, { stdin: `${JSON.stringify(manifest, null, 2)}\n` });
   const by = (m: DeployMethod) => apps.filter((a) => a.method === m).length;
   rt.task.log(
-    `Dokku ${formatVersion(facts.version)} ${facts.arch}: ${apps.length} apps (git ${by('git')}, image ${by('image')}, archive ${by('archive')}, none ${by('none')}), ${services.length} services, ${custom.length} custom plugins, ${networks.length} networks, ${(dataBytes / 1048576).toFixed(1)} MiB`,
+    `Dokku ${formatVersion(facts.version)} ${facts.arch}: ${apps.length} apps (git ${by('git')}, image ${by('image')}, archive ${by('archive')}, none ${by('none')}), ${services.length} services, ${custom.length} custom plugins, ${networks.length} networks, ${formatBytes(dataBytes)}`,
   );
   rt.task.hostState(host.name, `unchanged but for ${dir}/manifest.json`);
   return { manifest: manifest as unknown as Json, dir };
-};
+}
+
+export default task.runs(run);

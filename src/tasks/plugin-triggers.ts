@@ -8,54 +8,49 @@
 
 import { parsePluginList } from '../dokku/plugins.js';
 import { StopError } from '../errors.js';
-import type { TaskRun } from './runtime.js';
-import { defineTask } from './types.js';
+import { $ } from '../ssh/shell.js';
+import { defineTask, type RuntimeOf } from './types.js';
 
-export const INSTALL_DEPENDENCIES = 'dokku plugin:install-dependencies';
-export const INSTALL = 'dokku plugin:install';
-export const LIST = 'dokku plugin:list';
-
-export default defineTask({
+const task = defineTask({
   name: 'plugin-triggers',
   summary: "run every plugin's dependencies and install triggers",
   runsOn: 'host',
   params: { type: 'object', additionalProperties: false, properties: {} },
+  actions: { dependencies: [], install: [], 'plugin-list': [] },
   plan({ host }) {
     return [
       {
         kind: 'remote',
+        id: 'dependencies',
         host: host!.name,
-        command: INSTALL_DEPENDENCIES,
+        command: $`dokku plugin:install-dependencies`,
         why: 'packages the restored plugins need',
         changes: true,
       },
       {
         kind: 'remote',
+        id: 'install',
         host: host!.name,
-        command: INSTALL,
+        command: $`dokku plugin:install`,
         why: "each plugin's install trigger (and the completion cache)",
         changes: true,
       },
       {
         kind: 'remote',
+        id: 'plugin-list',
         host: host!.name,
-        command: LIST,
+        command: $`dokku plugin:list`,
         expect: 'every plugin of the manifest, enabled',
       },
     ];
   },
 });
 
-export const run: TaskRun = async (rt) => {
+async function run(rt: RuntimeOf<typeof task>) {
   const to = rt.ctx.host!.name;
-  const find = (command: string) => {
-    const a = rt.actions.find((x) => x.kind === 'remote' && x.command === command);
-    if (a?.kind !== 'remote') throw new StopError(`plugin-triggers: no planned \`${command}\``);
-    return a;
-  };
-  await rt.exec(find(INSTALL_DEPENDENCIES));
-  await rt.exec(find(INSTALL));
-  const listed = parsePluginList(await rt.exec(find(LIST)));
+  await rt.exec('dependencies');
+  await rt.exec('install');
+  const listed = parsePluginList(await rt.exec('plugin-list'));
   const enabled = new Set(listed.filter((p) => p.enabled).map((p) => p.name));
   const missing = rt
     .manifest()
@@ -72,4 +67,6 @@ export const run: TaskRun = async (rt) => {
   }
   rt.task.log(`install and dependencies triggers ran; ${enabled.size} plugin(s) enabled`);
   return { plugins: [...enabled].sort() };
-};
+}
+
+export default task.runs(run);

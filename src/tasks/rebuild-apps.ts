@@ -10,36 +10,47 @@
  * source's value once an app is up (clear-stale held it off).
  */
 
+import { DOKKU_ROOT } from '../dokku/layout.js';
 import { warnings } from '../dokku/output.js';
 import { parsePsReportJson } from '../dokku/ps.js';
 import { FerryError, lastLines, RemoteError } from '../errors.js';
-import type { Json } from '../run/redact.js';
-import { type Arg, arg, dokku, P, path } from './common.js';
+import { $, type Command } from '../ssh/shell.js';
+import { type Arg, P } from './common.js';
 import type { ManifestApp } from './manifest.js';
-import { bind, type TaskRun, type TaskRuntime } from './runtime.js';
-import type { RemoteAction } from './types.js';
-import { defineTask } from './types.js';
+import { defineTask, type Json, type RemoteAction, type RuntimeOf } from './types.js';
 
-export function rebuildGitCommand(app: Arg): string {
-  return dokku('ps:rebuild', app);
+export function rebuildGitCommand(app: Arg): Command {
+  return $`dokku ps:rebuild ${app}`;
 }
-export function rebuildImageCommand(app: Arg, image: Arg): string {
-  return dokku('git:from-image', app, image);
+export function rebuildImageCommand(app: Arg, image: Arg): Command {
+  return $`dokku git:from-image ${app} ${image}`;
 }
 /** Redeploys an archive app from the tree it last deployed (HEAD of its repo on the host). */
-export function rebuildArchiveCommand(app: Arg): string {
-  const repo = arg(path('/home/dokku/', app));
-  return `git -c safe.directory=${repo} -C ${repo} archive --format=tar HEAD | ${dokku('git:from-archive', '--archive-type', 'tar', app, '--')}`;
+export function rebuildArchiveCommand(app: Arg): Command {
+  const repo = $`${DOKKU_ROOT}/${app}`;
+  return $`git -c safe.directory=${repo} -C ${repo} archive --format=tar HEAD | dokku git:from-archive --archive-type tar ${app} --`;
 }
 /** The app's state here: a resumed run does not rebuild an app already running. */
-export function stateCommand(app: Arg): string {
-  return dokku('ps:report', app, '--format', 'json');
+export function stateCommand(app: Arg): Command {
+  return $`dokku ps:report ${app} --format json`;
 }
-export function stopCommand(app: Arg): string {
-  return dokku('ps:stop', app);
+export function stopCommand(app: Arg): Command {
+  return $`dokku ps:stop ${app}`;
 }
-export function restoreCommand(app: Arg, value: boolean): string {
-  return dokku('ps:set', app, 'restore', value ? 'true' : 'false');
+export function restoreCommand(app: Arg, value: boolean): Command {
+  return $`dokku ps:set ${app} restore ${value ? 'true' : 'false'}`;
+}
+
+/** Dokku before 0.38 keeps the restore flag in the app's ENV (see dokku/layout `restoreFlag`). */
+function restoreEnvAction(host: string, value: boolean): RemoteAction {
+  return {
+    kind: 'remote',
+    id: value ? 'restore-on-env' : 'restore-off-env',
+    host,
+    command: $`dokku config:set --no-restart ${P.app} ${`DOKKU_APP_RESTORE=${value ? 1 : 0}`}`,
+    why: 'a Dokku before 0.38 (no ps:set restore): the restore flag lives in the app ENV',
+    changes: true,
+  };
 }
 
 const definition = defineTask({
@@ -47,6 +58,20 @@ const definition = defineTask({
   summary: 'rebuild each app the way it was deployed, apps.order first',
   runsOn: 'host',
   params: { type: 'object', additionalProperties: false, properties: {} },
+  actions: {
+    state: ['app'],
+    'rebuild-git': ['app'],
+    'rebuild-image': ['app', 'image'],
+    'rebuild-archive': ['app'],
+    'rebuild-unchanged': ['app'],
+    'stop-again': ['app'],
+    'restore-on': ['app'],
+    'restore-off': ['app'],
+    'restore-on-env': ['app'],
+    'restore-off-env': ['app'],
+    unlock: ['app'],
+    relock: ['app'],
+  },
   plan({ host, inventory }) {
     const h = host!.name;
     const order = inventory.apps.order;
@@ -60,6 +85,7 @@ const definition = defineTask({
     const orUnchanged: RemoteAction[] = [
       {
         kind: 'remote',
+        id: 'rebuild-unchanged',
         host: h,
         command: rebuildGitCommand(P.app),
         why: 'only on "No changes detected" (same image or tree; it is now in the engine): rebuild what the repo holds',
@@ -69,6 +95,21 @@ const definition = defineTask({
     return [
       {
         ...base,
+        id: 'unlock',
+        command: $`if dokku apps:locked ${P.app} >/dev/null 2>&1; then dokku apps:unlock ${P.app}; fi`,
+        where: 'apps the user locked with apps:lock on the source',
+        why: 'a deploy lock refuses the rebuild: lifted for it, and put back right after (relock)',
+      },
+      {
+        ...base,
+        id: 'relock',
+        command: $`dokku apps:locked ${P.app} >/dev/null 2>&1 || dokku apps:lock ${P.app}`,
+        where: 'the same apps, once rebuilt or failed',
+        why: "the user's deploy freeze, kept",
+      },
+      {
+        ...base,
+        id: 'state',
         command: stateCommand(P.app),
         where: 'apps deployed on the source (the others are skipped)',
         why: 'already running here (a resumed run)? then it is not rebuilt again',
@@ -76,42 +117,49 @@ const definition = defineTask({
       },
       {
         ...base,
+        id: 'rebuild-git',
         command: rebuildGitCommand(P.app),
         where: 'apps deployed on the source by git push',
       },
       {
         ...base,
+        id: 'rebuild-image',
         command: rebuildImageCommand(P.app, P.image),
         where: 'apps deployed on the source with git:from-image (<image> from the manifest)',
         fallback: orUnchanged,
       },
       {
         ...base,
+        id: 'rebuild-archive',
         command: rebuildArchiveCommand(P.app),
         where: 'apps deployed on the source with git:from-archive',
         fallback: orUnchanged,
       },
       {
         ...base,
+        id: 'stop-again',
         command: stopCommand(P.app),
         where: 'apps deployed but stopped on the source',
         why: 'built so a later ps:start finds the image, then stopped as they were',
       },
       {
         ...base,
+        id: 'restore-on',
         command: restoreCommand(P.app, true),
         where: 'rebuilt apps whose restore was true on the source',
         why: 'clear-stale held automatic restore off until the app was deployed',
+        fallback: [restoreEnvAction(h, true)],
       },
       {
         ...base,
+        id: 'restore-off',
         command: restoreCommand(P.app, false),
         where: 'rebuilt apps whose restore was false on the source',
+        fallback: [restoreEnvAction(h, false)],
       },
     ];
   },
 });
-export default definition;
 
 /** The manifest's apps in rebuild order: apps.order first (as listed), then the rest as found. */
 export function rebuildOrder(
@@ -155,28 +203,33 @@ function tailOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-async function redeploy(rt: TaskRuntime, app: ManifestApp): Promise<string> {
+type Runtime = RuntimeOf<typeof definition>;
+
+async function redeploy(rt: Runtime, app: ManifestApp): Promise<string> {
   const vars = { app: app.name };
   const method = methodOf(app);
   if (method === 'git') {
     if (app.method === 'image') {
       rt.task.warn(`${app.name}: an image app without a recorded image; rebuilt with ps:rebuild`);
     }
-    await rt.exec(rt.action('remote', 'ps:rebuild'), vars);
+    await rt.exec('rebuild-git', vars);
     return 'ps:rebuild';
   }
-  const action =
-    method === 'image'
-      ? rt.action('remote', 'git:from-image')
-      : rt.action('remote', 'git:from-archive');
   const what = method === 'image' ? 'git:from-image' : 'git:from-archive';
-  const bound = method === 'image' ? { ...vars, image: app.deploySourceMetadata! } : vars;
-  const r = await rt.exec(action, bound, { allowCodes: [0, 1] });
+  const id = method === 'image' ? 'rebuild-image' : 'rebuild-archive';
+  const bound: Record<string, string> =
+    method === 'image' ? { ...vars, image: app.deploySourceMetadata! } : vars;
+  // Exit 1 is also how Dokku says "No changes detected": told apart below.
+  const r =
+    id === 'rebuild-image'
+      ? await rt.exec(id, { app: app.name, image: bound.image! }, { allowCodes: [0, 1] })
+      : await rt.exec(id, vars, { allowCodes: [0, 1] });
   if (r.code === 0) return what;
   if (!isNoChanges(r)) {
+    const action = rt.action(id);
     throw new RemoteError({
-      host: action.host,
-      command: bind(action.command, bound),
+      host: rt.ctx.host!.name,
+      command: action.kind === 'stream' ? id : action.command.bind(bound).toString(),
       code: r.code,
       stdout: r.stdout,
       stderr: r.stderr,
@@ -185,17 +238,29 @@ async function redeploy(rt: TaskRuntime, app: ManifestApp): Promise<string> {
   // Dokku pulled the image (or unpacked the tree) before it compared: a
   // rebuild of the repo's commit now finds everything it needs.
   rt.task.log(`${app.name}: ${what} found no changes; ps:rebuild`);
-  await rt.exec(rt.action('remote', 'ps:rebuild'), vars);
+  await rt.exec('rebuild-unchanged', vars);
   return `${what} (no changes) + ps:rebuild`;
 }
 
+/** Puts the restore flag back as the source had it (the ENV form on a Dokku before 0.38). */
+async function setRestore(rt: Runtime, app: ManifestApp): Promise<void> {
+  const vars = { app: app.name };
+  try {
+    await rt.exec(app.restore ? 'restore-on' : 'restore-off', vars);
+  } catch (e) {
+    const env = app.restore ? 'restore-on-env' : 'restore-off-env';
+    if (!rt.has(env)) throw e;
+    await rt.exec(env, vars);
+  }
+}
+
 /** Whether the app already runs here: only a deploy after the extract can start it. */
-async function runningHere(rt: TaskRuntime, app: string): Promise<boolean> {
-  const r = await rt.exec(rt.action('remote', 'ps:report'), { app });
+async function runningHere(rt: Runtime, app: string): Promise<boolean> {
+  const r = await rt.exec('state', { app });
   return parsePsReportJson(r).running === 'true';
 }
 
-export const run: TaskRun = async (rt) => {
+async function run(rt: Runtime) {
   const manifest = rt.manifest();
   const host = rt.ctx.host!.name;
   const { ordered, unknown } = rebuildOrder(manifest.apps, rt.ctx.inventory.apps.order);
@@ -214,6 +279,8 @@ export const run: TaskRun = async (rt) => {
     rt.task.setTitle(`${definition.summary} (${i}/${todo.length}: ${app.name})`);
     const stopped = app.running === 'false';
     const started = Date.now();
+    // The user's apps:lock refuses any deploy: lifted for the rebuild, put back whatever happens.
+    if (app.locked) await rt.exec('unlock', { app: app.name });
     try {
       if (!stopped && (await runningHere(rt, app.name))) {
         rt.task.log(`${app.name}: already running here; not rebuilt again`);
@@ -221,16 +288,14 @@ export const run: TaskRun = async (rt) => {
       } else {
         rt.task.log(`${app.name}: ${methodOf(app)} app, rebuilding (${i}/${todo.length})`);
         const how = await redeploy(rt, app);
-        if (stopped) await rt.exec(rt.action('remote', 'ps:stop'), { app: app.name });
+        if (stopped) await rt.exec('stop-again', { app: app.name });
         const seconds = Math.round((Date.now() - started) / 100) / 10;
         results.push({ app: app.name, status: 'rebuilt', how, seconds });
         rt.task.log(
           `${app.name}: rebuilt by ${how} in ${seconds} s${stopped ? ', stopped again' : ''}`,
         );
       }
-      await rt.exec(rt.action('remote', `restore ${app.restore ? 'true' : 'false'}`), {
-        app: app.name,
-      });
+      await setRestore(rt, app);
     } catch (e) {
       if (rt.task.signal.aborted) throw e;
       const message = e instanceof Error ? e.message.split('\n')[0]! : String(e);
@@ -243,6 +308,11 @@ export const run: TaskRun = async (rt) => {
       failures.push({ app: app.name, message, tail: tailOf(e) });
       results.push({ app: app.name, status: 'failed', reason: message });
       rt.task.log(`${app.name}: FAILED (${message}); going on with the others`);
+    } finally {
+      if (app.locked) {
+        await rt.exec('relock', { app: app.name });
+        rt.task.log(`${app.name}: locked again (apps:lock), as the user had it`);
+      }
     }
   }
   rt.task.setTitle(definition.summary);
@@ -267,4 +337,6 @@ export const run: TaskRun = async (rt) => {
     );
   }
   return outputs;
-};
+}
+
+export default definition.runs(run);

@@ -8,34 +8,34 @@
  * service that will not start.
  */
 import { StopError } from '../errors.js';
-import { type Arg, arg, dokku, P, stageDir } from './common.js';
-import type { TaskRun } from './runtime.js';
-import { defineTask, type PlannedAction } from './types.js';
+import { $, type Command } from '../ssh/shell.js';
+import { type Arg, P } from './common.js';
+import { stageDir } from './stage.js';
+import { defineTask, type PlannedAction, type RuntimeOf } from './types.js';
 
 /** Networks every Docker engine has; never created. */
 export const BUILTIN_NETWORKS = ['bridge', 'host', 'none'] as const;
 
 /** Creates a network unless it exists. */
-export function networkCommand(network: Arg): string {
-  return `dokku --quiet network:list | grep -qxF -- ${arg(network)} || ${dokku('network:create', network)}`;
+export function networkCommand(network: Arg): Command {
+  return $`dokku --quiet network:list | grep -qxF -- ${network} || dokku network:create ${network}`;
 }
 
 /** Pulls an image only when the engine lacks it. */
-export function ensureImageCommand(image: Arg): string {
-  return `if docker image inspect ${arg(image)} >/dev/null 2>&1; then echo present; else docker image pull ${arg(image)}; fi`;
+export function ensureImageCommand(image: Arg): Command {
+  return $`if docker image inspect ${image} >/dev/null 2>&1; then echo present; else docker image pull ${image}; fi`;
 }
 
 /** The source's cron files of Dokku and its plugins, as a base64 tar (small text files). */
-export const READ_CRON =
-  "find /etc/cron.d -maxdepth 1 -type f -name 'dokku-*' -printf '%f\\0' | tar -C /etc/cron.d --null -T - -cf - | base64 -w0";
+export const READ_CRON = $`find /etc/cron.d -maxdepth 1 -type f -name 'dokku-*' -printf '%f\\0' | tar -C /etc/cron.d --null -T - -cf - | base64 -w0`;
 
 /** Writes the cron files read by {@link READ_CRON} (stdin) and lists them. */
-export const WRITE_CRON = 'base64 -d | tar -C /etc/cron.d --no-same-owner -xvf -';
+export const WRITE_CRON = $`base64 -d | tar -C /etc/cron.d --no-same-owner -xvf -`;
 
 /** Cron files an archive may carry in its meta folder (meta/cron.d). */
-export function archivedCronCommand(runId: string): string {
+export function archivedCronCommand(runId: string): Command {
   const dir = `${stageDir(runId)}/meta/cron.d`;
-  return `if [ -d ${arg(dir)} ]; then find ${arg(dir)} -maxdepth 1 -type f -name 'dokku-*' -exec install -m 0644 -t /etc/cron.d {} + -printf '%f\\n'; else echo ferry-no-cron; fi`;
+  return $`if [ -d ${dir} ]; then find ${dir} -maxdepth 1 -type f -name 'dokku-*' -exec install -m 0644 -t /etc/cron.d {} + -printf '%f\\n'; else echo ferry-no-cron; fi`;
 }
 
 const recreateEngine = defineTask({
@@ -60,11 +60,19 @@ const recreateEngine = defineTask({
       },
     },
   },
+  actions: {
+    network: ['network'],
+    image: ['image'],
+    'read-cron': [],
+    'write-cron': [],
+    'archived-cron': [],
+  },
   plan({ host, params, roles, options }) {
     const h = host!.name;
     const actions: PlannedAction[] = [
       {
         kind: 'remote',
+        id: 'network',
         host: h,
         command: networkCommand(P.network),
         forEach: 'network',
@@ -73,6 +81,7 @@ const recreateEngine = defineTask({
       },
       {
         kind: 'remote',
+        id: 'image',
         host: h,
         command: ensureImageCommand(P.image),
         forEach: 'service',
@@ -87,12 +96,14 @@ const recreateEngine = defineTask({
       actions.push(
         {
           kind: 'remote',
+          id: 'read-cron',
           host: from.name,
           command: READ_CRON,
           why: 'cron entries live in /etc, outside the archive',
         },
         {
           kind: 'remote',
+          id: 'write-cron',
           host: h,
           command: WRITE_CRON,
           stdin: "the source's dokku-* cron files (a tar, base64)",
@@ -102,6 +113,7 @@ const recreateEngine = defineTask({
     } else {
       actions.push({
         kind: 'remote',
+        id: 'archived-cron',
         host: h,
         command: archivedCronCommand(options.runId),
         why: 'cron entries live in /etc, outside the Dokku paths',
@@ -111,24 +123,18 @@ const recreateEngine = defineTask({
     return actions;
   },
 });
-export default recreateEngine;
-
-type Params = Parameters<typeof recreateEngine.plan>[0]['params'];
-
-export const run: TaskRun<Params> = async (rt) => {
+async function run(rt: RuntimeOf<typeof recreateEngine>) {
   const to = rt.ctx.host!.name;
   const manifest = rt.manifest();
   const builtin: readonly string[] = BUILTIN_NETWORKS;
   const networks = manifest.networks.filter((n) => !builtin.includes(n));
-  const net = rt.action('remote', 'network:create');
-  for (const network of networks) await rt.exec(net, { network });
+  for (const network of networks) await rt.exec('network', { network });
 
-  const ensure = rt.action('remote', 'docker image inspect');
   const images = [...new Set(manifest.services.map((s) => `${s.image}:${s.imageVersion}`))];
   const pulled: string[] = [];
   for (const image of images) {
     try {
-      const r = await rt.exec(ensure, { image });
+      const r = await rt.exec('image', { image });
       if (r.stdout.trim() !== 'present') pulled.push(image);
     } catch (e) {
       throw new StopError(`cannot pull ${image} on ${to}`, {
@@ -141,13 +147,12 @@ export const run: TaskRun<Params> = async (rt) => {
 
   let cron: string[] = [];
   if (rt.ctx.params.cron) {
-    const read = rt.actions.find((a) => a.kind === 'remote' && a.command === READ_CRON);
-    if (read?.kind === 'remote') {
-      const tar = (await rt.exec(read)).stdout.trim();
-      const r = await rt.exec(rt.action('remote', WRITE_CRON), {}, { stdin: tar });
+    if (rt.has('read-cron')) {
+      const tar = (await rt.exec('read-cron')).stdout.trim();
+      const r = await rt.exec('write-cron', {}, { stdin: tar });
       cron = r.stdout.split('\n').filter((l) => l.trim() !== '');
     } else {
-      const r = await rt.exec(rt.action('remote', '/meta/cron.d'));
+      const r = await rt.exec('archived-cron');
       if (r.stdout.includes('ferry-no-cron')) {
         rt.task.warn(
           'the archive holds no cron entries: re-create scheduled backups (PLUGIN:backup-schedule) and certificate renewals (letsencrypt:cron-job --add) by hand',
@@ -157,4 +162,6 @@ export const run: TaskRun<Params> = async (rt) => {
     if (cron.length > 0) rt.task.log(`cron: ${cron.join(', ')}`);
   }
   return { networks, images, pulled, cron };
-};
+}
+
+export default recreateEngine.runs(run);

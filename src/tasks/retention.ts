@@ -6,13 +6,13 @@
  * migration (no archive) and a safety archive (`<host>-pre-ferry-…`) are left alone.
  */
 import type { Host, Inventory } from '../inventory/index.js';
+import { $, type Command } from '../ssh/shell.js';
 import { archiveFoldersCommand } from './common.js';
-import type { TaskRun } from './runtime.js';
-import { defineTask } from './types.js';
+import { defineTask, type RuntimeOf } from './types.js';
 
 /** Removes all but the newest `keep` archive folders of `host`; prints `removed <folder>` for each. */
-export function retentionCommand(inventory: Inventory, host: Host, keep: number): string {
-  return `${archiveFoldersCommand(inventory, host)} | tail -n +${keep + 1} | while IFS= read -r d; do rm -rf -- "$d" && printf 'removed %s\\n' "$d"; done`;
+export function retentionCommand(inventory: Inventory, host: Host, keep: number): Command {
+  return $`${archiveFoldersCommand(inventory, host)} | tail -n +${keep + 1} | while IFS= read -r d; do rm -rf -- "$d" && printf 'removed %s\\n' "$d"; done`;
 }
 
 const task = defineTask({
@@ -31,11 +31,13 @@ const task = defineTask({
       },
     },
   },
+  actions: { prune: [] },
   plan({ host, inventory, params }) {
     const keep = params.keep ?? inventory.backup.keep;
     return [
       {
         kind: 'remote',
+        id: 'prune',
         host: host!.name,
         command: retentionCommand(inventory, host!, keep),
         why: `keep the newest ${keep}`,
@@ -44,9 +46,6 @@ const task = defineTask({
     ];
   },
 });
-export default task;
-
-type Params = Parameters<typeof task.plan>[0]['params'];
 
 /** The folders a {@link retentionCommand} removed. */
 export function parseRemoved(stdout: string): string[] {
@@ -56,9 +55,9 @@ export function parseRemoved(stdout: string): string[] {
     .filter((d): d is string => d !== undefined);
 }
 
-export const run: TaskRun<Params> = async (rt) => {
+async function run(rt: RuntimeOf<typeof task>) {
   const keep = rt.ctx.params.keep ?? rt.ctx.inventory.backup.keep;
-  const removed = parseRemoved((await rt.exec(rt.action('remote', 'removed'))).stdout);
+  const removed = parseRemoved((await rt.exec('prune')).stdout);
   for (const d of removed) rt.task.log(`removed ${d}`);
   rt.task.log(
     removed.length > 0
@@ -66,4 +65,6 @@ export const run: TaskRun<Params> = async (rt) => {
       : `${keep} or fewer archives: nothing removed`,
   );
   return { keep, removed };
-};
+}
+
+export default task.runs(run);

@@ -3,9 +3,8 @@
  * "updating the dokku remote in your local app's repo"), remembering the old
  * URL, and proves it with `git ls-remote`: the new host serves the app's repo.
  */
-import { FerryError, InternalError, lastLines, RemoteError } from '../errors.js';
+import { FerryError, InternalError, LocalError, lastLines } from '../errors.js';
 import type { Host } from '../inventory/index.js';
-import { expandHome, type RunResult } from '../ssh/connection.js';
 import {
   appendKnownHost,
   knownHostsLine,
@@ -13,10 +12,9 @@ import {
   readKnownHosts,
   verifyHostKey,
 } from '../ssh/host-keys.js';
-import { quoteArgv } from '../ssh/quote.js';
-import { bind, runLocal, type TaskRun, type TaskRuntime } from './runtime.js';
-import type { LocalAction } from './types.js';
-import { defineTask } from './types.js';
+import { $, type Command } from '../ssh/shell.js';
+import { expandHome } from '../ssh/target.js';
+import { defineTask, type RuntimeOf } from './types.js';
 
 /** The git URL of an app on a host: scp-like on port 22, ssh:// otherwise. */
 export function dokkuRemoteUrl(host: Host, app: string): string {
@@ -24,17 +22,22 @@ export function dokkuRemoteUrl(host: Host, app: string): string {
   return host.port === 22 ? `dokku@${addr}:${app}` : `ssh://dokku@${addr}:${host.port}/${app}`;
 }
 
-export function getUrlCommand(repo: string, remote: string): string {
-  return quoteArgv(['git', '-C', repo, 'remote', 'get-url', remote]);
+export function getUrlCommand(repo: string, remote: string): Command {
+  return $`git -C ${repo} remote get-url ${remote}`;
 }
-export function setUrlCommand(repo: string, remote: string, url: string): string {
-  return quoteArgv(['git', '-C', repo, 'remote', 'set-url', remote, url]);
+export function setUrlCommand(repo: string, remote: string, url: string): Command {
+  return $`git -C ${repo} remote set-url ${remote} ${url}`;
 }
-export function addRemoteCommand(repo: string, remote: string, url: string): string {
-  return quoteArgv(['git', '-C', repo, 'remote', 'add', remote, url]);
+export function addRemoteCommand(repo: string, remote: string, url: string): Command {
+  return $`git -C ${repo} remote add ${remote} ${url}`;
 }
-export function lsRemoteCommand(repo: string, remote: string): string {
-  return quoteArgv(['git', '-C', repo, 'ls-remote', '--heads', remote]);
+export function lsRemoteCommand(repo: string, remote: string): Command {
+  return $`git -C ${repo} ls-remote --heads ${remote}`;
+}
+
+/** Which repo a planned git command is for (path and remote: the pair is unique). */
+export function repoItem(repo: { path: string; remote: string }): string {
+  return `${repo.path}:${repo.remote}`;
 }
 
 const definition = defineTask({
@@ -49,23 +52,31 @@ const definition = defineTask({
       to: { type: 'string', default: 'target', description: 'The role the remotes point to.' },
     },
   },
+  actions: { 'get-url': [], 'set-url': [], 'add-remote': [], 'ls-remote': [] },
   plan({ params, roles, inventory }) {
     const to = roles[params.to]!;
     return inventory.repos.flatMap((r) => {
       const url = dokkuRemoteUrl(to, r.app);
+      const item = repoItem(r);
       return [
         {
           kind: 'local' as const,
+          id: 'get-url',
+          item,
           command: getUrlCommand(r.path, r.remote),
           why: `${r.path}: the old URL, for the report`,
         },
         {
           kind: 'local' as const,
+          id: 'set-url',
+          item,
           command: setUrlCommand(r.path, r.remote, url),
           changes: true,
           fallback: [
             {
               kind: 'local' as const,
+              id: 'add-remote',
+              item,
               command: addRemoteCommand(r.path, r.remote, url),
               changes: true,
             },
@@ -73,6 +84,8 @@ const definition = defineTask({
         },
         {
           kind: 'local' as const,
+          id: 'ls-remote',
+          item,
           command: lsRemoteCommand(r.path, r.remote),
           expect: `lists ${r.app}'s branches: ${to.name} serves the repo`,
         },
@@ -80,7 +93,6 @@ const definition = defineTask({
     });
   },
 });
-export default definition;
 
 /** `git ls-remote --heads` lines: `<sha>\trefs/heads/<branch>`. */
 export function parseHeads(stdout: string): { sha: string; branch: string }[] {
@@ -96,21 +108,7 @@ export function withoutPassword(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*):[^/@]*@/i, '$1:***@');
 }
 
-/** The planned local action with exactly this command (fallbacks included). */
-function planned(rt: TaskRuntime, command: string): LocalAction {
-  for (const a of rt.actions) {
-    if (a.kind === 'local' && a.command === command) return a;
-    for (const f of a.kind === 'stream' ? [] : (a.fallback ?? [])) {
-      if (f.kind === 'local' && f.command === command) return f;
-    }
-  }
-  throw new InternalError(`${rt.task.stepId}: no planned action \`${command}\``);
-}
-
-/** Runs a planned git command here (stdin closed, so git's ssh never waits for an answer). */
-function git(action: LocalAction, allowCodes: number[] = [0]): Promise<RunResult> {
-  return runLocal(bind(action.command), { allowCodes });
-}
+type Runtime = RuntimeOf<typeof definition>;
 
 /**
  * Records the target's host key, as ferry verified it when it connected, in
@@ -118,11 +116,11 @@ function git(action: LocalAction, allowCodes: number[] = [0]): Promise<RunResult
  * never over another key. Returns a problem to report, or undefined.
  */
 async function recordHostKey(
-  rt: TaskRuntime,
+  rt: Runtime,
   to: Host,
 ): Promise<{ file: string; fingerprint: string; recorded: boolean; problem?: string }> {
-  const remote = await rt.remote(to.name);
-  const key = remote.hostKey;
+  const verified = await rt.hostKey(to.name);
+  const key = verified.key;
   const file = to.known_hosts;
   const name = knownHostsName(to.address, to.port);
   const verdict = verifyHostKey(key, {
@@ -138,17 +136,17 @@ async function recordHostKey(
   if (verdict.status === 'unknown') {
     await appendKnownHost(file, to.address, to.port, key);
     rt.task.log(
-      `recorded ${to.name}'s host key for ${name} in ${file}: ${key.fingerprint} (${key.type}), the key ferry verified (${remote.hostKeyTrust}) when it connected`,
+      `recorded ${to.name}'s host key for ${name} in ${file}: ${key.fingerprint} (${key.type}), the key ferry verified (${verified.trust}) when it connected`,
     );
     return { ...base, recorded: true };
   }
-  const problem = `${file}${verdict.line ? `:${verdict.line}` : ''} holds another key for ${name} (${verdict.expected}); ${to.name} presented ${key.fingerprint}, verified against ${remote.hostKeyTrust}. Left unchanged: git's ssh will refuse the new host until you remove the old line (ssh-keygen -R '${name}' -f ${file}) and add: ${knownHostsLine(to.address, to.port, key)}`;
+  const problem = `${file}${verdict.line ? `:${verdict.line}` : ''} holds another key for ${name} (${verdict.expected}); ${to.name} presented ${key.fingerprint}, verified against ${verified.trust}. Left unchanged: git's ssh will refuse the new host until you remove the old line (ssh-keygen -R '${name}' -f ${file}) and add: ${knownHostsLine(to.address, to.port, key)}`;
   rt.task.warn(problem);
   return { ...base, recorded: false, problem };
 }
 
-export const run: TaskRun<unknown> = async (rt) => {
-  const params = rt.ctx.params as { to: string };
+async function run(rt: Runtime) {
+  const params = rt.ctx.params;
   const to = rt.ctx.roles[params.to];
   if (!to) throw new InternalError(`rewrite-remotes: role ${params.to} is not bound`);
   const repos = rt.ctx.inventory.repos;
@@ -179,21 +177,22 @@ export const run: TaskRun<unknown> = async (rt) => {
   for (const r of repos) {
     const url = dokkuRemoteUrl(to, r.app);
     const where = `${r.path} (${r.remote})`;
+    const item = repoItem(r);
     try {
-      const got = await git(planned(rt, getUrlCommand(r.path, r.remote)), [0, 2]);
+      const got = await rt.exec('get-url', {}, { item, allowCodes: [0, 2] });
       const old = got.code === 0 ? withoutPassword(got.stdout.trim()) : null;
       if (old === url) {
         rt.task.log(`${where}: already points at ${url}`);
       } else if (old === null) {
-        await git(planned(rt, addRemoteCommand(r.path, r.remote, url)));
+        await rt.exec('add-remote', {}, { item });
         rt.task.log(`${where}: had no ${r.remote} remote; added ${url}`);
       } else {
-        await git(planned(rt, setUrlCommand(r.path, r.remote, url)));
+        await rt.exec('set-url', {}, { item });
         rt.task.log(
           `${where}: ${old} → ${url} (to go back: git remote set-url ${r.remote} ${old})`,
         );
       }
-      const ls = await git(planned(rt, lsRemoteCommand(r.path, r.remote)));
+      const ls = await rt.exec('ls-remote', {}, { item });
       const heads = parseHeads(ls.stdout);
       const deployed = apps.get(r.app);
       const serves =
@@ -215,10 +214,9 @@ export const run: TaskRun<unknown> = async (rt) => {
         heads: heads.length,
       });
     } catch (e) {
-      const tail =
-        e instanceof RemoteError ? lastLines((e.stderr || e.stdout).trim(), 4) : String(e);
+      const tail = e instanceof LocalError ? lastLines(e.stderr.trim(), 4) : String(e);
       failures.push(
-        `${where}: ${e instanceof RemoteError ? `\`${e.command}\` exited ${e.code}` : ''}\n${tail.replace(/^/gm, '    │ ')}`,
+        `${where}: ${e instanceof LocalError ? `\`${e.command}\` exited ${e.code}` : ''}\n${tail.replace(/^/gm, '    │ ')}`,
       );
     }
   }
@@ -233,4 +231,6 @@ export const run: TaskRun<unknown> = async (rt) => {
     );
   }
   return { repos: results, hostKey: { ...hostKey } };
-};
+}
+
+export default definition.runs(run);

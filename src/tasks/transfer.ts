@@ -1,91 +1,40 @@
 /**
- * Streams the data to the host it runs on, into stage folders: never staged
- * on the controller's disk, checksummed on both ends (verify-archive compares).
- * `data: live` sends the source's Dokku paths as they are now (migrate),
- * `latest` the newest archive in the source's backup.dir (drill), `given` the
- * archive named on the command line (restore: here or on a host).
- * A live stream carries the run folder's manifest and exports at the end of its own tar;
- * an archive's come first, in a second, small stream.
- *
- * The tree is unpacked INSIDE the filesystems it goes to: /home/dokku and
- * /var/lib/dokku are often mount points (and always are in the lab), and a
- * mount point cannot be renamed, while a rename across filesystems is a copy.
- * So `home/dokku` lands in /home/dokku/.ferry-stage-RUN and everything else
- * in /var/lib/dokku/.ferry-stage-RUN (tar --transform), where extract moves
- * it into place with renames only. A member outside the seed's paths stays
- * in that stage: nothing reaches a live path before verify-archive.
+ * Streams the data to the host it runs on, into stage folders (layout:
+ * stage.ts): never staged on the controller's disk, checksummed on both ends
+ * (verify-archive compares). `data: live` sends the source's Dokku paths as
+ * they are now (migrate), `latest` the newest archive in the source's
+ * backup.dir (drill), `given` the archive named on the command line (restore:
+ * here or on a host). A live stream carries the run folder's manifest and
+ * exports at the end of its own tar; an archive's come first, in a second,
+ * small stream. A member outside the seed's paths stays in the stage: nothing
+ * reaches a live path before verify-archive.
  */
 import { FerryError, InternalError, StopError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/index.js';
-import type { Json } from '../run/redact.js';
-import type { StepTask } from '../run/runner.js';
-import { quote } from '../ssh/quote.js';
+import { $, type Command } from '../ssh/shell.js';
+import { formatBytes } from '../util/format.js';
 import {
   type Arg,
   archiveFoldersCommand,
-  arg,
   COMPRESSION,
   type Compression,
   EXISTING_PATHS,
   hashed,
   P,
-  path,
   rootOnlyDirs,
   runDir,
-  stageDir,
   TAR_CREATE,
 } from './common.js';
 import { type Manifest, parseManifest } from './manifest.js';
-import { createRuntime, type RemoteAction, type TaskRun, type TaskRuntime } from './runtime.js';
-import type { PlanContext, PlannedAction, Route } from './types.js';
-import { defineTask } from './types.js';
-
-/** Where one run's transfer is staged on the target, and where extract keeps what it replaces. */
-export interface StagePaths {
-  /** Root-only: data.sha256 and meta/ (manifest, exports). */
-  dir: string;
-  meta: string;
-  /** Checksum of the bytes that arrived. */
-  sum: string;
-  /** The staged /home/dokku (same filesystem as /home/dokku). */
-  home: string;
-  /** The stage inside /var/lib/dokku; anything unexpected in the archive stays here. */
-  lib: string;
-  /** The staged /var/lib/dokku/{config,data,services,plugins} live here. */
-  libTree: string;
-  /** What /home/dokku held before (its children), kept aside by extract. */
-  homeAside: string;
-  /** What /var/lib/dokku/{config,...} were before, kept aside by extract. */
-  libAside: string;
-}
-
-/** The stage layout of a run (the run id names folders and appears in a tar --transform). */
-export function stagePaths(runId: string): StagePaths {
-  if (!/^[A-Za-z0-9_-]+$/.test(runId)) throw new InternalError(`unexpected run id ${runId}`);
-  const dir = stageDir(runId);
-  const lib = `/var/lib/dokku/.ferry-stage-${runId}`;
-  return {
-    dir,
-    meta: `${dir}/meta`,
-    sum: `${dir}/data.sha256`,
-    home: `/home/dokku/.ferry-stage-${runId}`,
-    lib,
-    libTree: `${lib}/var/lib/dokku`,
-    homeAside: `/home/dokku/.ferry-pre-${runId}`,
-    libAside: `/var/lib/dokku/.ferry-pre-${runId}`,
-  };
-}
-
-/** Removes a stage whose content cannot be trusted (a failed or mismatched transfer). */
-export function discardStageCommand(runId: string): string {
-  const s = stagePaths(runId);
-  return `rm -rf -- ${arg(s.home)} ${arg(s.lib)} ${arg(s.dir)}`;
-}
-
-/** The discard as an action (run only on failure, so not in the plan's main line). */
-export function discardStageAction(host: string, runId: string): RemoteAction {
-  return { kind: 'remote', host, command: discardStageCommand(runId), changes: true };
-}
+import { discardStageCommand, stagePaths } from './stage.js';
+import {
+  defineTask,
+  type Json,
+  type PlanContext,
+  type PlannedAction,
+  type Route,
+  type RuntimeOf,
+} from './types.js';
 
 /** Compression param: `auto` picks zstd when both ends have it, else gzip. */
 export type CompressionChoice = Compression | 'auto';
@@ -97,9 +46,10 @@ export type CompressionChoice = Compression | 'auto';
  * connection and one pull key carry everything: a second connection costs
  * its handshake and a slow first second here.
  */
-export function sendLiveCommand(sumFile: Arg, compression: Compression, metaDir: Arg): string {
-  const meta = `m=${arg(metaDir)} && if [ -e "$m/manifest.json" ] || [ -e "$m/exports" ]; then set -- "$@" -C "$m"; for x in manifest.json exports; do if [ -e "$m/$x" ]; then set -- "$@" "$x"; fi; done; fi`;
-  return `${EXISTING_PATHS} && ${meta} && ${hashed(`${TAR_CREATE} | ${COMPRESSION[compression].compress}`, sumFile, 'out')}`;
+export function sendLiveCommand(sumFile: Arg, compression: Compression, metaDir: Arg): Command {
+  const meta = $`m=${metaDir} && if [ -e "$m/manifest.json" ] || [ -e "$m/exports" ]; then set -- "$@" -C "$m"; for x in manifest.json exports; do if [ -e "$m/$x" ]; then set -- "$@" "$x"; fi; done; fi`;
+  const send = hashed($`${TAR_CREATE} | ${COMPRESSION[compression].compress}`, sumFile, 'out');
+  return $`${EXISTING_PATHS} && ${meta} && ${send}`;
 }
 
 /**
@@ -109,16 +59,16 @@ export function sendLiveCommand(sumFile: Arg, compression: Compression, metaDir:
  * stage, the last two send a live stream's `manifest.json` and `exports/` to
  * the root-only meta folder; symlink targets (S) are left as they are.
  */
-export function receiveDataCommand(runId: string, compression: Compression): string {
+export function receiveDataCommand(runId: string, compression: Compression): Command {
   const s = stagePaths(runId);
   const lib = s.lib.slice(1).replace(/\./g, '\\.');
   const all = `s,^,${s.lib.slice(1)}/,S`;
   const home = `s,^${lib}/home/dokku\\(/\\|$\\),${s.home.slice(1)}\\1,S`;
   const manifest = `s,^${lib}/manifest\\.json$,${s.meta.slice(1)}/manifest.json,S`;
   const exports = `s,^${lib}/exports\\(/\\|$\\),${s.meta.slice(1)}/exports\\1,S`;
-  const tx = [all, home, manifest, exports].map((x) => `--transform ${quote(x)}`).join(' ');
+  const [a, h, m, e] = [all, home, manifest, exports];
   return hashed(
-    `${COMPRESSION[compression].decompress} | tar --numeric-owner -xpf - -C / ${tx}`,
+    $`${COMPRESSION[compression].decompress} | tar --numeric-owner -xpf - -C / --transform ${a} --transform ${h} --transform ${m} --transform ${e}`,
     s.sum,
     'in',
     { progress: true },
@@ -126,21 +76,18 @@ export function receiveDataCommand(runId: string, compression: Compression): str
 }
 
 /** Send side of an archive transfer: the archive file as it is. */
-export function sendArchiveCommand(file: Arg): string {
-  return `cat -- ${arg(file)}`;
+export function sendArchiveCommand(file: Arg | Command): Command {
+  return $`cat -- ${file}`;
 }
 
-/** What only the meta stream's send command holds (how the run finds it). */
-const META_MARK = '--ignore-failed-read manifest.json';
-
 /** Send side of the small stream of an archive: manifest, exports, cron entries and the archive's checksum. */
-export function sendMetaCommand(dir: Arg): string {
-  return `cd ${arg(dir)} && tar -cf - ${META_MARK} exports cron.d $(ls -1 dokku.tar.*.sha256 2>/dev/null)`;
+export function sendMetaCommand(dir: Arg): Command {
+  return $`cd ${dir} && tar -cf - --ignore-failed-read manifest.json exports cron.d $(ls -1 dokku.tar.*.sha256 2>/dev/null)`;
 }
 
 /** Receive side of the small stream, into `<stage>/meta`. */
-export function receiveMetaCommand(stage: Arg): string {
-  return `tar -xf - -C ${arg(path(stage, '/meta'))}`;
+export function receiveMetaCommand(stage: string): Command {
+  return $`tar -xf - -C ${stage}/meta`;
 }
 
 /**
@@ -148,23 +95,24 @@ export function receiveMetaCommand(stage: Arg): string {
  * refuses early when a seed path below /var/lib/dokku is a mount point of its
  * own: extract's renames could not move it.
  */
-export function prepareStageCommand(runId: string): string {
+export function prepareStageCommand(runId: string): Command {
   const s = stagePaths(runId);
-  const mounts = `for p in config data services plugins; do if mountpoint -q "/var/lib/dokku/$p"; then echo "/var/lib/dokku/$p is a mount point: extract moves folders by renaming them" >&2; exit 1; fi; done`;
-  return `test -d /home/dokku && test -d /var/lib/dokku && ${mounts} && rm -rf -- ${arg(s.dir)} ${arg(s.home)} ${arg(s.lib)} && ${rootOnlyDirs(s.meta, s.lib)}`;
+  const mounts = $`for p in config data services plugins; do if mountpoint -q "/var/lib/dokku/$p"; then echo "/var/lib/dokku/$p is a mount point: extract moves folders by renaming them" >&2; exit 1; fi; done`;
+  return $`test -d /home/dokku && test -d /var/lib/dokku && ${mounts} && rm -rf -- ${s.dir} ${s.home} ${s.lib} && ${rootOnlyDirs(s.meta, s.lib)}`;
 }
 
 /** Whether this host has zstd (exit 0) or not (exit 1). */
-export const HAS_ZSTD = 'command -v zstd';
+export const HAS_ZSTD = $`command -v zstd`;
 
 /** The newest archive folder of `host` in backup.dir (see {@link archiveFoldersCommand}). */
-export function latestArchiveCommand(inventory: Inventory, host: Host): string {
-  return `${archiveFoldersCommand(inventory, host)} | sed -n 1p`; // sed reads it all: no SIGPIPE under pipefail
+export function latestArchiveCommand(inventory: Inventory, host: Host): Command {
+  // sed reads it all: no SIGPIPE under pipefail
+  return $`${archiveFoldersCommand(inventory, host)} | sed -n 1p`;
 }
 
 /** The archive file in a run folder: dokku.tar.zst or dokku.tar.gz, whichever is there. */
-export function archiveNameCommand(dir: Arg): string {
-  return `cd ${arg(dir)} && { ls -1 dokku.tar.zst dokku.tar.gz 2>/dev/null || true; } | head -n 1`;
+export function archiveNameCommand(dir: Arg): Command {
+  return $`cd ${dir} && { ls -1 dokku.tar.zst dokku.tar.gz 2>/dev/null || true; } | head -n 1`;
 }
 
 /** Where the archive of a restore or drill is: its folder, its file (if named), and who holds it. */
@@ -224,14 +172,37 @@ const transfer = defineTask({
       },
     },
   },
+  actions: {
+    'prepare-stage': [],
+    // item: the host asked
+    'has-zstd': [],
+    // item: the compression
+    live: [],
+    'latest-archive': [],
+    'archive-name': ['archive-dir'],
+    meta: ['archive-dir'],
+    // item: the compression
+    archive: ['archive-dir'],
+    'read-manifest': [],
+    'discard-stage': [],
+  },
   plan(ctx) {
     const { host, params, roles, options, inventory } = ctx;
     const to = host!.name;
     const s = stagePaths(options.runId);
     const route: Route = options.route ?? params.route;
+    const discard: PlannedAction = {
+      kind: 'remote',
+      id: 'discard-stage',
+      host: to,
+      command: discardStageCommand(options.runId),
+      only: 'the transfer fails: what arrived is unverified',
+      changes: true,
+    };
     const actions: PlannedAction[] = [
       {
         kind: 'remote',
+        id: 'prepare-stage',
         host: to,
         command: prepareStageCommand(options.runId),
         why: 'stages inside the filesystems the data goes to, so extract only renames',
@@ -247,6 +218,8 @@ const transfer = defineTask({
         for (const h of [src.name, to]) {
           actions.push({
             kind: 'remote',
+            id: 'has-zstd',
+            item: h,
             host: h,
             command: HAS_ZSTD,
             expect:
@@ -259,6 +232,8 @@ const transfer = defineTask({
       for (const c of choices) {
         actions.push({
           kind: 'stream',
+          id: 'live',
+          item: c,
           from: src.name,
           to,
           route,
@@ -274,6 +249,7 @@ const transfer = defineTask({
           changes: true,
         });
       }
+      actions.push(discard);
       return actions;
     }
     const where = archiveSource(ctx);
@@ -281,6 +257,7 @@ const transfer = defineTask({
     if (params.data === 'latest') {
       actions.push({
         kind: 'remote',
+        id: 'latest-archive',
         host: where.holder,
         command: latestArchiveCommand(inventory, roles[params.from]!),
         capture: 'archive-dir',
@@ -291,6 +268,8 @@ const transfer = defineTask({
     if (known !== 'gzip') {
       actions.push({
         kind: 'remote',
+        id: 'has-zstd',
+        item: to,
         host: to,
         command: HAS_ZSTD,
         expect: 'exit 0 when the archive is dokku.tar.zst (else stop: install zstd)',
@@ -298,24 +277,23 @@ const transfer = defineTask({
     }
     if (where.file === undefined) {
       const list = archiveNameCommand(where.dir);
+      const expect = 'dokku.tar.zst or dokku.tar.gz (none: not an archive folder)';
       actions.push(
         where.holder === 'controller'
-          ? {
-              kind: 'local',
-              command: list,
-              expect: 'dokku.tar.zst or dokku.tar.gz (none: not an archive folder)',
-            }
+          ? { kind: 'local', id: 'archive-name', command: list, expect }
           : {
               kind: 'remote',
+              id: 'archive-name',
               host: where.holder,
               command: list,
               capture: 'archive',
-              expect: 'dokku.tar.zst or dokku.tar.gz (none: not an archive folder)',
+              expect,
             },
       );
     }
     actions.push({
       kind: 'stream',
+      id: 'meta',
       from: where.holder,
       to,
       route: holderRoute,
@@ -326,9 +304,11 @@ const transfer = defineTask({
     });
     const variants: Compression[] = known ? [known] : ['zstd', 'gzip'];
     for (const c of variants) {
-      const file = where.file ?? path(where.dir, `/dokku.tar.${COMPRESSION[c].ext}`);
+      const file = where.file ?? $`${where.dir}/${`dokku.tar.${COMPRESSION[c].ext}`}`;
       actions.push({
         kind: 'stream',
+        id: 'archive',
+        item: c,
         from: where.holder,
         to,
         route: holderRoute,
@@ -342,43 +322,31 @@ const transfer = defineTask({
         changes: true,
       });
     }
-    actions.push({
-      kind: 'remote',
-      host: to,
-      command: `cat ${arg(`${s.meta}/manifest.json`)}`,
-      expect: "the archive's manifest (what later steps restore)",
-    });
+    actions.push(
+      {
+        kind: 'remote',
+        id: 'read-manifest',
+        host: to,
+        command: $`cat ${`${s.meta}/manifest.json`}`,
+        expect: "the archive's manifest (what later steps restore)",
+      },
+      discard,
+    );
     return actions;
   },
 });
-export default transfer;
 
-/** The params of a transfer step. */
-export type TransferParams = Parameters<typeof transfer.plan>[0]['params'];
-
-/** Runs a stream whose progress shows against `total` (the runtime reports bytes only). */
-function streamWithTotal(
-  rt: TaskRuntime<TransferParams>,
-  total: number | undefined,
-): TaskRuntime<TransferParams>['stream'] {
-  if (!total) return rt.stream.bind(rt);
-  const task: StepTask = Object.create(rt.task) as StepTask;
-  task.progress = (bytes: number) => rt.task.progress(bytes, total);
-  return createRuntime({ ctx: rt.ctx, actions: rt.actions, task, run: rt.run }).stream;
-}
+type Runtime = RuntimeOf<typeof transfer>;
 
 /** Does `host` have zstd? */
-async function hasZstd(rt: TaskRuntime<TransferParams>, host: string): Promise<boolean> {
-  const probe = rt.actions.find(
-    (a) => a.kind === 'remote' && a.host === host && a.command === HAS_ZSTD,
-  );
-  if (probe?.kind !== 'remote') return false;
-  const r = await rt.exec(probe, {}, { allowCodes: [0, 1] });
+async function hasZstd(rt: Runtime, host: string): Promise<boolean> {
+  if (!rt.has('has-zstd', host)) return false;
+  const r = await rt.exec('has-zstd', {}, { allowCodes: [0, 1], item: host });
   return r.code === 0;
 }
 
 /** The manifest this run already has (migrate), if any. */
-function knownManifest(rt: TaskRuntime<TransferParams>): Manifest | undefined {
+function knownManifest(rt: Runtime): Manifest | undefined {
   try {
     return rt.manifest();
   } catch {
@@ -386,26 +354,31 @@ function knownManifest(rt: TaskRuntime<TransferParams>): Manifest | undefined {
   }
 }
 
-export const run: TaskRun<TransferParams> = async (rt) => {
+/** The compressions planned for stream `id` (its items). */
+function planned(rt: Runtime, id: 'live' | 'archive'): Compression[] {
+  return rt.actions.filter((a) => a.id === id).map((a) => a.item as Compression);
+}
+
+async function run(rt: Runtime) {
   const { params, options, host } = rt.ctx;
   const to = host!.name;
   const s = stagePaths(options.runId);
-  const vars: Record<string, string> = {};
   rt.task.hostState(to, `receiving into ${s.home} and ${s.lib}; nothing moved into place`);
+  const live = params.data === 'live';
+  const from = rt.ctx.roles[params.from]?.name;
   // The stage, the route and (live) both hosts' zstd are independent: asked at once.
-  const firstStream = rt.actions.find((a) => a.kind === 'stream');
+  const stream = live ? 'live' : 'archive';
   const [, , zstdHere, zstdThere] = await Promise.all([
-    rt.exec(rt.action('remote', 'mountpoint -q')),
-    firstStream?.kind === 'stream' ? rt.routeOf(firstStream) : undefined,
-    params.data === 'live' && params.compression !== 'gzip' ? hasZstd(rt, to) : undefined,
-    params.data === 'live' && params.compression !== 'gzip'
-      ? hasZstd(rt, rt.ctx.roles[params.from]!.name)
-      : undefined,
+    rt.exec('prepare-stage'),
+    // Every form of the stream goes the same way: the first one's route is the route.
+    rt.routeOf(stream, planned(rt, stream)[0]),
+    live && params.compression !== 'gzip' ? hasZstd(rt, to) : undefined,
+    live && params.compression !== 'gzip' && from ? hasZstd(rt, from) : undefined,
   ]);
 
   let compression: Compression;
-  if (params.data === 'live') {
-    const from = rt.ctx.roles[params.from]!.name;
+  const vars: Record<string, string> = {};
+  if (live) {
     if (params.compression === 'gzip') compression = 'gzip';
     else {
       const [a, b] = [zstdThere === true, zstdHere === true];
@@ -420,25 +393,22 @@ export const run: TaskRun<TransferParams> = async (rt) => {
       }
     }
   } else {
-    const latest = rt.actions.find((a) => a.kind === 'remote' && a.capture === 'archive-dir');
-    if (latest?.kind === 'remote') {
-      const dir = (await rt.exec(latest)).stdout.trim();
+    const where = archiveSource(rt.ctx);
+    vars['archive-dir'] = typeof where.dir === 'string' ? where.dir : '';
+    if (rt.has('latest-archive')) {
+      const dir = (await rt.exec('latest-archive')).stdout.trim();
       if (!dir.startsWith('/')) {
-        throw new StopError(`no backup of ${params.from} found on ${latest.host}`, {
+        throw new StopError(`no backup of ${params.from} found on ${where.holder}`, {
           hint: 'Run `ferry backup` first; drill restores the newest archive in backup.dir.',
         });
       }
       vars['archive-dir'] = dir;
     }
-    const list = rt.actions.find(
-      (a) => (a.kind === 'remote' || a.kind === 'local') && a.command.includes('ls -1 dokku.tar'),
-    );
-    const dataStreams = rt.actions.filter(
-      (a) => a.kind === 'stream' && !a.send.includes(META_MARK),
-    );
-    const only = dataStreams.length === 1 ? dataStreams[0] : undefined;
-    if (list && (list.kind === 'remote' || list.kind === 'local')) {
-      const name = (await rt.exec(list, vars)).stdout.trim();
+    const variants = planned(rt, 'archive');
+    if (rt.has('archive-name')) {
+      const name = (
+        await rt.exec('archive-name', { 'archive-dir': vars['archive-dir']! })
+      ).stdout.trim();
       const c = compressionOf(name);
       if (!c) {
         throw new StopError(`no dokku.tar.zst or dokku.tar.gz in the archive folder`, {
@@ -446,8 +416,8 @@ export const run: TaskRun<TransferParams> = async (rt) => {
         });
       }
       compression = c;
-    } else if (only?.kind === 'stream') {
-      compression = only.receive.includes(COMPRESSION.gzip.decompress) ? 'gzip' : 'zstd';
+    } else if (variants.length === 1) {
+      compression = variants[0]!;
     } else {
       throw new InternalError('transfer: no archive stream planned');
     }
@@ -459,13 +429,13 @@ export const run: TaskRun<TransferParams> = async (rt) => {
   }
 
   // A live stream carries the manifest and exports itself; an archive's come first, on their own.
-  if (params.data !== 'live') await rt.stream(rt.action('stream', META_MARK), vars);
+  const dir = { 'archive-dir': vars['archive-dir'] ?? '' };
+  if (!live) await rt.stream('meta', dir);
   let manifest = knownManifest(rt);
   const out: Record<string, Json> = { compression };
-  if (params.data !== 'live') {
-    const cat = rt.action('remote', '/meta/manifest.json');
+  if (!live) {
     try {
-      manifest = parseManifest((await rt.exec(cat)).stdout);
+      manifest = parseManifest((await rt.exec('read-manifest')).stdout);
     } catch (e) {
       if (e instanceof FerryError) throw e;
       throw new StopError(`the archive's manifest.json is not a dokku-ferry manifest`, {
@@ -475,27 +445,31 @@ export const run: TaskRun<TransferParams> = async (rt) => {
     out.manifest = manifest as unknown as Json;
   }
 
-  const data = rt.action('stream', COMPRESSION[compression].decompress);
   const total = manifest?.dataBytes;
   rt.task.log(
-    `streaming with ${compression}${total ? ` (about ${(total / 1e6).toFixed(0)} MB before compression)` : ''}`,
+    `streaming with ${compression}${total ? ` (about ${formatBytes(total)} before compression)` : ''}`,
   );
-  let r: Awaited<ReturnType<TaskRuntime['stream']>>;
+  let r: Awaited<ReturnType<Runtime['stream']>>;
   try {
-    r = await streamWithTotal(rt, total)(data, vars);
+    const opts = { item: compression, ...(total ? { total } : {}) };
+    r = live ? await rt.stream('live', {}, opts) : await rt.stream('archive', dir, opts);
   } catch (e) {
     // What arrived is unverified: it goes, so nothing of it lingers in the Dokku paths.
-    await rt.exec(discardStageAction(to, options.runId)).catch(() => undefined);
+    await rt.exec('discard-stage').catch(() => undefined);
     rt.task.hostState(to, 'the transfer failed; its stage was discarded, nothing moved into place');
     throw e;
   }
-  const mb = r.bytes / 1e6;
   rt.task.log(
-    `${mb.toFixed(1)} MB on the wire in ${r.seconds.toFixed(1)} s (${(mb / Math.max(r.seconds, 0.001)).toFixed(1)} MB/s, ${r.route})`,
+    `${formatBytes(r.bytes)} on the wire in ${r.seconds.toFixed(1)} s (${formatBytes(r.bytes / Math.max(r.seconds, 0.001))}/s, ${r.route})`,
   );
   rt.task.hostState(
     to,
     `staged at ${s.home} and ${s.lib} (meta in ${s.meta}); nothing moved into place`,
   );
   return { ...out, route: r.route, bytes: r.bytes, seconds: r.seconds };
-};
+}
+
+export default transfer.runs(run);
+
+/** The params of a transfer step. */
+export type TransferParams = Parameters<typeof transfer.plan>[0]['params'];

@@ -6,31 +6,40 @@
  * Everything is checked before the step fails, so one run shows all the bad news.
  */
 
+import { DOKKU_ROOT } from '../dokku/layout.js';
 import { type PsReport, parsePsReportJson } from '../dokku/ps.js';
 import { parseServiceInfoFlag } from '../dokku/services.js';
 import { FerryError } from '../errors.js';
-import type { Json } from '../run/redact.js';
-import { type Arg, arg, dokku, P, path } from './common.js';
-import type { TaskRun, TaskRuntime } from './runtime.js';
-import { defineTask } from './types.js';
+import { $, type Command } from '../ssh/shell.js';
+import { type Arg, P } from './common.js';
+import { defineTask, type Json, type RuntimeOf } from './types.js';
 
-export function runningCommand(app: Arg): string {
-  return dokku('ps:report', app, '--format', 'json');
+export function runningCommand(app: Arg): Command {
+  return $`dokku ps:report ${app} --format json`;
 }
 /**
  * One HTTP request through the host's proxy, with the app's first domain as
- * Host; prints `<status> <domain>` (`000` when nothing answered, `- -` when
- * the app has no domain).
+ * Host, and the same request to the app's own web process (its `IP.web.1` and
+ * `PORT.web.1`): a proxy that does not route the app answers too (nginx's 404,
+ * caddy's empty 200), so only the two answers side by side show the app was
+ * reached. Prints `<status> <bytes> <domain> <own status> <own bytes>`
+ * (`000` when nothing answered, `- -` for the app's own when its address is
+ * not recorded), or `- -` when the app has no domain.
  */
-export function httpCommand(app: Arg, timeout: number): string {
-  const vhost = arg(path('/home/dokku/', app, '/VHOST'));
-  return `vhost=$(head -n 1 ${vhost} 2>/dev/null || true); if [ -z "$vhost" ]; then echo '- -'; exit 0; fi; code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time ${timeout} -H "Host: $vhost" http://127.0.0.1/ || true); echo "$code $vhost"`;
+export function httpCommand(app: Arg, timeout: number): Command {
+  const root = $`${DOKKU_ROOT}/${app}`;
+  return $`vhost=$(head -n 1 ${root}/VHOST 2>/dev/null || true); if [ -z "$vhost" ]; then echo '- -'; exit 0; fi
+get() { curl -sS -o /dev/null -w '%{http_code} %{size_download}' --max-time ${timeout} -H "Host: $vhost" "$1" 2>/dev/null || echo '000 0'; }
+via=$(get http://127.0.0.1/)
+ip=$(cat ${root}/IP.web.1 2>/dev/null || true); port=$(cat ${root}/PORT.web.1 2>/dev/null || true)
+if [ -n "$ip" ] && [ -n "$port" ]; then own=$(get "http://$ip:$port/"); else own='- -'; fi
+echo "\${via% *} \${via#* } $vhost $own"`;
 }
-export function serviceStatusCommand(plugin: Arg, service: Arg): string {
-  return dokku(path(plugin, ':info'), service, '--status');
+export function serviceStatusCommand(plugin: Arg, service: Arg): Command {
+  return $`dokku ${plugin}:info ${service} --status`;
 }
-export function linkedCommand(plugin: Arg, service: Arg, app: Arg): string {
-  return dokku(path(plugin, ':linked'), service, app);
+export function linkedCommand(plugin: Arg, service: Arg, app: Arg): Command {
+  return $`dokku ${plugin}:linked ${service} ${app}`;
 }
 
 const definition = defineTask({
@@ -55,11 +64,18 @@ const definition = defineTask({
       },
     },
   },
+  actions: {
+    running: ['app'],
+    http: ['app'],
+    'service-status': ['plugin', 'service'],
+    linked: ['plugin', 'service', 'app'],
+  },
   plan({ host, params }) {
     const h = host!.name;
     return [
       {
         kind: 'remote',
+        id: 'running',
         host: h,
         command: runningCommand(P.app),
         forEach: 'app',
@@ -70,16 +86,19 @@ const definition = defineTask({
         ? [
             {
               kind: 'remote' as const,
+              id: 'http',
               host: h,
               command: httpCommand(P.app, params.timeout),
               forEach: 'app' as const,
               where: 'running apps with a web process and a domain',
-              expect: 'an HTTP status below 500 (tried 3 times, 2 s apart)',
+              expect:
+                "below 500, and the app's own answer (status, a non-empty page) from its web process: a proxy that does not route the app answers too (tried 3 times, 2 s apart)",
             },
           ]
         : []),
       {
         kind: 'remote',
+        id: 'service-status',
         host: h,
         command: serviceStatusCommand(P.plugin, P.service),
         forEach: 'service',
@@ -88,6 +107,7 @@ const definition = defineTask({
       },
       {
         kind: 'remote',
+        id: 'linked',
         host: h,
         command: linkedCommand(P.plugin, P.service, P.app),
         forEach: 'link',
@@ -97,18 +117,45 @@ const definition = defineTask({
     ];
   },
 });
-export default definition;
 
 /** An HTTP status that shows the app answered (a 4xx is the app's own answer). */
 export function answered(code: number): boolean {
   return code >= 100 && code < 500;
 }
 
-/** Parses the `<status> <domain>` line of {@link httpCommand}. */
-export function parseHttpLine(stdout: string): { code: number; vhost: string } | undefined {
-  const [code, vhost] = stdout.trim().split(/\s+/);
+/** What {@link httpCommand} saw: through the proxy, and from the app itself (when its address is known). */
+export interface HttpAnswer {
+  code: number;
+  bytes: number;
+  vhost: string;
+  own?: { code: number; bytes: number };
+}
+
+/** Parses the line of {@link httpCommand}; undefined when the app has no domain. */
+export function parseHttpLine(stdout: string): HttpAnswer | undefined {
+  const [code, bytes, vhost, ownCode, ownBytes] = stdout.trim().split(/\s+/);
   if (code === '-' || code === undefined || vhost === undefined) return undefined;
-  return { code: Number(code) || 0, vhost };
+  const out: HttpAnswer = { code: Number(code) || 0, bytes: Number(bytes) || 0, vhost };
+  if (ownCode !== undefined && ownCode !== '-') {
+    out.own = { code: Number(ownCode) || 0, bytes: Number(ownBytes) || 0 };
+  }
+  return out;
+}
+
+/**
+ * Why the proxy's answer is not the app's, or undefined when it is: the
+ * status must be the app's own, and a page the app fills may not come back empty.
+ */
+export function notTheApp(a: HttpAnswer): string | undefined {
+  if (!answered(a.code)) return `answered ${a.code === 0 ? 'nothing' : a.code}`;
+  if (!a.own) return undefined;
+  if (a.own.code !== a.code) {
+    return `answered ${a.code} where the app itself answers ${a.own.code === 0 ? 'nothing' : a.own.code}: the proxy does not route it`;
+  }
+  if (a.own.bytes > 0 && a.bytes === 0) {
+    return `answered an empty page where the app itself answers ${a.own.bytes} bytes: the proxy does not route it`;
+  }
+  return undefined;
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -120,17 +167,14 @@ const sleep = (ms: number, signal: AbortSignal) =>
     });
   });
 
-async function probe(
-  rt: TaskRuntime,
-  app: string,
-  tries = 3,
-): Promise<{ code: number; vhost: string } | undefined> {
-  const action = rt.action('remote', 'curl');
-  let last: { code: number; vhost: string } | undefined;
+type Runtime = RuntimeOf<typeof definition>;
+
+async function probe(rt: Runtime, app: string, tries = 3): Promise<HttpAnswer | undefined> {
+  let last: HttpAnswer | undefined;
   for (let i = 0; i < tries; i++) {
     if (i > 0) await sleep(2000, rt.task.signal);
-    last = parseHttpLine((await rt.exec(action, { app })).stdout);
-    if (last === undefined || answered(last.code)) return last;
+    last = parseHttpLine((await rt.exec('http', { app })).stdout);
+    if (last === undefined || notTheApp(last) === undefined) return last;
   }
   return last;
 }
@@ -139,13 +183,8 @@ function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 }
 
-interface Params {
-  http: boolean;
-  timeout: number;
-}
-
-export const run: TaskRun<unknown> = async (rt) => {
-  const params = rt.ctx.params as Params;
+async function run(rt: Runtime) {
+  const params = rt.ctx.params;
   const manifest = rt.manifest();
   const host = rt.ctx.host!.name;
   const problems: string[] = [];
@@ -158,7 +197,7 @@ export const run: TaskRun<unknown> = async (rt) => {
     const ranThere = app.running !== 'false';
     let ps: PsReport;
     try {
-      ps = parsePsReportJson(await rt.exec(rt.action('remote', 'ps:report'), { app: app.name }));
+      ps = parsePsReportJson(await rt.exec('running', { app: app.name }));
     } catch (e) {
       if (rt.task.signal.aborted) throw e;
       problems.push(`${app.name}: no process report here (${firstLine(e)})`);
@@ -180,11 +219,10 @@ export const run: TaskRun<unknown> = async (rt) => {
       } else {
         result.http = r.code;
         result.vhost = r.vhost;
-        if (!answered(r.code)) {
+        const why = notTheApp(r);
+        if (why) {
           ok = false;
-          problems.push(
-            `${app.name}: http://${r.vhost}/ through the proxy answered ${r.code === 0 ? 'nothing' : r.code}`,
-          );
+          problems.push(`${app.name}: http://${r.vhost}/ through the proxy ${why}`);
         }
       }
     }
@@ -200,22 +238,25 @@ export const run: TaskRun<unknown> = async (rt) => {
     const vars = { plugin: svc.plugin, service: svc.name };
     let status: string;
     try {
-      status = parseServiceInfoFlag(await rt.exec(rt.action('remote', ':info'), vars), svc.plugin);
+      status = parseServiceInfoFlag(await rt.exec('service-status', vars), svc.plugin);
     } catch (e) {
       if (rt.task.signal.aborted) throw e;
       status = `unknown (${firstLine(e)})`;
     }
     const linked: Record<string, boolean> = {};
     for (const app of svc.links) {
-      const r = await rt.exec(
-        rt.action('remote', ':linked'),
-        { ...vars, app },
-        { allowCodes: [0, 1, 20] },
-      );
+      const r = await rt.exec('linked', { ...vars, app }, { allowCodes: [0, 1, 20] });
       linked[app] = r.code === 0;
       if (r.code !== 0) problems.push(`${svc.plugin} ${svc.name}: not linked to ${app} here`);
     }
-    if (status !== 'running') problems.push(`${svc.plugin} ${svc.name}: status ${status}`);
+    // A service stopped on the source was left stopped (start-services).
+    const want =
+      svc.status && !['running', 'unknown'].includes(svc.status) ? svc.status : 'running';
+    if (status !== want) {
+      problems.push(
+        `${svc.plugin} ${svc.name}: status ${status}${want === 'running' ? '' : ` (it was ${want} on the source)`}`,
+      );
+    }
     services[`${svc.plugin}/${svc.name}`] = { status, linked };
     rt.task.log(
       `${svc.plugin} ${svc.name}: ${status}${
@@ -243,4 +284,6 @@ export const run: TaskRun<unknown> = async (rt) => {
     `all ${Object.keys(apps).length} app(s) and ${manifest.services.length} service(s) verified`,
   );
   return { apps, services };
-};
+}
+
+export default definition.runs(run);

@@ -4,23 +4,24 @@
  * export against its sum, and that the stage holds a Dokku tree.
  */
 import { StopError } from '../errors.js';
-import { arg, path, runDir, stageDir } from './common.js';
-import type { TaskRun } from './runtime.js';
-import { discardStageAction, stagePaths } from './transfer.js';
-import { defineTask } from './types.js';
+import { $, type Command } from '../ssh/shell.js';
+import { runDir } from './common.js';
+import { notExported } from './export-datastores.js';
+import { discardStageCommand, stageDir, stagePaths } from './stage.js';
+import { defineTask, type RuntimeOf } from './types.js';
 
 /** Sanity of the staged tree: the folders every Dokku host has. */
-export function stagedTreeCommand(runId: string): string {
+export function stagedTreeCommand(runId: string): Command {
   const s = stagePaths(runId);
-  return `test -d ${arg(s.home)} && test -d ${arg(`${s.libTree}/data`)}`;
+  return $`test -d ${s.home} && test -d ${`${s.libTree}/data`}`;
 }
 
 /**
  * Checks the exports that came with the data and lists them. An empty
  * SHA256SUMS (no services) is fine; a missing one is not.
  */
-export function exportSumsCheckCommand(stage: string): string {
-  return `cd ${arg(`${stage}/meta/exports`)} && { [ ! -s SHA256SUMS ] || sha256sum -c --quiet --strict SHA256SUMS; } && cut -c67- SHA256SUMS`;
+export function exportSumsCheckCommand(stage: string): Command {
+  return $`cd ${`${stage}/meta/exports`} && { [ ! -s SHA256SUMS ] || sha256sum -c --quiet --strict SHA256SUMS; } && cut -c67- SHA256SUMS`;
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -43,6 +44,13 @@ const verifyArchive = defineTask({
       },
     },
   },
+  actions: {
+    'sent-sum': [],
+    'received-sum': [],
+    'export-sums-check': [],
+    'staged-tree': [],
+    'discard-stage': [],
+  },
   plan({ host, params, roles, options, inventory }) {
     const stage = stageDir(options.runId);
     const src = roles[params.from];
@@ -50,15 +58,17 @@ const verifyArchive = defineTask({
       params.data === 'live' && src
         ? {
             kind: 'remote' as const,
+            id: 'sent-sum',
             host: src.name,
-            command: `cat ${arg(`${runDir(inventory, src, options.runId)}/stream.sha256`)}`,
+            command: $`cat ${`${runDir(inventory, src, options.runId)}/stream.sha256`}`,
             capture: 'sent-sha256',
             why: 'the sum the sender computed over the bytes it sent',
           }
         : {
             kind: 'remote' as const,
+            id: 'sent-sum',
             host: host!.name,
-            command: `cut -d' ' -f1 ${arg(path(`${stage}/meta/`))}dokku.tar.*.sha256`,
+            command: $`cut -d' ' -f1 ${`${stage}/meta/`}dokku.tar.*.sha256`,
             capture: 'sent-sha256',
             why: 'the sum written when the archive was made',
           };
@@ -66,49 +76,55 @@ const verifyArchive = defineTask({
       sent,
       {
         kind: 'remote',
+        id: 'received-sum',
         host: host!.name,
-        command: `cat ${arg(`${stage}/data.sha256`)}`,
+        command: $`cat ${`${stage}/data.sha256`}`,
         capture: 'received-sha256',
         expect: 'equal to <sent-sha256>; else stop: nothing has been moved into place',
       },
       {
         kind: 'remote',
+        id: 'export-sums-check',
         host: host!.name,
         command: exportSumsCheckCommand(stage),
         expect: 'exit 0 (every export whole); one export per service of the manifest',
       },
       {
         kind: 'remote',
+        id: 'staged-tree',
         host: host!.name,
         command: stagedTreeCommand(options.runId),
         expect: 'exit 0',
       },
+      {
+        kind: 'remote',
+        id: 'discard-stage',
+        host: host!.name,
+        command: discardStageCommand(options.runId),
+        only: 'the sums differ: what arrived cannot be trusted',
+        changes: true,
+      },
     ];
   },
 });
-export default verifyArchive;
 
-type Params = Parameters<typeof verifyArchive.plan>[0]['params'];
-
-export const run: TaskRun<Params> = async (rt) => {
+async function run(rt: RuntimeOf<typeof verifyArchive>) {
   const to = rt.ctx.host!.name;
   const s = stagePaths(rt.ctx.options.runId);
   const nothingMoved = `stage at ${s.home} and ${s.lib} (meta ${s.meta}); nothing moved into place`;
-  const sentAction = rt.actions[0];
-  if (sentAction?.kind !== 'remote') throw new StopError('verify-archive: no sender sum planned');
   // Four reads, asked at once (each is a round trip); judged in order below.
   const [sentR, receivedR, listedR, treeR] = await Promise.allSettled([
-    rt.exec(sentAction),
-    rt.exec(rt.action('remote', '/data.sha256')),
-    rt.exec(rt.action('remote', 'SHA256SUMS')),
-    rt.exec(rt.action('remote', 'test -d')),
+    rt.exec('sent-sum'),
+    rt.exec('received-sum'),
+    rt.exec('export-sums-check'),
+    rt.exec('staged-tree'),
   ]);
   if (sentR.status === 'rejected') throw sentR.reason;
   if (receivedR.status === 'rejected') throw receivedR.reason;
   const sent = sentR.value.stdout.trim();
   const received = receivedR.value.stdout.trim();
   if (!SHA256.test(received) || !SHA256.test(sent) || sent !== received) {
-    await rt.exec(discardStageAction(to, rt.ctx.options.runId));
+    await rt.exec('discard-stage');
     rt.task.hostState(to, 'checksum mismatch: the stage was discarded; nothing moved into place');
     throw new StopError(
       `checksum mismatch: sent ${sent || '(none)'}, received ${received || '(none)'}`,
@@ -130,13 +146,16 @@ export const run: TaskRun<Params> = async (rt) => {
     .map((l) => l.trim())
     .filter((l) => l !== '');
   const manifest = rt.manifest();
-  const missing = manifest.services
-    .map((svc) => `${svc.plugin}-${svc.name}.dump`)
-    .filter((f) => !listed.includes(f));
-  for (const f of missing) {
-    rt.task.warn(
-      `no export ${f} came with the data: that service cannot be re-created if its copy does not start`,
-    );
+  for (const svc of manifest.services) {
+    const file = `${svc.plugin}-${svc.name}.dump`;
+    if (listed.includes(file)) continue;
+    const why = notExported(svc, manifest.datastores?.[svc.plugin]);
+    if (why) rt.task.log(`${svc.plugin} ${svc.name} has no export: ${why}`);
+    else {
+      rt.task.warn(
+        `no export ${file} came with the data: that service cannot be re-created if its copy does not start`,
+      );
+    }
   }
   if (treeR.status === 'rejected') {
     rt.task.hostState(to, nothingMoved);
@@ -146,4 +165,6 @@ export const run: TaskRun<Params> = async (rt) => {
   }
   rt.task.hostState(to, `verified stage at ${s.home} and ${s.lib}; nothing moved into place`);
   return { sha256: received, exports: listed.length };
-};
+}
+
+export default verifyArchive.runs(run);

@@ -24,8 +24,12 @@ const lab = useLab({ instance: 'backup-test', hosts: ['old'] });
 /** backup.dir inside the host's own /tmp: /var/lib/dokku-ferry is shared by every lab host. */
 const BACKUP_DIR = '/tmp/ferry-archives';
 
-/** The live PostgreSQL data directories: the server writes there on its own (see {@link settle}). */
-const PG_DATA = "-path '/var/lib/dokku/services/postgres/*/data'";
+/**
+ * The live datastore data directories: each server writes there on its own
+ * (PostgreSQL's checkpoints, see {@link settle}; the dump.rdb that dokku-redis'
+ * own export makes redis write with BGSAVE; MariaDB's logs).
+ */
+const PG_DATA = "-path '/var/lib/dokku/services/*/*/data'";
 
 /**
  * Every path, size, mtime, mode and owner under the Dokku directories, kept in
@@ -33,7 +37,7 @@ const PG_DATA = "-path '/var/lib/dokku/services/postgres/*/data'";
  * which get `name.pg`: their paths, modes and owners only.
  */
 function listing(name: string): string {
-  return `find /home/dokku /var/lib/dokku \\( ${PG_DATA} -prune \\) -o -printf '%p %s %T@ %m %U %G\\n' | LC_ALL=C sort > /tmp/${name} && find /var/lib/dokku/services/postgres/*/data -printf '%p %m %U %G\\n' | LC_ALL=C sort > /tmp/${name}.pg && sha256sum < /tmp/${name}`;
+  return `find /home/dokku /var/lib/dokku \\( ${PG_DATA} -prune \\) -o -printf '%p %s %T@ %m %U %G\\n' | LC_ALL=C sort > /tmp/${name} && find /var/lib/dokku/services/*/*/data -printf '%p %m %U %G\\n' | LC_ALL=C sort > /tmp/${name}.pg && sha256sum < /tmp/${name}`;
 }
 
 /**
@@ -58,11 +62,11 @@ async function unchanged(
     // relcache init files are dropped and rebuilt by the server itself on any catalog invalidation
     `LC_ALL=C comm -23 /tmp/${before}.pg /tmp/${before}.after.pg | { grep -v '/pg_internal\\.init ' || true; } | head -20`,
   );
-  t.is(pgGone, '', `PostgreSQL files gone or changed mode/owner:\n${pgGone}`);
+  t.is(pgGone, '', `datastore files gone or changed mode/owner:\n${pgGone}`);
   const pgNew = await old.must(
     `LC_ALL=C comm -13 /tmp/${before}.pg /tmp/${before}.after.pg | head -20`,
   );
-  if (pgNew) t.log(`written by PostgreSQL itself meanwhile:\n${pgNew}`);
+  if (pgNew) t.log(`written by the datastores themselves meanwhile:\n${pgNew}`);
 }
 
 /**
@@ -114,8 +118,10 @@ async function ferry(args: string[]): Promise<{ code: number; stdout: string; st
     stderr += b.toString();
   });
   const code = await main([...args, '-i', inventoryPath], {
-    stdout: out as unknown as typeof process.stdout,
-    stderr: err as unknown as typeof process.stderr,
+    stdout: out,
+    stderr: err,
+    env: process.env,
+    stderrIsTty: false,
   });
   return { code, stdout, stderr };
 }

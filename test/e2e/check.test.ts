@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { parse, stringify } from 'yaml';
 import { main } from '../../src/cli.js';
-import type { CheckReport } from '../../src/commands/check.js';
+import type { CheckReport } from '../../src/commands/check-report.js';
 import { labTest, useLab } from '../lab/ava.js';
 
 const lab = useLab({ instance: 'check-test', hosts: ['old', 'new'] });
@@ -22,8 +22,10 @@ async function ferry(...argv: string[]): Promise<{ code: number; stdout: string;
   out.on('data', (b: Buffer) => chunks.push(b));
   err.on('data', (b: Buffer) => errChunks.push(b));
   const code = await main(argv, {
-    stdout: out as unknown as typeof process.stdout,
-    stderr: err as unknown as typeof process.stderr,
+    stdout: out,
+    stderr: err,
+    env: {},
+    stderrIsTty: false,
   });
   return {
     code,

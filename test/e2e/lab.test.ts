@@ -10,9 +10,11 @@ import { labTest, useLab } from '../lab/ava.js';
 import { LAB_ROOT, Lab, type LabHost } from '../lab/lab.js';
 import { CLEAN_ENV, run } from '../lab/sys.js';
 
-const INSTANCE = 'lab-test';
+const NAME = 'lab-test';
+/** useLab prefixes the name with FERRY_LAB_PREFIX; this file's own calls must use the same. */
+const INSTANCE = `${process.env.FERRY_LAB_PREFIX ?? ''}${NAME}`;
 const lab = useLab({
-  instance: INSTANCE,
+  instance: NAME,
   hosts: ['one', 'two', { name: 'three', dokkuVersion: '0.37.7' }],
   // These tests are about the harness: they must not depend on the emulator's state.
   emulator: false,
@@ -173,11 +175,16 @@ labTest('the CLI runs commands in a host and fails in one line', async (t) => {
   t.is((await node('exec', 'two', '--', 'exit 7')).code, 7);
   const bad = await node('exec', 'nosuch', '--', 'true');
   t.is(bad.code, 1);
-  t.regex(bad.stderr, /^lab: lab lab-test has no host nosuch \(it has: one, two, three\)\n$/);
+  t.regex(
+    bad.stderr,
+    new RegExp(`^lab: lab ${INSTANCE} has no host nosuch \\(it has: one, two, three\\)\n$`),
+  );
   const st = await node('status');
   t.regex(
     st.stdout,
-    /lab-test \(10\.251\.\d+\.0\/24\)\n {2}one +10\.251\.\d+\.11 +pid \d+ +alive sshd up\n/,
+    new RegExp(
+      `${INSTANCE} \\(10\\.251\\.\\d+\\.0/24\\)\n {2}one +10\\.251\\.\\d+\\.11 +pid \\d+ +alive sshd up\n`,
+    ),
   );
 });
 

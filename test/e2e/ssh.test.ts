@@ -8,19 +8,20 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { RemoteError } from '../../src/errors.js';
-import {
-  Connections,
-  connectionsOpened,
-  HostKeyError,
-  type HostTarget,
-  Remote,
-} from '../../src/ssh/connection.js';
+import fc from 'fast-check';
+import { HostKeyError, RemoteError } from '../../src/errors.js';
 import { authorizedKeysFileScript, canReach, direct } from '../../src/ssh/direct.js';
 import { nativeCryptoAvailable } from '../../src/ssh/native.js';
+import { Connections } from '../../src/ssh/pool.js';
 import { relay } from '../../src/ssh/relay.js';
+import { connectionsOpened, Remote } from '../../src/ssh/remote.js';
+import { $, bashC, Command } from '../../src/ssh/shell.js';
+import type { HostTarget } from '../../src/ssh/target.js';
 import { labTest, useLab } from '../lab/ava.js';
 import type { LabHost } from '../lab/lab.js';
+
+/** Shell text this test writes itself. */
+const sh = Command.script;
 
 const lab = useLab({ instance: 'ssh-test', hosts: ['src', 'dst'], emulator: false });
 
@@ -38,7 +39,7 @@ function target(h: LabHost, over: Partial<HostTarget> = {}): HostTarget {
 }
 
 function pool(): Connections {
-  return new Connections(Object.fromEntries(lab().hosts.map((h) => [h.name, target(h)])));
+  return new Connections(new Map(lab().hosts.map((h) => [h.name, target(h)])));
 }
 
 /** Peak RSS growth (bytes) of this process while `fn` runs, sampled every 50 ms. */
@@ -62,7 +63,7 @@ async function peakRssGrowth<T>(
 
 const MB = 1024 * 1024;
 /** Counts the direct route's temp dirs left on a host. */
-const TEMP_DIRS = 'find /tmp -maxdepth 1 -name "ferry-direct.*" | wc -l';
+const TEMP_DIRS = Command.script('find /tmp -maxdepth 1 -name "ferry-direct.*" | wc -l');
 
 labTest('one connection per host serves many commands, serial and concurrent', async (t) => {
   const before = connectionsOpened();
@@ -71,16 +72,16 @@ labTest('one connection per host serves many commands, serial and concurrent', a
     const src = await p.get('src');
     const dst = await p.get('dst');
     t.is(src, await p.get('src'), 'the same Remote is handed out again');
-    for (let i = 0; i < 5; i++) t.is((await src.run(['echo', String(i)])).stdout, `${i}\n`);
+    for (let i = 0; i < 5; i++) t.is((await src.run($`echo ${String(i)}`)).stdout, `${i}\n`);
     const many = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => dst.run(`echo $((${i} * 2))`)),
+      Array.from({ length: 20 }, (_, i) => dst.run(sh(`echo $((${i} * 2))`))),
     );
     t.deepEqual(
       many.map((r) => r.stdout.trim()),
       Array.from({ length: 20 }, (_, i) => String(i * 2)),
     );
-    t.is((await src.run('hostname')).stdout.trim(), 'src');
-    t.is((await dst.run('hostname')).stdout.trim(), 'dst');
+    t.is((await src.run(sh('hostname'))).stdout.trim(), 'src');
+    t.is((await dst.run(sh('hostname'))).stdout.trim(), 'dst');
     t.is(p.opened, 2);
     t.is(connectionsOpened() - before, 2);
     // The host's own view: exactly one established TCP connection to its sshd from us.
@@ -96,13 +97,54 @@ labTest('one connection per host serves many commands, serial and concurrent', a
 });
 
 labTest(
+  'hostile values reach the host byte for byte through remote.$ and an inner bash',
+  async (t) => {
+    const p = pool();
+    try {
+      const src = await p.get('src');
+      const parts = [
+        "'",
+        '"',
+        '$(id)',
+        '`id`',
+        '\n',
+        ';',
+        '|',
+        '&',
+        ' ',
+        '-o',
+        '--',
+        '$\x7bHOME}',
+        '*',
+        '\\',
+        'é',
+        '𝄞',
+      ];
+      const values = fc.sample(
+        fc.array(fc.constantFrom(...parts), { maxLength: 10 }).map((a) => a.join('')),
+        { numRuns: 40, seed: 3 },
+      );
+      values.push('-oProxyCommand=touch /tmp/ferry-pwned', 'x; touch /tmp/ferry-pwned #', '');
+      const want = values.map((v) => `${v}\0`).join('');
+      const direct = await src.$`printf '%s\\0' ${values}`;
+      t.is(direct.stdout, want);
+      const inner = await src.run($`${bashC($`printf '%s\\0' ${values}`)}`);
+      t.is(inner.stdout, want);
+      t.false(await src.test($`test -e /tmp/ferry-pwned`));
+    } finally {
+      await p.closeAll();
+    }
+  },
+);
+
+labTest(
   'a failing command rejects with RemoteError carrying code, stderr and stdout',
   async (t) => {
     const p = pool();
     try {
       const src = await p.get('src');
       const e = await t.throwsAsync(
-        src.run('echo partial; echo "it broke" >&2; exit 3', { step: 'probe' }),
+        src.run(sh('echo partial; echo "it broke" >&2; exit 3'), { step: 'probe' }),
       );
       t.true(e instanceof RemoteError);
       if (!(e instanceof RemoteError)) return;
@@ -113,32 +155,31 @@ labTest(
       t.regex(e.message, /exited 3/);
       t.regex(e.message, /it broke/);
       // strict mode: a failure in the middle of a pipe or an unset variable fails the command
-      t.is((await t.throwsAsync<RemoteError>(src.run('false | cat')))?.code, 1);
-      await t.throwsAsync(src.run('echo $NOT_SET_ANYWHERE'), { instanceOf: RemoteError });
+      t.is((await t.throwsAsync<RemoteError>(src.run(sh('false | cat'))))?.code, 1);
+      await t.throwsAsync(src.run(sh('echo $NOT_SET_ANYWHERE')), { instanceOf: RemoteError });
       // a missing program, given as argv
-      t.is((await t.throwsAsync<RemoteError>(src.run(['no-such-program-ferry'])))?.code, 127);
+      t.is((await t.throwsAsync<RemoteError>(src.run($`no-such-program-ferry`)))?.code, 127);
       // guards, allowed codes, stdin of every kind
-      t.true(await src.test('[ -d /var/lib/dokku ]'));
-      t.false(await src.test(['test', '-e', '/nonexistent']));
-      t.is((await src.run('exit 4', { allowCodes: [0, 4] })).code, 4);
-      t.is((await src.run(['wc', '-c'], { stdin: 'hello' })).stdout.trim(), '5');
-      t.is(
-        (await src.run(['wc', '-c'], { stdin: Buffer.alloc(100_000, 1) })).stdout.trim(),
-        '100000',
-      );
+      t.true(await src.test(sh('[ -d /var/lib/dokku ]')));
+      t.false(await src.test($`test -e /nonexistent`));
+      t.is((await src.run(sh('exit 4'), { allowCodes: [0, 4] })).code, 4);
+      t.is((await src.run($`wc -c`, { stdin: 'hello' })).stdout.trim(), '5');
+      t.is((await src.run($`wc -c`, { stdin: Buffer.alloc(100_000, 1) })).stdout.trim(), '100000');
       t.is(
         (
-          await src.run(['wc', '-c'], {
+          await src.run($`wc -c`, {
             stdin: Readable.from([Buffer.alloc(3000), Buffer.alloc(4000)]),
           })
         ).stdout.trim(),
         '7000',
       );
-      const timedOut = await t.throwsAsync<RemoteError>(src.run('sleep 30', { timeoutMs: 1500 }));
+      const timedOut = await t.throwsAsync<RemoteError>(
+        src.run(sh('sleep 30'), { timeoutMs: 1500 }),
+      );
       t.regex(timedOut?.message ?? '', /killed by its 1500 ms timeout/);
       // sudo -n for a non-root user without a sudoers entry: a clear refusal (the lab's users
       // cannot log in as non-root, so the wrapper's sudo is exercised as root here)
-      t.is((await src.run(['id', '-u'], { sudo: true })).stdout.trim(), '0');
+      t.is((await src.run($`id -u`, { sudo: true })).stdout.trim(), '0');
       t.true(src.connected);
     } finally {
       await p.closeAll();
@@ -225,16 +266,16 @@ labTest('relay moves ~200 MB between hosts intact with flat controller memory', 
     const [src, dst] = [await p.get('src'), await p.get('dst')];
     const size = 200 * MB;
     const want = (
-      await src.run(`head -c ${size} /dev/urandom >/tmp/relay.bin && sha256sum /tmp/relay.bin`)
+      await src.run(sh(`head -c ${size} /dev/urandom >/tmp/relay.bin && sha256sum /tmp/relay.bin`))
     ).stdout.split(' ')[0];
     let progressCalls = 0;
     let lastProgress = 0;
     const { value: r, growth } = await peakRssGrowth(() =>
       relay(
         src,
-        ['cat', '/tmp/relay.bin'],
+        $`cat /tmp/relay.bin`,
         dst,
-        'cat >/tmp/relay.bin && sha256sum /tmp/relay.bin',
+        sh('cat >/tmp/relay.bin && sha256sum /tmp/relay.bin'),
         {
           onProgress: (n) => {
             progressCalls++;
@@ -268,13 +309,13 @@ labTest(
     const p = pool();
     try {
       const [src, dst] = [await p.get('src'), await p.get('dst')];
-      await dst.run('rm -f /tmp/relay.out /tmp/relay.committed');
+      await dst.run(sh('rm -f /tmp/relay.out /tmp/relay.committed'));
       const e = await t.throwsAsync(
         relay(
           src,
-          'head -c 5000000 /dev/zero; echo "export failed" >&2; exit 5',
+          sh('head -c 5000000 /dev/zero; echo "export failed" >&2; exit 5'),
           dst,
-          'cat >/tmp/relay.out; touch /tmp/relay.committed',
+          sh('cat >/tmp/relay.out; touch /tmp/relay.committed'),
         ),
       );
       t.true(e instanceof RemoteError);
@@ -284,10 +325,13 @@ labTest(
         t.regex(e.stderr, /export failed/);
       }
       await new Promise((r) => setTimeout(r, 500));
-      t.false(await dst.test('[ -e /tmp/relay.committed ]'), 'the target must not finish its work');
+      t.false(
+        await dst.test(sh('[ -e /tmp/relay.committed ]')),
+        'the target must not finish its work',
+      );
       // and a failing target stops the source
       const e2 = await t.throwsAsync(
-        relay(src, 'cat /dev/zero', dst, 'head -c 1000 >/dev/null; exit 6'),
+        relay(src, sh('cat /dev/zero'), dst, sh('head -c 1000 >/dev/null; exit 6')),
       );
       t.true(e2 instanceof RemoteError);
       if (e2 instanceof RemoteError) {
@@ -295,7 +339,7 @@ labTest(
         t.is(e2.code, 6);
       }
       t.true(src.connected && dst.connected);
-      t.is((await src.run('echo still-usable')).stdout, 'still-usable\n');
+      t.is((await src.run(sh('echo still-usable'))).stdout, 'still-usable\n');
     } finally {
       await p.closeAll();
     }
@@ -318,11 +362,13 @@ labTest(
       const keysBefore = await readFile(akFile, 'utf8');
       const size = 200 * MB;
       const want = (
-        await src.run(`head -c ${size} /dev/urandom >/tmp/direct.bin && sha256sum /tmp/direct.bin`)
+        await src.run(
+          sh(`head -c ${size} /dev/urandom >/tmp/direct.bin && sha256sum /tmp/direct.bin`),
+        )
       ).stdout.split(' ')[0];
       let sawKey = false;
       const { value: r, growth } = await peakRssGrowth(() =>
-        direct(src, ['cat', '/tmp/direct.bin'], dst, 'sha256sum', {
+        direct(src, $`cat /tmp/direct.bin`, dst, sh('sha256sum'), {
           onProgress: () => {
             if (!sawKey) sawKey = /ferry-direct-/.test(readOrEmpty(akFile));
           },
@@ -340,20 +386,20 @@ labTest(
 
       // The pull fails on the source side: rejected, and still cleaned up.
       const e = await t.throwsAsync(
-        direct(src, 'echo "no such service" >&2; exit 9', dst, 'cat >/dev/null'),
+        direct(src, sh('echo "no such service" >&2; exit 9'), dst, sh('cat >/dev/null')),
       );
       t.true(e instanceof RemoteError);
       t.regex((e as RemoteError).stderr, /no such service/);
       t.is(await readFile(akFile, 'utf8'), keysBefore);
       // ... and on the target side.
       await t.throwsAsync(
-        direct(src, ['cat', '/tmp/direct.bin'], dst, 'head -c 10 >/dev/null; exit 4'),
+        direct(src, $`cat /tmp/direct.bin`, dst, sh('head -c 10 >/dev/null; exit 4')),
       );
       t.is(await readFile(akFile, 'utf8'), keysBefore);
       // ... and when aborted mid-way.
       const ac = new AbortController();
       const aborted = await t.throwsAsync(
-        direct(src, 'cat /dev/zero', dst, 'cat >/dev/null', {
+        direct(src, sh('cat /dev/zero'), dst, sh('cat >/dev/null'), {
           signal: ac.signal,
           onProgress: (n) => {
             if (n > 0) ac.abort();

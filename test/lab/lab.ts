@@ -38,6 +38,9 @@ export const LAB_PACKAGES = [
   'openssh-server',
   'procps',
   'postgresql',
+  'mariadb-server',
+  'redis-server',
+  'memcached',
   'git',
   'zstd',
   'rsync',
@@ -854,6 +857,31 @@ async function findPostgres(): Promise<{ bin: string; version: string }> {
   return { bin, version: m?.[1] ?? major };
 }
 
+/**
+ * The other datastore servers the emulator runs (plugins/mysql.ts, redis.ts,
+ * memcached.ts): binary and version, for lab.json. A missing one is left
+ * out; its plugin then fails to start services with a line in the container log.
+ */
+let datastoreServers: Promise<Record<string, string>> | undefined;
+function findDatastoreServers(): Promise<Record<string, string>> {
+  datastoreServers ??= (async () => {
+    const found: Record<string, string> = {};
+    const servers: [string, string, string[], RegExp][] = [
+      ['mysql', '/usr/sbin/mariadbd', ['--version'], /Ver\s+([0-9][0-9.]*)/],
+      ['redis', '/usr/bin/redis-server', ['--version'], /v=([0-9][0-9.]*)/],
+      ['memcached', '/usr/bin/memcached', ['-V'], /memcached\s+([0-9][0-9.]*)/],
+    ];
+    for (const [name, bin, args, re] of servers) {
+      if (!fs.existsSync(bin)) continue;
+      const r = await run(bin, args);
+      found[`${name}Bin`] = bin;
+      found[`${name}Version`] = re.exec(r.stdout)?.[1] ?? '';
+    }
+    return found;
+  })();
+  return datastoreServers;
+}
+
 interface LabKey {
   pub: string;
   fingerprint: string;
@@ -931,6 +959,7 @@ async function prepareHost(
     registry: REGISTRY_DIR,
     pgBin: pg.bin,
     pgVersion: pg.version,
+    ...(await findDatastoreServers()),
     ...(state.emulator ? { emulator: state.emulator } : {}),
   };
   await fsp.writeFile(path.join(d('docker'), 'lab.json'), `${JSON.stringify(labJson, null, 2)}\n`);

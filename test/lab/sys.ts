@@ -1,8 +1,9 @@
 /**
- * Small process helpers for the lab: run a program, capture what it said, and
- * turn a failure into one readable error.
+ * Small process helpers for the lab: run a program (through zx, as the
+ * product runs its own local processes), capture what it said, and turn a
+ * failure into one readable error.
  */
-import { spawn } from 'node:child_process';
+import { $ as zx } from 'zx/core';
 import { FerryError } from '../../src/errors.js';
 
 /** How a finished process ended and what it printed. */
@@ -39,43 +40,29 @@ export const CLEAN_ENV: NodeJS.ProcessEnv = {
 };
 
 /** Runs `file args`, never throws for a non-zero exit: returns code and output. */
-export function run(
+export async function run(
   file: string,
   args: readonly string[],
   opts: RunOptions = {},
 ): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      env: opts.env ?? CLEAN_ENV,
-      ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  const out = await zx({
+    quiet: true,
+    nothrow: true,
+    env: opts.env ?? CLEAN_ENV,
+    ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
+    // Without input, stdin is closed: nothing the lab runs may wait for an answer.
+    ...(opts.input === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] } : { input: opts.input }),
+  })`exec ${file} ${args}`;
+  if (out.exitCode === 127 && /(not found|No such file)/.test(out.stderr)) {
+    throw new LabError(`${file}: command not found`, {
+      hint: 'Install it, or run the lab as root so it installs its packages.',
     });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout?.on('data', (b: Buffer) => out.push(b));
-    child.stderr?.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      reject(
-        e.code === 'ENOENT'
-          ? new LabError(`${file}: command not found`, {
-              hint: 'Install it, or run the lab as root so it installs its packages.',
-            })
-          : e,
-      );
-    });
-    child.on('close', (code, signal) => {
-      resolve({
-        code: code ?? (signal ? 128 : 1),
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-      });
-    });
-    if (opts.input !== undefined && child.stdin) {
-      // A command that does not read its stdin must not crash us with EPIPE.
-      child.stdin.on('error', () => {});
-      child.stdin.end(opts.input);
-    }
-  });
+  }
+  return {
+    code: out.exitCode ?? (out.signal ? 128 : 1),
+    stdout: out.stdout,
+    stderr: out.stderr,
+  };
 }
 
 /** Runs `file args` and throws a {@link LabError} with the tail of stderr when it fails. */

@@ -5,9 +5,8 @@
  */
 import test from 'ava';
 import { parseBuildsList } from '../../src/dokku/builds.js';
-import { parseGitReport, parseGitReportJson } from '../../src/dokku/git.js';
 import { parsePsReport, parsePsReportJson } from '../../src/dokku/ps.js';
-import { parseReportValue } from '../../src/dokku/report.js';
+import { parseReport, parseReportJson, parseReportValue } from '../../src/dokku/report.js';
 import { columnize, renderReport } from '../lab/emulator/report.js';
 
 const ok = (stdout: string) => ({ stdout, stderr: '', code: 0 });
@@ -74,13 +73,13 @@ test('git:report as the emulator renders it', (t) => {
     '--git-sha': 'a'.repeat(40),
     '--git-source-image': '',
   };
-  const r = parseGitReport(ok(render('git', info)));
-  t.is(r.computedDeployBranch, 'main');
-  t.is(r.sha, 'a'.repeat(40));
-  t.is(r.lastUpdatedAt, 1761000000);
-  const j = parseGitReportJson(ok(render('git', info, { format: 'json' })));
-  t.is(j.deployBranch, 'main');
-  t.is(j.sourceImage, '');
+  const [r] = parseReport('git:report', ok(render('git', info)));
+  t.is(r?.entries['git-computed-deploy-branch'], 'main');
+  t.is(r?.entries['git-sha'], 'a'.repeat(40));
+  t.is(r?.entries['git-last-updated-at'], '1761000000');
+  const j = parseReportJson('git:report', ok(render('git', info, { format: 'json' })));
+  t.is(j['deploy-branch'], 'main');
+  t.is(j['source-image'], '');
 });
 
 test('builds:list as the emulator columnizes it', (t) => {

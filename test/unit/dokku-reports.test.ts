@@ -1,10 +1,4 @@
 import test from 'ava';
-import {
-  parseConfigExportJson,
-  parseConfigExportJsonList,
-  parseConfigGet,
-} from '../../src/dokku/config.js';
-import { parseGitReport, parseGitReportJson, parseGitReports } from '../../src/dokku/git.js';
 import { DokkuOutputError, expectSuccess, stripAnsi } from '../../src/dokku/output.js';
 import {
   parseProcessStatus,
@@ -163,51 +157,13 @@ const GIT_REPORT = fixture(`=====> myapp git information
        Git source image:               ⏎
 `);
 
-test('git:report: the reference sample', (t) => {
-  const r = parseGitReport(ok(GIT_REPORT));
-  t.is(r.app, 'myapp');
-  t.is(r.computedDeployBranch, 'master');
-  t.is(r.deployBranch, '');
-  t.is(r.sha, '');
-  t.is(r.sourceImage, '');
-  t.is(r.lastUpdatedAt, undefined);
-  t.is(r.revEnvVar, 'GIT_REV');
-  t.is(r.entries['computed-archive-max-size'], '1073741824');
-});
-
-test('git:report: bash form (≤0.38.21, %-30s %-25s, no computed keys) and --global', (t) => {
-  const bash = `=====> web git information
-       Git deploy branch:            main                     
-       Git global deploy branch:                              
-       Git keep git dir:             false                    
-       Git rev env var:              GIT_REV                  
-       Git sha:                      ${'c'.repeat(40)}
-       Git source image:             nginx:1.27               
-       Git last updated at:          1761000000               
-`;
-  const r = parseGitReport(ok(bash));
-  t.is(r.deployBranch, 'main');
-  t.is(r.computedDeployBranch, 'main');
-  t.is(r.sha, 'c'.repeat(40));
-  t.is(r.sourceImage, 'nginx:1.27');
-  t.is(r.lastUpdatedAt, 1761000000);
-  const global = parseGitReports(
-    ok('=====> --global git information\n       Git computed deploy branch:     master\n'),
-  );
-  t.is(global[0]!.app, '--global');
-});
-
-test('git:report --format json (no legacy keys)', (t) => {
-  const r = parseGitReportJson(
-    ok(
-      '{"computed-deploy-branch":"main","deploy-branch":"main","last-updated-at":"1761000000","rev-env-var":"GIT_REV","sha":"abc","source-image":"img:1"}\n',
-    ),
-  );
-  t.is(r.computedDeployBranch, 'main');
-  t.is(r.sha, 'abc');
-  t.is(r.sourceImage, 'img:1');
-  t.is(r.lastUpdatedAt, 1761000000);
-  t.throws(() => parseGitReportJson(ok('{"foo":"bar"}')), { instanceOf: DokkuOutputError });
+test(':report (Go form, pad 32): one section per app, empty values kept empty', (t) => {
+  const [r] = parseReport('git:report', ok(GIT_REPORT));
+  t.is(r?.name, 'myapp');
+  t.is(r?.entries['git-computed-deploy-branch'], 'master');
+  t.is(r?.entries['git-computed-archive-max-size'], '1073741824');
+  t.is(r?.entries['git-deploy-branch'], '');
+  t.is(r?.entries['git-rev-env-var'], 'GIT_REV');
 });
 
 test(':report single flag prints the value alone, empty value prints a newline', (t) => {
@@ -255,30 +211,6 @@ test(':report generic: network pad 37 with web listeners', (t) => {
       }),
     { message: /--format flag cannot be specified/ },
   );
-});
-
-test('config:export --format json and json-list', (t) => {
-  t.deepEqual(parseConfigExportJson(ok('{"A":"1","B":"x y"}\n')), { A: '1', B: 'x y' });
-  t.deepEqual(parseConfigExportJson(ok('{}\n')), {});
-  t.deepEqual(parseConfigExportJsonList(ok('[{"name":"A","value":"1"}]\n')), { A: '1' });
-  t.deepEqual(parseConfigExportJsonList(ok('null\n')), {});
-  t.throws(
-    () =>
-      parseConfigExportJson({
-        stdout: '',
-        stderr: ' !     Unknown export format: json\n',
-        code: 1,
-      }),
-    { message: /Unknown export format/ },
-  );
-  t.throws(() => parseConfigExportJson(ok('{"A":1}')), { instanceOf: DokkuOutputError });
-});
-
-test('config:get: unset key is exit 1 with no output', (t) => {
-  t.is(parseConfigGet({ stdout: '', stderr: '', code: 1 }), undefined);
-  t.is(parseConfigGet(ok('postgres://x\n')), 'postgres://x');
-  t.is(parseConfigGet(ok('\n')), '');
-  t.throws(() => parseConfigGet({ stdout: '', stderr: ' !     App a does not exist\n', code: 20 }));
 });
 
 test('expectSuccess: 0.38 build capture puts warnings on stdout', (t) => {

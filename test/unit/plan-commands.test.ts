@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { quote } from '../../src/ssh/quote.js';
+import { $, type Command } from '../../src/ssh/shell.js';
 import { COMPRESSION, hashed } from '../../src/tasks/common.js';
 import { sendArchiveCommand } from '../../src/tasks/transfer.js';
 
@@ -22,7 +22,8 @@ const hasZstd = (() => {
   }
 })();
 
-function bash(script: string, input?: Buffer, tmp?: string): Buffer {
+function bash(cmd: Command, input?: Buffer, tmp?: string): Buffer {
+  const script = cmd.render();
   return execFileSync('bash', ['-c', `set -euo pipefail\n${script}`], {
     input: input ?? Buffer.alloc(0),
     env: { ...process.env, ...(tmp ? { TMPDIR: tmp } : {}) },
@@ -39,7 +40,7 @@ function bash(script: string, input?: Buffer, tmp?: string): Buffer {
       const stage = join(dir, 'stage with space');
       mkdirSync(join(stage, 'root'), { recursive: true });
       const send = hashed(
-        `tar -C ${join(dir, 'src')} -cf - home | ${COMPRESSION.zstd.compress}`,
+        $`tar -C ${join(dir, 'src')} -cf - home | ${COMPRESSION.zstd.compress}`,
         join(dir, 'sent.sum'),
         'out',
       );
@@ -47,7 +48,7 @@ function bash(script: string, input?: Buffer, tmp?: string): Buffer {
       mkdirSync(fifos);
       const bytes = bash(send, undefined, fifos);
       const receive = hashed(
-        `${COMPRESSION.zstd.decompress} | tar -xf - -C ${quote(join(stage, 'root'))}`,
+        $`${COMPRESSION.zstd.decompress} | tar -xf - -C ${join(stage, 'root')}`,
         join(stage, 'data.sha256'),
         'in',
       );
@@ -67,7 +68,7 @@ test('a failing sender fails the command (pipefail), not a silent short archive'
   const dir = mkdtempSync(join(tmpdir(), 'ferry-stream-'));
   try {
     const send = hashed(
-      `tar -C ${join(dir, 'missing')} -cf - home | gzip -1`,
+      $`tar -C ${join(dir, 'missing')} -cf - home | gzip -1`,
       join(dir, 'sent.sum'),
       'out',
     );

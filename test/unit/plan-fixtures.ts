@@ -16,4 +16,6 @@ export const SEED_ORDER = [
   ['plugin-triggers', 'rebuild-apps'],
   ['start-services', 'rebuild-apps'],
   ['rebuild-apps', 'verify-apps'],
+  ['start-services', 'start-proxies'],
+  ['start-proxies', 'verify-apps'],
 ] as const;

@@ -2,11 +2,13 @@
 import { execFileSync } from 'node:child_process';
 import test from 'ava';
 import { main } from '../../src/cli.js';
-import { InputError } from '../../src/errors.js';
+import { InputError, InternalError } from '../../src/errors.js';
 import { type Inventory, validateInventory } from '../../src/inventory/index.js';
-import { formatPlan, type Plan, parseBindings, plan, runIdFor } from '../../src/plan/index.js';
+import { checkActions, formatPlan, type Plan, parseBindings, plan } from '../../src/plan/index.js';
 import { loadPlaybook } from '../../src/playbook/index.js';
+import { $, hole } from '../../src/ssh/shell.js';
 import type { PlannedAction } from '../../src/tasks/types.js';
+import { runIdFor } from '../../src/util/run-id.js';
 import { SEED_ORDER } from './plan-fixtures.js';
 
 const RUN = '20261123T100000Z';
@@ -58,9 +60,16 @@ function commands(p: Plan): { step: string; host: string; command: string }[] {
   const out: { step: string; host: string; command: string }[] = [];
   const add = (step: string, a: PlannedAction) => {
     if (a.kind === 'stream') {
-      out.push({ step, host: a.from, command: a.send }, { step, host: a.to, command: a.receive });
+      out.push(
+        { step, host: a.from, command: a.send.toString() },
+        { step, host: a.to, command: a.receive.toString() },
+      );
     } else {
-      out.push({ step, host: a.kind === 'remote' ? a.host : 'controller', command: a.command });
+      out.push({
+        step,
+        host: a.kind === 'remote' ? a.host : 'controller',
+        command: a.command.toString(),
+      });
       for (const f of a.fallback ?? []) add(step, f);
     }
   };
@@ -105,7 +114,8 @@ test('migrate old→new: every step in order, each on the right host', async (t)
   for (const s of p.steps) {
     for (const a of s.actions) {
       if (a.kind === 'remote' && a.host === 'old' && a.changes) {
-        t.true(a.command.includes(`${NASTY_DIR.replace("'", "'\\''")}/old-${RUN}`), a.command);
+        const text = a.command.toString();
+        t.true(text.includes(`${NASTY_DIR.replace("'", "'\\''")}/old-${RUN}`), text);
       }
     }
   }
@@ -113,9 +123,8 @@ test('migrate old→new: every step in order, each on the right host', async (t)
   const stream = transfer.actions.find((a) => a.kind === 'stream')!;
   t.like(stream, { kind: 'stream', from: 'old', to: 'new', route: 'auto' });
   const rebuild = p.steps.find((s) => s.task === 'rebuild-apps')!;
-  const psRebuild = rebuild.actions.find(
-    (a) => a.kind === 'remote' && a.command === 'dokku ps:rebuild <app>',
-  );
+  const psRebuild = rebuild.actions.find((a) => a.id === 'rebuild-git');
+  t.is(psRebuild?.kind === 'remote' ? psRebuild.command.toString() : '', 'dokku ps:rebuild <app>');
   t.like(psRebuild, { forEach: 'app', items: ['db-migrator', 'api'] });
 });
 
@@ -125,7 +134,7 @@ test('untrusted parts of every command are quoted: a repo path and a backup dir 
   const p = plan(pb, inv, { source: 'old', target: 'new' }, { runId: RUN });
   const rewrite = p.steps.find((s) => s.task === 'rewrite-remotes')!;
   const [get, set, ls] = rewrite.actions;
-  t.deepEqual(words(get!.kind === 'local' ? get!.command : ''), [
+  t.deepEqual(words(get!.kind === 'local' ? get!.command.toString() : ''), [
     'git',
     '-C',
     NASTY_REPO,
@@ -133,7 +142,7 @@ test('untrusted parts of every command are quoted: a repo path and a backup dir 
     'get-url',
     'dokku',
   ]);
-  t.deepEqual(words(set!.kind === 'local' ? set!.command : ''), [
+  t.deepEqual(words(set!.kind === 'local' ? set!.command.toString() : ''), [
     'git',
     '-C',
     NASTY_REPO,
@@ -142,7 +151,7 @@ test('untrusted parts of every command are quoted: a repo path and a backup dir 
     'dokku',
     'ssh://dokku@192.0.2.20:2222/web',
   ]);
-  t.deepEqual(words(ls!.kind === 'local' ? ls!.command : ''), [
+  t.deepEqual(words(ls!.kind === 'local' ? ls!.command.toString() : ''), [
     'git',
     '-C',
     NASTY_REPO,
@@ -152,8 +161,8 @@ test('untrusted parts of every command are quoted: a repo path and a backup dir 
   ]);
 
   const inv2 = p.steps.find((s) => s.task === 'inventory')!;
-  const mk = inv2.actions.find((a) => a.kind === 'remote' && a.command.startsWith('install -d'))!;
-  t.deepEqual(words(mk.kind === 'remote' ? mk.command : ''), [
+  const mk = inv2.actions.find((a) => a.id === 'run-dirs')!;
+  t.deepEqual(words(mk.kind === 'remote' ? mk.command.toString() : ''), [
     'install',
     '-d',
     '-m',
@@ -245,7 +254,7 @@ test('backup: fetch runs only with --fetch; retention keeps backup.keep', async 
   t.like(fetch.actions[0], { kind: 'stream', from: 'old', to: 'controller' });
   const retention = withFetch.steps.find((s) => s.task === 'retention')!;
   t.regex(
-    retention.actions[0]!.kind === 'remote' ? retention.actions[0]!.command : '',
+    retention.actions[0]!.kind === 'remote' ? retention.actions[0]!.command.toString() : '',
     /tail -n \+4 /,
   );
 });
@@ -256,7 +265,12 @@ test('--force takes a safety archive of the target before anything else changes 
   const p = plan(pb, inv, { source: 'old', target: 'new' }, { runId: RUN, force: true });
   const check = p.steps.find((s) => s.task === 'check-target')!;
   t.true(
-    check.actions.some((a) => a.kind === 'remote' && a.command.includes(`new-pre-ferry-${RUN}`)),
+    check.actions.some(
+      (a) =>
+        a.id === 'create-archive' &&
+        a.kind === 'remote' &&
+        a.command.toString().includes(`new-pre-ferry-${RUN}`),
+    ),
   );
   const plain = plan(pb, inv, { source: 'old', target: 'new' }, { runId: RUN });
   t.false(plain.steps.find((s) => s.task === 'check-target')!.actions.some((a) => a.changes));
@@ -273,19 +287,18 @@ test('restore from an archive here streams from the controller; drill finds the 
   );
   const stream = p.steps
     .find((s) => s.task === 'transfer')!
-    .actions.find((a) => a.kind === 'stream' && a.send.startsWith('cat -- '))!;
-  t.like(stream, {
-    from: 'controller',
-    to: 'new',
-    route: 'relay',
-    send: 'cat -- /backups/old-1/dokku.tar.gz',
-  });
-  t.regex(stream.kind === 'stream' ? stream.receive : '', /gzip -dc/);
+    .actions.find((a) => a.id === 'archive')!;
+  t.like(stream, { from: 'controller', to: 'new', route: 'relay', item: 'gzip' });
+  t.is(
+    stream.kind === 'stream' ? stream.send.toString() : '',
+    'cat -- /backups/old-1/dokku.tar.gz',
+  );
+  t.regex(stream.kind === 'stream' ? stream.receive.toString() : '', /gzip -dc/);
   const drill = await loadPlaybook('drill');
   const d = plan(drill, inv, { source: 'old', scratch: 'new' }, { runId: RUN });
   const first = d.steps
     .find((s) => s.task === 'transfer')!
-    .actions.find((a) => a.kind === 'remote' && a.capture === 'archive-dir');
+    .actions.find((a) => a.id === 'latest-archive');
   t.like(first, { kind: 'remote', host: 'old', capture: 'archive-dir' });
 });
 
@@ -317,16 +330,13 @@ test('`ferry plan migrate source=old target=new -i inventory/lab.yml` works with
   const err = capture();
   const code = await main(
     ['plan', 'migrate', 'source=old', 'target=new', '-i', 'inventory/lab.yml', '--json'],
-    {
-      stdout: out.stream as typeof process.stdout,
-      stderr: err.stream as typeof process.stderr,
-    },
+    { stdout: out.stream, stderr: err.stream, env: {}, stderrIsTty: false },
   );
   t.is(code, 0, err.text());
   const doc = JSON.parse(out.text()) as Plan;
   t.is(doc.version, 1);
   t.is(doc.playbook.name, 'migrate');
-  t.is(doc.steps.length, 14);
+  t.is(doc.steps.length, 15);
   t.deepEqual(Object.keys(doc.steps[0]!), [
     'id',
     'task',
@@ -343,10 +353,7 @@ test('`ferry plan` with an unknown host exits 2 with the known hosts, no stack t
   const err = capture();
   const code = await main(
     ['plan', 'migrate', 'source=old', 'target=nwe', '-i', 'inventory/lab.yml'],
-    {
-      stdout: out.stream as typeof process.stdout,
-      stderr: err.stream as typeof process.stderr,
-    },
+    { stdout: out.stream, stderr: err.stream, env: {}, stderrIsTty: false },
   );
   t.is(code, 2);
   t.is(
@@ -354,4 +361,35 @@ test('`ferry plan` with an unknown host exits 2 with the known hosts, no stack t
     'target=nwe: unknown host "nwe"; did you mean "new"?\n    hosts in inventory/lab.yml: old, new and scratch\n',
   );
   t.is(out.text(), '');
+});
+
+test("a task's plan keeps its contract: declared ids, one action per id and item, holes it declares", (t) => {
+  const cmd = $`dokku ps:report ${hole('app')}`;
+  const spec = { report: ['app'], probe: [] } as const;
+  const a = (id: string, extra: Partial<PlannedAction> = {}): PlannedAction =>
+    ({ kind: 'remote', id, host: 'old', command: cmd, ...extra }) as PlannedAction;
+  t.notThrows(() => checkActions('x', spec, [a('report')]));
+  t.throws(() => checkActions('x', spec, [a('other')]), {
+    instanceOf: InternalError,
+    message: /undeclared action "other"/,
+  });
+  t.throws(() => checkActions('x', spec, [a('probe')]), {
+    instanceOf: InternalError,
+    message: /<app> is not among its declared values \(none\)/,
+  });
+  t.throws(
+    () =>
+      checkActions('x', spec, [
+        a('report'),
+        a('report', { command: $`dokku ps:stop ${hole('app')}` }),
+      ]),
+    { instanceOf: InternalError, message: /two different "report"/ },
+  );
+  t.notThrows(() =>
+    checkActions('x', spec, [a('report', { item: 'a' }), a('report', { item: 'b' })]),
+  );
+  t.throws(
+    () => checkActions('x', spec, [a('probe', { command: $`true`, fallback: [a('nope')] })]),
+    { message: /undeclared action "nope"/ },
+  );
 });

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { formatBytes, formatDuration, formatProgress, formatRate } from '../../src/run/format.js';
 import { isSecretKey, MASK, redact, redactJson } from '../../src/run/redact.js';
+import { formatBytes, formatDuration, formatProgress, formatRate } from '../../src/util/format.js';
 
 test('redact: passwords in DSNs of any scheme', (t) => {
   t.is(

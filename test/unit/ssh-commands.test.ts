@@ -2,21 +2,22 @@ import { execFileSync } from 'node:child_process';
 import { userInfo } from 'node:os';
 import test from 'ava';
 import {
-  formatBytes,
-  hostTargetOf,
   PROBE_SCRIPT,
   parseDfAvailable,
   parseDuTotal,
   parseProbe,
-} from '../../src/commands/check.js';
-import { displayCommand, withoutProgress, wrapCommand } from '../../src/ssh/connection.js';
+} from '../../src/commands/check-probe.js';
 import {
   authorizedKeyOptions,
   authorizedKeysFileScript,
   forcedCommand,
   removeKeyScript,
 } from '../../src/ssh/direct.js';
-import { sh } from '../../src/ssh/quote.js';
+import { $, Command } from '../../src/ssh/shell.js';
+import { hostTargetOf } from '../../src/ssh/target.js';
+import { wrapCommand } from '../../src/ssh/wrap.js';
+import { formatBytes } from '../../src/util/format.js';
+import { withoutProgressLines as withoutProgress } from '../../src/util/tail.js';
 
 /** Runs a command line the way sshd would hand it to the login shell. */
 function shell(line: string, input = ''): { out: string; code: number } {
@@ -35,32 +36,27 @@ function shell(line: string, input = ''): { out: string; code: number } {
   }
 }
 
-test('argv commands are quoted word by word and survive the remote shell', (t) => {
-  const argv = ['printf', '%s|', "it's", 'a b', '$HOME', '`id`', ';rm -rf /', ''];
-  const line = wrapCommand(argv, { sudo: false });
+test('values are quoted word by word and survive the remote shell', (t) => {
+  const words = ["it's", 'a b', '$HOME', '`id`', ';rm -rf /', ''];
+  const line = wrapCommand($`printf %s'|' ${words}`, { sudo: false });
   t.true(line.startsWith('bash -c '));
   t.is(shell(line).out, "it's|a b|$HOME|`id`|;rm -rf /||");
 });
 
-test('string commands are shell text, run strictly: a failure inside a pipe fails the whole', (t) => {
-  t.is(shell(wrapCommand('false | cat; echo after', { sudo: false })).code, 1);
-  t.is(shell(wrapCommand('echo $UNSET_VAR_FERRY', { sudo: false })).code, 1);
-  t.is(shell(wrapCommand(sh`echo ${'a b'} | tr a-z A-Z`, { sudo: false })).out, 'A B\n');
+test('commands run strictly: a failure inside a pipe, or an unset variable, fails the whole', (t) => {
+  t.is(shell(wrapCommand($`false | cat; echo after`, { sudo: false })).code, 1);
+  t.is(shell(wrapCommand($`echo $UNSET_VAR_FERRY`, { sudo: false })).code, 1);
+  t.is(shell(wrapCommand($`echo ${'a b'} | tr a-z A-Z`, { sudo: false })).out, 'A B\n');
 });
 
 test('sudo wraps the whole strict script with sudo -n', (t) => {
-  const line = wrapCommand(['id', '-u'], { sudo: true });
+  const line = wrapCommand($`id -u`, { sudo: true });
   t.regex(line, /^sudo -n -- bash -c '/);
   t.true(line.includes('set -euo pipefail'));
 });
 
-test('displayCommand shows argv quoted and text as is', (t) => {
-  t.is(displayCommand(['echo', 'a b']), "echo 'a b'");
-  t.is(displayCommand('a | b'), 'a | b');
-});
-
 test('the forced command runs the exact script, quotes and newlines included', (t) => {
-  const cmd = sh`printf '%s\n' ${'x "y" \'z\''}
+  const cmd = $`printf '%s\n' ${'x "y" \'z\''}
 echo second-line`;
   const forced = forcedCommand(cmd, { sudo: false });
   t.false(forced.includes('\n'));
@@ -77,7 +73,7 @@ echo second-line`;
 });
 
 test('the forced command fails when its script fails', (t) => {
-  t.is(shell(forcedCommand('exit 7', { sudo: false })).code, 7);
+  t.is(shell(forcedCommand(Command.script('exit 7'), { sudo: false })).code, 7);
 });
 
 test('key removal keeps every other line', (t) => {
@@ -109,9 +105,9 @@ test('df and du output parse', (t) => {
 tmpfs          1000   0   1000   0% /x`;
   t.deepEqual(parseDfAvailable(df), [60000000000, 1000]);
   t.is(parseDuTotal('123\t/home/dokku\n877\t/var/lib/dokku\n'), 1000);
-  t.is(formatBytes(1536), '1.5K');
-  t.is(formatBytes(5 * 1024 ** 3), '5.0G');
-  t.is(formatBytes(12), '12B');
+  t.is(formatBytes(1536), '1.54 kB');
+  t.is(formatBytes(5 * 1000 ** 3), '5.00 GB');
+  t.is(formatBytes(12), '12 B');
 });
 
 test('inventory hosts map onto SSH targets', (t) => {

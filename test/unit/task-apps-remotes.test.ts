@@ -3,14 +3,19 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { FerryError } from '../../src/errors.js';
 import type { Inventory } from '../../src/inventory/index.js';
-import { hostKeyOf } from '../../src/ssh/host-keys.js';
-import rewriteRemotes, { run } from '../../src/tasks/rewrite-remotes.js';
-import { app, fakeRuntime, HOST, inventory, manifest } from './task-apps-fake.js';
+import { runLocal } from '../../src/run/local.js';
+import { createRuntime, type Executor } from '../../src/run/runtime.js';
+import { type HostKey, hostKeyOf } from '../../src/ssh/host-keys.js';
+import type { Manifest } from '../../src/tasks/manifest.js';
+import rewriteRemotes, { repoItem } from '../../src/tasks/rewrite-remotes.js';
+import { app, contextOf, HOST, inventory, manifest } from './task-apps-data.js';
+import { fakeExecutor, fakeHandle, type Seen } from './task-fake.js';
 
-// git talks to a "host" through a fake ssh that runs the remote command
-// (`git-upload-pack 'api'`) in a folder of bare repos: the real git client,
-// the real URL rewrite, no network.
+// git talks to a "host" through a fake ssh (each clone's core.sshCommand) that
+// runs the remote command (`git-upload-pack 'api'`) in a folder of bare repos:
+// the real git client, the real URL rewrite, no network.
 function keyBlob(fill: number): Buffer {
   const type = Buffer.from('ssh-ed25519');
   const len = Buffer.alloc(4);
@@ -35,6 +40,9 @@ function git(cwd: string, ...args: string[]): string {
 }
 
 function setup(t: { teardown(fn: () => void): void }) {
+  if (process.env.GIT_SSH_COMMAND || process.env.GIT_SSH) {
+    throw new Error('unset GIT_SSH_COMMAND and GIT_SSH: git would use them, not the fake ssh');
+  }
   const dir = mkdtempSync(join(tmpdir(), 'ferry-remotes-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const hostRoot = join(dir, 'host');
@@ -58,7 +66,7 @@ function setup(t: { teardown(fn: () => void): void }) {
     `#!/bin/sh\nfor a; do last=$a; done\ncd ${JSON.stringify(hostRoot)} && eval "exec $last"\n`,
   );
   chmodSync(ssh, 0o755);
-  process.env.GIT_SSH_COMMAND = ssh;
+  for (const repo of [work, bare]) git(repo, 'config', 'core.sshCommand', ssh);
   const knownHosts = join(dir, 'known_hosts');
   const inv: Inventory = {
     ...inventory(),
@@ -73,20 +81,65 @@ function setup(t: { teardown(fn: () => void): void }) {
 
 const KEY = hostKeyOf(keyBlob(7));
 
+/**
+ * Runs rewrite-remotes over the real runtime, its git commands run here for
+ * real (as a run does: runLocal), recorded by id and item; the target's host
+ * key is the one ferry "verified" when it connected.
+ */
+async function rewrite(
+  inv: Inventory,
+  m: Manifest,
+  hostKey: { key: HostKey; trust: string },
+): Promise<{ result: unknown; error?: unknown; seen: Seen }> {
+  const seen: Seen = { calls: [], logs: [], warnings: [], states: [], titles: [] };
+  const ctx = contextOf(rewriteRemotes, { to: 'target' }, inv);
+  const executor: Executor = {
+    ...fakeExecutor({}, seen, hostKey),
+    async exec({ action, command, vars, opts }) {
+      if (action.kind !== 'local')
+        throw new Error(`a remote action ${action.id} on the controller`);
+      seen.calls.push({
+        id: action.id,
+        ...(action.item === undefined ? {} : { item: action.item }),
+        kind: 'local',
+        host: 'controller',
+        vars,
+        command: command.render(),
+      });
+      return runLocal(command, opts.allowCodes ? { allowCodes: opts.allowCodes } : {});
+    },
+  };
+  const rt = createRuntime<typeof ctx.params, typeof rewriteRemotes.actions>({
+    ctx,
+    actions: rewriteRemotes.plan(ctx),
+    task: fakeHandle(ctx.step.id, 'controller', seen),
+    outputs: { inventory: { manifest: m as never } },
+    executor,
+  });
+  try {
+    return { result: await rewriteRemotes.run(rt), seen };
+  } catch (error) {
+    return { result: undefined, error, seen };
+  }
+}
+
+/** `[id, repo]` of each git command run, the repo named by its folder's last part. */
+function gitCalls(seen: Seen): [string, string | undefined][] {
+  return seen.calls.map((c) => [c.id, c.item?.replace(/^.*\/([^/]+):dokku$/, '$1')]);
+}
+
 test.serial(
   'points each remote at the target, records the verified key once, keeps the old URL',
   async (t) => {
     const s = setup(t);
     const m = manifest([app('api', { deploySourceMetadata: s.sha }), app('web')]);
-    const f = fakeRuntime(rewriteRemotes, { to: 'target' }, m, () => ({}), s.inv, {
-      hostKey: KEY,
-      hostKeyTrust: 'inventory',
-    });
-    const out = await run(f.rt);
+    const f = await rewrite(s.inv, m, { key: KEY, trust: 'inventory' });
+    t.is(f.error, undefined);
+    const out = f.result as { repos: unknown };
     t.is(readFileSync(s.knownHosts, 'utf8'), `10.0.0.2 ssh-ed25519 ${KEY.base64}\n`);
     t.is(git(s.work, 'remote', 'get-url', 'dokku').trim(), 'dokku@10.0.0.2:api');
     t.is(git(s.bare, 'remote', 'get-url', 'dokku').trim(), 'dokku@10.0.0.2:web');
-    t.deepEqual(out?.repos, [
+    t.deepEqual(out.repos, [
       {
         path: s.work,
         app: 'api',
@@ -104,20 +157,38 @@ test.serial(
         heads: 0,
       },
     ]);
-    t.true(
-      f.logs.some((l) => l.includes(`including the source's deployed commit ${s.sha.slice(0, 7)}`)),
+    t.deepEqual(gitCalls(f.seen), [
+      ['get-url', 'api'],
+      ['set-url', 'api'],
+      ['ls-remote', 'api'],
+      ['get-url', 'web'],
+      ['add-remote', 'web'],
+      ['ls-remote', 'web'],
+    ]);
+    t.is(
+      f.seen.calls.find((c) => c.id === 'set-url')?.command,
+      `git -C ${s.work} remote set-url dokku dokku@10.0.0.2:api`,
     );
-    t.deepEqual(f.warnings, [`${s.bare} (dokku): new answers but serves no branch of web`]);
+    t.is(f.seen.calls[0]?.item, repoItem({ path: s.work, remote: 'dokku' }));
+    t.true(
+      f.seen.logs.some((l) =>
+        l.includes(`including the source's deployed commit ${s.sha.slice(0, 7)}`),
+      ),
+    );
+    t.deepEqual(f.seen.warnings, [`${s.bare} (dokku): new answers but serves no branch of web`]);
 
     // again (a resumed run): nothing appended, the URL already right
-    const again = fakeRuntime(rewriteRemotes, { to: 'target' }, m, () => ({}), s.inv, {
-      hostKey: KEY,
-      hostKeyTrust: 'known_hosts',
-    });
-    const out2 = await run(again.rt);
+    const again = await rewrite(s.inv, m, { key: KEY, trust: 'known_hosts' });
+    t.is(again.error, undefined);
     t.is(readFileSync(s.knownHosts, 'utf8').split('\n').length, 2);
-    t.like(out2, { hostKey: { recorded: false } });
-    t.true(again.logs.some((l) => l.endsWith('already points at dokku@10.0.0.2:api')));
+    t.like(again.result, { hostKey: { recorded: false } });
+    t.true(again.seen.logs.some((l) => l.endsWith('already points at dokku@10.0.0.2:api')));
+    t.deepEqual(gitCalls(again.seen), [
+      ['get-url', 'api'],
+      ['ls-remote', 'api'],
+      ['get-url', 'web'],
+      ['ls-remote', 'web'],
+    ]);
   },
 );
 
@@ -127,16 +198,15 @@ test.serial(
     const s = setup(t);
     const other = hostKeyOf(keyBlob(9));
     writeFileSync(s.knownHosts, `10.0.0.2 ssh-ed25519 ${other.base64}\n`);
-    const f = fakeRuntime(rewriteRemotes, { to: 'target' }, manifest([]), () => ({}), s.inv, {
-      hostKey: KEY,
-      hostKeyTrust: 'inventory',
-    });
-    await run(f.rt);
+    const f = await rewrite(s.inv, manifest([]), { key: KEY, trust: 'inventory' });
+    t.is(f.error, undefined);
     t.is(readFileSync(s.knownHosts, 'utf8'), `10.0.0.2 ssh-ed25519 ${other.base64}\n`);
     t.true(
-      f.warnings.some((w) => w.includes(`holds another key for 10.0.0.2 (${other.fingerprint})`)),
+      f.seen.warnings.some((w) =>
+        w.includes(`holds another key for 10.0.0.2 (${other.fingerprint})`),
+      ),
     );
-    t.true(f.warnings.some((w) => w.includes("ssh-keygen -R '10.0.0.2'")));
+    t.true(f.seen.warnings.some((w) => w.includes("ssh-keygen -R '10.0.0.2'")));
   },
 );
 
@@ -145,13 +215,20 @@ test.serial(
   async (t) => {
     const s = setup(t);
     rmSync(join(s.dir, 'host', 'api'), { recursive: true, force: true });
-    const f = fakeRuntime(rewriteRemotes, { to: 'target' }, manifest([]), () => ({}), s.inv, {
-      hostKey: KEY,
-      hostKeyTrust: 'inventory',
-    });
-    const e = await t.throwsAsync(run(f.rt));
-    t.regex(e.message, /^1 of 2 repo\(s\) not proven against new/);
-    t.regex(e.message, /ls-remote --heads dokku/);
+    const f = await rewrite(s.inv, manifest([]), { key: KEY, trust: 'inventory' });
+    const e = t.throws(
+      () => {
+        throw f.error;
+      },
+      { instanceOf: FerryError },
+    );
+    t.regex(e!.message, /^1 of 2 repo\(s\) not proven against new/);
+    t.regex(e!.message, /ls-remote --heads dokku/);
+    t.regex(
+      e!.message,
+      /`git -C \S+\/api ls-remote --heads dokku` exited \d+/,
+      'the failed command is named as a command run here',
+    );
     t.is(
       git(s.bare, 'remote', 'get-url', 'dokku').trim(),
       'dokku@10.0.0.2:web',

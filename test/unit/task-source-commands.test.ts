@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { type Inventory, validateInventory } from '../../src/inventory/index.js';
+import { $, type Command } from '../../src/ssh/shell.js';
 import { checksumCommand, copyCronCommand, parseChecksumOutput } from '../../src/tasks/archive.js';
 import { parseDeployLocks } from '../../src/tasks/check-quiet.js';
 import { parseExistingData, parseFreeSpace } from '../../src/tasks/check-target.js';
@@ -23,8 +24,11 @@ import { deployMethod, mountOutsideArchive, parseFileValues } from '../../src/ta
 import { parseRemoved, retentionCommand } from '../../src/tasks/retention.js';
 import { latestArchiveCommand } from '../../src/tasks/transfer.js';
 
-function bash(command: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync('bash', ['-c', `set -euo pipefail\n${command}`], { encoding: 'utf8' });
+/** Runs a command in a real bash, as a host's shell would (`render` refuses an unbound hole). */
+function bash(command: Command): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync('bash', ['-c', `set -euo pipefail\n${command.render()}`], {
+    encoding: 'utf8',
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -90,7 +94,7 @@ test('the latest archive of a host is its newest whole one, never a .part, a saf
     writeFileSync(join(dir, name, file), 'x');
   };
   const inv = inventoryAt(dir, 2);
-  const none = bash(`set -euo pipefail; ${latestArchiveCommand(inv, inv.hosts.old!)}`);
+  const none = bash($`set -euo pipefail; ${latestArchiveCommand(inv, inv.hosts.old!)}`);
   t.deepEqual([none.code, none.stdout], [0, ''], 'no backup.dir yet: nothing, and no failure');
   make('old-20260101T000000Z', 'dokku.tar.zst');
   make('old-20260102T000000Z', 'dokku.tar.gz');
@@ -132,10 +136,7 @@ test('the archive checksum command writes a 0600 sum file and prints what the ru
   t.is(parsed.bytes, 13);
   t.is(statSync(join(dir, 'dokku.tar.zst')).mode & 0o777, 0o600);
   t.is(statSync(join(dir, 'dokku.tar.zst.sha256')).mode & 0o777, 0o600);
-  t.is(
-    bash(`cd '${dir.replace(/'/g, `'\\''`)}' && sha256sum -c --quiet dokku.tar.zst.sha256`).code,
-    0,
-  );
+  t.is(bash($`cd ${dir} && sha256sum -c --quiet dokku.tar.zst.sha256`).code, 0);
   t.throws(() => parseChecksumOutput(r.stdout, 'dokku.tar.gz'));
 });
 
@@ -170,12 +171,12 @@ test('fetch: the folder streams through tar; the check passes whole and refuses 
   const src = join(root, 'host', 'old-20260101T000000Z');
   mkdirSync(join(src, 'exports'), { recursive: true });
   writeFileSync(join(src, 'dokku.tar.zst'), 'archive');
-  bash(`cd '${src.replace(/'/g, `'\\''`)}' && sha256sum dokku.tar.zst > dokku.tar.zst.sha256`);
+  t.is(bash($`cd ${src} && sha256sum dokku.tar.zst > dokku.tar.zst.sha256`).code, 0, 'setup');
   writeFileSync(join(src, 'manifest.json'), '{}');
   writeFileSync(join(src, 'exports', 'SHA256SUMS'), '');
   const dest = join(root, 'here');
   const r = bash(
-    `${sendFolderCommand(src)} | { ${receiveFolderCommand(dest, 'old-20260101T000000Z')}; }`,
+    $`${sendFolderCommand(src)} | { ${receiveFolderCommand(dest, 'old-20260101T000000Z')}; }`,
   );
   t.is(r.code, 0, r.stderr);
   const copy = join(dest, 'old-20260101T000000Z');
@@ -185,7 +186,11 @@ test('fetch: the folder streams through tar; the check passes whole and refuses 
   t.is(ok.code, 0, ok.stderr);
   t.regex(ok.stdout, /^[0-9a-f]{64} {2}dokku\.tar\.zst$/m);
   writeFileSync(join(copy, 'exports', 'postgres-a.dump'), 'dump');
-  bash(`cd '${copy.replace(/'/g, `'\\''`)}/exports' && sha256sum postgres-a.dump > SHA256SUMS`);
+  t.is(
+    bash($`cd ${join(copy, 'exports')} && sha256sum postgres-a.dump > SHA256SUMS`).code,
+    0,
+    'setup',
+  );
   t.is(bash(checkFetchedCommand(copy)).code, 0);
   writeFileSync(join(copy, 'exports', 'postgres-a.dump'), 'dumq');
   t.not(bash(checkFetchedCommand(copy)).code, 0);

@@ -1,26 +1,30 @@
 /**
- * The source-side tasks' `run`, against a fake host that answers each planned
- * command with canned Dokku output (the real shapes from the reference). The
- * commands are the planned ones, bound by the real runtime; what is checked is
- * the decision each run makes from the answers.
+ * The source-side tasks' `run`, against the one task fake: each planned
+ * action is answered BY ITS ID with canned Dokku output (the real shapes from
+ * the reference). The commands are the planned ones, bound by the real
+ * runtime; what is checked is the decision each run makes from the answers,
+ * and the exact command lines the hosts would have got.
  */
 import test from 'ava';
-import { FerryError, RemoteError, StopError } from '../../src/errors.js';
+import { FerryError, StopError } from '../../src/errors.js';
 import { type Inventory, validateInventory } from '../../src/inventory/index.js';
 import { plan } from '../../src/plan/index.js';
 import { loadPlaybook } from '../../src/playbook/index.js';
-import type { StepOutputs } from '../../src/run/journal.js';
-import type { RunContext, StepTask } from '../../src/run/runner.js';
-import type { Connections, Remote, RunOptions, RunResult } from '../../src/ssh/connection.js';
-import * as checkQuiet from '../../src/tasks/check-quiet.js';
-import * as checkTarget from '../../src/tasks/check-target.js';
-import * as exportDatastores from '../../src/tasks/export-datastores.js';
-import * as inventoryTask from '../../src/tasks/inventory.js';
+import type { Bindings, Command } from '../../src/ssh/shell.js';
+import { createArchiveCommand } from '../../src/tasks/archive.js';
+import { incompatibilities, parseHostFacts } from '../../src/tasks/check-quiet.js';
 import type { Manifest } from '../../src/tasks/manifest.js';
-import * as retention from '../../src/tasks/retention.js';
-import { createRuntime, type Shared, type TaskRun } from '../../src/tasks/runtime.js';
-import type { PlanContext } from '../../src/tasks/types.js';
+import type { PlannedAction, PlanOptions } from '../../src/tasks/types.js';
+import {
+  type Answer,
+  type Answers,
+  type Call,
+  commandsOf,
+  manifestOf,
+  runPlannedStep,
+} from './task-fake.js';
 
+/** The run id runPlannedStep plans with. */
 const RUN = '20261123T104500Z';
 
 function inventory(): Inventory {
@@ -38,123 +42,75 @@ backup:
   );
 }
 
-type Answer = Partial<RunResult> | ((stdin: string | undefined) => Partial<RunResult>);
+const BACKUP = { source: 'old' };
+const MIGRATE = { source: 'old', target: 'new' };
 
-interface Fake {
-  /** Commands run, `host$ command`. */
-  ran: string[];
-  stdin: Record<string, string>;
-  logs: string[];
-  warns: string[];
-  states: Record<string, string>;
-}
-
-/** Runs one step of a shipped playbook with a fake host: `answers` by a distinctive part of the command. */
-async function runStep(
+/** Runs step `stepId` of a shipped playbook against {@link inventory}, answers by action id. */
+function runStep(
   playbook: string,
   bindings: Record<string, string>,
-  task: string,
-  answers: [string, Answer][],
-  options: { force?: boolean; outputs?: Record<string, StepOutputs> } = {},
-): Promise<{ fake: Fake; result: StepOutputs | undefined; error?: unknown }> {
-  const inv = inventory();
-  const pb = await loadPlaybook(playbook);
-  const p = plan(pb, inv, bindings, { runId: RUN, ...(options.force ? { force: true } : {}) });
-  const index = p.steps.findIndex((s) => s.task === task);
-  const planned = p.steps[index]!;
-  const fake: Fake = { ran: [], stdin: {}, logs: [], warns: [], states: {} };
-  const remote = (host: string): Remote =>
-    ({
-      host: { name: host },
-      async run(command: string, opts: RunOptions = {}): Promise<RunResult> {
-        fake.ran.push(`${host}$ ${command}`);
-        if (typeof opts.stdin === 'string') fake.stdin[command] = opts.stdin;
-        const hit = answers.find(([marker]) => command.includes(marker));
-        const a = hit ? hit[1] : {};
-        const got = typeof a === 'function' ? a(opts.stdin as string | undefined) : a;
-        const r: RunResult = {
-          stdout: got.stdout ?? '',
-          stderr: got.stderr ?? '',
-          code: got.code ?? 0,
-        };
-        if (!(opts.allowCodes ?? [0]).includes(r.code)) {
-          throw new RemoteError({ host, command, ...r });
-        }
-        return r;
-      },
-    }) as unknown as Remote;
-  const connections = { get: async (h: string) => remote(h) } as unknown as Connections;
-  const signal = new AbortController().signal;
-  const outputs = options.outputs ?? {};
-  const run: RunContext<Shared> = {
-    runId: RUN,
-    shared: { connections, reach: new Map() },
-    outputs,
-    signal,
-    need: () => {
-      throw new Error('not used');
-    },
-  };
-  const stepTask: StepTask = {
-    stepId: planned.id,
-    host: planned.host,
-    attempt: 1,
-    signal,
-    setTitle: () => {},
-    log: (l) => fake.logs.push(l),
-    progress: () => {},
-    skip: () => {},
-    warn: (m) => fake.warns.push(m),
-    hostState: (h, n) => {
-      fake.states[h] = n;
-    },
-  };
-  const roles: Record<string, Inventory['hosts'][string] | undefined> = {};
-  for (const [role, b] of Object.entries(p.bindings)) roles[role] = inv.hosts[b.host];
-  const ctx: PlanContext<unknown> = {
-    step: { id: planned.id, task, on: pb.steps[index]!.on, index },
-    params: pb.steps[index]!.params,
-    host: inv.hosts[planned.host],
-    roles,
-    inventory: inv,
-    options: p.options,
-  };
-  const rt = createRuntime({ ctx, actions: planned.actions, task: stepTask, run });
-  const mods: Record<string, { run: TaskRun<never> }> = {
-    'check-quiet': checkQuiet,
-    'check-target': checkTarget,
-    inventory: inventoryTask,
-    'export-datastores': exportDatastores,
-    retention,
-  };
-  try {
-    const result = await (mods[task]!.run as TaskRun)(rt);
-    return { fake, result };
-  } catch (error) {
-    return { fake, result: undefined, error };
-  }
+  stepId: string,
+  answers: Answers,
+  opts: { options?: Partial<PlanOptions>; manifest?: Manifest } = {},
+) {
+  return runPlannedStep(playbook, inventory(), bindings, stepId, {
+    answers,
+    ...(opts.options ? { options: opts.options } : {}),
+    ...(opts.manifest ? { manifest: opts.manifest } : {}),
+  });
 }
+
+/** The planned command of action `id` in step `stepId` (with its holes open), as runStep plans it. */
+async function plannedCommand(
+  playbook: string,
+  bindings: Record<string, string>,
+  stepId: string,
+  id: string,
+): Promise<Command> {
+  const p = plan(await loadPlaybook(playbook), inventory(), bindings, { runId: RUN });
+  const all = (as: readonly PlannedAction[]): PlannedAction[] =>
+    as.flatMap((a) => [a, ...all(a.kind === 'stream' ? [] : (a.fallback ?? []))]);
+  const a = all(p.steps.find((s) => s.id === stepId)?.actions ?? []).find((x) => x.id === id);
+  if (!a || a.kind === 'stream') throw new Error(`no command action ${id} in ${stepId}`);
+  return a.command;
+}
+
+/**
+ * Answers a repeated action by the values its holes were bound to: the entry
+ * whose binding of the planned `command` is exactly the command line that ran
+ * (the fake records the bound line, not the values), else `otherwise`.
+ */
+function byBinding(
+  command: Command,
+  table: [Bindings, Answer][],
+  otherwise: Answer = {},
+): (call: Call) => Answer {
+  return (call) => table.find(([b]) => command.bind(b).render() === call.command)?.[1] ?? otherwise;
+}
+
+const ids = (calls: Call[]) => calls.map((c) => c.id);
 
 const FACTS_OLD = { stdout: 'dokku version 0.38.27\nx86_64\n1001\n1001\n' };
 
 test('check-quiet: a held deploy lock refuses, naming the app; nothing is changed', async (t) => {
-  const { fake, error } = await runStep('backup', { source: 'old' }, 'check-quiet', [
-    [
-      '.deploy.lock',
-      {
-        stdout:
-          '0 /var/lib/dokku/data/apps/api/.deploy.lock\n15 /var/lib/dokku/data/apps/notes/.deploy.lock\n',
-      },
-    ],
-    ['builds:list', { stdout: '[]' }],
-  ]);
+  const { seen, error } = await runStep('backup', BACKUP, 'check-quiet', {
+    'deploy-locks': {
+      stdout:
+        '0 /var/lib/dokku/data/apps/api/.deploy.lock\n15 /var/lib/dokku/data/apps/notes/.deploy.lock\n',
+    },
+    'running-builds': { stdout: '[]' },
+  });
   t.true(error instanceof StopError);
   const e = error as StopError;
   t.regex(e.message, /a deploy of notes is running/);
   t.notRegex(e.message, /api/);
   t.regex(e.hint ?? '', /apps:unlock/);
-  t.true(fake.logs.some((l) => /api is locked with apps:lock/.test(l)));
-  t.is(fake.states.old, 'unchanged');
+  t.true(seen.logs.some((l) => /api is locked with apps:lock/.test(l)));
+  t.deepEqual(seen.states, ['old: unchanged']);
+  t.true(
+    seen.calls.every((c) => c.host === 'old'),
+    'only the source is asked',
+  );
 });
 
 test('check-quiet: a running build or dokku process refuses; none passes', async (t) => {
@@ -172,131 +128,151 @@ test('check-quiet: a running build or dokku process refuses; none passes', async
       log_path: '/x',
     },
   ]);
-  const busy = await runStep('backup', { source: 'old' }, 'check-quiet', [
-    ['builds:list', { stdout: build }],
-    ['ps -eo', { stdout: '  77 /bin/bash /usr/bin/dokku ps:rebuild web\n' }],
-  ]);
+  const busy = await runStep('backup', BACKUP, 'check-quiet', {
+    'running-builds': { stdout: build },
+    'dokku-processes': { stdout: '  77 /bin/bash /usr/bin/dokku ps:rebuild web\n' },
+  });
   t.true(busy.error instanceof StopError);
   t.regex((busy.error as Error).message, /build 01j8c4xv7bk5w3 of web is running/);
   t.regex((busy.error as Error).message, /dokku ps:rebuild web/);
 
-  const quiet = await runStep('backup', { source: 'old' }, 'check-quiet', [
-    ['builds:list', { stdout: '[]\n' }],
-  ]);
+  // A record a crash left `running`, whose process is gone: Dokku shows it abandoned.
+  const crashed = await runStep('backup', BACKUP, 'check-quiet', {
+    'running-builds': {
+      stdout: build.replace('"display_status":"running"', '"display_status":"abandoned"'),
+    },
+  });
+  t.is(crashed.error, undefined, 'a crashed build never blocks a run');
+  t.true(crashed.seen.logs.some((l) => /build 01j8c4xv7bk5w3 of web was abandoned/.test(l)));
+
+  const quiet = await runStep('backup', BACKUP, 'check-quiet', {
+    'running-builds': { stdout: '[]\n' },
+  });
   t.is(quiet.error, undefined);
-  t.is(quiet.fake.ran.length, 3);
+  t.deepEqual(ids(quiet.seen.calls), ['deploy-locks', 'running-builds', 'dokku-processes']);
 
   // Before 0.38 there is no builds:list: only the locks and processes tell.
-  const old = await runStep('backup', { source: 'old' }, 'check-quiet', [
-    [
-      'builds:list',
-      {
-        code: 1,
-        stderr: ' !     `builds:list` is not a dokku command.\n !     See `dokku help`\n',
-      },
-    ],
-  ]);
+  const old = await runStep('backup', BACKUP, 'check-quiet', {
+    'running-builds': {
+      code: 1,
+      stderr: ' !     `builds:list` is not a dokku command.\n !     See `dokku help`\n',
+    },
+  });
   t.is(old.error, undefined);
-  t.true(old.fake.logs.some((l) => /before 0\.38/.test(l)));
+  t.true(old.seen.logs.some((l) => /before 0\.38/.test(l)));
 });
 
 test('check-quiet against a target: older Dokku, other arch, other uid are refused with why', async (t) => {
-  const answer =
-    (target: string): Answer =>
-    () => ({ stdout: target });
   const run = (target: string) =>
-    runStep('migrate', { source: 'old', target: 'new' }, 'check-quiet', [
-      ['builds:list', { stdout: '[]' }],
-      ['dokku version', answer(target)],
-    ]);
-  // the fake answers both hosts alike: compare the source with itself first
+    runStep('migrate', MIGRATE, 'check-quiet', {
+      'running-builds': { stdout: '[]' },
+      'own-facts': FACTS_OLD,
+      'other-facts': { stdout: target },
+    });
   const same = await run(FACTS_OLD.stdout);
   t.is(same.error, undefined);
   t.deepEqual(same.result, {
     source: { dokkuVersion: '0.38.27', arch: 'x86_64' },
     target: { dokkuVersion: '0.38.27', arch: 'x86_64' },
   });
-
-  const src = checkQuiet.parseHostFacts(FACTS_OLD.stdout);
-  const tgt = checkQuiet.parseHostFacts('dokku version 0.37.7\naarch64\n1002\n1001\n');
-  const why = checkQuiet.incompatibilities(
-    { name: 'old', facts: src },
-    { name: 'new', facts: tgt },
+  // Each host's facts are read on that host.
+  t.deepEqual(
+    same.seen.calls.filter((c) => c.id.endsWith('-facts')).map((c) => [c.id, c.host]),
+    [
+      ['own-facts', 'old'],
+      ['other-facts', 'new'],
+    ],
   );
+
+  const src = parseHostFacts(FACTS_OLD.stdout);
+  const tgt = parseHostFacts('dokku version 0.37.7\naarch64\n1002\n1001\n');
+  const why = incompatibilities({ name: 'old', facts: src }, { name: 'new', facts: tgt });
   t.is(why.length, 3);
   t.regex(why[0]!, /new runs Dokku 0\.37\.7, older than old's 0\.38\.27/);
   t.regex(why[1]!, /new is aarch64 but old is x86_64/);
   t.regex(why[2]!, /1002:1001 on new but 1001:1001 on old/);
-  const newer = checkQuiet.parseHostFacts('dokku version v0.38.28-3-gabc\nx86_64\n1001\n1001\n');
-  t.deepEqual(
-    checkQuiet.incompatibilities({ name: 'old', facts: src }, { name: 'new', facts: newer }),
-    [],
-  );
-  t.throws(() => checkQuiet.parseHostFacts('dokku version 0.38.27\nx86_64\n'), {
+  const newer = parseHostFacts('dokku version v0.38.28-3-gabc\nx86_64\n1001\n1001\n');
+  t.deepEqual(incompatibilities({ name: 'old', facts: src }, { name: 'new', facts: newer }), []);
+  t.throws(() => parseHostFacts('dokku version 0.38.27\nx86_64\n'), {
     instanceOf: FerryError,
   });
+
+  // The run refuses such a target, both hosts left as they were.
+  const older = await run('dokku version 0.37.7\naarch64\n1002\n1001\n');
+  t.true(older.error instanceof StopError);
+  t.regex((older.error as Error).message, /new cannot receive old's data/);
+  t.regex((older.error as Error).message, /older than old's 0\.38\.27/);
+  t.regex((older.error as StopError).hint ?? '', /Install Dokku 0\.38\.27 or newer on new/);
+  t.deepEqual(older.seen.states, ['old: unchanged', 'new: unchanged']);
 });
 
 test('check-target: data refused without --force; with it a safety archive comes first', async (t) => {
-  const existing: [string, Answer] = [
-    "-printf 'app %f",
-    { stdout: 'app web\nservice postgres/db\n' },
-  ];
-  const df: [string, Answer] = [
-    'df -Pk',
-    {
-      stdout:
-        'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 1000000 10 900000 1% /\n/dev/vdb 1000000 10 800000 1% /var/lib\n',
-    },
-  ];
-  const refused = await runStep('migrate', { source: 'old', target: 'new' }, 'check-target', [
-    existing,
-    df,
-  ]);
+  const existing: Answer = { stdout: 'app web\nservice postgres/db\n' };
+  const df: Answer = {
+    stdout:
+      'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 1000000 10 900000 1% /\n/dev/vdb 1000000 10 800000 1% /var/lib\n',
+  };
+  const refused = await runStep('migrate', MIGRATE, 'check-target', {
+    'existing-data': existing,
+    'free-space': df,
+  });
   t.true(refused.error instanceof StopError);
   t.regex(
     (refused.error as Error).message,
     /new already holds Dokku data \(apps web; services postgres\/db\)/,
   );
   t.regex((refused.error as StopError).hint ?? '', /--force/);
-  t.false(refused.fake.ran.some((c) => /install -d|tar /.test(c)));
+  // Refused on what it found: nothing else asked, nothing written.
+  t.deepEqual(ids(refused.seen.calls), ['existing-data']);
+  t.deepEqual(refused.seen.states, ['new: unchanged']);
 
   const forced = await runStep(
     'migrate',
-    { source: 'old', target: 'new' },
+    MIGRATE,
     'check-target',
-    [
-      existing,
-      df,
-      ['du -sck', { stdout: '1000\ttotal\n' }],
-      ['command -v zstd', { stdout: '/usr/bin/zstd\n' }],
-      ['sha256sum dokku.tar.zst', { stdout: `${'a'.repeat(64)}  dokku.tar.zst\n4096\n` }],
-    ],
-    { force: true },
+    {
+      'existing-data': existing,
+      'free-space': df,
+      'source-size': { stdout: '1000\ttotal\n' },
+      'zstd-probe': { stdout: '/usr/bin/zstd\n' },
+      'archive-checksum zstd': { stdout: `${'a'.repeat(64)}  dokku.tar.zst\n4096\n` },
+    },
+    { options: { force: true } },
   );
   t.is(forced.error, undefined, String(forced.error));
   const dir = `/srv/archives/new-pre-ferry-${RUN}`;
   t.is(forced.result?.safetyArchive, `${dir}/dokku.tar.zst`);
-  t.regex(forced.fake.states.new ?? '', /safety archive .*new-pre-ferry/);
-  const order = forced.fake.ran.map(
-    (c) => c.split('$ ')[0] + (c.includes('zstd -q -1') ? ' tar' : ''),
+  t.is(forced.result?.safetySha256, 'a'.repeat(64));
+  t.true(forced.seen.states.some((s) => /^new: safety archive .*new-pre-ferry/.test(s)));
+  const archive = forced.seen.calls.filter((c) => c.id === 'create-archive');
+  t.deepEqual(
+    archive.map((c) => [c.item, c.host, c.command]),
+    [['zstd', 'new', createArchiveCommand(dir, 'zstd').render()]],
+    'the zstd form, of the target, into its pre-ferry folder; the gzip form not run when zstd is there',
   );
-  t.true(order.includes('new tar'));
   t.true(
-    forced.fake.ran.some((c) => c.startsWith('old$ du -sck')),
+    forced.seen.calls.some((c) => c.id === 'source-size' && c.host === 'old'),
     'source size read on old',
   );
+  const order = ids(forced.seen.calls);
+  t.true(order.indexOf('existing-data') < order.indexOf('create-archive'));
   t.false(
-    forced.fake.ran.some((c) => c.includes('gzip -1')),
+    forced.seen.calls.some((c) => c.item === 'gzip'),
     'gzip form not run when zstd is there',
   );
 
-  const full = await runStep('migrate', { source: 'old', target: 'new' }, 'check-target', [
-    df,
-    ['du -sck', { stdout: '850000\ttotal\n' }],
-  ]);
+  const full = await runStep('migrate', MIGRATE, 'check-target', {
+    'free-space': df,
+    'source-size': { stdout: '850000\ttotal\n' },
+  });
   t.true(full.error instanceof StopError);
-  t.regex((full.error as Error).message, /less than the 830 MiB of old's Dokku data/);
+  // 800000 KiB free on /var/lib (the lesser mount) against 850000 KiB of data, in decimal units.
+  t.regex(
+    (full.error as Error).message,
+    /new has 819 MB free under \/home or \/var\/lib, less than the 870 MB of old's Dokku data/,
+  );
+  t.deepEqual(full.seen.states, ['new: unchanged']);
+  t.false(full.seen.calls.some((c) => c.id === 'create-archive'));
 });
 
 const PS = (deployed: boolean) =>
@@ -308,51 +284,75 @@ const PS = (deployed: boolean) =>
   });
 
 test('inventory: apps with their deploy method, services, plugins, networks; mounts warned; manifest written 0600', async (t) => {
-  const { fake, result, error } = await runStep('backup', { source: 'old' }, 'inventory', [
-    ['dokku version', FACTS_OLD],
-    ['apps:list', { stdout: '=====> My Apps\napi\nimg\nnew-app\ntarball\n' }],
-    [
-      '/var/lib/dokku/config/apps/api/',
-      { stdout: 'deploy-source=git-push\ndeploy-source-metadata=abc123\n' },
-    ],
-    [
-      '/var/lib/dokku/config/apps/img/',
-      { stdout: 'deploy-source=docker-image\ndeploy-source-metadata=lab/whoami:1.0\n' },
-    ],
-    [
-      '/var/lib/dokku/config/apps/new-app/',
-      { stdout: 'deploy-source=\ndeploy-source-metadata=\n' },
-    ],
-    [
-      '/var/lib/dokku/config/apps/tarball/',
-      { stdout: 'deploy-source=tar.gz\ndeploy-source-metadata=https://x.test/a.tgz\n' },
-    ],
-    ['ps:report new-app', { stdout: PS(false) }],
-    ['ps:report', { stdout: PS(true) }],
-    [
-      'storage:list api',
-      {
-        stdout: JSON.stringify([
-          { entry_name: 'a', host_path: '/var/lib/dokku/data/storage/api', container_path: '/s' },
-          { entry_name: 'b', host_path: '/srv/uploads', container_path: '/u' },
-          { entry_name: 'c', host_path: 'cache-vol', container_path: '/c' },
-        ]),
-      },
-    ],
-    ['storage:list', { stdout: '[]' }],
-    [
-      'plugin:list',
-      {
-        stdout:
-          "  apps                 0.38.27 enabled    dokku core apps plugin\n  postgres             1.48.0 enabled    dokku postgres service plugin\n  redis                1.40.0 disabled   dokku redis service plugin\n  letsencrypt          0.22.0 enabled    Automated installation of let's encrypt TLS certificates\n",
-      },
-    ],
-    ['postgres:list', { stdout: 'db\nother\n' }],
-    ['services/postgres/db/', { stdout: 'IMAGE=postgres\nIMAGE_VERSION=18.4\nLINKS=api img \n' }],
-    ['services/postgres/other/', { stdout: 'IMAGE=postgres\nIMAGE_VERSION=18.4\nLINKS=\n' }],
-    ['network:list', { stdout: '=====> Networks\nhost\nferry-net\nbridge\nnone\n' }],
-    ['du -sck', { stdout: '2048\ttotal\n' }],
-  ]);
+  const cmd = (id: string) => plannedCommand('backup', BACKUP, 'inventory', id);
+  const src = (source: string, metadata: string): Answer => ({
+    stdout: `deploy-source=${source}\ndeploy-source-metadata=${metadata}\n`,
+  });
+  const { seen, result, error } = await runStep('backup', BACKUP, 'inventory', {
+    'host-facts': FACTS_OLD,
+    'apps-list': { stdout: '=====> My Apps\napi\nimg\nnew-app\ntarball\n' },
+    'deploy-source': byBinding(await cmd('deploy-source'), [
+      [{ app: 'api' }, src('git-push', 'abc123')],
+      [{ app: 'img' }, src('docker-image', 'lab/whoami:1.0')],
+      [{ app: 'new-app' }, src('', '')],
+      [{ app: 'tarball' }, src('tar.gz', 'https://x.test/a.tgz')],
+    ]),
+    'ps-report': byBinding(await cmd('ps-report'), [[{ app: 'new-app' }, { stdout: PS(false) }]], {
+      stdout: PS(true),
+    }),
+    'storage-list': byBinding(
+      await cmd('storage-list'),
+      [
+        [
+          { app: 'api' },
+          {
+            stdout: JSON.stringify([
+              {
+                entry_name: 'a',
+                host_path: '/var/lib/dokku/data/storage/api',
+                container_path: '/s',
+              },
+              { entry_name: 'b', host_path: '/srv/uploads', container_path: '/u' },
+              { entry_name: 'c', host_path: 'cache-vol', container_path: '/c' },
+            ]),
+          },
+        ],
+      ],
+      { stdout: '[]' },
+    ),
+    'plugin-list': {
+      stdout:
+        "  apps                 0.38.27 enabled    dokku core apps plugin\n  postgres             1.48.0 enabled    dokku postgres service plugin\n  redis                1.40.0 disabled   dokku redis service plugin\n  letsencrypt          0.22.0 enabled    Automated installation of let's encrypt TLS certificates\n",
+    },
+    'service-list': byBinding(await cmd('service-list'), [
+      [{ plugin: 'postgres' }, { stdout: 'db\nother\n' }],
+    ]),
+    'service-facts': byBinding(await cmd('service-facts'), [
+      [
+        { plugin: 'postgres', service: 'db' },
+        { stdout: 'IMAGE=postgres\nIMAGE_VERSION=18.4\nLINKS=api img \n' },
+      ],
+      [
+        { plugin: 'postgres', service: 'other' },
+        { stdout: 'IMAGE=postgres\nIMAGE_VERSION=18.4\nLINKS=\n' },
+      ],
+    ]),
+    'plugin-capabilities': {
+      stdout: 'sub create\nsub export\nsub import\nsub info\nunimplemented "backup-auth"\n',
+    },
+    'service-status': (call) => ({
+      stdout: call.vars.service === 'other' ? 'stopped\n' : 'running\n',
+    }),
+    'network-list': {
+      stdout: JSON.stringify([
+        { Name: 'bridge', Driver: 'bridge', Labels: {}, DokkuManaged: false },
+        { Name: 'ferry-net', Driver: 'bridge', Labels: {}, DokkuManaged: true },
+        { Name: 'someone-else', Driver: 'bridge', Labels: {}, DokkuManaged: false },
+        { Name: 'overlay-net', Driver: 'overlay', Labels: {}, DokkuManaged: true },
+      ]),
+    },
+    'data-size': { stdout: '2048\ttotal\n' },
+  });
   t.is(error, undefined, String(error));
   const m = result?.manifest as unknown as Manifest;
   t.deepEqual(
@@ -371,56 +371,107 @@ test('inventory: apps with their deploy method, services, plugins, networks; mou
       image: 'postgres',
       imageVersion: '18.4',
       links: ['api', 'img'],
+      status: 'running',
     },
-    { plugin: 'postgres', name: 'other', image: 'postgres', imageVersion: '18.4', links: [] },
+    {
+      plugin: 'postgres',
+      name: 'other',
+      image: 'postgres',
+      imageVersion: '18.4',
+      links: [],
+      status: 'stopped',
+    },
   ]);
-  t.false(
-    fake.ran.some((c) => c.includes('redis:list')),
-    'a disabled plugin is not asked',
-  );
+  t.deepEqual(m.datastores, {
+    postgres: {
+      implemented: ['create', 'export', 'import', 'info'],
+      unimplemented: ['backup-auth'],
+      known: true,
+    },
+  });
+  t.true(seen.logs.includes('postgres other is stopped on old: carried as it is'));
+  // A disabled plugin (redis) and a plugin that is no datastore (letsencrypt) are not asked.
+  t.deepEqual(commandsOf(seen, 'service-list'), ['dokku --quiet postgres:list']);
   t.deepEqual(
     m.plugins.filter((p) => !p.core).map((p) => p.name),
     ['postgres', 'redis', 'letsencrypt'],
   );
-  t.deepEqual(m.networks, ['ferry-net']);
+  // Dokku's own networks only (someone-else's is left alone); a non-bridge one is warned.
+  t.deepEqual(m.networks, ['ferry-net', 'overlay-net']);
+  t.true(seen.logs.some((l) => /network someone-else is not Dokku's/.test(l)));
   t.is(m.dataBytes, 2048 * 1024);
   t.like(m.source, { host: 'old', dokkuVersion: '0.38.27', arch: 'x86_64', dokkuUid: 1001 });
-  t.is(m.warnings.length, 2);
+  t.is(m.warnings.length, 3);
+  t.regex(m.warnings[2]!, /network overlay-net uses the overlay driver/);
   t.regex(
     m.warnings[0]!,
     /api: mount \/srv\/uploads:\/u: host path .* outside \/var\/lib\/dokku\/data\/storage/,
   );
   t.regex(m.warnings[1]!, /docker volume cache-vol/);
-  t.deepEqual(fake.warns, m.warnings);
-  const write = Object.entries(fake.stdin).find(([c]) => c.includes('manifest.json'));
+  t.deepEqual(seen.warnings, m.warnings);
+  const write = seen.calls.find((c) => c.id === 'write-manifest');
   t.truthy(write);
-  t.regex(write![0], /^umask 077 && cat > \/srv\/archives\/old-20261123T104500Z\/manifest\.json$/);
-  t.deepEqual(JSON.parse(write![1]), m);
-  const mkdir = fake.ran.findIndex((c) => c.includes('install -d -m 0700'));
-  const cat = fake.ran.findIndex((c) => c.includes('manifest.json'));
-  t.true(mkdir >= 0 && mkdir < cat);
+  t.is(write!.command, `umask 077 && cat > /srv/archives/old-${RUN}/manifest.json`);
+  t.deepEqual(JSON.parse(write!.stdin ?? ''), m);
+  t.deepEqual(commandsOf(seen, 'run-dirs'), [
+    `install -d -m 0700 /srv/archives /srv/archives/old-${RUN}`,
+  ]);
+  const order = ids(seen.calls);
+  t.true(
+    order.indexOf('run-dirs') >= 0 && order.indexOf('run-dirs') < order.indexOf('write-manifest'),
+  );
+});
+
+test('inventory: an app on k3s is refused before anything is written; before 0.35.3 networks come from the text list', async (t) => {
+  const base: Record<string, Answer> = {
+    'host-facts': FACTS_OLD,
+    'apps-list': { stdout: 'api\nweb\n' },
+    'ps-report': { stdout: PS(true) },
+    'storage-list': { stdout: '[]' },
+    'plugin-list': { stdout: '  apps                 0.38.27 enabled    dokku core apps plugin\n' },
+    'network-list': { code: 1, stderr: ' !     Invalid flag passed: --format\n' },
+    'network-list-text': { stdout: '=====> Networks\nbridge\nmy-net\n' },
+  };
+  const k3s = await runStep('backup', BACKUP, 'inventory', {
+    ...base,
+    schedulers: { stdout: '--global docker-local\nweb k3s\n' },
+  });
+  t.true(k3s.error instanceof StopError);
+  t.regex((k3s.error as Error).message, /^web is scheduled on k3s/);
+  t.false(k3s.seen.calls.some((c) => c.id === 'run-dirs' || c.id === 'write-manifest'));
+  const globalK3s = await runStep('backup', BACKUP, 'inventory', {
+    ...base,
+    schedulers: { stdout: '--global k3s\napi docker-local\n' },
+  });
+  t.regex(
+    (globalK3s.error as Error).message,
+    /^web is scheduled on k3s/,
+    'the global scheduler counts',
+  );
+
+  const old = await runStep('backup', BACKUP, 'inventory', base);
+  t.is(old.error, undefined, String(old.error));
+  t.deepEqual((old.result?.manifest as unknown as Manifest | undefined)?.networks, ['my-net']);
 });
 
 test('inventory: an older Dokku without --format json falls back to the text reports', async (t) => {
-  const { result, error } = await runStep('backup', { source: 'old' }, 'inventory', [
-    ['dokku version', { stdout: 'dokku version 0.37.7\nx86_64\n1001\n1001\n' }],
-    ['apps:list', { stdout: 'web\n' }],
-    ['deploy-source', { stdout: 'deploy-source=\ndeploy-source-metadata=\n' }],
-    ['--format json', { code: 1, stderr: ' !     unknown flag: --format\n' }],
-    [
-      'ps:report web',
-      {
-        stdout:
-          '=====> web ps information\n       Deployed:                      true\n       Processes:                     1\n       Restore:                       false\n       Running:                       false\n',
-      },
-    ],
-    ['storage:list web', { stdout: '-v /var/lib/dokku/data/storage/web:/data\n' }],
-    [
-      'plugin:list',
-      { stdout: '  apps                 0.37.7 enabled    dokku core apps plugin\n' },
-    ],
-    ['du -sck', { stdout: '1\ttotal\n' }],
-  ]);
+  const noFormat: Answer = { code: 1, stderr: ' !     unknown flag: --format\n' };
+  const { seen, result, error } = await runStep('backup', BACKUP, 'inventory', {
+    'host-facts': { stdout: 'dokku version 0.37.7\nx86_64\n1001\n1001\n' },
+    'apps-list': { stdout: 'web\n' },
+    'deploy-source': { stdout: 'deploy-source=\ndeploy-source-metadata=\n' },
+    'ps-report': noFormat,
+    'storage-list': noFormat,
+    'ps-report-text': {
+      stdout:
+        '=====> web ps information\n       Deployed:                      true\n       Processes:                     1\n       Restore:                       false\n       Running:                       false\n',
+    },
+    'storage-list-text': { stdout: '-v /var/lib/dokku/data/storage/web:/data\n' },
+    'plugin-list': {
+      stdout: '  apps                 0.37.7 enabled    dokku core apps plugin\n',
+    },
+    'data-size': { stdout: '1\ttotal\n' },
+  });
   t.is(error, undefined, String(error));
   const m = result?.manifest as unknown as Manifest;
   t.like(m.apps[0], {
@@ -434,31 +485,32 @@ test('inventory: an older Dokku without --format json falls back to the text rep
     { hostPath: '/var/lib/dokku/data/storage/web', containerPath: '/data' },
   ]);
   t.regex(m.warnings[0]!, /web records no deploy-source/);
+  // The text forms ran, for that app, after the JSON forms failed.
+  t.deepEqual(commandsOf(seen, 'ps-report-text'), ['dokku ps:report web']);
+  t.deepEqual(commandsOf(seen, 'storage-list-text'), ['dokku storage:list web']);
 });
 
+const DB = { plugin: 'postgres', name: 'db', image: 'postgres', imageVersion: '18.4', links: [] };
+
 test('export-datastores: one export per manifest service, sums reported; a failed export says how to fix it', async (t) => {
-  const manifest = {
-    version: 1,
-    runId: RUN,
-    services: [
-      { plugin: 'postgres', name: 'db', image: 'postgres', imageVersion: '18.4', links: [] },
-    ],
-    apps: [],
-  };
-  const outputs = { inventory: { manifest } } as unknown as Record<string, StepOutputs>;
+  const manifest = manifestOf({ runId: RUN, services: [DB] });
   const sum = 'b'.repeat(64);
   const ok = await runStep(
     'backup',
-    { source: 'old' },
+    BACKUP,
     'export-datastores',
-    [['SHA256SUMS', { stdout: `${sum}  postgres-db.dump\nsize 2791 postgres-db.dump\n` }]],
-    { outputs },
+    { 'export-sums': { stdout: `${sum}  postgres-db.dump\nsize 2791 postgres-db.dump\n` } },
+    { manifest },
   );
   t.is(ok.error, undefined, String(ok.error));
-  t.true(
-    ok.fake.ran.includes(
-      `old$ umask 077 && dokku postgres:export db > /srv/archives/old-${RUN}/exports/postgres-db.dump`,
-    ),
+  t.deepEqual(
+    ok.seen.calls.filter((c) => c.id === 'export').map((c) => [c.host, c.command]),
+    [
+      [
+        'old',
+        `umask 077 && dokku postgres:export db > /srv/archives/old-${RUN}/exports/postgres-db.dump.part && mv -f /srv/archives/old-${RUN}/exports/postgres-db.dump.part /srv/archives/old-${RUN}/exports/postgres-db.dump`,
+      ],
+    ],
   );
   t.deepEqual(ok.result?.exports, [
     { plugin: 'postgres', service: 'db', file: 'postgres-db.dump', sha256: sum, bytes: 2791 },
@@ -466,18 +518,101 @@ test('export-datastores: one export per manifest service, sums reported; a faile
 
   const failed = await runStep(
     'backup',
-    { source: 'old' },
+    BACKUP,
     'export-datastores',
-    [[':export', { code: 1, stderr: ' !     Service is not running\n' }]],
-    { outputs },
+    { export: { code: 1, stderr: ' !     Service is not running\n' } },
+    { manifest },
   );
   t.true(failed.error instanceof FerryError);
   t.regex((failed.error as FerryError).hint ?? '', /postgres:start db/);
+  t.false(
+    failed.seen.calls.some((c) => c.id === 'export-sums'),
+    'no sums after a failed export',
+  );
+});
+
+test('export-datastores: a service name from the manifest reaches the shell as quoted words', async (t) => {
+  // A manifest is read back from a file: its names are bound as values, never as shell text.
+  const manifest = manifestOf({ runId: RUN, services: [{ ...DB, name: "d$(id)b 'x" }] });
+  const { seen } = await runStep('backup', BACKUP, 'export-datastores', {}, { manifest });
+  const file = `/srv/archives/old-${RUN}/exports/postgres-'d$(id)b '\\''x'.dump`;
+  t.deepEqual(commandsOf(seen, 'export'), [
+    `umask 077 && dokku postgres:export 'd$(id)b '\\''x' > ${file}.part && mv -f ${file}.part ${file}`,
+  ]);
+});
+
+test('export-datastores: a plugin without export, and a stopped service, are copied as files and not exported', async (t) => {
+  const cache = {
+    plugin: 'memcached',
+    name: 'cache',
+    image: 'memcached',
+    imageVersion: '1.6.42',
+    links: [],
+    status: 'running',
+  };
+  const idle = { ...DB, name: 'idle', status: 'stopped' };
+  const manifest = manifestOf({
+    runId: RUN,
+    services: [DB, cache, idle],
+    datastores: {
+      postgres: {
+        implemented: ['create', 'export', 'import', 'info'],
+        unimplemented: [],
+        known: true,
+      },
+      memcached: {
+        implemented: ['create', 'info'],
+        unimplemented: ['export', 'import'],
+        known: true,
+      },
+    },
+  });
+  const sum = 'c'.repeat(64);
+  const r = await runStep(
+    'backup',
+    BACKUP,
+    'export-datastores',
+    { 'export-sums': { stdout: `${sum}  postgres-db.dump\nsize 10 postgres-db.dump\n` } },
+    { manifest },
+  );
+  t.is(r.error, undefined, String(r.error));
+  t.deepEqual(
+    r.seen.calls.filter((c) => c.id === 'export').map((c) => c.vars),
+    [{ plugin: 'postgres', service: 'db' }],
+    'only the running postgres service is exported',
+  );
+  t.deepEqual(r.result?.notExported, [
+    { plugin: 'memcached', service: 'cache', why: 'dokku-memcached does not implement export' },
+    { plugin: 'postgres', service: 'idle', why: 'it is stopped: its files are copied as they are' },
+  ]);
+  t.deepEqual(
+    ((r.result?.exports ?? []) as { service: string }[]).map((e) => e.service),
+    ['db'],
+  );
+});
+
+test('export-datastores: an export that hangs past its time limit names the service', async (t) => {
+  const manifest = manifestOf({ runId: RUN, services: [DB] });
+  const r = await runStep(
+    'backup',
+    BACKUP,
+    'export-datastores',
+    { export: { signal: 'its 3600000 ms timeout' } },
+    { manifest },
+  );
+  t.true(r.error instanceof FerryError);
+  t.is(
+    (r.error as Error).message,
+    'postgres:export db on old did not finish in 3600 s: the service hangs',
+  );
+  t.regex((r.error as FerryError).hint ?? '', /dokku postgres:logs db/);
+  t.is(r.seen.calls.find((c) => c.id === 'export')?.timeoutMs, 3_600_000);
 });
 
 test('retention: reports what it removed', async (t) => {
-  const { result } = await runStep('backup', { source: 'old' }, 'retention', [
-    ['removed', { stdout: 'removed /srv/archives/old-20200101T000000Z\n' }],
-  ]);
+  const { seen, result } = await runStep('backup', BACKUP, 'retention', {
+    prune: { stdout: 'removed /srv/archives/old-20200101T000000Z\n' },
+  });
   t.deepEqual(result, { keep: 2, removed: ['/srv/archives/old-20200101T000000Z'] });
+  t.true(seen.logs.includes('removed /srv/archives/old-20200101T000000Z'));
 });

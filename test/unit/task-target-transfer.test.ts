@@ -16,16 +16,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { StopError } from '../../src/errors.js';
-import { hashed } from '../../src/tasks/common.js';
+import { $ } from '../../src/ssh/shell.js';
+import { hashed, runDir } from '../../src/tasks/common.js';
+import { discardStageCommand, stagePaths } from '../../src/tasks/stage.js';
 import transfer, {
   receiveDataCommand,
-  run,
+  sendArchiveCommand,
   sendLiveCommand,
-  stagePaths,
   type TransferParams,
 } from '../../src/tasks/transfer.js';
 import type { PlanContext, PlanOptions } from '../../src/tasks/types.js';
-import { fakeRuntime, manifestOf, targetInventory } from './task-target-fake.js';
+import { manifestOf, runTask, type Seen, taskInventory } from './task-fake.js';
 
 const RUN = '20261123T100000Z';
 
@@ -33,7 +34,7 @@ function ctx(
   params: Partial<TransferParams>,
   options: Partial<PlanOptions> = {},
 ): PlanContext<TransferParams> {
-  const inv = targetInventory();
+  const inv = taskInventory();
   return {
     step: { id: 'transfer', task: 'transfer', on: 'target', index: 4 },
     params: { from: 'source', data: 'live', compression: 'auto', route: 'auto', ...params },
@@ -44,81 +45,167 @@ function ctx(
   };
 }
 
+/** The exact `send | receive` line of a live stream from old with `compression`. */
+function liveLine(c: 'zstd' | 'gzip'): string {
+  const dir = runDir(taskInventory(), 'old', RUN);
+  return `${sendLiveCommand(`${dir}/stream.sha256`, c, dir).render()} | ${receiveDataCommand(RUN, c).render()}`;
+}
+
+const streamsOf = (seen: Seen) => seen.calls.filter((c) => c.kind === 'stream');
+
+/** Rethrows what a run failed with, for t.throws. */
+const rethrow = (e: unknown) => () => {
+  throw e;
+};
+
 test('live, auto: both hosts are asked for zstd; both compressions are planned', (t) => {
   const actions = transfer.plan(ctx({}));
-  const probes = actions.filter((a) => a.kind === 'remote' && a.command === 'command -v zstd');
+  const probes = actions.filter((a) => a.id === 'has-zstd');
   t.deepEqual(
-    probes.map((a) => a.kind === 'remote' && a.host),
-    ['old', 'new'],
+    probes.map((a) => [a.kind === 'remote' && a.host, a.item]),
+    [
+      ['old', 'old'],
+      ['new', 'new'],
+    ],
   );
+  t.true(probes.every((a) => a.kind === 'remote' && a.command.render() === 'command -v zstd'));
   const streams = actions.filter((a) => a.kind === 'stream');
-  t.is(streams.length, 2, 'one stream per compression: the manifest and exports ride along');
-  t.regex(streams[0]!.kind === 'stream' ? streams[0]!.receive : '', /zstd -q -dc/);
-  t.regex(streams[1]!.kind === 'stream' ? streams[1]!.receive : '', /gzip -dc/);
-  t.regex(streams[0]!.kind === 'stream' ? streams[0]!.send : '', /zstd -q -1 -T0/);
+  t.deepEqual(
+    streams.map((a) => [a.id, a.item]),
+    [
+      ['live', 'zstd'],
+      ['live', 'gzip'],
+    ],
+    'one stream per compression: the manifest and exports ride along',
+  );
+  const [zstd, gzip] = streams.map((a) => (a.kind === 'stream' ? a : undefined));
+  t.regex(zstd!.receive.render(), /zstd -q -dc/);
+  t.regex(gzip!.receive.render(), /gzip -dc/);
+  t.regex(zstd!.send.render(), /zstd -q -1 -T0/);
+  const discard = actions.find((a) => a.id === 'discard-stage');
+  t.truthy(discard?.only, 'the discard is planned off the main line');
+  t.is(discard?.kind === 'remote' && discard.command.render(), discardStageCommand(RUN).render());
 });
 
 test('live, gzip: no probe, one data stream', (t) => {
   const actions = transfer.plan(ctx({ compression: 'gzip' }));
-  t.false(actions.some((a) => a.kind === 'remote' && a.command === 'command -v zstd'));
-  t.is(actions.filter((a) => a.kind === 'stream').length, 1);
+  t.false(actions.some((a) => a.id === 'has-zstd'));
+  t.false(actions.some((a) => a.kind === 'remote' && a.command.render() === 'command -v zstd'));
+  t.deepEqual(
+    actions.filter((a) => a.kind === 'stream').map((a) => [a.id, a.item]),
+    [['live', 'gzip']],
+  );
 });
 
 test('run picks zstd when both hosts have it, gzip when one lacks it', async (t) => {
   const c = ctx({});
-  const both = fakeRuntime(c, transfer.plan(c), [], manifestOf());
-  t.like(await run(both.rt), { compression: 'zstd' });
-  t.is(both.seen.streams.length, 1, 'one stream');
-  t.regex(both.seen.streams[0]!.receive, /zstd -q -dc/);
-  t.regex(both.seen.streams[0]!.send, /manifest\.json/, 'the manifest rides in the data stream');
-
-  const oldLacks = fakeRuntime(
-    c,
-    transfer.plan(c),
-    [{ host: 'old', match: 'command -v zstd', code: 1 }],
-    manifestOf(),
+  t.regex(receiveDataCommand(RUN, 'zstd').render(), /zstd -q -dc/);
+  t.regex(
+    sendLiveCommand('/x/stream.sha256', 'zstd', '/x').render(),
+    /manifest\.json/,
+    'the manifest rides in the data stream',
   );
-  t.like(await run(oldLacks.rt), { compression: 'gzip' });
-  t.regex(oldLacks.seen.streams[0]!.send, /gzip -1/);
-  t.regex(oldLacks.seen.streams[0]!.receive, /gzip -dc/);
+  const both = await runTask(transfer, c, { manifest: manifestOf() });
+  t.is(both.error, undefined);
+  t.like(both.result, { compression: 'zstd' });
+  t.deepEqual(
+    streamsOf(both.seen).map((s) => [s.id, s.item, s.command]),
+    [['live', 'zstd', liveLine('zstd')]],
+    'one stream',
+  );
+
+  const oldLacks = await runTask(transfer, c, {
+    manifest: manifestOf(),
+    answers: { 'has-zstd old': { code: 1 } },
+  });
+  t.like(oldLacks.result, { compression: 'gzip' });
+  t.regex(sendLiveCommand('/x/stream.sha256', 'gzip', '/x').render(), /gzip -1/);
+  t.regex(receiveDataCommand(RUN, 'gzip').render(), /gzip -dc/);
+  t.deepEqual(
+    streamsOf(oldLacks.seen).map((s) => [s.id, s.item, s.command]),
+    [['live', 'gzip', liveLine('gzip')]],
+  );
+  t.true(oldLacks.seen.logs.some((l) => l.startsWith('zstd is missing on old')));
 });
 
 test('compression zstd stops when a host lacks it, before anything is streamed', async (t) => {
   const c = ctx({ compression: 'zstd' });
-  const f = fakeRuntime(
-    c,
-    transfer.plan(c),
-    [{ host: 'new', match: 'command -v zstd', code: 1 }],
-    manifestOf(),
-  );
-  const e = await t.throwsAsync(run(f.rt), { instanceOf: StopError });
+  const f = await runTask(transfer, c, {
+    manifest: manifestOf(),
+    answers: { 'has-zstd new': { code: 1 } },
+  });
+  const e = t.throws(rethrow(f.error), { instanceOf: StopError });
   t.regex(e!.message, /zstd is missing on new/);
-  t.is(f.seen.streams.length, 0);
+  t.is(streamsOf(f.seen).length, 0);
+});
+
+test('a failed stream discards its stage and says nothing was moved into place', async (t) => {
+  const c = ctx({});
+  const f = await runTask(transfer, c, {
+    manifest: manifestOf(),
+    answers: { 'live zstd': { code: 1, stderr: 'Connection reset' } },
+  });
+  t.truthy(f.error);
+  t.deepEqual(
+    f.seen.calls.filter((x) => x.id === 'discard-stage').map((x) => [x.host, x.command]),
+    [['new', discardStageCommand(RUN).render()]],
+  );
+  t.is(f.seen.calls.at(-1)?.id, 'discard-stage', 'after the stream failed');
+  t.regex(f.seen.states.at(-1)!, /^new: the transfer failed; its stage was discarded/);
+  const ok = await runTask(transfer, c, { manifest: manifestOf() });
+  t.false(
+    ok.seen.calls.some((x) => x.id === 'discard-stage'),
+    'a stream that went through keeps its stage',
+  );
 });
 
 test('restore from a folder: the archive file decides the compression; the manifest comes from meta', async (t) => {
   const c = ctx({ data: 'given' }, { archive: { host: 'old', path: '/srv/ferry/old-1' } });
-  const actions = transfer.plan(c);
   const manifest = manifestOf({ dataBytes: 0, apps: [] });
-  const f = fakeRuntime(
-    c,
-    actions,
+  const f = await runTask(transfer, c, {
+    manifest: manifestOf(),
+    answers: {
+      'archive-name': { stdout: 'dokku.tar.gz\n' },
+      'read-manifest': { stdout: JSON.stringify(manifest) },
+    },
+  });
+  t.is(f.error, undefined);
+  t.like(f.result, { compression: 'gzip' });
+  t.deepEqual((f.result as { manifest: unknown }).manifest, manifest as unknown);
+  t.deepEqual(
+    f.seen.calls.filter((x) => x.id === 'archive-name').map((x) => [x.host, x.command]),
     [
-      { match: 'ls -1 dokku.tar.zst dokku.tar.gz', stdout: 'dokku.tar.gz\n' },
-      { match: '/meta/manifest.json', stdout: JSON.stringify(manifest) },
+      [
+        'old',
+        'cd /srv/ferry/old-1 && { ls -1 dokku.tar.zst dokku.tar.gz 2>/dev/null || true; } | head -n 1',
+      ],
     ],
-    manifestOf(),
   );
-  const out = await run(f.rt);
-  t.like(out, { compression: 'gzip' });
-  t.deepEqual((out as { manifest: unknown }).manifest, manifest as unknown);
-  t.is(f.seen.streams[1]!.send, 'cat -- /srv/ferry/old-1/dokku.tar.gz');
-  t.regex(f.seen.streams[1]!.receive, /gzip -dc/);
-  const g = fakeRuntime(c, actions, [{ match: 'ls -1 dokku.tar.zst', stdout: '' }], manifestOf());
-  await t.throwsAsync(run(g.rt), {
+  t.deepEqual(
+    streamsOf(f.seen).map((s) => [s.id, s.item]),
+    [
+      ['meta', undefined],
+      ['archive', 'gzip'],
+    ],
+  );
+  t.is(
+    sendArchiveCommand('/srv/ferry/old-1/dokku.tar.gz').render(),
+    'cat -- /srv/ferry/old-1/dokku.tar.gz',
+  );
+  t.regex(receiveDataCommand(RUN, 'gzip').render(), /gzip -dc/);
+  t.is(
+    streamsOf(f.seen)[1]!.command,
+    `cat -- /srv/ferry/old-1/dokku.tar.gz | ${receiveDataCommand(RUN, 'gzip').render()}`,
+  );
+  const g = await runTask(transfer, c, {
+    manifest: manifestOf(),
+    answers: { 'archive-name': { stdout: '' } },
+  });
+  t.throws(rethrow(g.error), {
     instanceOf: StopError,
     message: /no dokku\.tar\.zst or dokku\.tar\.gz/,
   });
+  t.is(streamsOf(g.seen).length, 0);
 });
 
 /** The --transform arguments of the receive command, as tar gets them. */
@@ -129,7 +216,7 @@ function transforms(command: string): string[] {
 
 test('the receive tar stages home/dokku and /var/lib/dokku inside their own trees; strays are quarantined', (t) => {
   const s = stagePaths(RUN);
-  const tx = transforms(receiveDataCommand(RUN, 'zstd'));
+  const tx = transforms(receiveDataCommand(RUN, 'zstd').render());
   t.is(tx.length, 4);
   const dir = mkdtempSync(join(tmpdir(), 'ferry-xfer-'));
   try {
@@ -232,8 +319,8 @@ test('the checksum is plain SHA-256, with python3 and without: what sha256sum sa
       const out = join(dir, `${way}-out.sum`);
       const inn = join(dir, `${way}-in.sum`);
       const copy = join(dir, `${way}-copy`);
-      const receive = hashed(`cat > ${copy}`, inn, 'in', { progress: true });
-      const script = `set -euo pipefail\n( ${hashed(`cat ${data}`, out, 'out')} ) | ( ${receive} )`;
+      const receive = hashed($`cat > ${copy}`, inn, 'in', { progress: true }).render();
+      const script = `set -euo pipefail\n( ${hashed($`cat ${data}`, out, 'out').render()} ) | ( ${receive} )`;
       const r = spawnSync('/bin/bash', ['-c', script], {
         env: { ...process.env, PATH },
         encoding: 'utf8',
@@ -251,7 +338,7 @@ test('the checksum is plain SHA-256, with python3 and without: what sha256sum sa
       '/bin/bash',
       [
         '-c',
-        `set -euo pipefail; ${hashed(`cat ${data}`, join(dir, 'x.sum'), 'out')} | head -c 10 >/dev/null`,
+        `set -euo pipefail; ${hashed($`cat ${data}`, join(dir, 'x.sum'), 'out').render()} | head -c 10 >/dev/null`,
       ],
       { encoding: 'utf8' },
     );
@@ -279,14 +366,15 @@ test('live send | receive for real: the Dokku paths reach their stages, the run 
     writeFileSync(join(run, 'manifest.json'), '{"m":1}', { mode: 0o600 });
     writeFileSync(join(run, 'exports/postgres-db.dump'), 'dump', { mode: 0o600 });
     writeFileSync(join(run, 'stream.sha256'), 'not sent');
-    const send = sendLiveCommand(join(run, 'stream.sha256'), 'gzip', run).replace(
-      /^cd \/ &&/,
-      `cd ${src} &&`,
-    );
+    const send = sendLiveCommand(join(run, 'stream.sha256'), 'gzip', run)
+      .render()
+      .replace(/^cd \/ &&/, `cd ${src} &&`);
     const receive = receiveDataCommand(RUN, 'gzip')
-      .replace(' -C / ', ` -C ${dst} `)
-      .replace(s.sum, join(dst, s.sum));
-    t.not(send, sendLiveCommand(join(run, 'stream.sha256'), 'gzip', run), 'root replaced');
+      .render()
+      .replaceAll(' -C / ', ` -C ${dst} `)
+      .replaceAll(s.sum, join(dst, s.sum));
+    t.not(send, sendLiveCommand(join(run, 'stream.sha256'), 'gzip', run).render(), 'root replaced');
+    t.not(receive, receiveDataCommand(RUN, 'gzip').render(), 'root and sum file replaced');
     execFileSync('bash', ['-c', `set -euo pipefail\n( ${send} ) | ( ${receive} )`]);
     t.is(readFileSync(join(dst, s.home, 'app/HEAD'), 'utf8'), 'ref: refs/heads/main\n');
     t.is(readFileSync(join(dst, s.libTree, 'config/app/ENV'), 'utf8'), 'A="1"\n');

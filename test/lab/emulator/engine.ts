@@ -46,6 +46,8 @@ export interface ContainerRecord {
   networks?: string[];
   /** The container port published on all interfaces (bind-all-interfaces), if any. */
   publishedPort?: number;
+  /** docker labels (`--label`): a container proxy routes by them. */
+  labels?: Record<string, string>;
 }
 
 /** A network record (networks/<name>.json). */
@@ -212,6 +214,7 @@ export interface RunOptions {
   networks?: string[];
   /** Publish the port on all interfaces (`-p`), as bind-all-interfaces does. */
   publish?: boolean;
+  labels?: Record<string, string>;
 }
 
 /**
@@ -252,6 +255,7 @@ export function runContainer(o: RunOptions): ContainerRecord {
     createdAt: new Date().toISOString(),
     networks: o.networks ?? [],
     ...(o.publish === true ? { publishedPort: o.port } : {}),
+    ...(o.labels !== undefined ? { labels: o.labels } : {}),
   };
   writeContainer(rec);
   return rec;

@@ -42,7 +42,9 @@ const CORE: Record<string, string> = {
   builds: './core/builds.js',
   'docker-options': './core/docker-options.js',
   domains: './core/domains.js',
-  proxy: './core/proxy-report.js',
+  proxy: './core/proxy.js',
+  caddy: './core/caddy-vhosts.js',
+  nginx: './core/nginx-vhosts.js',
   'ssh-keys': './core/ssh-keys.js',
   url: './core/urls.js',
   urls: './core/urls.js',
@@ -192,7 +194,7 @@ async function dispatch(argv: string[]): Promise<number> {
   }
   if (cmd === '--lab-proxy') {
     const { labProxy } = await import('./proxy.js');
-    return labProxy();
+    return labProxy(args.slice(1));
   }
 
   const prefix = cmd.includes(':') ? cmd.slice(0, cmd.indexOf(':')) : cmd;

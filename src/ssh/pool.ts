@@ -1,0 +1,98 @@
+/**
+ * At most one connection per host per run, opened on first use and shared by
+ * every step; `closeAll()` at the end. A closed pool opens nothing more: a
+ * straggler (a worker of a failed step) gets an error instead of a fresh
+ * connection nobody would close, which kept a failed run alive for minutes.
+ */
+
+import { ExitCode, FerryError } from '../errors.js';
+import type { Inventory } from '../inventory/index.js';
+import { Remote } from './remote.js';
+import { type ConnectOptions, type HostTarget, hostTargetOf } from './target.js';
+
+export class Connections {
+  private readonly pending = new Map<string, Promise<Remote>>();
+  private readonly live = new Set<Remote>();
+  private closed = false;
+  /** Connections this pool has opened. */
+  opened = 0;
+
+  constructor(
+    private readonly hosts: ReadonlyMap<string, HostTarget>,
+    private readonly opts: ConnectOptions = {},
+  ) {}
+
+  /** A pool over every host of an inventory. */
+  static forInventory(inventory: Inventory, opts: ConnectOptions = {}): Connections {
+    const targets = new Map<string, HostTarget>();
+    for (const [name, h] of Object.entries(inventory.hosts)) targets.set(name, hostTargetOf(h));
+    return new Connections(targets, opts);
+  }
+
+  /** The connection to `name`, opened now if this is the first use. */
+  get(name: string): Promise<Remote> {
+    const existing = this.pending.get(name);
+    if (existing) return existing;
+    const p = this.open(name);
+    // A failed connect is not cached as a success, but is not retried behind the caller's back either.
+    this.pending.set(name, p);
+    return p;
+  }
+
+  /**
+   * A new connection to `name` besides the shared one, for a cleanup that must
+   * run although the shared one broke (a key left on a host). Closed by closeAll.
+   */
+  fresh(name: string): Promise<Remote> {
+    return this.open(name);
+  }
+
+  private open(name: string): Promise<Remote> {
+    if (this.closed) {
+      return Promise.reject(new FerryError(`the run is over: no new connection to ${name}`));
+    }
+    const host = this.hosts.get(name);
+    if (!host) {
+      return Promise.reject(
+        new FerryError(`no host named "${name}" in the inventory`, { exitCode: ExitCode.usage }),
+      );
+    }
+    const p = Remote.connect(host, this.opts).then((r) => {
+      this.opened++;
+      // closeAll may have run while this one was connecting: it must not outlive the pool.
+      if (this.closed) {
+        r.close();
+        throw new FerryError(`the run is over: the connection to ${name} was closed`);
+      }
+      this.live.add(r);
+      return r;
+    });
+    p.catch(() => {});
+    return p;
+  }
+
+  /** Every connection opened so far, by host name. */
+  async all(): Promise<Map<string, Remote>> {
+    const out = new Map<string, Remote>();
+    for (const [name, p] of this.pending) {
+      try {
+        out.set(name, await p);
+      } catch {
+        // a host that failed to connect has no connection to list
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Closes every connection and refuses new ones; safe to call more than once.
+   * Does not wait for a connect still under way (an unreachable host can take
+   * its whole handshake timeout): that one closes itself when it completes.
+   */
+  async closeAll(): Promise<void> {
+    this.closed = true;
+    for (const r of this.live) r.close();
+    this.live.clear();
+    this.pending.clear();
+  }
+}
