@@ -377,10 +377,11 @@ export function publishRegistry(registry: string, pgVersion: string): void {
       'dokku/ambassador/0.8.2',
       'dokku/s3backup/0.18.0',
       'dokku/wait/0.9.3',
-      // Dokku's caddy container, at the tags the caddy-vhosts Dockerfile names (0.37.7+)
-      'lucaslorentz/caddy-docker-proxy/2.11',
-      'lucaslorentz/caddy-docker-proxy/2.12',
-      'lucaslorentz/caddy-docker-proxy/2.13',
+      // Dokku's caddy container, at every tag caddy-vhosts names from 0.30 to 0.38
+      // (internal-functions before 0.33.8, the Dockerfile since: defaultCaddyImage)
+      ...['2.7', '2.8', '2.9', '2.10', '2.11', '2.12', '2.13'].map(
+        (tag) => `lucaslorentz/caddy-docker-proxy/${tag}`,
+      ),
     ]) {
       const d = join(scratch, img.replace(/\//g, '_'));
       mkdirSync(d);
