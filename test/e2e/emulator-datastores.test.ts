@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { labTest, useLab } from '../lab/ava.js';
 import { publishRegistry, SEEDED } from '../lab/emulator/seed.js';
-import { type LabHost, REGISTRY_DIR } from '../lab/lab.js';
+import { type LabHost, registryDir } from '../lab/lab.js';
 
 const lab = useLab({ instance: 'datastores-test', hosts: ['one'] });
 
@@ -67,7 +67,7 @@ async function setup(): Promise<LabHost> {
   const one = lab().host('one');
   if (ready) return one;
   const lj = JSON.parse(await one.must('cat /var/lib/docker/lab.json')) as { pgVersion: string };
-  publishRegistry(REGISTRY_DIR, lj.pgVersion);
+  publishRegistry(registryDir(lab().instance), lj.pgVersion);
   for (const p of SEEDED.plugins.filter((x) => ['mysql', 'redis', 'memcached'].includes(x.name))) {
     await one.must(`dokku plugin:install ${p.url} --name ${p.name}`);
   }

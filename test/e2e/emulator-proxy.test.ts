@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { labTest, useLab } from '../lab/ava.js';
 import { publishRegistry } from '../lab/emulator/seed.js';
-import { type Lab, type LabHost, REGISTRY_DIR } from '../lab/lab.js';
+import { type Lab, type LabHost, registryDir } from '../lab/lab.js';
 
 const lab = useLab({
   instance: 'emulator-proxy-test',
@@ -122,7 +122,7 @@ labTest(
       pgVersion: string;
     };
     // the caddy-docker-proxy image is pulled from the lab registry
-    publishRegistry(REGISTRY_DIR, pgVersion);
+    publishRegistry(registryDir(lab().instance), pgVersion);
     await pushHello(t, l, old, 'hello');
     let r = await get(old.address, 'hello.old.lab');
     t.is(r.status, 200);

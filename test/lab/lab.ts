@@ -23,7 +23,12 @@ export { type ExecResult, LabError } from './sys.js';
 
 /** Root of all lab state (not under /tmp: each host has its own /tmp). */
 export const LAB_ROOT = '/var/lib/ferry-lab';
-/** Shared image "registry" of all hosts (`<repo>/<tag>/` holds an image's tree). */
+/**
+ * Where every host sees its image "registry" (`<repo>/<tag>/` holds an image's
+ * tree): a mount point, bound in each host to its instance's own registry
+ * ({@link registryDir}), so two checkouts seeding at once never publish over
+ * each other's plugins and images.
+ */
 export const REGISTRY_DIR = `${LAB_ROOT}/registry`;
 /** Where the emulator copy lives (a symlink to a content-addressed copy). */
 export const EMULATOR_DIR = `${LAB_ROOT}/emulator`;
@@ -343,6 +348,7 @@ export class Lab {
       await mkdirRootOnly(LAB_ROOT);
       await fsp.mkdir(REGISTRY_DIR, { recursive: true });
       await mkdirRootOnly(idir);
+      await fsp.mkdir(registryDir(instance), { recursive: true });
       const subnet = await allocateSubnet(instance);
       await cleanup(instance, log);
       if (opts.memory) {
@@ -509,10 +515,20 @@ function checkName(what: string, name: string): void {
     throw new LabError(
       `bad ${what} name ${JSON.stringify(name)}: use a-z, 0-9 and -, starting with a letter, at most 31 characters`,
     );
+  // Folders of LAB_ROOT that are not instances.
+  if (what === 'instance' && ['registry', 'emulator', 'docker-shim'].includes(name))
+    throw new LabError(
+      `bad instance name ${JSON.stringify(name)}: the lab keeps its ${name} there`,
+    );
 }
 
 function instanceDir(instance: string): string {
   return path.join(LAB_ROOT, instance);
+}
+
+/** The instance's registry on the controller; its hosts see it at {@link REGISTRY_DIR}. */
+export function registryDir(instance: string): string {
+  return path.join(instanceDir(instance), 'registry');
 }
 
 function stateFile(instance: string): string {
@@ -957,6 +973,8 @@ async function prepareHost(
     host: h.name,
     address: h.address,
     registry: REGISTRY_DIR,
+    /** The same folder as the controller sees it (the seed publishes there). */
+    registryHere: registryDir(state.instance),
     pgBin: pg.bin,
     pgVersion: pg.version,
     ...(await findDatastoreServers()),
@@ -1018,6 +1036,8 @@ mount --bind "$H/docker" /var/lib/docker || fail "bind mount /var/lib/docker fai
 mount --bind "$H/root" /root || fail "bind mount /root failed"
 mount --bind "$H/ferry" /var/lib/dokku-ferry || fail "bind mount /var/lib/dokku-ferry failed"
 mount --bind "$H/cron" /etc/cron.d || fail "bind mount /etc/cron.d failed"
+# The instance's own registry (HOST_DIR is <instance>/hosts/<name>).
+mount --bind "$H/../../registry" ${REGISTRY_DIR} || fail "bind mount of the registry failed"
 # The host's docker is the lab engine's CLI, not the controller's client.
 if [ -n "\${5:-}" ] && [ -f "\${4:-}" ]; then
   mount --bind "$4" "$5" || fail "bind mount of the docker CLI failed"

@@ -523,9 +523,10 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
 
   const labJson = JSON.parse(await must('cat /var/lib/docker/lab.json')) as {
     registry?: string;
+    registryHere?: string;
     pgVersion?: string;
   };
-  const registry = labJson.registry ?? '/var/lib/ferry-lab/registry';
+  const registry = labJson.registryHere ?? labJson.registry ?? '/var/lib/ferry-lab/registry';
   await step('publish fixtures to the registry', () =>
     publishRegistry(registry, labJson.pgVersion ?? ''),
   );
