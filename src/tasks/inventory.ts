@@ -304,7 +304,7 @@ async function run(rt: RuntimeOf<typeof task>) {
   const appNames = parseAppsList(await rt.exec('apps-list'));
   const userLocked = new Set(
     parseDeployLocks((await rt.exec('deploy-locks')).stdout)
-      .filter((l) => l.size === 0)
+      .filter((l) => l.size === 0 && !l.held)
       .map((l) => l.app),
   );
   // Each app's three reads are independent of the others': a few apps at a time,

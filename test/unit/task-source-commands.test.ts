@@ -214,11 +214,13 @@ test('fetch: the folder streams through tar; the check passes whole and refuses 
 test('parsers of the check and inventory answers', (t) => {
   t.deepEqual(
     parseDeployLocks(
-      '0 /home/dokku/web/.deploy.lock\n12 /var/lib/dokku/data/apps/api/.deploy.lock\n',
+      '0 free /home/dokku/web/.deploy.lock\n12 held /var/lib/dokku/data/apps/api/.deploy.lock\n0 held /home/dokku/my_app/.deploy.lock\n',
     ),
     [
-      { size: 0, path: '/home/dokku/web/.deploy.lock', app: 'web' },
-      { size: 12, path: '/var/lib/dokku/data/apps/api/.deploy.lock', app: 'api' },
+      { size: 0, held: false, path: '/home/dokku/web/.deploy.lock', app: 'web' },
+      { size: 12, held: true, path: '/var/lib/dokku/data/apps/api/.deploy.lock', app: 'api' },
+      // ≤0.33 deploys hold an empty file (acquire_advisory_lock, v0.30.11)
+      { size: 0, held: true, path: '/home/dokku/my_app/.deploy.lock', app: 'my_app' },
     ],
   );
   t.deepEqual(parseExistingData('service postgres/db\napp web\napp api\n'), {

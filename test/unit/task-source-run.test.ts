@@ -96,7 +96,7 @@ test('check-quiet: a held deploy lock refuses, naming the app; nothing is change
   const { seen, error } = await runStep('backup', BACKUP, 'check-quiet', {
     'deploy-locks': {
       stdout:
-        '0 /var/lib/dokku/data/apps/api/.deploy.lock\n15 /var/lib/dokku/data/apps/notes/.deploy.lock\n',
+        '0 free /var/lib/dokku/data/apps/api/.deploy.lock\n15 held /var/lib/dokku/data/apps/notes/.deploy.lock\n14 free /var/lib/dokku/data/apps/hello/.deploy.lock\n',
     },
     'running-builds': { stdout: '[]' },
   });
@@ -104,6 +104,9 @@ test('check-quiet: a held deploy lock refuses, naming the app; nothing is change
   const e = error as StopError;
   t.regex(e.message, /a deploy of notes is running/);
   t.notRegex(e.message, /api/);
+  // a lock nobody holds, left by a deploy that died, is only noted
+  t.notRegex(e.message, /hello/);
+  t.true(seen.logs.some((l) => /hello\/\.deploy\.lock was left by a deploy that died/.test(l)));
   t.regex(e.hint ?? '', /apps:unlock/);
   t.true(seen.logs.some((l) => /api is locked with apps:lock/.test(l)));
   t.deepEqual(seen.states, ['old: unchanged']);

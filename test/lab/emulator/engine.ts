@@ -25,7 +25,7 @@ import {
 } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { chownDokku, ENGINE_ROOT, mkdirDokku, userIds } from './lib.js';
+import { chownDokku, ENGINE_ROOT, labConfig, mkdirDokku, userIds } from './lib.js';
 
 /** A container record (config.json). */
 export interface ContainerRecord {
@@ -42,6 +42,10 @@ export interface ContainerRecord {
   pidStart: string;
   state: 'created' | 'running' | 'exited';
   createdAt: string;
+  /** Networks the container is attached to (docker run --network / network connect). */
+  networks?: string[];
+  /** The container port published on all interfaces (bind-all-interfaces), if any. */
+  publishedPort?: number;
   /** docker labels (`--label`): a container proxy routes by them. */
   labels?: Record<string, string>;
 }
@@ -207,6 +211,9 @@ export interface RunOptions {
   cmd: string;
   env: Record<string, string>;
   port: number;
+  networks?: string[];
+  /** Publish the port on all interfaces (`-p`), as bind-all-interfaces does. */
+  publish?: boolean;
   labels?: Record<string, string>;
 }
 
@@ -246,6 +253,8 @@ export function runContainer(o: RunOptions): ContainerRecord {
     pidStart: pid > 0 ? pidStartTime(pid) : '',
     state: 'running',
     createdAt: new Date().toISOString(),
+    networks: o.networks ?? [],
+    ...(o.publish === true ? { publishedPort: o.port } : {}),
     ...(o.labels !== undefined ? { labels: o.labels } : {}),
   };
   writeContainer(rec);
@@ -364,6 +373,35 @@ export function createNetwork(name: string): { ok: true } | { ok: false; error: 
   };
   writeFileSync(join(networksDir(), `${name}.json`), JSON.stringify(rec, null, 2));
   chownDokku(join(networksDir(), `${name}.json`));
+  return { ok: true };
+}
+
+/** `docker network rm <n>`: built-in networks cannot go. */
+export function removeNetwork(name: string): { ok: true } | { ok: false; error: string } {
+  if (BUILTIN_NETWORKS.includes(name)) {
+    return {
+      ok: false,
+      error: `Error response from daemon: ${name} is a pre-defined network and cannot be removed`,
+    };
+  }
+  const file = join(networksDir(), `${name}.json`);
+  if (!existsSync(file)) {
+    return { ok: false, error: `Error response from daemon: network ${name} not found` };
+  }
+  // docker refuses while a running container is attached
+  if (listContainers().some((c) => containerRunning(c) && (c.networks ?? []).includes(name))) {
+    let id = '';
+    try {
+      id = (JSON.parse(readFileSync(file, 'utf8')) as NetworkRecord).ID;
+    } catch {
+      id = '';
+    }
+    return {
+      ok: false,
+      error: `Error response from daemon: error while removing network: network ${name} id ${id} has active endpoints`,
+    };
+  }
+  rmSync(file, { force: true });
   return { ok: true };
 }
 
@@ -520,4 +558,35 @@ export function loadImages(from: number | string = 0): string[] {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * `docker pull IMAGE` from the lab's shared registry folder
+ * (`<registry>/<repo>/<tag>/`): docker's progress lines on stdout, its
+ * "manifest unknown" error on stderr when the registry has no such image.
+ */
+export function pullImage(image: string): boolean {
+  const { repo, tag } = imageRef(image);
+  const src = join(labConfig().registry, repo, tag);
+  const library = repo.includes('/') ? repo : `library/${repo}`;
+  if (!existsSync(src)) {
+    process.stderr.write(
+      `Error response from daemon: manifest for ${repo}:${tag} not found: manifest unknown: manifest unknown\n`,
+    );
+    return false;
+  }
+  process.stdout.write(`${tag}: Pulling from ${library}\n`);
+  copyTree(src, imagePath(`${repo}:${tag}`));
+  for (
+    let d = dirname(imagePath(`${repo}:${tag}`));
+    d.startsWith(`${join(ENGINE_ROOT, 'image')}/`);
+    d = dirname(d)
+  ) {
+    chownDokku(d);
+  }
+  const digest = createHash('sha256').update(`${repo}:${tag}`).digest('hex');
+  process.stdout.write(`Digest: sha256:${digest}\n`);
+  process.stdout.write(`Status: Downloaded newer image for ${repo}:${tag}\n`);
+  process.stdout.write(`docker.io/${library}:${tag}\n`);
+  return true;
 }
