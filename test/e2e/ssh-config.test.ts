@@ -91,7 +91,10 @@ labTest(
     const pub = readFileSync(`${key}.pub`, 'utf8');
     rmSync(key);
     rmSync(`${key}.pub`);
-    writeFileSync(join(l.dir, 'root_authorized_keys'), pub, { mode: 0o600 });
+    // Each lab host has its own root authorized_keys, as real servers have.
+    for (const h of l.hosts) {
+      writeFileSync(h.pathOnController('/root/.ssh/authorized_keys'), pub, { mode: 0o600 });
+    }
 
     // Host keys as ssh writes them with HashKnownHosts: hashed names.
     const known = join(dir, 'known_hosts');

@@ -40,6 +40,7 @@ import {
   reportCommand,
   runDokku,
   runTrigger,
+  type Trigger,
   verifyApp,
   versionAtLeast,
   warn,
@@ -520,6 +521,20 @@ const set: Command = async (args) => {
 };
 
 const report = reportCommand('app', (s) => appInfo(s), true);
+
+/**
+ * The apps plugin's install trigger (triggers.go TriggerInstall, v0.34.0 to
+ * v0.38.27; 0.30 has none): SetupAppData("apps") makes data/apps and a
+ * data/apps/<app> for every app, where the deploy lock (and apps:lock's) lives.
+ */
+export const triggers: Record<string, Trigger> = versionAtLeast('0.34.0')
+  ? {
+      install: async () => {
+        mkdirDokku(join(DOKKU_LIB_ROOT, 'data', 'apps'));
+        for (const app of listApps()) mkdirDokku(join(DOKKU_LIB_ROOT, 'data', 'apps', app));
+      },
+    }
+  : {};
 
 export const commands: Record<string, Command> = {
   'apps:report': report,
