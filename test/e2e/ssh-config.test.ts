@@ -162,7 +162,11 @@ function logins(host: LabHost, from: string): number {
 async function restartSshd(host: LabHost, lines: string): Promise<void> {
   const cfg = join(host.dir, 'sshd_config');
   const text = readFileSync(cfg, 'utf8');
-  writeFileSync(cfg, text.replace('Match User root', `${lines}\nMatch User root`), { mode: 0o600 });
+  // Before any Match block (the lab's sshd_config may have none): global keywords go first.
+  const at = text.search(/^Match /m);
+  const next =
+    at < 0 ? `${text.trimEnd()}\n${lines}\n` : `${text.slice(0, at)}${lines}\n${text.slice(at)}`;
+  writeFileSync(cfg, next, { mode: 0o600 });
   const pid = join(host.dir, 'sshd.pid');
   await host.must(
     `kill "$(cat ${pid})"; for i in $(seq 100); do [ -e ${pid} ] || break; sleep 0.05; done
