@@ -180,20 +180,7 @@ const destroy: Command = async (args) => {
 /** Go destroyApp (plugins/apps/functions.go): asks unless forced, then the delete triggers. */
 async function destroyApp(app: string, forced: boolean): Promise<void> {
   const force = forced || process.env.DOKKU_APPS_FORCE_DELETE === '1';
-  if (!force) {
-    warn('WARNING: Potentially Destructive Action');
-    warn(`This command will destroy app ${app}.`);
-    warn(`To proceed, type "${app}"`);
-    process.stdout.write('> ');
-    const answer = readLine();
-    if (answer === null) fail('EOF');
-    if (answer.trim() === '') fail('unexpected newline');
-    if (answer.trim() !== app) {
-      // the Go code really prints the literal word "test"
-      eprintln('Confirmation did not match test. Aborted.');
-      exit(1);
-    }
-  }
+  if (!force) confirmDestructive(app, 'app');
   info1(`Destroying ${app} (including all add-ons)`);
   const pre = await runTrigger('pre-delete', app);
   if (pre !== 0) exit(pre);
