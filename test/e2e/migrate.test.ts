@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import { labTest, useLab } from '../lab/ava.js';
 import { SEEDED, type SeedResult, seed } from '../lab/emulator/seed.js';
 import type { LabHost } from '../lab/lab.js';
+import { digest } from '../lab/landed.js';
 import { type ExecResult, run } from '../lab/sys.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -33,26 +34,6 @@ function ferry(args: string[]): Promise<ExecResult> {
       GIT_SSH_COMMAND: lab().gitSshCommand(),
     },
   });
-}
-
-/**
- * Every entry of the Dokku directories with type, size, mode, owners, mtime
- * and content hash, one line each (so a failure shows what changed). Of a
- * live datastore's data directory only its own mode and owners count: each
- * server writes its files itself whatever ferry does (PostgreSQL's
- * checkpoints and autovacuum, the dump.rdb dokku-redis' own export has redis
- * write, MariaDB's logs).
- * The two roots' own mtimes are left out: a stage folder made and removed
- * inside them changes those and nothing else.
- */
-async function digest(host: LabHost): Promise<string[]> {
-  const pg = "-path 'var/lib/dokku/services/*/*/data'";
-  const out = await host.must(
-    `cd / && find home/dokku var/lib/dokku -mindepth 1 \\( ${pg} -prune \\) -o -printf '%p %y %s %m %U %G %T@ %l\\n' | LC_ALL=C sort
-     cd / && find var/lib/dokku/services/*/*/data -maxdepth 0 -printf 'data %p %m %U %G\\n' 2>/dev/null | LC_ALL=C sort
-     cd / && find home/dokku var/lib/dokku -mindepth 1 \\( ${pg} -prune \\) -o -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum`,
-  );
-  return out.trim().split('\n');
 }
 
 async function answers(t: ExecutionContext, host: LabHost): Promise<void> {
