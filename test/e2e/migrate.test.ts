@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import { labTest, useLab } from '../lab/ava.js';
 import { SEEDED, type SeedResult, seed } from '../lab/emulator/seed.js';
 import type { LabHost } from '../lab/lab.js';
-import { digest } from '../lab/landed.js';
+import { digest, landed } from '../lab/landed.js';
 import { type ExecResult, run } from '../lab/sys.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -34,21 +34,6 @@ function ferry(args: string[]): Promise<ExecResult> {
       GIT_SSH_COMMAND: lab().gitSshCommand(),
     },
   });
-}
-
-async function answers(t: ExecutionContext, host: LabHost): Promise<void> {
-  const vhost = (await host.must('cat /home/dokku/VHOST')).trim();
-  for (const app of SEEDED.apps) {
-    const r = await host.exec(`curl -sS -m 10 -H 'Host: ${app.name}.${vhost}' http://127.0.0.1/`);
-    t.true(
-      r.stdout.includes(app.answers),
-      `${app.name} on ${host.name} answers: ${r.stdout}${r.stderr}`,
-    );
-  }
-  // The notes app reads its rows from its linked PostgreSQL.
-  const notes = await host.must(`curl -sS -m 10 -H 'Host: notes.${vhost}' http://127.0.0.1/`);
-  for (const row of SEEDED.services[0]!.rows)
-    t.true(notes.includes(row), `row "${row}" on ${host.name}`);
 }
 
 /** The scheduled backup's cron entry (outside the archived paths) is on `to`, as on `from`. */
@@ -85,7 +70,7 @@ labTest(
     const before = await digest(old);
     const r = await ferry(['migrate', 'old', 'new', '-i', inv]);
     t.is(r.code, 0, `ferry migrate failed:\n${r.stdout}\n${r.stderr}`);
-    await answers(t, neu);
+    await landed(t, neu);
     // The image and archive apps were redeployed the way they were deployed.
     const sources = await neu.must(
       'cat /var/lib/dokku/config/apps/whoami/deploy-source /var/lib/dokku/config/apps/landing/deploy-source',
@@ -145,7 +130,7 @@ labTest(
     );
     const r2 = await ferry(['restore', archiveDir, 'scratch', '-i', inventoryFile]);
     t.is(r2.code, 0, `ferry restore failed:\n${r2.stdout}\n${r2.stderr}`);
-    await answers(t, scratch);
+    await landed(t, scratch);
     await sameCron(t, lab().host('old'), scratch);
   },
 );
@@ -178,7 +163,7 @@ labTest('a run interrupted after the transfer resumes with --resume and finishes
     /transfer[^\n]*\b(ok|✔)[^\n]*\d+(\.\d+)? ?s\b/,
     'the transfer did not run again',
   );
-  await answers(t, h4);
+  await landed(t, h4);
 });
 
 async function sh(script: string): Promise<string> {
