@@ -5,9 +5,11 @@
  *   to notes come along; the run takes notes-db because notes is linked to
  *   it; new ends with notes and notes-db and nothing else, and notes answers
  *   with its rows through new's proxy.
- * - `ferry backup old --exclude-service postgres/analytics --fetch DIR`: the
- *   archive's manifest and export sums leave analytics out, and restoring it
- *   onto scratch brings up everything else.
+ * - `ferry backup old --exclude-service postgres/analytics --exclude-service
+ *   memcached/counter-cache --fetch DIR`: the archive's manifest and export
+ *   sums leave both out, and restoring it onto scratch brings up everything
+ *   else, counter unlinked from the cache it was linked to (its
+ *   MEMCACHED_URL gone) and answering from its other services.
  */
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -94,16 +96,27 @@ labTest('migrate --app notes brings notes and its linked notes-db, and nothing e
 });
 
 labTest(
-  'backup --exclude-service postgres/analytics: the archive leaves it out, the rest restores',
+  'backup --exclude-service (one unlinked, one linked): the archive leaves them out, the rest restores',
   async (t) => {
     t.timeout(20 * 60_000);
     t.true(before.length > 0, 'the seed test seeded old');
     const fetched = mkdtempSync(join(tmpdir(), 'ferry-selection-fetch-'));
-    const left = 'postgres/analytics';
+    // analytics is linked to nothing; counter-cache is linked to counter, which stays
+    const left = ['postgres/analytics', 'memcached/counter-cache'];
     const started = Date.now();
-    const b = await ferry(['backup', 'old', '--exclude-service', left, '--fetch', fetched]);
+    const b = await ferry([
+      'backup',
+      'old',
+      ...left.flatMap((s) => ['--exclude-service', s]),
+      '--fetch',
+      fetched,
+    ]);
     t.log(`backup --exclude-service: ${secs(started)} s`);
     t.is(b.code, 0, `ferry backup failed:\n${b.stdout}\n${b.stderr}`);
+    t.regex(
+      `${b.stdout}\n${b.stderr}`,
+      /counter is linked to memcached\/counter-cache, which is left out/,
+    );
     const dirs = readdirSync(fetched);
     t.is(dirs.length, 1, `one archive folder in ${fetched}`);
     const archive = join(fetched, dirs[0]!);
@@ -111,11 +124,16 @@ labTest(
     // The archive's own listing: its manifest and the sums of its exports.
     const manifest = JSON.parse(readFileSync(join(archive, 'manifest.json'), 'utf8')) as {
       services: { plugin: string; name: string }[];
-      selection?: { dropped: { apps: string[]; services: string[] } };
+      selection?: {
+        dropped: { apps: string[]; services: string[] };
+        cut: { service: string; app: string }[];
+      };
     };
     const listed = manifest.services.map((s) => `${s.plugin}/${s.name}`).sort();
-    t.deepEqual(listed, SERVICES.filter((s) => s !== left).sort());
-    t.deepEqual(manifest.selection?.dropped, { apps: [], services: [left] });
+    t.deepEqual(listed, SERVICES.filter((s) => !left.includes(s)).sort());
+    t.deepEqual(manifest.selection?.dropped.apps, []);
+    t.deepEqual([...(manifest.selection?.dropped.services ?? [])].sort(), [...left].sort());
+    t.deepEqual(manifest.selection?.cut, [{ service: 'memcached/counter-cache', app: 'counter' }]);
     const sums = readFileSync(join(archive, 'exports', 'SHA256SUMS'), 'utf8');
     t.false(/analytics/.test(sums), `no export of analytics: ${sums}`);
     t.regex(sums, /notes-db/, `notes-db's export is summed: ${sums}`);
@@ -128,7 +146,14 @@ labTest(
     const r = await ferry(['restore', archive, 'scratch']);
     t.log(`restore: ${secs(r0)} s`);
     t.is(r.code, 0, `ferry restore failed:\n${r.stdout}\n${r.stderr}`);
-    await landed(t, lab().host('scratch'), { without: [left] });
+    t.regex(`${r.stdout}\n${r.stderr}`, /counter: unlinked from memcached\/counter-cache/);
+    const scratch = lab().host('scratch');
+    await landed(t, scratch, { without: left });
+    const env = await scratch.must('dokku config:show counter');
+    t.notRegex(env, /MEMCACHED_URL/, `counter's link to the cache is gone: ${env}`);
+    t.regex(env, /REDIS_URL:/);
+    t.regex(env, /DATABASE_URL:/);
+    t.regex(await get(scratch, 'counter', '/cache'), /\{"last":null\}\n+200 /);
     t.deepEqual(await digest(lab().host('old')), before, 'the Dokku files of old changed');
   },
 );
