@@ -80,8 +80,9 @@ test('the first failure cancels a sibling that hangs, and rejects at once', asyn
 test('a sibling that ignores its signal is waited for settleMs, not for ever', async (t) => {
   const t0 = Date.now();
   let release: () => void = () => {};
+  // Bounds are generous for a loaded machine; without settleMs the stubborn one never ends.
   const r = await within(
-    3000,
+    10_000,
     inBatches(
       ['stubborn', 'bad'],
       2,
@@ -98,7 +99,7 @@ test('a sibling that ignores its signal is waited for settleMs, not for ever', a
   const took = Date.now() - t0;
   release();
   t.is((r.error as Error | undefined)?.message, 'bad');
-  t.true(took >= 290 && took < 1500, `rejected after ${took} ms`);
+  t.true(took >= 290 && took < 5000, `rejected after ${took} ms`);
 });
 
 test('an outside abort stops the batch and tells the running items', async (t) => {
@@ -151,13 +152,13 @@ test('inventory: one app failing cancels the reads of the others and fails the s
       'storage-list': { stdout: '[]' },
     },
   });
-  const r = await within(3000, run);
+  const r = await within(10_000, run);
   t.falsy(r.error, 'the step ended (did not hang)');
   const err = r.value?.error;
   t.true(err instanceof RemoteError, String(err));
   t.regex(String((err as Error).message), /Input\/output error/);
   t.deepEqual(cancelled, ['slow'], 'the hanging read was cancelled');
-  t.true(Date.now() - t0 < 1500, `failed after ${Date.now() - t0} ms`);
+  t.true(Date.now() - t0 < 5000, `failed after ${Date.now() - t0} ms`);
   t.deepEqual(
     [...started].filter(([, at]) => at > failedAt).map(([app]) => app),
     [],
