@@ -14,7 +14,13 @@ import { nativeCryptoAvailable } from '../ssh/native.js';
 import { Connections } from '../ssh/pool.js';
 import { getTask } from '../tasks/index.js';
 import type { Manifest } from '../tasks/manifest.js';
-import type { JournalView, PlanContext, PlanOptions, StepOutputs } from '../tasks/types.js';
+import type {
+  JournalView,
+  PlanContext,
+  PlanOptions,
+  StepOutputs,
+  TaskDefinition,
+} from '../tasks/types.js';
 import { runIdFor, runIdOfJournal } from '../util/run-id.js';
 import {
   hashText,
@@ -32,7 +38,13 @@ import {
   toJsonReport,
   toJunitXml,
 } from './report.js';
-import { type RendererChoice, type RunResult, runSteps, type Step } from './runner.js';
+import {
+  type RendererChoice,
+  type RunResult,
+  runSteps,
+  type Step,
+  type StepTask,
+} from './runner.js';
 import { createRuntime, type SshShared, sshExecutor } from './runtime.js';
 import { stepFromPlan } from './steps.js';
 
@@ -58,6 +70,8 @@ export interface RunRequest {
   stateDir?: string;
   /** Facts for the report that only the command knows. */
   facts?: (result: RunResult) => Record<string, string>;
+  /** Measured numbers for `--json` and JUnit (`downtimeMs`), from the result. */
+  metrics?: (result: RunResult) => Record<string, number>;
 }
 
 /** Where a command writes. */
@@ -114,8 +128,11 @@ export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
       : resume.inProgress
         ? `step ${resume.inProgress} was interrupted`
         : 'it stopped';
+    const again = resume.undoneFrom
+      ? `; its steps from ${resume.undoneFrom} on were undone, so they run again`
+      : '';
     io.stderr.write(
-      `resuming run ${resume.start.runId} (${where}); ${resume.finished.size} step(s) done there are not run again\n`,
+      `resuming run ${resume.start.runId} (${where}${again}); ${resume.finished.size} step(s) done there are not run again\n`,
     );
   }
   if (!nativeCryptoAvailable()) {
@@ -163,6 +180,7 @@ export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
       'controller peak memory': `${Math.round(process.resourceUsage().maxRSS / 1024)} MB`,
       ...(req.facts ? req.facts(result) : {}),
     },
+    ...(req.metrics ? { metrics: req.metrics(result) } : {}),
   };
   if (req.junit) await writeFile(req.junit, toJunitXml(input));
   if (req.json) io.stdout.write(`${JSON.stringify(toJsonReport(input), null, 2)}\n`);
@@ -209,27 +227,41 @@ export function buildSteps(
       inventory,
       options: thePlan.options,
     };
+    const runtime = (run: { outputs: Readonly<Record<string, StepOutputs>> }, task: StepTask) =>
+      createRuntime({
+        ctx,
+        actions: planned.actions,
+        task,
+        outputs: run.outputs,
+        executor,
+        journal,
+      });
+    const undo = undoOf(thePlan, index, def.undo);
     return stepFromPlan<SshShared>(
       planned,
-      async (run, task) => {
-        const outputs: Readonly<Record<string, StepOutputs>> = run.outputs;
-        const rt = createRuntime({
-          ctx,
-          actions: planned.actions,
-          task,
-          outputs,
-          executor,
-          journal,
-        });
-        return (await def.run(rt)) ?? undefined;
-      },
+      async (run, task) => (await def.run(runtime(run, task))) ?? undefined,
       {
         rerunOnResume: planned.task === 'check-quiet',
         ...(pbStep.retry === undefined ? {} : { retry: pbStep.retry }),
         ...(pbStep.continue_on_error ? { continueOnError: true } : {}),
+        ...(undo ? { undo: { ...undo, run: (run, task) => undo.fn(runtime(run, task)) } } : {}),
       },
     );
   });
+}
+
+/** The undo of the step at `index` when it lies inside the plan's undo range and its task has one. */
+function undoOf(
+  thePlan: Plan,
+  index: number,
+  fn: TaskDefinition<unknown>['undo'],
+): { from: string; until: string; fn: NonNullable<TaskDefinition<unknown>['undo']> } | undefined {
+  const range = thePlan.undo;
+  if (!range || !fn || thePlan.steps[index]?.skipped) return undefined;
+  const ids = thePlan.steps.map((s) => s.id);
+  const [a, b] = [ids.indexOf(range.from), ids.indexOf(range.until)];
+  if (index < a || index >= b) return undefined;
+  return { ...range, fn };
 }
 
 /** A clock that answers `first` once, then the real time. */

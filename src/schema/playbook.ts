@@ -93,6 +93,25 @@ export const playbookSchema = {
       description: 'What runs, in order.',
       items: stepSchema,
     },
+    undo: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['from', 'until'],
+      description:
+        "A failure (or ^C) from the step `from` until the step `until` finished brings back what the steps in between changed, each by its task's planned undo (a migration: the source serving again). A resumed run then starts again at `from`.",
+      properties: {
+        from: {
+          type: 'string',
+          pattern: STEP_ID.source,
+          description: 'The first step id of the range.',
+        },
+        until: {
+          type: 'string',
+          pattern: STEP_ID.source,
+          description: 'The step id whose success ends the range (the target verified).',
+        },
+      },
+    },
   },
 } as const;
 

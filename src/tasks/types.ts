@@ -260,6 +260,12 @@ export interface TaskPlan<P = unknown, A extends ActionSpec = ActionSpec> {
 export interface TaskDefinition<P = unknown, A extends ActionSpec = ActionSpec>
   extends TaskPlan<P, A> {
   run: TaskRun<P, A>;
+  /**
+   * Brings back what `run` changed, with the actions its plan marks `only`
+   * for that case: run when a later step of the playbook's `undo` range fails
+   * (the step's outputs are not there when its own run failed half-way).
+   */
+  undo?: (rt: TaskRuntime<P, A>) => Promise<void>;
 }
 
 /** The runtime a task's run gets, from its plan's type. */
@@ -267,7 +273,7 @@ export type RuntimeOf<T> = T extends TaskPlan<infer P, infer A> ? TaskRuntime<P,
 
 /** A task's plan with `runs` to attach its run: `export default plan.runs(run)`. */
 export type PlanBuilder<P, A extends ActionSpec> = TaskPlan<P, A> & {
-  runs(run: TaskRun<P, A>): TaskDefinition<P, A>;
+  runs(run: TaskRun<P, A>, more?: Pick<TaskDefinition<P, A>, 'undo'>): TaskDefinition<P, A>;
 };
 
 /** Declares a task's plan, its params type derived from its schema. */
@@ -281,7 +287,7 @@ export function defineTask<const S extends object, const A extends ActionSpec>(d
   plan(ctx: PlanContext<FromSchema<S>>): PlannedAction[];
 }): PlanBuilder<FromSchema<S>, A> {
   const plan: TaskPlan<FromSchema<S>, A> = { roleParams: [], ...def };
-  return { ...plan, runs: (run) => ({ ...plan, run }) };
+  return { ...plan, runs: (run, more) => ({ ...plan, run, ...more }) };
 }
 
 /** The params type of a task plan. */
