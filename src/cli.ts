@@ -67,19 +67,38 @@ const RUN_HELP = `  --dry-run      print the plan (every step and remote command
 
 const COMMANDS: Record<string, CommandSpec> = {
   migrate: {
-    usage: 'ferry migrate SOURCE TARGET [--dry-run] [--resume] [--force] [--route direct|relay]',
+    usage:
+      'ferry migrate SOURCE TARGET [--live] [--leave-source-running] [--dry-run] [--resume] [--force] [--route direct|relay]',
     summary: 'move every app, datastore, plugin and repo from SOURCE to TARGET',
     help: `Runs playbooks/migrate.yml with source=SOURCE and target=TARGET (inventory host names).
-The source is only read, except for the run folder it writes.
 
+The move is consistent: at the cut-over ferry freezes SOURCE's apps (dokku-maintenance's
+page where it is installed, ps:stop otherwise), takes the final datastore exports and
+stops the datastores, so every write SOURCE acknowledged is on TARGET. Downtime runs
+from the first app frozen to the last app verified on TARGET, and is reported. If
+anything fails before TARGET is verified, SOURCE is brought back exactly as it was.
+Afterwards SOURCE stays frozen (cron held too); the report says how to bring it back
+or retire it.
+
+  --live         copy while SOURCE serves (rsync, repeatable, each pass shorter), then
+                 freeze only for the last delta: downtime is that last pass and the
+                 start on TARGET (playbooks/migrate-live.yml)
+  --leave-source-running
+                 bring SOURCE back once TARGET is verified (it then serves stale data)
   --force        allow a TARGET that already holds Dokku data (a safety archive of it is taken first)
   --route R      direct (TARGET pulls from SOURCE; default when they can reach each other) or relay
 ${RUN_HELP}
 
 Example:
   ferry migrate old new --dry-run
-  ferry migrate old new`,
-    flags: { ...RUN, ...FORCE, ...ROUTE },
+  ferry migrate old new --live`,
+    flags: {
+      ...RUN,
+      ...FORCE,
+      ...ROUTE,
+      live: { type: 'boolean' },
+      'leave-source-running': { type: 'boolean' },
+    },
     async run(values, positionals, argv, ctx) {
       const [source, target, ...extra] = positionals;
       if (!source || !target || extra.length > 0) {
@@ -94,6 +113,8 @@ Example:
         target,
         force: values.force === true,
         ...routeOf(values),
+        ...(values.live === true ? { live: true } : {}),
+        ...(values['leave-source-running'] === true ? { leaveSourceRunning: true } : {}),
       };
       return (await import('./commands/migrate.js')).migrate(opts, ctx);
     },

@@ -41,6 +41,12 @@ export interface MigrateOptions extends RunOptions {
   target: string;
   force: boolean;
   route?: Route;
+  /** `--live`: copy while the source serves, freeze only for the last delta (migrate-live.yml). */
+  live?: boolean;
+  /** `--leave-source-running`: bring the source back once the target is verified. */
+  leaveSourceRunning?: boolean;
+  /** `--forward [--forward-ttl D]`: the source forwards web traffic to the target. */
+  forward?: { ttlSeconds: number };
 }
 
 /** `ferry backup HOST [--fetch DIR]`. */

@@ -10,6 +10,7 @@ import checkQuiet from './check-quiet.js';
 import checkTarget from './check-target.js';
 import clearStale from './clear-stale.js';
 import command from './command.js';
+import cutOver from './cut-over.js';
 import drillReport from './drill-report.js';
 import exportDatastores from './export-datastores.js';
 import extract from './extract.js';
@@ -18,6 +19,7 @@ import inventory from './inventory.js';
 import pluginTriggers from './plugin-triggers.js';
 import rebuildApps from './rebuild-apps.js';
 import recreateEngine from './recreate-engine.js';
+import releaseSource from './release-source.js';
 import retention from './retention.js';
 import rewriteRemotes from './rewrite-remotes.js';
 import startServices from './start-services.js';
@@ -31,6 +33,7 @@ export const TASKS = {
   'check-quiet': checkQuiet,
   'check-target': checkTarget,
   inventory,
+  'cut-over': cutOver,
   'export-datastores': exportDatastores,
   archive,
   transfer,
@@ -43,6 +46,7 @@ export const TASKS = {
   'rewrite-remotes': rewriteRemotes,
   'rebuild-apps': rebuildApps,
   'verify-apps': verifyApps,
+  'release-source': releaseSource,
   fetch,
   retention,
   'drill-report': drillReport,

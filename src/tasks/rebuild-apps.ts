@@ -55,6 +55,7 @@ const definition = defineTask({
     'stop-again': ['app'],
     'restore-on': ['app'],
     'restore-off': ['app'],
+    'stop-undo': ['app'],
   },
   plan({ host, inventory }) {
     const h = host!.name;
@@ -124,6 +125,14 @@ const definition = defineTask({
         id: 'restore-off',
         command: restoreCommand(P.app, false),
         where: 'rebuilt apps whose restore was false on the source',
+      },
+      {
+        ...base,
+        id: 'stop-undo',
+        command: stopCommand(P.app),
+        where: 'apps deployed on the source',
+        only: "a later step fails before the target is verified (the playbook's undo range)",
+        why: 'nothing runs on data that goes back into the stage',
       },
     ];
   },
@@ -288,4 +297,18 @@ async function run(rt: Runtime) {
   return outputs;
 }
 
-export default definition.runs(run);
+async function undo(rt: Runtime) {
+  const apps = rt.manifest().apps.filter((a) => a.deployed);
+  const failed: string[] = [];
+  for (const a of apps) {
+    try {
+      await rt.exec('stop-undo', { app: a.name });
+    } catch {
+      failed.push(a.name);
+    }
+  }
+  if (failed.length > 0) throw new FerryError(`could not stop ${failed.join(', ')}`);
+  rt.task.log(`${apps.length} app(s) stopped`);
+}
+
+export default definition.runs(run, { undo });

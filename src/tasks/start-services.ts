@@ -94,6 +94,7 @@ const startServices = defineTask({
     'import-export': ['plugin', 'service'],
     'copy-links': ['plugin', 'service'],
     'answers-again': ['plugin', 'service'],
+    'stop-again': ['plugin', 'service'],
   },
   plan({ host, options }) {
     const h = host!.name;
@@ -122,6 +123,16 @@ const startServices = defineTask({
         forEach: 'service',
         expect:
           "the manifest's IMAGE:IMAGE_VERSION; else the service is re-created from its export (the fallback above)",
+      },
+      {
+        kind: 'remote',
+        id: 'stop-again',
+        host: h,
+        command: $`dokku ${P.plugin}:stop ${P.service}`,
+        forEach: 'service',
+        only: "a later step fails before the target is verified (the playbook's undo range)",
+        why: 'nothing runs on data that goes back into the stage',
+        changes: true,
       },
     ];
   },
@@ -178,4 +189,19 @@ async function run(rt: RuntimeOf<typeof startServices>) {
   return { services: report, recreated };
 }
 
-export default startServices.runs(run);
+async function undo(rt: RuntimeOf<typeof startServices>) {
+  const known: readonly string[] = DATASTORE_PLUGINS;
+  const services = rt.manifest().services.filter((s) => known.includes(s.plugin));
+  const failed: string[] = [];
+  for (const s of services) {
+    try {
+      await rt.exec('stop-again', { plugin: s.plugin, service: s.name });
+    } catch {
+      failed.push(`${s.plugin}/${s.name}`);
+    }
+  }
+  if (failed.length > 0) throw new FerryError(`could not stop ${failed.join(', ')}`);
+  rt.task.log(`${services.length} service(s) stopped`);
+}
+
+export default startServices.runs(run, { undo });

@@ -112,6 +112,12 @@ export interface PlanOptions {
    * on this machine, or on `host` (an inventory host name).
    */
   archive?: { host?: string; path: string };
+  /** `ferry migrate --leave-source-running`: the source serves again once the target is verified. */
+  leaveSourceRunning?: boolean;
+  /** `ferry migrate --forward [--forward-ttl]`: the source forwards its web traffic to the target. */
+  forward?: { ttlSeconds: number };
+  /** `ferry drill --domain-suffix`: the scratch host's app domains end in this instead. */
+  domainSuffix?: string;
 }
 
 /** What `plan` receives for one step. */

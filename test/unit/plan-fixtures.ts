@@ -4,8 +4,8 @@
 export const SEED_ORDER = [
   ['check-quiet', 'inventory'],
   ['check-target', 'transfer'],
-  ['inventory', 'export-datastores'],
-  ['export-datastores', 'transfer'],
+  ['inventory', 'cut-over'],
+  ['cut-over', 'transfer'],
   ['transfer', 'verify-archive'],
   ['verify-archive', 'extract'],
   ['extract', 'clear-stale'],
@@ -16,4 +16,6 @@ export const SEED_ORDER = [
   ['plugin-triggers', 'rebuild-apps'],
   ['start-services', 'rebuild-apps'],
   ['rebuild-apps', 'verify-apps'],
+  ['verify-apps', 'rewrite-remotes'],
+  ['verify-apps', 'release-source'],
 ] as const;

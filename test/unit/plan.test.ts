@@ -94,7 +94,7 @@ test('migrate old→new: every step in order, each on the right host', async (t)
     'check-quiet': 'old',
     'check-target': 'new',
     inventory: 'old',
-    'export-datastores': 'old',
+    'cut-over': 'old',
     transfer: 'new',
     'verify-archive': 'new',
     extract: 'new',
@@ -105,20 +105,35 @@ test('migrate old→new: every step in order, each on the right host', async (t)
     'rewrite-remotes': 'controller',
     'rebuild-apps': 'new',
     'verify-apps': 'new',
+    'release-source': 'old',
   });
   // The seed's order: what must come before what.
   const at = (task: string) => p.steps.findIndex((s) => s.task === task);
   for (const [a, b] of SEED_ORDER) t.true(at(a) >= 0 && at(a) < at(b), `${a} before ${b}`);
 
-  // What changes the source is only its own run folder (manifest, exports, stream checksum).
+  // What changes the source is its own run folder (manifest, exports, stream checksum),
+  // the cut-over's freeze, each change with its undo planned, and what becomes of it after.
+  const undoOf: Record<string, string> = {
+    'maintenance-on': 'maintenance-off',
+    'ps-stop': 'ps-start',
+    'stop-service': 'start-service',
+  };
   for (const s of p.steps) {
+    const ids = new Set(s.actions.map((a) => a.id));
     for (const a of s.actions) {
-      if (a.kind === 'remote' && a.host === 'old' && a.changes) {
+      if (a.kind === 'remote' && a.host === 'old' && a.changes && !a.only) {
         const text = a.command.toString();
+        if (s.task === 'release-source') continue;
+        if (undoOf[a.id]) {
+          t.is(s.task, 'cut-over');
+          t.true(ids.has(undoOf[a.id]!), `${a.id} has its undo ${undoOf[a.id]}`);
+          continue;
+        }
         t.true(text.includes(`${NASTY_DIR.replace("'", "'\\''")}/old-${RUN}`), text);
       }
     }
   }
+  t.deepEqual(p.undo, { from: 'cut-over', until: 'verify-apps' });
   const transfer = p.steps.find((s) => s.task === 'transfer')!;
   const stream = transfer.actions.find((a) => a.kind === 'stream')!;
   t.like(stream, { kind: 'stream', from: 'old', to: 'new', route: 'auto' });
@@ -336,7 +351,7 @@ test('`ferry plan migrate source=old target=new -i inventory/lab.yml` works with
   const doc = JSON.parse(out.text()) as Plan;
   t.is(doc.version, 1);
   t.is(doc.playbook.name, 'migrate');
-  t.is(doc.steps.length, 14);
+  t.is(doc.steps.length, 15);
   t.deepEqual(Object.keys(doc.steps[0]!), [
     'id',
     'task',

@@ -14,7 +14,7 @@ test('migrate follows the seed procedure, step by step', async (t) => {
     'check-quiet': 'source',
     'check-target': 'target',
     inventory: 'source',
-    'export-datastores': 'source',
+    'cut-over': 'source',
     transfer: 'target',
     'verify-archive': 'target',
     extract: 'target',
@@ -25,7 +25,9 @@ test('migrate follows the seed procedure, step by step', async (t) => {
     'rewrite-remotes': 'controller',
     'rebuild-apps': 'target',
     'verify-apps': 'target',
+    'release-source': 'source',
   });
+  t.deepEqual(pb.undo, { from: 'cut-over', until: 'verify-apps' });
   const at = (task: string) => pb.steps.findIndex((s) => s.task === task);
   for (const [a, b] of SEED_ORDER) t.true(at(a) < at(b), `${a} before ${b}`);
 

@@ -6,6 +6,7 @@
 import { createServer, request } from 'node:http';
 import { join } from 'node:path';
 import { DOKKU_ROOT, listApps, readOr } from './lib.js';
+import { maintenanceAnswer } from './plugins/maintenance.js';
 
 function route(host: string): { app: string; ip: string; port: number } | null {
   const name = host.replace(/:\d+$/, '').toLowerCase();
@@ -33,6 +34,13 @@ export function labProxy(port = Number(process.env.FERRY_LAB_PROXY_PORT ?? '80')
       if (target === null) {
         res.writeHead(404, { 'content-type': 'text/html', server: 'nginx' });
         res.end(page(404, 'Not Found'));
+        return;
+      }
+      // an nginx.conf.d include (dokku-maintenance's) answers before the upstream
+      const held = maintenanceAnswer(target.app, req.url ?? '/');
+      if (held !== null) {
+        res.writeHead(held.status, { 'content-type': held.type, server: 'nginx' });
+        res.end(held.body);
         return;
       }
       if (target.ip === '' || target.port <= 0) {
