@@ -99,8 +99,10 @@ export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
       dir,
     });
   }
-  // A resumed run keeps its plan's run id: host folders are named after it.
-  const runId = resume ? runIdOfJournal(resume.start.runId) : runIdFor(now);
+  // A resumed run keeps its plan's run id (host folders are named after it): the
+  // first run's, also when it resumes a run that was itself a resume.
+  const first = resume ? (resume.start.resumes ?? resume.start.runId) : undefined;
+  const runId = first ? runIdOfJournal(first) : runIdFor(now);
   const thePlan = plan(playbook, inventory, req.bindings, { ...req.plan, runId });
 
   if (req.dryRun) {
@@ -118,7 +120,7 @@ export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
     bindings: req.bindings,
     argv: req.argv,
     steps: thePlan.steps.map((s) => s.id),
-    ...(resume ? { resumes: resume.start.runId } : {}),
+    ...(first ? { resumes: first } : {}),
     // The run id carries the plan's time (host paths are named after it); records carry real times.
     now: firstThenReal(now),
   });

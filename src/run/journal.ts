@@ -59,7 +59,7 @@ export interface RunStarted {
   argv: string[];
   /** Step ids in plan order. */
   steps: string[];
-  /** The run this one resumes, if any. */
+  /** The first run of the chain this one resumes, if any (its id names the host folders). */
   resumes?: string;
 }
 
