@@ -11,6 +11,7 @@ import type {
   BackupOptions,
   CheckOptions,
   DrillOptions,
+  ForwardOptions,
   Io,
   MigrateOptions,
   PlanCommandOptions,
@@ -68,7 +69,7 @@ const RUN_HELP = `  --dry-run      print the plan (every step and remote command
 const COMMANDS: Record<string, CommandSpec> = {
   migrate: {
     usage:
-      'ferry migrate SOURCE TARGET [--live] [--leave-source-running] [--dry-run] [--resume] [--force] [--route direct|relay]',
+      'ferry migrate SOURCE TARGET [--live] [--forward [--forward-ttl D] | --leave-source-running] [--dry-run] [--resume] [--force] [--route direct|relay]',
     summary: 'move every app, datastore, plugin and repo from SOURCE to TARGET',
     help: `Runs playbooks/migrate.yml with source=SOURCE and target=TARGET (inventory host names).
 
@@ -85,19 +86,26 @@ or retire it.
                  start on TARGET (playbooks/migrate-live.yml)
   --leave-source-running
                  bring SOURCE back once TARGET is verified (it then serves stale data)
+  --forward      once TARGET is verified, SOURCE carries every connection to its ports 80
+                 and 443 to TARGET (whatever its proxy), so clients whose DNS still points
+                 at SOURCE write to TARGET; until \`ferry forward SOURCE --stop\` or the TTL
+  --forward-ttl D
+                 how long forwarding lasts: 90s, 30m, 12h, 2d (default 24h)
   --force        allow a TARGET that already holds Dokku data (a safety archive of it is taken first)
   --route R      direct (TARGET pulls from SOURCE; default when they can reach each other) or relay
 ${RUN_HELP}
 
 Example:
   ferry migrate old new --dry-run
-  ferry migrate old new --live`,
+  ferry migrate old new --live --forward --forward-ttl 6h`,
     flags: {
       ...RUN,
       ...FORCE,
       ...ROUTE,
       live: { type: 'boolean' },
       'leave-source-running': { type: 'boolean' },
+      forward: { type: 'boolean' },
+      'forward-ttl': { type: 'string' },
     },
     async run(values, positionals, argv, ctx) {
       const [source, target, ...extra] = positionals;
@@ -115,7 +123,14 @@ Example:
         ...routeOf(values),
         ...(values.live === true ? { live: true } : {}),
         ...(values['leave-source-running'] === true ? { leaveSourceRunning: true } : {}),
+        ...forwardOf(values),
       };
+      if (opts.forward && opts.leaveSourceRunning) {
+        throw new UsageError(
+          '--forward and --leave-source-running contradict each other',
+          'Forwarding sends every request to TARGET; a source left running would answer none of them.',
+        );
+      }
       return (await import('./commands/migrate.js')).migrate(opts, ctx);
     },
   },
@@ -211,6 +226,52 @@ Example:
       return (await import('./commands/drill.js')).drill(opts, ctx);
     },
   },
+  forward: {
+    usage: 'ferry forward HOST (--to TARGET [--ttl D] | --stop) [--dry-run]',
+    summary: "forward HOST's web ports (80, 443) to TARGET while DNS moves, or stop it",
+    help: `While DNS still sends clients to HOST (a migrated source), HOST carries every connection
+to its ports 80 and 443 to TARGET: each request is answered there and every write lands in
+TARGET's database. HOST's own proxy (nginx, a caddy container) is left as it is: the kernel
+redirects connections from other hosts (iptables rules marked ferry-forward) to a small
+forwarder on HOST. TLS passes through untouched. \`ferry migrate --forward\` starts it for you.
+
+  --to TARGET    the host that answers (an inventory host name)
+  --ttl D        how long: 90s, 30m, 12h, 2d (default 24h); then it ends by itself
+  --stop         end forwarding: HOST's own proxy answers again
+  --dry-run      print the plan and change nothing
+  --json, --junit FILE, --accept-new-host-keys, -p/--playbook as for migrate
+
+Example:
+  ferry forward old --to new --ttl 12h
+  ferry forward old --stop`,
+    flags: {
+      ...RUN,
+      to: { type: 'string' },
+      ttl: { type: 'string' },
+      stop: { type: 'boolean' },
+    },
+    async run(values, positionals, argv, ctx) {
+      const [host, ...extra] = positionals;
+      const stop = values.stop === true;
+      const to = typeof values.to === 'string' ? values.to : undefined;
+      if (!host || extra.length > 0 || stop === (to !== undefined)) {
+        throw new UsageError(
+          'ferry forward takes a host and either --to TARGET or --stop',
+          'Example: ferry forward old --to new --ttl 12h, or ferry forward old --stop',
+        );
+      }
+      if (stop && values.ttl !== undefined)
+        throw new UsageError('--ttl goes with --to, not --stop');
+      const opts: ForwardOptions = {
+        ...runOptions(values, argv, ctx),
+        host,
+        ...(to ? { target: to } : {}),
+        stop,
+        ttlSeconds: durationOf(values.ttl, '--ttl') ?? DEFAULT_FORWARD_TTL,
+      };
+      return (await import('./commands/forward.js')).forward(opts, ctx);
+    },
+  },
   plan: {
     usage: 'ferry plan PLAYBOOK ROLE=HOST... [--json]',
     summary: 'print every step and remote command a playbook would run; contacts no host',
@@ -285,6 +346,29 @@ function rendererFor(ctx: Context): RendererChoice {
   if (ctx.env.FERRY_RENDERER === 'silent') return 'silent';
   const live = ctx.stderrIsTty && !ctx.env.CI && ctx.env.TERM !== 'dumb';
   return live ? 'default' : 'simple';
+}
+
+/** Forwarding lasts a day unless told otherwise: long enough for DNS, short enough to be noticed. */
+const DEFAULT_FORWARD_TTL = 86400;
+
+/** Seconds of a duration given as `90`, `90s`, `30m`, `12h` or `2d`. */
+export function durationOf(v: string | boolean | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)([smhd]?)$/.exec(String(v).trim());
+  if (!m || Number(m[1]) <= 0) {
+    throw new UsageError(`${flag} must be a duration like 90s, 30m, 12h or 2d, got "${String(v)}"`);
+  }
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+function forwardOf(values: Values): { forward?: { ttlSeconds: number } } {
+  const ttl = durationOf(values['forward-ttl'], '--forward-ttl');
+  if (values.forward !== true) {
+    if (ttl !== undefined) throw new UsageError('--forward-ttl goes with --forward');
+    return {};
+  }
+  return { forward: { ttlSeconds: ttl ?? DEFAULT_FORWARD_TTL } };
 }
 
 function routeOf(values: Values): { route?: Route } {

@@ -49,6 +49,15 @@ export interface MigrateOptions extends RunOptions {
   forward?: { ttlSeconds: number };
 }
 
+/** `ferry forward HOST --to TARGET [--ttl D]`, `ferry forward HOST --stop`. */
+export interface ForwardOptions extends RunOptions {
+  host: string;
+  /** Where to forward (absent with `stop`). */
+  target?: string;
+  stop: boolean;
+  ttlSeconds: number;
+}
+
 /** `ferry backup HOST [--fetch DIR]`. */
 export interface BackupOptions extends RunOptions {
   host: string;

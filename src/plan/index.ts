@@ -295,7 +295,11 @@ export function formatPlan(p: Plan, inventory: Inventory): string {
         indent = `${indent}  `;
       }
       if (a.kind === 'stream') {
-        lines.push(`${indent}stream ${a.from} → ${a.to} (route ${a.route}):`);
+        lines.push(
+          a.duplex
+            ? `${indent}two-way stream ${a.from} ⇄ ${a.to} (route ${a.route}; $FERRY_RSH reaches the first command from the second):`
+            : `${indent}stream ${a.from} → ${a.to} (route ${a.route}):`,
+        );
         lines.push(`${indent}  ${prompt(a.from)} ${a.send}`);
         lines.push(`${indent}  ${prompt(a.to)} ${a.receive}`);
       } else {

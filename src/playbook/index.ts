@@ -209,14 +209,14 @@ function crossStepRules(
       }
     }
 
-    if (step.task === 'transfer') transferredTo.add(step.on);
+    if (step.task === 'transfer' || step.task === 'sync') transferredTo.add(step.on);
     if (
       (step.task === 'verify-archive' || step.task === 'extract') &&
       !transferredTo.has(step.on)
     ) {
       out.push({
         ...at(['steps', i, 'task']),
-        message: `steps[${i}]: ${step.task} on ${step.on} needs a transfer step on ${step.on} before it`,
+        message: `steps[${i}]: ${step.task} on ${step.on} needs a transfer (or sync) step on ${step.on} before it`,
         hint: 'Move it after the transfer, or add one.',
       });
     }

@@ -10,6 +10,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FerryError, InternalError } from '../errors.js';
 import { canReach, direct } from '../ssh/direct.js';
+import { duplexDirect, duplexRelay } from '../ssh/duplex.js';
 import type { HostKey } from '../ssh/host-keys.js';
 import type { Connections } from '../ssh/pool.js';
 import { relay } from '../ssh/relay.js';
@@ -204,6 +205,11 @@ export function sshExecutor(shared: SshShared): Executor {
       }
       const [from, to] = await Promise.all([remote(action.from), remote(action.to)]);
       const how = await chooseRoute(shared, action.route, from, to);
+      if (action.duplex) {
+        return how === 'direct'
+          ? duplexDirect(from, send, to, receive, common)
+          : duplexRelay(from, send, to, receive, common);
+      }
       return how === 'direct'
         ? direct(from, send, to, receive, { ...common, counted: action.counts === true })
         : relay(from, send, to, receive, common);

@@ -12,7 +12,7 @@ export const ROLE_NAME = /^[a-z][a-z0-9_-]*$/;
 export const STEP_ID = /^[a-z0-9][a-z0-9_.-]*$/;
 
 /** Option names a step's `when` may name: the step runs only when it is set. */
-export const WHEN = ['fetch', 'force'] as const;
+export const WHEN = ['fetch', 'force', 'forward'] as const;
 
 export const stepSchema = {
   type: 'object',
@@ -34,7 +34,7 @@ export const stepSchema = {
     why: { type: 'string', description: 'Why this step is here (shown by `ferry plan`).' },
     when: {
       enum: [...WHEN],
-      description: 'Run the step only when this option is given (--fetch, --force).',
+      description: 'Run the step only when this option is given (--fetch, --force, --forward).',
     },
     params: {
       type: 'object',

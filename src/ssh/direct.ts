@@ -111,7 +111,7 @@ printf '%s\\n' "$line"`;
 }
 
 /** Shell (root, on the source) that appends the key line under an exclusive lock. */
-function addKeyScript(
+export function addKeyScript(
   user: string,
   file: string | Command,
   options: string,

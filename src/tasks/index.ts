@@ -15,6 +15,7 @@ import drillReport from './drill-report.js';
 import exportDatastores from './export-datastores.js';
 import extract from './extract.js';
 import fetch from './fetch.js';
+import forward from './forward.js';
 import inventory from './inventory.js';
 import pluginTriggers from './plugin-triggers.js';
 import rebuildApps from './rebuild-apps.js';
@@ -23,6 +24,7 @@ import releaseSource from './release-source.js';
 import retention from './retention.js';
 import rewriteRemotes from './rewrite-remotes.js';
 import startServices from './start-services.js';
+import sync from './sync.js';
 import transfer from './transfer.js';
 import type { ActionSpec, TaskDefinition } from './types.js';
 import verifyApps from './verify-apps.js';
@@ -37,6 +39,7 @@ export const TASKS = {
   'export-datastores': exportDatastores,
   archive,
   transfer,
+  sync,
   'verify-archive': verifyArchive,
   extract,
   'clear-stale': clearStale,
@@ -46,6 +49,7 @@ export const TASKS = {
   'rewrite-remotes': rewriteRemotes,
   'rebuild-apps': rebuildApps,
   'verify-apps': verifyApps,
+  forward,
   'release-source': releaseSource,
   fetch,
   retention,

@@ -89,6 +89,13 @@ export interface StreamAction extends ActionBase {
    * common's `hashed`), so a direct transfer puts no counter in the pipe.
    */
   counts?: boolean;
+  /**
+   * Two-way: `receive` is a client (rsync) that reaches `send`, a server, by
+   * running `"$FERRY_RSH"`; the route provides it (an ssh with a one-stream
+   * key, or a bridge through the controller). `send` reads the client's
+   * request from `$FERRY_DUPLEX_REQUEST` (`-`: the first line of its stdin).
+   */
+  duplex?: boolean;
 }
 
 /** One thing a step does. Commands are exact: every value is already quoted. */

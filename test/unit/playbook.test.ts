@@ -25,6 +25,7 @@ test('migrate follows the seed procedure, step by step', async (t) => {
     'rewrite-remotes': 'controller',
     'rebuild-apps': 'target',
     'verify-apps': 'target',
+    forward: 'source',
     'release-source': 'source',
   });
   t.deepEqual(pb.undo, { from: 'cut-over', until: 'verify-apps' });
@@ -84,7 +85,10 @@ test('a playbook is found by name (./playbooks first, then the shipped ones) or 
     t.is(resolvePlaybook('custom/mine.yml', dir), join(dir, 'custom', 'mine.yml'));
     const e = t.throws(() => resolvePlaybook('migrat', dir), { instanceOf: InputError });
     t.regex(e.message, /no playbook named "migrat"; did you mean "migrate"\?/);
-    t.regex(e.hint ?? '', /backup, drill, migrate and restore/);
+    t.regex(
+      e.hint ?? '',
+      /backup, drill, forward, forward-stop, migrate, migrate-live and restore/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -183,10 +183,17 @@ test('release-source: held by default (cron moved aside, a thaw script written);
   t.is(script, thawScript(saved, true, `/var/lib/dokku-ferry/held-cron/${RUN}`));
   t.regex(script, /dokku postgres:start 'it'\\''s'\n/);
   t.regex(script, /dokku maintenance:disable web\n/);
-  t.true(held.seen.states.some((s) => /frozen .* To bring it back: bash \/srv\/ferry\/old-.*\/thaw\.sh/.test(s)));
+  t.true(
+    held.seen.states.some((s) =>
+      /frozen .* To bring it back: bash \/srv\/ferry\/old-.*\/thaw\.sh/.test(s),
+    ),
+  );
 
   const c = ctx('release-source', {}, { leaveSourceRunning: true });
-  t.false(releaseSource.plan(c).some((a) => a.only), 'the thaw is the main line here');
+  t.false(
+    releaseSource.plan(c).some((a) => a.only),
+    'the thaw is the main line here',
+  );
   const thawed = await runTask(releaseSource, c, {
     manifest,
     answers: { 'read-saved': { stdout: JSON.stringify(saved) } },
