@@ -390,7 +390,8 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 
 Options for every command:
-  -i, --inventory FILE   inventory to read (default: inventory/hosts.yml)
+  -i, --inventory FILE   inventory to read: ferry's YAML, or an Ansible inventory (YAML or INI)
+                         (default: inventory/hosts.yml)
   --json                 machine-readable output on stdout
   -h, --help             help for ferry or for one command (ferry migrate --help)
 

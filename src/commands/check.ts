@@ -6,7 +6,7 @@
  * (check-probe.ts); check-report.ts prints what was found.
  */
 import { type Diagnostic, ExitCode, HostKeyError, InputError, UsageError } from '../errors.js';
-import { type Host, type Inventory, loadInventory } from '../inventory/index.js';
+import { type Host, type Inventory, inventoryWarnings, loadInventory } from '../inventory/index.js';
 import { listPlaybooks, loadPlaybook } from '../playbook/index.js';
 import { nativeCryptoAvailable, nativeCryptoPath } from '../ssh/native.js';
 import { Connections } from '../ssh/pool.js';
@@ -106,6 +106,7 @@ export async function validatePlaybooks(cwd = process.cwd()): Promise<string[]> 
 /** `ferry check`. */
 export async function check(opts: CheckOptions, io: Io): Promise<number> {
   const inventory = await loadInventory(opts.inventory);
+  for (const w of inventoryWarnings(inventory)) io.stderr.write(w);
   const playbooks = await validatePlaybooks();
   const all = Object.keys(inventory.hosts);
   const unknown = opts.hosts.filter((n) => !inventory.hosts[n]);

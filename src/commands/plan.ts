@@ -8,7 +8,7 @@
  * lab -- up`). Every command that connects checks them first.
  */
 import { ExitCode } from '../errors.js';
-import { type Inventory, loadInventory } from '../inventory/index.js';
+import { type Inventory, inventoryWarnings, loadInventory } from '../inventory/index.js';
 import {
   type Bindings,
   formatPlan,
@@ -54,9 +54,14 @@ export async function buildPlan(
 
 /** Builds a plan and writes it (text, or JSON with `json`); what `--dry-run` prints. */
 export async function showPlan(
-  req: PlanRequest & { json: boolean; stdout: NodeJS.WritableStream },
+  req: PlanRequest & {
+    json: boolean;
+    stdout: NodeJS.WritableStream;
+    stderr?: NodeJS.WritableStream;
+  },
 ): Promise<Plan> {
   const { plan, inventory } = await buildPlan(req);
+  for (const w of inventoryWarnings(inventory)) req.stderr?.write(w);
   req.stdout.write(req.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan, inventory));
   return plan;
 }
@@ -69,6 +74,7 @@ export async function plan(opts: PlanCommandOptions, io: Io): Promise<number> {
     inventoryPath: opts.inventory,
     json: opts.json,
     stdout: io.stdout,
+    stderr: io.stderr,
   });
   return ExitCode.ok;
 }

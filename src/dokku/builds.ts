@@ -24,8 +24,13 @@ export interface BuildInfo {
   /** Present in the no-app form and in JSON. */
   app?: string;
   kind: string;
-  /** `running` in the no-app form, which lists running builds only. */
+  /** The record's status: `running` in the no-app form, which lists running records only. */
   status: BuildStatus | string;
+  /**
+   * What Dokku shows the operator (JSON `display_status`, 0.38): `abandoned` for a
+   * record left `running` by a deploy whose process is gone (a crash).
+   */
+  displayStatus?: string;
   pid: number | undefined;
   source: string;
   startedAt: string;
@@ -98,6 +103,7 @@ export function parseBuildsListJson(out: CommandOutput): BuildInfo[] {
     };
     if (str(o, 'app')) info.app = str(o, 'app');
     if (str(o, 'duration')) info.duration = str(o, 'duration');
+    if (str(o, 'display_status')) info.displayStatus = str(o, 'display_status');
     return info;
   });
 }

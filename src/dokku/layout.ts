@@ -30,6 +30,13 @@ export const ARCHIVED_PATHS = [
 /** The folders holding `<app>/.deploy.lock` in any supported release (0.34+: data/apps; before: the app root). */
 export const DEPLOY_LOCK_DIRS_ALL_RELEASES = [`${DOKKU_LIB_ROOT}/data/apps`, DOKKU_ROOT] as const;
 
+/** Every installed plugin's files: `<plugin>/` (enabled ones are linked from `plugins/enabled`). */
+export const PLUGIN_AVAILABLE = `${DOKKU_LIB_ROOT}/plugins/available`;
+/** Links to the enabled plugins. */
+export const PLUGIN_ENABLED = `${DOKKU_LIB_ROOT}/plugins/enabled`;
+/** The core plugins of the installed Dokku package (not archived: they come with the release). */
+export const CORE_PLUGINS = `${DOKKU_LIB_ROOT}/core-plugins/available`;
+
 /** Build records (0.38+), `data/builds/<app>/<id>.json`. */
 export const BUILDS_ROOT = `${DOKKU_LIB_ROOT}/data/builds`;
 

@@ -124,6 +124,9 @@ export function expectArray(command: string, value: unknown): unknown[] {
  */
 export function jsonObjects(command: string, out: CommandOutput): Record<string, unknown>[] {
   expectSuccess(`${command} --format json`, out);
+  // An empty list may come as nothing at all: a trigger with nothing to say prints
+  // nothing, and the Go side prints only what it got (storage:list before 0.38).
+  if (stripAnsi(out.stdout).trim() === '') return [];
   return expectArray(command, parseJson(command, out.stdout)).map((v) => expectObject(command, v));
 }
 

@@ -75,3 +75,49 @@ export function parsePluginListJson(out: CommandOutput): PluginInfo[] {
     return info;
   });
 }
+
+/**
+ * What a datastore plugin can do, read from its own files: every subcommand
+ * it ships (`subcommands/<name>`, the layout of every official service plugin
+ * since they moved to one script per subcommand) less those its `config`
+ * lists in `PLUGIN_UNIMPLEMENTED_SUBCOMMANDS` (they answer "Not yet
+ * implemented", exit 1: dokku-memcached has no export or import).
+ */
+export interface PluginCapabilities {
+  /** Subcommands that do their job. Empty when the plugin has no `subcommands/` folder. */
+  implemented: string[];
+  unimplemented: string[];
+  /** False when the plugin's files could not say (an old layout): then everything is tried. */
+  known: boolean;
+}
+
+/**
+ * Parses the answer of a probe printing `sub NAME` for each file in the
+ * plugin's `subcommands/` and `unimplemented "A" "B"` for the config line.
+ */
+export function parsePluginCapabilities(stdout: string): PluginCapabilities {
+  const subs: string[] = [];
+  const unimplemented: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const sub = /^sub ([a-z0-9][a-z0-9:_-]*)$/.exec(line.trim());
+    if (sub) subs.push(sub[1]!);
+    const un = /^unimplemented (.*)$/.exec(line.trim());
+    if (un) {
+      for (const m of un[1]!.matchAll(/"([^"]*)"|'([^']*)'|([^\s"']+)/g)) {
+        const v = m[1] ?? m[2] ?? m[3];
+        if (v) unimplemented.push(v);
+      }
+    }
+  }
+  return {
+    implemented: subs.filter((s) => !unimplemented.includes(s)).sort(),
+    unimplemented: unimplemented.sort(),
+    known: subs.length > 0,
+  };
+}
+
+/** Whether a plugin can run `subcommand` (unknown layouts are given the benefit of the doubt). */
+export function canRun(caps: PluginCapabilities | undefined, subcommand: string): boolean {
+  if (!caps?.known) return !caps?.unimplemented.includes(subcommand);
+  return caps.implemented.includes(subcommand);
+}

@@ -1,80 +1,108 @@
 /**
  * The inventory: hosts and how to reach them, the app rebuild order, the local
  * repos whose remote follows a move, where archives go. `validateInventory` is
- * pure (text in, typed value or every problem out); `loadInventory` reads the file.
+ * pure (text in, typed value or every problem out); `loadInventory` reads the
+ * file. Both read ferry's own YAML format and Ansible's inventories (YAML and
+ * INI, src/inventory/ansible*.ts); {@link inventoryFormat} tells them apart.
  *
- * Three passes, every message collected before failing: the schema (ajv),
- * normalising (defaults inherited, `~` and relative paths expanded), then the
- * rules that span fields.
+ * ferry's format in three passes, every message collected before failing: the
+ * schema (ajv), normalising (defaults inherited, `~` and relative paths
+ * expanded), then the rules that span fields.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import type { Diagnostic } from '../errors.js';
-import { InputError } from '../errors.js';
+import { formatDiagnostic, InputError } from '../errors.js';
 import { compile, diagnose } from '../schema/diagnose.js';
+import { CONTROL_CHAR, normaliseAddress } from '../schema/host-fields.js';
 import { type HostDocument, type InventoryDocument, inventorySchema } from '../schema/inventory.js';
-import { type Path, parseSource, positionAt, type SourceFile } from '../schema/source.js';
+import {
+  decodeInput,
+  type Path,
+  parseSource,
+  positionAt,
+  readInput,
+  type SourceFile,
+} from '../schema/source.js';
+import { looksLikeAnsibleYaml, readAnsibleYaml, resolveAnsible } from './ansible.js';
+import { readAnsibleIni } from './ansible-ini.js';
+import {
+  backupDirProblem,
+  DOKKU_PATHS,
+  expandPath,
+  hostNameProblem,
+  missingIdentityHint,
+  RESERVED_HOST_NAMES,
+  repeatedRepos,
+} from './rules.js';
 
-/** A host with every connection field decided (its own, else the defaults). */
-export type Host = { name: string } & Required<Omit<HostDocument, 'host_key'>> &
-  Pick<HostDocument, 'host_key'>;
+import type { Host, Inventory, InventoryOptions } from './types.js';
 
-/** A local clone whose Dokku remote is rewritten on a move; `path` is absolute. */
-export type Repo = InventoryDocument['repos'][number];
+export type { Host, Inventory, InventoryFormat, InventoryOptions, Repo } from './types.js';
+export { DOKKU_PATHS, expandPath, RESERVED_HOST_NAMES };
 
-/** A validated, normalised inventory. Paths on this machine are absolute. */
-export type Inventory = Omit<InventoryDocument, 'hosts' | 'defaults'> & {
-  /** The file it was read from, as given. */
-  file: string;
-  hosts: Record<string, Host>;
-};
-
-/** How `validateInventory` treats what lies outside the text. */
-export interface InventoryOptions {
-  /** What `~` means; defaults to the current user's home. */
-  home?: string;
-  /**
-   * When given, each host's identity file is checked with it and a missing
-   * one is an error. `ferry plan` leaves it out: it contacts no host.
-   */
-  fileExists?: (path: string) => boolean;
-}
-
-/** Names that cannot be host names, because they mean something else in a playbook. */
-export const RESERVED_HOST_NAMES = ['controller'] as const;
-
-/** Paths the seed's archive holds; an archive directory inside them would archive itself. */
-export const DOKKU_PATHS = [
-  '/home/dokku',
-  '/var/lib/dokku/config',
-  '/var/lib/dokku/data',
-  '/var/lib/dokku/services',
-  '/var/lib/dokku/plugins',
-] as const;
-
-const validateSchema = compile(inventorySchema);
-
-/** Expands `~` and makes a path absolute (relative to the inventory's folder). */
-export function expandPath(p: string, file: string, home: string): string {
-  if (p === '~') return home;
-  if (p.startsWith('~/')) return resolve(home, p.slice(2));
-  return isAbsolute(p) ? p : resolve(dirname(resolve(file)), p);
+/** What an inventory asks the user to know (an Ansible variable ferry ignores…), one line each. */
+export function inventoryWarnings(inventory: Inventory): string[] {
+  return (inventory.warnings ?? []).map((d) => `warning: ${formatDiagnostic(d)}\n`);
 }
 
 /**
- * Validates inventory text. Returns the normalised inventory, or throws an
- * InputError holding every problem found, each at its file:line:column.
+ * The hosts of a group (its own and its child groups'), or undefined when
+ * the inventory has no such group. `all` is every host, in every format.
+ */
+export function groupMembers(inventory: Inventory, group: string): string[] | undefined {
+  if (group === 'all') return inventory.groups?.all ?? Object.keys(inventory.hosts);
+  return inventory.groups?.[group];
+}
+
+const validateSchema = compile(inventorySchema);
+
+/** Local YAML tags an Ansible inventory may hold (vault-encrypted and unsafe strings). */
+const ANSIBLE_TAGS = ['!vault', '!unsafe'];
+
+/**
+ * How a file is written, from its name and first line: `.ini` is Ansible INI;
+ * `.yml`, `.yaml` and `.json` are YAML; any other name (Ansible's classic
+ * `hosts` file has none) is YAML when its first line that is neither blank
+ * nor a comment is `---`, starts with `{`, or is a `key:` line, and INI
+ * otherwise. A YAML file is then ferry's own format when it has a top-level
+ * `version`, and Ansible's when it has an `all` group or only group-shaped
+ * entries (see `looksLikeAnsibleYaml`).
+ */
+export function inventoryFormat(text: string, file: string): 'yaml' | 'ini' {
+  const ext = extname(file).toLowerCase();
+  if (ext === '.ini') return 'ini';
+  if (['.yml', '.yaml', '.json'].includes(ext)) return 'yaml';
+  const first = text
+    .split(/\r\n|\n|\r/)
+    .map((l) => l.trim())
+    .find((l) => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
+  if (first === undefined) return 'yaml';
+  return first === '---' || first.startsWith('{') || /^[^\s#'"[{][^\s:]*:(\s|$)/.test(first)
+    ? 'yaml'
+    : 'ini';
+}
+
+/**
+ * Validates inventory text (or the bytes of a file, checked to be UTF-8
+ * text first). Returns the normalised inventory, or throws an InputError
+ * holding every problem found, each at its file:line:column.
  */
 export function validateInventory(
-  text: string,
+  input: string | Uint8Array,
   file: string,
   options: InventoryOptions = {},
 ): Inventory {
-  const { source, diagnostics, syntaxOk } = parseSource(text, file, 'the inventory');
-  if (!syntaxOk) throw new InputError(diagnostics);
-  const value = source.value;
+  const text = typeof input === 'string' ? input : decodeInput(input, file, 'the inventory');
+  const home = options.home ?? homedir();
+  if (inventoryFormat(text, file) === 'ini') {
+    const model = readAnsibleIni(text, file);
+    return finishAnsible(resolveAnsible(model, { ...options, home }));
+  }
+  const parsed = parseSource(text, file, 'the inventory', { allowTags: ANSIBLE_TAGS });
+  if (!parsed.syntaxOk) throw new InputError(parsed.diagnostics);
+  const value = parsed.source.value;
   if (value === null || value === undefined) {
     throw new InputError([
       {
@@ -86,6 +114,16 @@ export function validateInventory(
       },
     ]);
   }
+  if (isObject(value) && looksLikeAnsibleYaml(value)) {
+    const model = readAnsibleYaml(parsed.source);
+    model.problems.push(...parsed.diagnostics);
+    return finishAnsible(resolveAnsible(model, { ...options, home }));
+  }
+  // ferry's own format has no use for Ansible's tags: read it again without them.
+  const { source, diagnostics, syntaxOk } = ANSIBLE_TAGS.some((t) => text.includes(t))
+    ? parseSource(text, file, 'the inventory')
+    : parsed;
+  if (!syntaxOk) throw new InputError(diagnostics);
   if (!validateSchema(value)) {
     diagnostics.push(...diagnose(source, validateSchema.errors ?? []));
   }
@@ -93,7 +131,7 @@ export function validateInventory(
   // The rules across fields run on every part that is well formed, even when
   // others are not, so one pass reports all there is.
   const { doc, checkIdentity } = wellFormedParts(value);
-  const inventory = normalise(doc, file, options.home ?? homedir());
+  const inventory = normalise(doc, file, home);
   diagnostics.push(
     ...crossFieldRules(
       source,
@@ -103,6 +141,28 @@ export function validateInventory(
     ),
   );
   if (diagnostics.length > 0) throw new InputError(sortDiagnostics(diagnostics));
+  return inventory;
+}
+
+function finishAnsible({
+  inventory,
+  problems,
+}: {
+  inventory: Inventory;
+  problems: Diagnostic[];
+}): Inventory {
+  if (problems.length > 0) throw new InputError(sortDiagnostics(problems));
+  if (Object.keys(inventory.hosts).length === 0) {
+    throw new InputError([
+      {
+        file: inventory.file,
+        line: 1,
+        column: 1,
+        message: 'the inventory has no host ferry can reach over SSH',
+        hint: 'An Ansible inventory lists hosts under a group: all: hosts: NAME: (YAML), or one per line (INI).',
+      },
+    ]);
+  }
   return inventory;
 }
 
@@ -174,8 +234,9 @@ export async function loadInventory(
 ): Promise<Inventory> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readInput(path, path, 'the inventory');
   } catch (e) {
+    if (e instanceof InputError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new InputError(
       [
@@ -191,10 +252,22 @@ export async function loadInventory(
     );
   }
   const { checkIdentity = true, ...rest } = options;
-  return validateInventory(text, path, {
+  const inventory = validateInventory(text, path, {
     ...rest,
     ...(checkIdentity && !rest.fileExists ? { fileExists: existsSync } : {}),
   });
+  // Ansible would read variables from these folders beside the inventory; ferry does not.
+  if (inventory.format !== 'ferry') {
+    for (const d of ['group_vars', 'host_vars']) {
+      if (!existsSync(join(dirname(path), d))) continue;
+      inventory.warnings?.push({
+        file: join(dirname(path), d),
+        message: `${d}/ is not read: ferry takes variables from the inventory file only`,
+        hint: 'Set the variables ferry reads (ansible_host, ansible_port, ansible_user, ansible_ssh_private_key_file, ansible_become, dokku_ferry) in the inventory.',
+      });
+    }
+  }
+  return inventory;
 }
 
 function normalise(doc: InventoryDocument, file: string, home: string): Inventory {
@@ -203,7 +276,7 @@ function normalise(doc: InventoryDocument, file: string, home: string): Inventor
   for (const [name, h] of Object.entries(doc.hosts)) {
     hosts[name] = {
       name,
-      address: h.address,
+      address: normaliseAddress(h.address),
       user: h.user ?? d.user,
       port: h.port ?? d.port,
       identity: expandPath(h.identity ?? d.identity, file, home),
@@ -215,35 +288,23 @@ function normalise(doc: InventoryDocument, file: string, home: string): Inventor
   return {
     file,
     version: doc.version,
+    format: 'ferry',
     hosts,
+    groups: { all: Object.keys(hosts) },
     apps: { order: [...doc.apps.order] },
     repos: doc.repos.map((r) => ({ ...r, path: expandPath(r.path, file, home) })),
     backup: { ...doc.backup },
+    warnings: [],
   };
 }
 
 function reservedNames(source: SourceFile, value: unknown): Diagnostic[] {
   const hosts = (value as { hosts?: unknown }).hosts;
-  if (!hosts || typeof hosts !== 'object' || Array.isArray(hosts)) return [];
-  const out: Diagnostic[] = [];
-  for (const name of Object.keys(hosts)) {
-    if ((RESERVED_HOST_NAMES as readonly string[]).includes(name)) {
-      out.push({
-        file: source.file,
-        ...positionAt(source, ['hosts', name], 'key'),
-        message: `"${name}" cannot be a host name: playbooks use it for this machine`,
-        hint: 'Rename the host.',
-      });
-    } else if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
-      out.push({
-        file: source.file,
-        ...positionAt(source, ['hosts', name], 'key'),
-        message: `host name ${JSON.stringify(name)} must start with a letter or digit and contain only letters, digits, ".", "_" and "-"`,
-        hint: 'You type it on the command line (`ferry migrate old new`); keep it plain.',
-      });
-    }
-  }
-  return out;
+  if (!isObject(hosts)) return [];
+  return Object.keys(hosts).flatMap((name) => {
+    const p = hostNameProblem(name);
+    return p ? [{ file: source.file, ...positionAt(source, ['hosts', name], 'key'), ...p }] : [];
+  });
 }
 
 function crossFieldRules(
@@ -261,7 +322,8 @@ function crossFieldRules(
   if (options.fileExists) {
     const reported = new Set<string>();
     for (const host of Object.values(inv.hosts)) {
-      if (options.fileExists(host.identity)) continue;
+      // A path with control characters is already reported by the schema.
+      if (CONTROL_CHAR.test(host.identity) || options.fileExists(host.identity)) continue;
       const own = doc.hosts[host.name]?.identity !== undefined;
       // One message per place the path is written, not one per host that inherits it.
       const key = own ? `host:${host.name}` : 'defaults';
@@ -272,50 +334,25 @@ function crossFieldRules(
         : source.doc.hasIn(['defaults', 'identity'])
           ? ['defaults', 'identity']
           : ['hosts', host.name];
-      const lab = host.identity.startsWith('/var/lib/ferry-lab/');
       out.push({
         ...at(where, own || where[0] === 'defaults' ? 'value' : 'key'),
         message: `${own ? `hosts.${host.name}.identity` : `the identity file for ${host.name}${where[0] === 'defaults' ? ' (defaults.identity)' : ' (default ~/.ssh/id_ed25519)'}`}: ${host.identity} does not exist`,
-        hint: lab
-          ? 'The lab writes this key when it starts: run `npm run lab -- up` first.'
-          : `Point identity at your SSH private key, or create one: ssh-keygen -t ed25519 -f ${host.identity}`,
+        hint: missingIdentityHint(host.identity),
       });
     }
   }
 
-  const dir = inv.backup.dir;
-  if (!dir.startsWith('/')) {
+  const dirProblem = backupDirProblem(inv.backup.dir);
+  if (dirProblem) out.push({ ...at(['backup', 'dir']), ...dirProblem });
+
+  for (const { index, first } of repeatedRepos(inv.repos)) {
+    const r = inv.repos[index]!;
     out.push({
-      ...at(['backup', 'dir']),
-      message: `backup.dir must be an absolute path on the host, got ${JSON.stringify(dir)}`,
-      hint: "For example /var/lib/dokku-ferry/archives (`~` would mean the remote user's home, which differs between hosts).",
+      ...at(['repos', index, 'path']),
+      message: `repos[${index}] repeats repos[${first}]: the same clone (${doc.repos[index]?.path ?? r.path}) and remote "${r.remote}"`,
+      hint: 'A remote points at one app; remove one entry, or use another remote name.',
     });
-  } else {
-    const clean = dir.replace(/\/+$/, '') || '/';
-    const inside = DOKKU_PATHS.find(
-      (p) => clean === p || clean.startsWith(`${p}/`) || p.startsWith(`${clean}/`) || clean === '/',
-    );
-    if (inside) {
-      out.push({
-        ...at(['backup', 'dir']),
-        message: `backup.dir ${dir} overlaps ${inside}, which every archive holds: archives would end up inside archives`,
-        hint: 'Use a directory outside /home/dokku and /var/lib/dokku, such as /var/lib/dokku-ferry/archives.',
-      });
-    }
   }
-
-  const seen = new Map<string, number>();
-  inv.repos.forEach((r, i) => {
-    const key = `${r.path}\0${r.remote}`;
-    const first = seen.get(key);
-    if (first !== undefined) {
-      out.push({
-        ...at(['repos', i, 'path']),
-        message: `repos[${i}] repeats repos[${first}]: the same clone (${doc.repos[i]?.path ?? r.path}) and remote "${r.remote}"`,
-        hint: 'A remote points at one app; remove one entry, or use another remote name.',
-      });
-    } else seen.set(key, i);
-  });
   return out;
 }
 

@@ -6,7 +6,6 @@
  * right kind of place, a transfer before what needs one).
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ValidateFunction } from 'ajv';
@@ -15,7 +14,13 @@ import { InputError } from '../errors.js';
 import { sortDiagnostics } from '../inventory/index.js';
 import { compile, diagnose } from '../schema/diagnose.js';
 import { type PlaybookDocument, playbookSchema, type StepDocument } from '../schema/playbook.js';
-import { type Path, parseSource, positionAt, type SourceFile } from '../schema/source.js';
+import {
+  type Path,
+  parseSource,
+  positionAt,
+  readInput,
+  type SourceFile,
+} from '../schema/source.js';
 import { closest, listWords } from '../schema/suggest.js';
 import { getTask, TASK_NAMES } from '../tasks/index.js';
 
@@ -318,10 +323,13 @@ export function listPlaybooks(cwd = process.cwd()): string[] {
 /** Finds (by name or path), reads and validates a playbook. */
 export async function loadPlaybook(nameOrPath: string, cwd = process.cwd()): Promise<Playbook> {
   const file = resolvePlaybook(nameOrPath, cwd);
+  const shown = file.startsWith(`${cwd}/`) ? file.slice(cwd.length + 1) : file;
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // Refuses binary, huge and non-UTF-8 files before parsing (src/schema/source.ts).
+    text = await readInput(file, shown, 'the playbook');
   } catch (e) {
+    if (e instanceof InputError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new InputError([
       {
@@ -331,6 +339,5 @@ export async function loadPlaybook(nameOrPath: string, cwd = process.cwd()): Pro
       },
     ]);
   }
-  const shown = file.startsWith(`${cwd}/`) ? file.slice(cwd.length + 1) : file;
   return validatePlaybook(text, shown);
 }

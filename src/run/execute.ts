@@ -7,7 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitCode, InternalError } from '../errors.js';
-import { type Inventory, loadInventory } from '../inventory/index.js';
+import { type Inventory, inventoryWarnings, loadInventory } from '../inventory/index.js';
 import { type Bindings, formatPlan, type Plan, plan } from '../plan/index.js';
 import { CONTROLLER, loadPlaybook, type Playbook } from '../playbook/index.js';
 import { nativeCryptoAvailable } from '../ssh/native.js';
@@ -83,6 +83,7 @@ export interface RunIo {
 /** Loads inputs, plans, runs (or prints the plan for --dry-run); returns the exit code. */
 export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
   const inventory = await loadInventory(req.inventory);
+  for (const w of inventoryWarnings(inventory)) io.stderr.write(w);
   const playbook = await loadPlaybook(req.playbook);
   const now = new Date();
   const dir = req.stateDir ? join(req.stateDir, 'runs') : runsDir();

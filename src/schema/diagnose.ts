@@ -3,8 +3,24 @@
  * and column of the value it is about.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { APP_NAME, APP_NAME_RULE, SERVICE_NAME, SERVICE_NAME_RULE } from '../dokku/names.js';
+import {
+  APP_NAME,
+  APP_NAME_RULE,
+  EXISTING_APP_NAME,
+  SERVICE_NAME,
+  SERVICE_NAME_RULE,
+} from '../dokku/names.js';
 import type { Diagnostic } from '../errors.js';
+import {
+  ADDRESS_PATTERN,
+  addressProblem,
+  CONTROL_CHAR,
+  describeChar,
+  PATH_PATTERN,
+  REMOTE_PATTERN,
+  USER_PATTERN,
+  userProblem,
+} from './host-fields.js';
 import {
   describePath,
   describeValue,
@@ -32,7 +48,48 @@ export function compile(schema: object): ValidateFunction {
 /** Extra words for the patterns the schemas share. */
 const PATTERN_RULES: Record<string, string> = {
   [APP_NAME.source]: `is not a name Dokku accepts for an app: ${APP_NAME_RULE}`,
+  [EXISTING_APP_NAME.source]: `is not a name Dokku accepts for an app: ${APP_NAME_RULE} (an app made before Dokku 0.38.2 may also have underscores)`,
   [SERVICE_NAME.source]: `is not a name Dokku accepts for a service: ${SERVICE_NAME_RULE}`,
+};
+
+/**
+ * Patterns whose failures are explained value by value: what the value is
+ * not, why (from the value itself), and what would do.
+ */
+const PATTERN_EXPLAINED: Record<
+  string,
+  { what: string; why: (v: string) => string | undefined; hint: string }
+> = {
+  [ADDRESS_PATTERN]: {
+    what: 'is not a host name or IP address',
+    why: addressProblem,
+    hint: 'An address is a DNS name (letters, digits, "-" and "."), an IPv4 address or an IPv6 address (brackets optional). It reaches ssh as an argument, so nothing else is allowed.',
+  },
+  [USER_PATTERN]: {
+    what: 'is not a user name ferry accepts',
+    why: userProblem,
+    hint: 'A user name has letters, digits, ".", "_" and "-", starts with a letter or "_", and has at most 32 characters.',
+  },
+  [PATH_PATTERN]: {
+    what: 'is not a usable path',
+    why: (v) => {
+      const c = CONTROL_CHAR.exec(v)?.[0];
+      return v === '' ? 'it is empty' : c ? `it holds ${describeChar(c)}` : undefined;
+    },
+    hint: 'Write the path on one line, without control characters.',
+  },
+  [REMOTE_PATTERN]: {
+    what: 'is not a git remote name ferry accepts',
+    why: (v) =>
+      v === ''
+        ? 'it is empty'
+        : /^[-.]/.test(v)
+          ? `it starts with "${v[0]}"${v[0] === '-' ? ', so git would read it as an option' : ''}`
+          : v.length > 100
+            ? 'it is longer than 100 characters'
+            : 'it holds characters other than letters, digits, ".", "_" and "-"',
+    hint: 'For example dokku, or production.',
+  },
 };
 
 interface SchemaLike {
@@ -79,6 +136,7 @@ function typeWords(s: SchemaLike): string {
 export function diagnose(source: SourceFile, errors: ErrorObject[], base: Path = []): Diagnostic[] {
   const out: Diagnostic[] = [];
   const seen = new Set<string>();
+  const hinted = new Set<string>();
   const typed = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
   for (const e of errors) {
     if (e.keyword === 'if' || e.keyword === 'anyOf' || e.keyword === 'propertyNames') continue;
@@ -89,14 +147,20 @@ export function diagnose(source: SourceFile, errors: ErrorObject[], base: Path =
     if (seen.has(key)) continue;
     seen.add(key);
     const d = describe(source, e, base);
-    if (d) out.push(d);
+    if (!d) continue;
+    // The same rule's hint once per file is enough.
+    if (d.hint && e.keyword === 'pattern') {
+      if (hinted.has(d.hint)) delete d.hint;
+      else hinted.add(d.hint);
+    }
+    out.push(d);
   }
   return out;
 }
 
 function describe(source: SourceFile, e: ErrorObject, base: Path): Diagnostic | undefined {
   const path = [...base, ...pointerToPath(e.instancePath)];
-  const where = describePath(path, source.subject);
+  const where = describePath([...(source.label ?? []), ...path], source.subject);
   const parent = (e.parentSchema ?? {}) as SchemaLike;
   const at = (p: Path, which: 'key' | 'value' = 'value') => ({
     file: source.file,
@@ -142,6 +206,15 @@ function describe(source: SourceFile, e: ErrorObject, base: Path): Diagnostic | 
         message: `${where} must be ${JSON.stringify(parent.const)}, got ${got}`,
       };
     case 'pattern': {
+      const explained = PATTERN_EXPLAINED[parent.pattern ?? ''];
+      if (explained && typeof e.data === 'string') {
+        const why = explained.why(e.data);
+        return {
+          ...at(path),
+          message: `${where}: ${got} ${explained.what}${why ? `: ${why}` : ''}`,
+          hint: explained.hint,
+        };
+      }
       const rule = PATTERN_RULES[parent.pattern ?? ''];
       return {
         ...at(path),

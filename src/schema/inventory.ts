@@ -3,8 +3,15 @@
  * files against it, `FromSchema` derives the TypeScript types from it, and
  * `npm run schemas` publishes it as schemas/inventory.schema.json for editors.
  */
-import { APP_NAME } from '../dokku/names.js';
+import { EXISTING_APP_NAME } from '../dokku/names.js';
 import type { FromSchema } from './from-schema.js';
+import {
+  ADDRESS_PATTERN,
+  HOST_KEY_PATTERN,
+  PATH_PATTERN,
+  REMOTE_PATTERN,
+  USER_PATTERN,
+} from './host-fields.js';
 
 /** Host names: what users type on the command line (`ferry migrate old new`). */
 export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -12,8 +19,9 @@ export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const connection = {
   user: {
     type: 'string',
-    minLength: 1,
-    description: 'SSH user. root, or a user allowed to run `sudo -n` (then set sudo: true).',
+    pattern: USER_PATTERN,
+    description:
+      'SSH user: root, or a user allowed to run `sudo -n` (then set sudo: true). Letters, digits, ".", "_" and "-", starting with a letter or "_"; at most 32.',
   },
   port: {
     type: 'integer',
@@ -23,14 +31,15 @@ const connection = {
   },
   identity: {
     type: 'string',
-    minLength: 1,
+    pattern: PATH_PATTERN,
     description:
       'Private key file for SSH (must exist). `~` is your home; a relative path is relative to this file.',
   },
   known_hosts: {
     type: 'string',
-    minLength: 1,
-    description: 'OpenSSH known_hosts file where host keys are looked up.',
+    pattern: PATH_PATTERN,
+    description:
+      'OpenSSH known_hosts file where host keys are looked up. `~` is your home; a relative path is relative to this file.',
   },
   sudo: {
     type: 'boolean',
@@ -47,13 +56,13 @@ export const hostSchema = {
   properties: {
     address: {
       type: 'string',
-      minLength: 1,
-      description: 'IP address or DNS name.',
+      pattern: ADDRESS_PATTERN,
+      description: 'DNS name, IPv4 address or IPv6 address (brackets optional).',
     },
     ...connection,
     host_key: {
       type: 'string',
-      pattern: '^SHA256:[A-Za-z0-9+/]{43}=?$',
+      pattern: HOST_KEY_PATTERN,
       description:
         'an SHA256 fingerprint such as "SHA256:" followed by 43 base64 characters (`ssh-keygen -lf KEY.pub` prints it)',
     },
@@ -101,7 +110,7 @@ export const inventorySchema = {
             'Apps rebuilt first, in this order (for example a database migrator before the API); the rest follow.',
           uniqueItems: true,
           default: [],
-          items: { type: 'string', pattern: APP_NAME.source },
+          items: { type: 'string', pattern: EXISTING_APP_NAME.source },
         },
       },
     },
@@ -116,19 +125,20 @@ export const inventorySchema = {
         properties: {
           path: {
             type: 'string',
-            minLength: 1,
+            pattern: PATH_PATTERN,
             description: 'The clone on this machine (`~` and relative paths allowed).',
           },
           app: {
             type: 'string',
-            pattern: APP_NAME.source,
+            pattern: EXISTING_APP_NAME.source,
             description: 'The Dokku app the clone deploys to.',
           },
           remote: {
             type: 'string',
-            minLength: 1,
+            pattern: REMOTE_PATTERN,
             default: 'dokku',
-            description: 'Name of the git remote to rewrite.',
+            description:
+              'Name of the git remote to rewrite: letters, digits, ".", "_" and "-", not starting with "-" or ".".',
           },
         },
       },
@@ -141,7 +151,7 @@ export const inventorySchema = {
       properties: {
         dir: {
           type: 'string',
-          minLength: 1,
+          pattern: PATH_PATTERN,
           default: '/var/lib/dokku-ferry/archives',
           description:
             'Absolute directory on the host; made root-only (0700), archives inside are 0600.',

@@ -8,6 +8,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { TASKS } from '../tasks/index.js';
+import { ansibleInventorySchema } from './ansible-inventory.js';
 import { inventorySchema } from './inventory.js';
 import { publishedPlaybookSchema } from './playbook.js';
 
@@ -19,6 +20,7 @@ export function publishedSchemas(): Record<string, string> {
   const text = (o: object) => `${JSON.stringify(o, null, 2)}\n`;
   return {
     'inventory.schema.json': text(inventorySchema),
+    'ansible-inventory.schema.json': text(ansibleInventorySchema),
     'playbook.schema.json': text(publishedPlaybookSchema(TASKS)),
   };
 }

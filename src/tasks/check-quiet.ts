@@ -197,7 +197,14 @@ async function run(rt: RuntimeOf<typeof task>) {
   if (builds.code !== 0 && notACommand) {
     rt.task.log('builds:list is not known to this Dokku (before 0.38): deploy locks checked only');
   } else {
-    for (const b of parseBuildsListJson(builds).filter((b) => b.status === 'running')) {
+    const all = parseBuildsListJson(builds);
+    // A record a crashed deploy left `running` shows as abandoned: nothing runs.
+    for (const b of all.filter((x) => x.status === 'running' && x.displayStatus === 'abandoned')) {
+      rt.task.log(
+        `build ${b.id} of ${b.app ?? '?'} was abandoned (its process is gone): not a deploy`,
+      );
+    }
+    for (const b of all.filter((x) => (x.displayStatus ?? x.status) === 'running')) {
       busy.push(
         `build ${b.id} of ${b.app ?? '?'} is running (${b.kind}, ${b.source}, pid ${b.pid ?? '?'}, since ${b.startedAt})`,
       );

@@ -22,9 +22,13 @@ function findIn(dirs: string[], rest: Command): Command {
   return $`set -- && for d in ${dirs}; do if [ -d "$d" ]; then set -- "$@" "$d"; fi; done && if [ $# -gt 0 ]; then find "$@" ${rest}; fi`;
 }
 
+/**
+ * Locks a deploy left behind (they hold its build id or pid). An empty one is
+ * a user's `apps:lock`, a deploy freeze the target keeps.
+ */
 export const CLEAR_DEPLOY_LOCKS = findIn(
   [...DEPLOY_LOCK_DIRS_ALL_RELEASES],
-  $`-mindepth 2 -maxdepth 2 -name .deploy.lock -print -delete`,
+  $`-mindepth 2 -maxdepth 2 -name .deploy.lock -size +0c -print -delete`,
 );
 export const CLEAR_CONTAINER_FILES = findIn(
   [DOKKU_ROOT],
@@ -59,7 +63,7 @@ const task = defineTask({
         id: 'clear-locks',
         host: h,
         command: CLEAR_DEPLOY_LOCKS,
-        why: 'a copied lock would block every deploy',
+        why: "a dead deploy's lock would block every deploy (an empty one is the user's apps:lock, and stays)",
         changes: true,
       },
       {

@@ -87,8 +87,13 @@ export function archiveFile(compression: Compression): string {
  */
 export const EXISTING_PATHS = $`cd / && set -- && for p in ${ARCHIVE_PATHS}; do if [ -e "$p" ]; then set -- "$@" "$p"; fi; done`;
 
-/** tar of the Dokku paths to stdout; GNU tar's exit 1 (a file changed while read) is not fatal. */
-export const TAR_CREATE = $`{ tar --numeric-owner -cpf - "$@" || [ $? -eq 1 ]; }`;
+/**
+ * tar of the Dokku paths to stdout; GNU tar's exit 1 (a file changed while
+ * read) is not fatal. What ferry itself set aside inside them (`.ferry-pre-*`,
+ * `.ferry-stage-*` in /home/dokku: a mount point's children can only move
+ * within it) is left out, so a later backup never carries it.
+ */
+export const TAR_CREATE = $`{ tar --numeric-owner --anchored --exclude='home/dokku/.ferry-*' -cpf - "$@" || [ $? -eq 1 ]; }`;
 
 /**
  * SHA-256 of stdin as bare hex. OpenSSL's digest uses the CPU's SHA

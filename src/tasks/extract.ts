@@ -11,6 +11,8 @@
  * rename before it, so the host is never left half-moved. Owners stay numeric
  * (tar --numeric-owner); check-quiet proved the dokku uid/gid match.
  */
+
+import { CORE_PLUGINS, PLUGIN_AVAILABLE, PLUGIN_ENABLED } from '../dokku/layout.js';
 import { StopError } from '../errors.js';
 import { $, type Command } from '../ssh/shell.js';
 import { stagePaths } from './stage.js';
@@ -56,6 +58,15 @@ undo() {
   for ((i = \${#m[@]} - 2; i >= 0; i -= 2)); do mv -T -- "\${m[i+1]}" "\${m[i]}" || echo "could not move \${m[i+1]} back to \${m[i]}" >&2; done
 }
 if ! moves; then undo; echo 'extract failed: every rename was undone, the stage is kept' >&2; exit 1; fi
+# This host's core plugins (its release's, outside the archive) stay linked and enabled, as Dokku's
+# own postinst keeps them; a link to one this release no longer ships goes, as postinst removes it.
+if [ -d ${CORE_PLUGINS} ] && [ -d ${PLUGIN_AVAILABLE} ]; then
+  install -d ${PLUGIN_ENABLED}
+  for c in ${CORE_PLUGINS}/*/; do c=\${c%/}; p=\${c##*/}
+    if [ ! -e ${PLUGIN_AVAILABLE}/"$p" ]; then ln -s "$c" ${PLUGIN_AVAILABLE}/"$p" && ln -sfn ${PLUGIN_AVAILABLE}/"$p" ${PLUGIN_ENABLED}/"$p" && echo "ferry-core-linked $p"; fi
+  done
+  find -L ${PLUGIN_AVAILABLE} ${PLUGIN_ENABLED} -maxdepth 1 -type l -print -delete | sed 's/^/ferry-dangling-removed /'
+fi
 touch "$st/extracted"
 rmdir -- "$hs"
 find "$vst" -depth -type d -empty -delete
@@ -136,6 +147,16 @@ async function run(rt: RuntimeOf<typeof extract>) {
   if (unexpected.length > 0) {
     rt.task.warn(
       `the data held paths outside the seed's five (left in ${s.lib}): ${unexpected.join(', ')}`,
+    );
+  }
+  const linked = [...out.matchAll(/^ferry-core-linked (.+)$/gm)].map((m) => m[1]!);
+  if (linked.length > 0) {
+    rt.task.log(`${to}'s own core plugins kept linked and enabled: ${linked.join(', ')}`);
+  }
+  const dangling = [...out.matchAll(/^ferry-dangling-removed (.+)$/gm)].map((m) => m[1]!);
+  if (dangling.length > 0) {
+    rt.task.warn(
+      `plugin links to nothing on ${to} (a core plugin its release no longer ships) removed: ${dangling.join(', ')}`,
     );
   }
   const moved = /ferry-moved (\d+)/.exec(out)?.[1];

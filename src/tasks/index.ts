@@ -23,6 +23,7 @@ import recreateEngine from './recreate-engine.js';
 import releaseSource from './release-source.js';
 import retention from './retention.js';
 import rewriteRemotes from './rewrite-remotes.js';
+import startProxies from './start-proxies.js';
 import startServices from './start-services.js';
 import sync from './sync.js';
 import transfer from './transfer.js';
@@ -45,6 +46,7 @@ export const TASKS = {
   'clear-stale': clearStale,
   'recreate-engine': recreateEngine,
   'start-services': startServices,
+  'start-proxies': startProxies,
   'plugin-triggers': pluginTriggers,
   'rewrite-remotes': rewriteRemotes,
   'rebuild-apps': rebuildApps,

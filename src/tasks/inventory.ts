@@ -7,18 +7,19 @@
  */
 
 import { parseAppsList } from '../dokku/apps.js';
-import { propertyDir } from '../dokku/layout.js';
+import { PLUGIN_AVAILABLE, propertyDir } from '../dokku/layout.js';
 import { isAppName, isServiceName, PLUGIN_NAME } from '../dokku/names.js';
-import { parseNetworkList } from '../dokku/network.js';
-import { parsePluginList } from '../dokku/plugins.js';
+import { type NetworkInfo, parseNetworkList, parseNetworkListJson } from '../dokku/network.js';
+import { parsePluginCapabilities, parsePluginList } from '../dokku/plugins.js';
 import { parsePsReport, parsePsReportJson } from '../dokku/ps.js';
 import { parseServiceList } from '../dokku/services.js';
 import { parseStorageList, parseStorageListJson } from '../dokku/storage.js';
 import { formatVersion } from '../dokku/version.js';
+import { StopError } from '../errors.js';
 import { $, type Command } from '../ssh/shell.js';
 import { inBatches } from '../util/concurrency.js';
 import { formatBytes } from '../util/format.js';
-import { HOST_FACTS, parseHostFacts } from './check-quiet.js';
+import { DEPLOY_LOCKS, HOST_FACTS, parseDeployLocks, parseHostFacts } from './check-quiet.js';
 import {
   ARCHIVE_PATHS,
   type Arg,
@@ -32,6 +33,7 @@ import type {
   DeployMethod,
   Manifest,
   ManifestApp,
+  ManifestDatastore,
   ManifestPlugin,
   ManifestService,
 } from './manifest.js';
@@ -51,6 +53,60 @@ export function deploySourceCommand(app: Arg): Command {
 /** The files that describe a service (image, version, linked apps). */
 export function serviceFactsCommand(plugin: Arg, service: Arg): Command {
   return $`for f in IMAGE IMAGE_VERSION LINKS; do printf '%s=' "$f"; tr '\\n' ' ' < ${serviceDir(plugin, service)}/"$f" 2>/dev/null || true; echo; done`;
+}
+
+/**
+ * What a datastore plugin can do: its `subcommands/` files (`sub NAME`) and the
+ * unimplemented ones its `config` lists (`unimplemented "A" "B"`).
+ */
+export function pluginCapabilitiesCommand(plugin: Arg): Command {
+  const dir = $`${PLUGIN_AVAILABLE}/${plugin}`;
+  return $`if [ -d ${dir}/subcommands ]; then for f in ${dir}/subcommands/*; do [ ! -e "$f" ] || printf 'sub %s\\n' "\${f##*/}"; done; fi; sed -n 's/^export PLUGIN_UNIMPLEMENTED_SUBCOMMANDS=(\\(.*\\))$/unimplemented \\1/p' ${dir}/config 2>/dev/null || true`;
+}
+
+/** Each app's scheduler property and the global one (`selected`, written by scheduler:set). */
+export const SCHEDULERS = $`d=${propertyDir('scheduler')}; [ ! -d "$d" ] || for f in "$d"/*/selected; do [ ! -s "$f" ] || printf '%s %s\\n' "$(basename "$(dirname "$f")")" "$(cat "$f")"; done`;
+
+/** The apps (of `apps`) that run on k3s: their own scheduler, else the global one. */
+export function parseSchedulers(stdout: string, apps: readonly string[]): string[] {
+  const selected = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const m = /^(\S+) (\S+)$/.exec(line.trim());
+    if (m) selected.set(m[1]!, m[2]!);
+  }
+  const global = selected.get('--global');
+  return apps.filter((a) => (selected.get(a) ?? global) === 'k3s');
+}
+
+/**
+ * The networks to create again: those Dokku manages (DokkuManaged from 0.38.22,
+ * its label before), with their driver; before 0.35.3 (no JSON) every network
+ * but the engine's own. A network Dokku did not create is left to its owner.
+ */
+async function readNetworks(
+  rt: RuntimeOf<typeof task>,
+  warn: (m: string) => void,
+): Promise<string[]> {
+  let listed: NetworkInfo[] | undefined;
+  try {
+    listed = parseNetworkListJson(await rt.exec('network-list'));
+  } catch {
+    return parseNetworkList(await rt.exec('network-list-text')).filter(
+      (n) => !ENGINE_NETWORKS.has(n),
+    );
+  }
+  const managed = listed.filter(
+    (n) => !ENGINE_NETWORKS.has(n.name) && (n.dokkuManaged ?? DOKKU_NETWORK_LABEL in n.labels),
+  );
+  for (const n of listed.filter((x) => !ENGINE_NETWORKS.has(x.name) && !managed.includes(x))) {
+    rt.task.log(`network ${n.name} is not Dokku's (no ${DOKKU_NETWORK_LABEL} label): left alone`);
+  }
+  for (const n of managed.filter((x) => x.driver !== '' && x.driver !== 'bridge')) {
+    warn(
+      `network ${n.name} uses the ${n.driver} driver: network:create makes bridge networks, create it on the target yourself`,
+    );
+  }
+  return managed.map((n) => n.name);
 }
 
 /** The size (KiB) of the data the archive holds. */
@@ -77,6 +133,7 @@ const task = defineTask({
   actions: {
     'host-facts': [],
     'apps-list': [],
+    'deploy-locks': [],
     'deploy-source': ['app'],
     'ps-report': ['app'],
     'ps-report-text': ['app'],
@@ -84,8 +141,12 @@ const task = defineTask({
     'storage-list-text': ['app'],
     'plugin-list': [],
     'service-list': ['plugin'],
+    'plugin-capabilities': ['plugin'],
     'service-facts': ['plugin', 'service'],
+    'service-status': ['plugin', 'service'],
     'network-list': [],
+    'network-list-text': [],
+    schedulers: [],
     'data-size': [],
     'run-dirs': [],
     'write-manifest': [],
@@ -101,6 +162,9 @@ const task = defineTask({
         why: 'Dokku version, CPU architecture, dokku uid/gid (owners travel as numbers)',
       }),
       r('apps-list', $`dokku --quiet apps:list`, { why: 'every app (one name a line)' }),
+      r('deploy-locks', DEPLOY_LOCKS, {
+        why: 'apps the user locked with apps:lock (an empty lock): the target keeps the freeze',
+      }),
       r('deploy-source', deploySourceCommand(P.app), {
         forEach: 'app',
         why: 'git push, git:from-image or git:from-archive: decides how it is rebuilt',
@@ -131,12 +195,29 @@ const task = defineTask({
         where: `installed datastore plugins among ${params.datastores.join(', ')}`,
         why: 'services of each datastore plugin',
       }),
+      r('plugin-capabilities', pluginCapabilitiesCommand(P.plugin), {
+        forEach: 'plugin',
+        where: 'datastore plugins with services',
+        why: 'what each plugin implements (dokku-memcached has no export): nothing is called that is not there',
+      }),
       r('service-facts', serviceFactsCommand(P.plugin, P.service), {
         forEach: 'service',
         why: 'image, version and linked apps of each service',
       }),
-      r('network-list', $`dokku --quiet network:list`, {
-        why: 'networks to create again on the target',
+      r('service-status', $`dokku ${P.plugin}:info ${P.service} --status`, {
+        forEach: 'service',
+        why: 'running or stopped: a stopped service is carried as it is, not exported',
+      }),
+      r('network-list', $`dokku network:list --format json`, {
+        why: 'networks to create again on the target: the Dokku-managed ones, with their driver',
+        fallback: [
+          r('network-list-text', $`dokku --quiet network:list`, {
+            why: "a Dokku before 0.35.3 (no --format json): every network but the engine's own",
+          }),
+        ],
+      }),
+      r('schedulers', SCHEDULERS, {
+        why: 'an app scheduled on k3s runs in a Kubernetes cluster, not on this host: refused before anything changes',
       }),
       r('data-size', DATA_SIZE, {
         capture: 'data-size',
@@ -150,6 +231,9 @@ const task = defineTask({
     ];
   },
 });
+
+/** The label `network:create` puts on the networks Dokku makes (plugins/network, 0.38.27). */
+const DOKKU_NETWORK_LABEL = 'com.dokku.network-name';
 
 /** Docker's own networks: every engine has them, so none is created again. */
 const ENGINE_NETWORKS = new Set(['bridge', 'host', 'none']);
@@ -217,6 +301,11 @@ async function run(rt: RuntimeOf<typeof task>) {
 
   const facts = parseHostFacts((await rt.exec('host-facts')).stdout);
   const appNames = parseAppsList(await rt.exec('apps-list'));
+  const userLocked = new Set(
+    parseDeployLocks((await rt.exec('deploy-locks')).stdout)
+      .filter((l) => l.size === 0)
+      .map((l) => l.app),
+  );
   // Each app's three reads are independent of the others': a few apps at a time,
   // over channels of the one connection, each app's warnings kept in app order.
   const readApp = async (name: string): Promise<{ app: ManifestApp; warnings: string[] }> => {
@@ -242,6 +331,7 @@ async function run(rt: RuntimeOf<typeof task>) {
       deployed: ps.deployed,
       running: ps.running,
       restore: ps.restore,
+      ...(userLocked.has(name) ? { locked: true } : {}),
       mounts: mounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath })),
     };
     return { app, warnings: notes };
@@ -264,6 +354,7 @@ async function run(rt: RuntimeOf<typeof task>) {
   if (custom.length > 0) rt.task.log(`custom plugins: ${custom.join(', ')}`);
 
   const services: ManifestService[] = [];
+  const capabilities: Record<string, ManifestDatastore> = {};
   const datastores = pluginInfos.filter(
     (p) => p.enabled && params.datastores.includes(p.name) && PLUGIN_NAME.test(p.name),
   );
@@ -271,27 +362,51 @@ async function run(rt: RuntimeOf<typeof task>) {
     const names = parseServiceList(await rt.exec('service-list', { plugin: p.name }), p.name).map(
       (s) => s.name,
     );
+    if (names.length > 0) {
+      const caps = parsePluginCapabilities(
+        (await rt.exec('plugin-capabilities', { plugin: p.name })).stdout,
+      );
+      capabilities[p.name] = caps;
+      if (caps.unimplemented.length > 0) {
+        rt.task.log(`${p.name} does not implement ${caps.unimplemented.join(', ')}`);
+      }
+    }
     for (const name of names) {
       if (!isServiceName(name)) {
         warn(`${p.name} service ${JSON.stringify(name)} has an unexpected name: left out`);
         continue;
       }
-      const f = parseFileValues(
-        (await rt.exec('service-facts', { plugin: p.name, service: name })).stdout,
-      );
+      const vars = { plugin: p.name, service: name };
+      const f = parseFileValues((await rt.exec('service-facts', vars)).stdout);
+      const status = await rt.exec('service-status', vars, { allowCodes: [0, 1] });
+      const state = status.code === 0 ? status.stdout.trim() || 'unknown' : 'unknown';
+      if (state !== 'running') {
+        rt.task.log(`${p.name} ${name} is ${state} on ${host.name}: carried as it is`);
+      }
       services.push({
         plugin: p.name,
         name,
         image: f.IMAGE ?? '',
         imageVersion: f.IMAGE_VERSION ?? '',
         links: (f.LINKS ?? '').split(/\s+/).filter((l) => l !== ''),
+        status: state,
       });
     }
   }
 
-  const networks = parseNetworkList(await rt.exec('network-list')).filter(
-    (n) => !ENGINE_NETWORKS.has(n),
+  const networks = await readNetworks(rt, warn);
+  const k3s = parseSchedulers(
+    (await rt.exec('schedulers')).stdout,
+    apps.map((a) => a.name),
   );
+  if (k3s.length > 0) {
+    throw new StopError(
+      `${k3s.join(', ')} ${k3s.length === 1 ? 'is' : 'are'} scheduled on k3s: ${k3s.length === 1 ? 'its' : 'their'} containers run in a Kubernetes cluster, not on ${host.name}, and ferry moves what runs on the host`,
+      {
+        hint: `Move the k3s apps with the cluster's own tools, then switch them off here (dokku scheduler:set APP selected docker-local) or leave them out, and run again. Nothing was changed.`,
+      },
+    );
+  }
   const kib = Number(/^(\d+)/.exec((await rt.exec('data-size')).stdout)?.[1]);
   const dataBytes = Number.isFinite(kib) ? kib * 1024 : 0;
 
@@ -310,6 +425,7 @@ async function run(rt: RuntimeOf<typeof task>) {
     apps,
     services,
     plugins,
+    datastores: capabilities,
     networks,
     dataBytes,
     warnings,

@@ -20,6 +20,8 @@ export interface ManifestApp {
   running: 'true' | 'false' | 'mixed';
   /** The ps restore property (automatic restart at boot). */
   restore: boolean;
+  /** Locked by the user with `apps:lock` (an empty deploy lock): deploys refused, kept on the target. */
+  locked?: boolean;
   mounts: { hostPath: string; containerPath: string }[];
 }
 
@@ -30,6 +32,15 @@ export interface ManifestService {
   image: string;
   imageVersion: string;
   links: string[];
+  /** `PLUGIN:info --status` on the source (`running`, `stopped`, …); absent in older manifests. */
+  status?: string;
+}
+
+/** What a datastore plugin of the source can do (see dokku/plugins `PluginCapabilities`). */
+export interface ManifestDatastore {
+  implemented: string[];
+  unimplemented: string[];
+  known: boolean;
 }
 
 /** One plugin of the source. */
@@ -57,6 +68,8 @@ export interface Manifest {
   apps: ManifestApp[];
   services: ManifestService[];
   plugins: ManifestPlugin[];
+  /** Capabilities of each datastore plugin with services, by plugin name (absent in older manifests). */
+  datastores?: Record<string, ManifestDatastore>;
   networks: string[];
   /** Size of the Dokku paths, bytes (du). */
   dataBytes: number;

@@ -41,6 +41,18 @@ export function restoreCommand(app: Arg, value: boolean): Command {
   return $`dokku ps:set ${app} restore ${value ? 'true' : 'false'}`;
 }
 
+/** Dokku before 0.38 keeps the restore flag in the app's ENV (see dokku/layout `restoreFlag`). */
+function restoreEnvAction(host: string, value: boolean): RemoteAction {
+  return {
+    kind: 'remote',
+    id: value ? 'restore-on-env' : 'restore-off-env',
+    host,
+    command: $`dokku config:set --no-restart ${P.app} ${`DOKKU_APP_RESTORE=${value ? 1 : 0}`}`,
+    why: 'a Dokku before 0.38 (no ps:set restore): the restore flag lives in the app ENV',
+    changes: true,
+  };
+}
+
 const definition = defineTask({
   name: 'rebuild-apps',
   summary: 'rebuild each app the way it was deployed, apps.order first',
@@ -56,6 +68,10 @@ const definition = defineTask({
     'restore-on': ['app'],
     'restore-off': ['app'],
     'stop-undo': ['app'],
+    'restore-on-env': ['app'],
+    'restore-off-env': ['app'],
+    unlock: ['app'],
+    relock: ['app'],
   },
   plan({ host, inventory }) {
     const h = host!.name;
@@ -78,6 +94,20 @@ const definition = defineTask({
       },
     ];
     return [
+      {
+        ...base,
+        id: 'unlock',
+        command: $`if dokku apps:locked ${P.app} >/dev/null 2>&1; then dokku apps:unlock ${P.app}; fi`,
+        where: 'apps the user locked with apps:lock on the source',
+        why: 'a deploy lock refuses the rebuild: lifted for it, and put back right after (relock)',
+      },
+      {
+        ...base,
+        id: 'relock',
+        command: $`dokku apps:locked ${P.app} >/dev/null 2>&1 || dokku apps:lock ${P.app}`,
+        where: 'the same apps, once rebuilt or failed',
+        why: "the user's deploy freeze, kept",
+      },
       {
         ...base,
         id: 'state',
@@ -119,12 +149,14 @@ const definition = defineTask({
         command: restoreCommand(P.app, true),
         where: 'rebuilt apps whose restore was true on the source',
         why: 'clear-stale held automatic restore off until the app was deployed',
+        fallback: [restoreEnvAction(h, true)],
       },
       {
         ...base,
         id: 'restore-off',
         command: restoreCommand(P.app, false),
         where: 'rebuilt apps whose restore was false on the source',
+        fallback: [restoreEnvAction(h, false)],
       },
       {
         ...base,
@@ -219,6 +251,18 @@ async function redeploy(rt: Runtime, app: ManifestApp): Promise<string> {
   return `${what} (no changes) + ps:rebuild`;
 }
 
+/** Puts the restore flag back as the source had it (the ENV form on a Dokku before 0.38). */
+async function setRestore(rt: Runtime, app: ManifestApp): Promise<void> {
+  const vars = { app: app.name };
+  try {
+    await rt.exec(app.restore ? 'restore-on' : 'restore-off', vars);
+  } catch (e) {
+    const env = app.restore ? 'restore-on-env' : 'restore-off-env';
+    if (!rt.has(env)) throw e;
+    await rt.exec(env, vars);
+  }
+}
+
 /** Whether the app already runs here: only a deploy after the extract can start it. */
 async function runningHere(rt: Runtime, app: string): Promise<boolean> {
   const r = await rt.exec('state', { app });
@@ -244,6 +288,8 @@ async function run(rt: Runtime) {
     rt.task.setTitle(`${definition.summary} (${i}/${todo.length}: ${app.name})`);
     const stopped = app.running === 'false';
     const started = Date.now();
+    // The user's apps:lock refuses any deploy: lifted for the rebuild, put back whatever happens.
+    if (app.locked) await rt.exec('unlock', { app: app.name });
     try {
       if (!stopped && (await runningHere(rt, app.name))) {
         rt.task.log(`${app.name}: already running here; not rebuilt again`);
@@ -258,7 +304,7 @@ async function run(rt: Runtime) {
           `${app.name}: rebuilt by ${how} in ${seconds} s${stopped ? ', stopped again' : ''}`,
         );
       }
-      await rt.exec(app.restore ? 'restore-on' : 'restore-off', { app: app.name });
+      await setRestore(rt, app);
     } catch (e) {
       if (rt.task.signal.aborted) throw e;
       const message = e instanceof Error ? e.message.split('\n')[0]! : String(e);
@@ -271,6 +317,11 @@ async function run(rt: Runtime) {
       failures.push({ app: app.name, message, tail: tailOf(e) });
       results.push({ app: app.name, status: 'failed', reason: message });
       rt.task.log(`${app.name}: FAILED (${message}); going on with the others`);
+    } finally {
+      if (app.locked) {
+        await rt.exec('relock', { app: app.name });
+        rt.task.log(`${app.name}: locked again (apps:lock), as the user had it`);
+      }
     }
   }
   rt.task.setTitle(definition.summary);

@@ -21,7 +21,15 @@ export type Json = string | number | boolean | null | Json[] | { [key: string]: 
 export type StepOutputs = Record<string, Json>;
 
 /** Which item a repeated action runs for; the names are discovered at run time. */
-export type ForEach = 'app' | 'service' | 'network' | 'plugin' | 'repo' | 'link' | 'archive';
+export type ForEach =
+  | 'app'
+  | 'service'
+  | 'network'
+  | 'plugin'
+  | 'proxy'
+  | 'repo'
+  | 'link'
+  | 'archive';
 
 /** Fields every planned action has. */
 interface ActionBase {

@@ -19,12 +19,21 @@ export function runningCommand(app: Arg): Command {
 }
 /**
  * One HTTP request through the host's proxy, with the app's first domain as
- * Host; prints `<status> <domain>` (`000` when nothing answered, `- -` when
- * the app has no domain).
+ * Host, and the same request to the app's own web process (its `IP.web.1` and
+ * `PORT.web.1`): a proxy that does not route the app answers too (nginx's 404,
+ * caddy's empty 200), so only the two answers side by side show the app was
+ * reached. Prints `<status> <bytes> <domain> <own status> <own bytes>`
+ * (`000` when nothing answered, `- -` for the app's own when its address is
+ * not recorded), or `- -` when the app has no domain.
  */
 export function httpCommand(app: Arg, timeout: number): Command {
-  const vhost = $`${DOKKU_ROOT}/${app}/VHOST`;
-  return $`vhost=$(head -n 1 ${vhost} 2>/dev/null || true); if [ -z "$vhost" ]; then echo '- -'; exit 0; fi; code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time ${timeout} -H "Host: $vhost" http://127.0.0.1/ || true); echo "$code $vhost"`;
+  const root = $`${DOKKU_ROOT}/${app}`;
+  return $`vhost=$(head -n 1 ${root}/VHOST 2>/dev/null || true); if [ -z "$vhost" ]; then echo '- -'; exit 0; fi
+get() { curl -sS -o /dev/null -w '%{http_code} %{size_download}' --max-time ${timeout} -H "Host: $vhost" "$1" 2>/dev/null || echo '000 0'; }
+via=$(get http://127.0.0.1/)
+ip=$(cat ${root}/IP.web.1 2>/dev/null || true); port=$(cat ${root}/PORT.web.1 2>/dev/null || true)
+if [ -n "$ip" ] && [ -n "$port" ]; then own=$(get "http://$ip:$port/"); else own='- -'; fi
+echo "\${via% *} \${via#* } $vhost $own"`;
 }
 export function serviceStatusCommand(plugin: Arg, service: Arg): Command {
   return $`dokku ${plugin}:info ${service} --status`;
@@ -82,7 +91,8 @@ const definition = defineTask({
               command: httpCommand(P.app, params.timeout),
               forEach: 'app' as const,
               where: 'running apps with a web process and a domain',
-              expect: 'an HTTP status below 500 (tried 3 times, 2 s apart)',
+              expect:
+                "below 500, and the app's own answer (status, a non-empty page) from its web process: a proxy that does not route the app answers too (tried 3 times, 2 s apart)",
             },
           ]
         : []),
@@ -113,11 +123,39 @@ export function answered(code: number): boolean {
   return code >= 100 && code < 500;
 }
 
-/** Parses the `<status> <domain>` line of {@link httpCommand}. */
-export function parseHttpLine(stdout: string): { code: number; vhost: string } | undefined {
-  const [code, vhost] = stdout.trim().split(/\s+/);
+/** What {@link httpCommand} saw: through the proxy, and from the app itself (when its address is known). */
+export interface HttpAnswer {
+  code: number;
+  bytes: number;
+  vhost: string;
+  own?: { code: number; bytes: number };
+}
+
+/** Parses the line of {@link httpCommand}; undefined when the app has no domain. */
+export function parseHttpLine(stdout: string): HttpAnswer | undefined {
+  const [code, bytes, vhost, ownCode, ownBytes] = stdout.trim().split(/\s+/);
   if (code === '-' || code === undefined || vhost === undefined) return undefined;
-  return { code: Number(code) || 0, vhost };
+  const out: HttpAnswer = { code: Number(code) || 0, bytes: Number(bytes) || 0, vhost };
+  if (ownCode !== undefined && ownCode !== '-') {
+    out.own = { code: Number(ownCode) || 0, bytes: Number(ownBytes) || 0 };
+  }
+  return out;
+}
+
+/**
+ * Why the proxy's answer is not the app's, or undefined when it is: the
+ * status must be the app's own, and a page the app fills may not come back empty.
+ */
+export function notTheApp(a: HttpAnswer): string | undefined {
+  if (!answered(a.code)) return `answered ${a.code === 0 ? 'nothing' : a.code}`;
+  if (!a.own) return undefined;
+  if (a.own.code !== a.code) {
+    return `answered ${a.code} where the app itself answers ${a.own.code === 0 ? 'nothing' : a.own.code}: the proxy does not route it`;
+  }
+  if (a.own.bytes > 0 && a.bytes === 0) {
+    return `answered an empty page where the app itself answers ${a.own.bytes} bytes: the proxy does not route it`;
+  }
+  return undefined;
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -131,16 +169,12 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 type Runtime = RuntimeOf<typeof definition>;
 
-async function probe(
-  rt: Runtime,
-  app: string,
-  tries = 3,
-): Promise<{ code: number; vhost: string } | undefined> {
-  let last: { code: number; vhost: string } | undefined;
+async function probe(rt: Runtime, app: string, tries = 3): Promise<HttpAnswer | undefined> {
+  let last: HttpAnswer | undefined;
   for (let i = 0; i < tries; i++) {
     if (i > 0) await sleep(2000, rt.task.signal);
     last = parseHttpLine((await rt.exec('http', { app })).stdout);
-    if (last === undefined || answered(last.code)) return last;
+    if (last === undefined || notTheApp(last) === undefined) return last;
   }
   return last;
 }
@@ -185,11 +219,10 @@ async function run(rt: Runtime) {
       } else {
         result.http = r.code;
         result.vhost = r.vhost;
-        if (!answered(r.code)) {
+        const why = notTheApp(r);
+        if (why) {
           ok = false;
-          problems.push(
-            `${app.name}: http://${r.vhost}/ through the proxy answered ${r.code === 0 ? 'nothing' : r.code}`,
-          );
+          problems.push(`${app.name}: http://${r.vhost}/ through the proxy ${why}`);
         }
       }
     }
@@ -218,7 +251,14 @@ async function run(rt: Runtime) {
       linked[app] = r.code === 0;
       if (r.code !== 0) problems.push(`${svc.plugin} ${svc.name}: not linked to ${app} here`);
     }
-    if (status !== 'running') problems.push(`${svc.plugin} ${svc.name}: status ${status}`);
+    // A service stopped on the source was left stopped (start-services).
+    const want =
+      svc.status && !['running', 'unknown'].includes(svc.status) ? svc.status : 'running';
+    if (status !== want) {
+      problems.push(
+        `${svc.plugin} ${svc.name}: status ${status}${want === 'running' ? '' : ` (it was ${want} on the source)`}`,
+      );
+    }
     services[`${svc.plugin}/${svc.name}`] = { status, linked };
     rt.task.log(
       `${svc.plugin} ${svc.name}: ${status}${

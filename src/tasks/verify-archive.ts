@@ -6,6 +6,7 @@
 import { StopError } from '../errors.js';
 import { $, type Command } from '../ssh/shell.js';
 import { runDir } from './common.js';
+import { notExported } from './export-datastores.js';
 import { discardStageCommand, stageDir, stagePaths } from './stage.js';
 import { defineTask, type RuntimeOf } from './types.js';
 
@@ -145,13 +146,16 @@ async function run(rt: RuntimeOf<typeof verifyArchive>) {
     .map((l) => l.trim())
     .filter((l) => l !== '');
   const manifest = rt.manifest();
-  const missing = manifest.services
-    .map((svc) => `${svc.plugin}-${svc.name}.dump`)
-    .filter((f) => !listed.includes(f));
-  for (const f of missing) {
-    rt.task.warn(
-      `no export ${f} came with the data: that service cannot be re-created if its copy does not start`,
-    );
+  for (const svc of manifest.services) {
+    const file = `${svc.plugin}-${svc.name}.dump`;
+    if (listed.includes(file)) continue;
+    const why = notExported(svc, manifest.datastores?.[svc.plugin]);
+    if (why) rt.task.log(`${svc.plugin} ${svc.name} has no export: ${why}`);
+    else {
+      rt.task.warn(
+        `no export ${file} came with the data: that service cannot be re-created if its copy does not start`,
+      );
+    }
   }
   if (treeR.status === 'rejected') {
     rt.task.hostState(to, nothingMoved);

@@ -24,8 +24,12 @@ const lab = useLab({ instance: 'backup-test', hosts: ['old'] });
 /** backup.dir inside the host's own /tmp: /var/lib/dokku-ferry is shared by every lab host. */
 const BACKUP_DIR = '/tmp/ferry-archives';
 
-/** The live PostgreSQL data directories: the server writes there on its own (see {@link settle}). */
-const PG_DATA = "-path '/var/lib/dokku/services/postgres/*/data'";
+/**
+ * The live datastore data directories: each server writes there on its own
+ * (PostgreSQL's checkpoints, see {@link settle}; the dump.rdb that dokku-redis'
+ * own export makes redis write with BGSAVE; MariaDB's logs).
+ */
+const PG_DATA = "-path '/var/lib/dokku/services/*/*/data'";
 
 /**
  * Every path, size, mtime, mode and owner under the Dokku directories, kept in
@@ -33,7 +37,7 @@ const PG_DATA = "-path '/var/lib/dokku/services/postgres/*/data'";
  * which get `name.pg`: their paths, modes and owners only.
  */
 function listing(name: string): string {
-  return `find /home/dokku /var/lib/dokku \\( ${PG_DATA} -prune \\) -o -printf '%p %s %T@ %m %U %G\\n' | LC_ALL=C sort > /tmp/${name} && find /var/lib/dokku/services/postgres/*/data -printf '%p %m %U %G\\n' | LC_ALL=C sort > /tmp/${name}.pg && sha256sum < /tmp/${name}`;
+  return `find /home/dokku /var/lib/dokku \\( ${PG_DATA} -prune \\) -o -printf '%p %s %T@ %m %U %G\\n' | LC_ALL=C sort > /tmp/${name} && find /var/lib/dokku/services/*/*/data -printf '%p %m %U %G\\n' | LC_ALL=C sort > /tmp/${name}.pg && sha256sum < /tmp/${name}`;
 }
 
 /**
@@ -58,11 +62,11 @@ async function unchanged(
     // relcache init files are dropped and rebuilt by the server itself on any catalog invalidation
     `LC_ALL=C comm -23 /tmp/${before}.pg /tmp/${before}.after.pg | { grep -v '/pg_internal\\.init ' || true; } | head -20`,
   );
-  t.is(pgGone, '', `PostgreSQL files gone or changed mode/owner:\n${pgGone}`);
+  t.is(pgGone, '', `datastore files gone or changed mode/owner:\n${pgGone}`);
   const pgNew = await old.must(
     `LC_ALL=C comm -13 /tmp/${before}.pg /tmp/${before}.after.pg | head -20`,
   );
-  if (pgNew) t.log(`written by PostgreSQL itself meanwhile:\n${pgNew}`);
+  if (pgNew) t.log(`written by the datastores themselves meanwhile:\n${pgNew}`);
 }
 
 /**
@@ -209,8 +213,11 @@ labTest(
       if (a.deployedBy !== 'git-push') t.is(m.deploySourceMetadata, a.source, a.name);
     }
     t.deepEqual(
-      manifest.services.map((s) => `${s.plugin}/${s.name}`),
-      SEEDED.services.map((s) => `postgres/${s.name}`).sort(),
+      manifest.services.map((s) => `${s.plugin}/${s.name}`).sort(),
+      [
+        ...SEEDED.services.map((s) => `postgres/${s.name}`),
+        ...Object.entries(SEEDED.datastores).map(([plugin, s]) => `${plugin}/${s.name}`),
+      ].sort(),
     );
     t.deepEqual(manifest.services.find((s) => s.name === 'notes-db')!.links, ['notes']);
     t.deepEqual(
@@ -221,9 +228,22 @@ labTest(
     t.deepEqual(manifest.warnings, []);
     t.true(manifest.dataBytes > 0);
 
-    // The exports: one per service, a real pg_dump custom archive, sums that verify.
+    // The exports: one per service whose plugin has `export` (memcached has
+    // none: its files are the copy), a real pg_dump custom archive, sums that verify.
     const sums = await old.must(`cd ${folder}/exports && sha256sum -c SHA256SUMS`);
-    t.is(sums.trim().split('\n').length, SEEDED.services.length, sums);
+    t.deepEqual(
+      sums
+        .trim()
+        .split('\n')
+        .map((l) => l.replace(/^(?:\.\/)?(.*)\.dump: OK$/, '$1'))
+        .sort(),
+      [
+        ...SEEDED.services.map((s) => `postgres-${s.name}`),
+        `mysql-${SEEDED.datastores.mysql.name}`,
+        `redis-${SEEDED.datastores.redis.name}`,
+      ].sort(),
+      sums,
+    );
     const magic = await old.must(`head -c 5 ${folder}/exports/postgres-notes-db.dump`);
     t.is(magic, 'PGDMP');
 

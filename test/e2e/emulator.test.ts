@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labTest, useLab } from '../lab/ava.js';
 import { publishRegistry } from '../lab/emulator/seed.js';
-import { type Lab, type LabHost, REGISTRY_DIR } from '../lab/lab.js';
+import { type Lab, type LabHost, registryDir } from '../lab/lab.js';
 
 const lab = useLab({
   instance: 'emulator-test',
@@ -192,7 +192,7 @@ labTest(
     const { pgVersion } = JSON.parse(await old.must('cat /var/lib/docker/lab.json')) as {
       pgVersion: string;
     };
-    publishRegistry(REGISTRY_DIR, pgVersion);
+    publishRegistry(registryDir(lab().instance), pgVersion);
     await old.must('dokku apps:create who && dokku git:from-image who lab/whoami:1.0');
     await old.must('dokku apps:create landing');
     await old.must(

@@ -7,7 +7,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labTest, useLab } from '../lab/ava.js';
-import { LAB_ROOT, Lab, type LabHost } from '../lab/lab.js';
+import { LAB_ROOT, Lab, type LabHost, REGISTRY_DIR, registryDir } from '../lab/lab.js';
 import { CLEAN_ENV, run } from '../lab/sys.js';
 
 const NAME = 'lab-test';
@@ -49,7 +49,16 @@ labTest('each host has its own folders, hostname, host key and processes', async
   t.regex(await one.must('cat /proc/1/cmdline | tr "\\0" " "'), /init\.sh .*\/hosts\/one one /);
   t.false((await one.must('ps -eo args')).includes('/hosts/two/'));
   const lj = JSON.parse(await one.must('cat /var/lib/docker/lab.json')) as Record<string, string>;
-  t.like(lj, { host: 'one', address: one.address, registry: '/var/lib/ferry-lab/registry' });
+  t.like(lj, {
+    host: 'one',
+    address: one.address,
+    registry: REGISTRY_DIR,
+    registryHere: registryDir(lab().instance),
+  });
+  // The registry the hosts see is this instance's own, not the shared mount point.
+  await fsp.writeFile(path.join(registryDir(lab().instance), 'lab-probe'), mark);
+  t.is(await two.must(`cat ${REGISTRY_DIR}/lab-probe`), mark);
+  t.false(fs.existsSync(path.join(REGISTRY_DIR, 'lab-probe')), 'the mount point stays empty');
   t.regex(lj.pgVersion ?? '', /^\d+\.\d+/);
   t.true(fs.existsSync(path.join(lj.pgBin ?? '', 'postgres')));
   t.is(await one.must('cat', { input: 'stdin reaches the host' }), 'stdin reaches the host');

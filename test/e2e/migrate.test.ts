@@ -37,9 +37,11 @@ function ferry(args: string[]): Promise<ExecResult> {
 
 /**
  * Every entry of the Dokku directories with type, size, mode, owners, mtime
- * and content hash, one line each (so a failure shows what changed). Inside a
- * live PostgreSQL data directory only the modes and owners of its entries count: the
- * server rewrites its own files (checkpoints, autovacuum) whatever ferry does.
+ * and content hash, one line each (so a failure shows what changed). Of a
+ * live datastore's data directory only its own mode and owners count: each
+ * server writes its files itself whatever ferry does (PostgreSQL's
+ * checkpoints and autovacuum, the dump.rdb dokku-redis' own export has redis
+ * write, MariaDB's logs).
  * The two roots' own mtimes are left out: a stage folder made and removed
  * inside them changes those and nothing else.
  */
@@ -47,7 +49,7 @@ async function digest(host: LabHost): Promise<string[]> {
   const pg = "-path 'var/lib/dokku/services/*/*/data'";
   const out = await host.must(
     `cd / && find home/dokku var/lib/dokku -mindepth 1 \\( ${pg} -prune \\) -o -printf '%p %y %s %m %U %G %T@ %l\\n' | LC_ALL=C sort
-     cd / && find var/lib/dokku/services/*/*/data -printf 'pgdata %y %m %U %G\\n' 2>/dev/null | LC_ALL=C sort -u
+     cd / && find var/lib/dokku/services/*/*/data -maxdepth 0 -printf 'data %p %m %U %G\\n' 2>/dev/null | LC_ALL=C sort
      cd / && find home/dokku var/lib/dokku -mindepth 1 \\( ${pg} -prune \\) -o -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum`,
   );
   return out.trim().split('\n');

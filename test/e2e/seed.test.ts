@@ -20,10 +20,16 @@ interface Http {
 }
 
 /** GET or POST http://ADDRESS:80/ with a Host header, from the controller. */
-function http(address: string, host: string, method = 'GET', body?: string): Promise<Http> {
+function http(
+  address: string,
+  host: string,
+  method = 'GET',
+  body?: string,
+  path = '/',
+): Promise<Http> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: address, port: 80, path: '/', method, headers: { host }, timeout: 10_000 },
+      { host: address, port: 80, path, method, headers: { host }, timeout: 10_000 },
       (res) => {
         let data = '';
         res.setEncoding('utf8');
@@ -110,6 +116,51 @@ labTest('seed builds the installation, and every app answers through port 80', a
     `${SEEDED.storage.hostDir}:${SEEDED.storage.containerDir}`,
   );
   t.true((await old.must('dokku --quiet network:list')).split('\n').includes(SEEDED.network.name));
+});
+
+labTest('the mysql, redis and memcached services hold their data, flags and links', async (t) => {
+  const old = lab().host('old');
+  const { redis, mysql, memcached } = SEEDED.datastores;
+  const v = await vhost(old);
+  const counter = await http(old.address, `counter.${v}`);
+  t.is(counter.status, 200, counter.body);
+  t.deepEqual((JSON.parse(counter.body) as { counters: Record<string, number> }).counters, {
+    drill: 1,
+    ferry: 3,
+  });
+  const rows = await http(old.address, `counter.${v}`, 'GET', undefined, '/rows');
+  t.deepEqual((JSON.parse(rows.body) as { rows: string[] }).rows, [...mysql.rows]);
+  for (const [plugin, s] of Object.entries(SEEDED.datastores)) {
+    const root = `/var/lib/dokku/services/${plugin}/${s.name}`;
+    t.is((await old.must(`dokku ${plugin}:info ${s.name} --status`)).trim(), 'running', plugin);
+    t.is(await old.must(`cat ${root}/CONFIG_OPTIONS`), `${s.configOptions}\n`, plugin);
+    t.is(await old.must(`cat ${root}/SERVICE_MEMORY`), `${s.memory}\n`, plugin);
+    t.is(await old.must(`cat ${root}/ENV`), `${s.customEnv.replace(/;/g, '\n')}\n`, plugin);
+    t.deepEqual((await old.must(`dokku ${plugin}:links ${s.name}`)).trim().split('\n'), [
+      ...s.linkedTo,
+    ]);
+    const url = (await old.must(`dokku config:get counter ${s.env}`)).trim();
+    t.is(url, (await old.must(`dokku ${plugin}:info ${s.name} --dsn`)).trim(), plugin);
+  }
+  t.is(
+    await old.must(`cat /var/lib/dokku/services/redis/${redis.name}/SHM_SIZE`),
+    `${redis.shmSize}\n`,
+  );
+  t.is(
+    await old.must(`cat /var/lib/dokku/services/redis/${redis.name}/PORT`),
+    `${redis.exposedPort}\n`,
+  );
+  t.is(
+    (await old.must(`dokku redis:info ${redis.name} --exposed-ports`)).trim(),
+    `6379->${redis.exposedPort}`,
+  );
+  const memcachedExport = await old.exec(`dokku memcached:export ${memcached.name}`);
+  t.is(memcachedExport.code, 1);
+  t.is(memcachedExport.stderr, ' !     Not yet implemented\n');
+  t.regex(
+    await old.must(`dokku mysql:export ${mysql.name}`),
+    /INSERT INTO `products` VALUES\s*\(1,'ferry ticket'\)/,
+  );
 });
 
 labTest('postgres:export and postgres:import round-trip the rows', async (t) => {

@@ -23,7 +23,12 @@ export { type ExecResult, LabError } from './sys.js';
 
 /** Root of all lab state (not under /tmp: each host has its own /tmp). */
 export const LAB_ROOT = '/var/lib/ferry-lab';
-/** Shared image "registry" of all hosts (`<repo>/<tag>/` holds an image's tree). */
+/**
+ * Where every host sees its image "registry" (`<repo>/<tag>/` holds an image's
+ * tree): a mount point, bound in each host to its instance's own registry
+ * ({@link registryDir}), so two checkouts seeding at once never publish over
+ * each other's plugins and images.
+ */
 export const REGISTRY_DIR = `${LAB_ROOT}/registry`;
 /** Where the emulator copy lives (a symlink to a content-addressed copy). */
 export const EMULATOR_DIR = `${LAB_ROOT}/emulator`;
@@ -38,6 +43,9 @@ export const LAB_PACKAGES = [
   'openssh-server',
   'procps',
   'postgresql',
+  'mariadb-server',
+  'redis-server',
+  'memcached',
   'git',
   'zstd',
   'rsync',
@@ -340,6 +348,7 @@ export class Lab {
       await mkdirRootOnly(LAB_ROOT);
       await fsp.mkdir(REGISTRY_DIR, { recursive: true });
       await mkdirRootOnly(idir);
+      await fsp.mkdir(registryDir(instance), { recursive: true });
       const subnet = await allocateSubnet(instance);
       await cleanup(instance, log);
       if (opts.memory) {
@@ -506,10 +515,20 @@ function checkName(what: string, name: string): void {
     throw new LabError(
       `bad ${what} name ${JSON.stringify(name)}: use a-z, 0-9 and -, starting with a letter, at most 31 characters`,
     );
+  // Folders of LAB_ROOT that are not instances.
+  if (what === 'instance' && ['registry', 'emulator', 'docker-shim'].includes(name))
+    throw new LabError(
+      `bad instance name ${JSON.stringify(name)}: the lab keeps its ${name} there`,
+    );
 }
 
 function instanceDir(instance: string): string {
   return path.join(LAB_ROOT, instance);
+}
+
+/** The instance's registry on the controller; its hosts see it at {@link REGISTRY_DIR}. */
+export function registryDir(instance: string): string {
+  return path.join(instanceDir(instance), 'registry');
 }
 
 function stateFile(instance: string): string {
@@ -854,6 +873,31 @@ async function findPostgres(): Promise<{ bin: string; version: string }> {
   return { bin, version: m?.[1] ?? major };
 }
 
+/**
+ * The other datastore servers the emulator runs (plugins/mysql.ts, redis.ts,
+ * memcached.ts): binary and version, for lab.json. A missing one is left
+ * out; its plugin then fails to start services with a line in the container log.
+ */
+let datastoreServers: Promise<Record<string, string>> | undefined;
+function findDatastoreServers(): Promise<Record<string, string>> {
+  datastoreServers ??= (async () => {
+    const found: Record<string, string> = {};
+    const servers: [string, string, string[], RegExp][] = [
+      ['mysql', '/usr/sbin/mariadbd', ['--version'], /Ver\s+([0-9][0-9.]*)/],
+      ['redis', '/usr/bin/redis-server', ['--version'], /v=([0-9][0-9.]*)/],
+      ['memcached', '/usr/bin/memcached', ['-V'], /memcached\s+([0-9][0-9.]*)/],
+    ];
+    for (const [name, bin, args, re] of servers) {
+      if (!fs.existsSync(bin)) continue;
+      const r = await run(bin, args);
+      found[`${name}Bin`] = bin;
+      found[`${name}Version`] = re.exec(r.stdout)?.[1] ?? '';
+    }
+    return found;
+  })();
+  return datastoreServers;
+}
+
 interface LabKey {
   pub: string;
   fingerprint: string;
@@ -929,8 +973,11 @@ async function prepareHost(
     host: h.name,
     address: h.address,
     registry: REGISTRY_DIR,
+    /** The same folder as the controller sees it (the seed publishes there). */
+    registryHere: registryDir(state.instance),
     pgBin: pg.bin,
     pgVersion: pg.version,
+    ...(await findDatastoreServers()),
     ...(state.emulator ? { emulator: state.emulator } : {}),
   };
   await fsp.writeFile(path.join(d('docker'), 'lab.json'), `${JSON.stringify(labJson, null, 2)}\n`);
@@ -989,6 +1036,8 @@ mount --bind "$H/docker" /var/lib/docker || fail "bind mount /var/lib/docker fai
 mount --bind "$H/root" /root || fail "bind mount /root failed"
 mount --bind "$H/ferry" /var/lib/dokku-ferry || fail "bind mount /var/lib/dokku-ferry failed"
 mount --bind "$H/cron" /etc/cron.d || fail "bind mount /etc/cron.d failed"
+# The instance's own registry (HOST_DIR is <instance>/hosts/<name>).
+mount --bind "$H/../../registry" ${REGISTRY_DIR} || fail "bind mount of the registry failed"
 # The host's docker is the lab engine's CLI, not the controller's client.
 if [ -n "\${5:-}" ] && [ -f "\${4:-}" ]; then
   mount --bind "$4" "$5" || fail "bind mount of the docker CLI failed"

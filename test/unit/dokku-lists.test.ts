@@ -463,3 +463,13 @@ test('builds:list with app: the reference sample', (t) => {
     duration: '1m14s',
   });
 });
+
+test('a --format json list that answers nothing is an empty list (storage:list on 0.37: its trigger prints nothing for an app without mounts)', (t) => {
+  t.deepEqual(parseStorageListJson(ok('')), []);
+  t.deepEqual(parseStorageListJson(ok('\n')), []);
+  t.deepEqual(parseStorageListJson(ok('[]\n')), []);
+  t.deepEqual(parseBuildsListJson(ok('')), []);
+  t.throws(() => parseStorageListJson(ok('-----> web volume bind-mounts:\n')), {
+    message: /expected JSON/,
+  });
+});

@@ -1,7 +1,10 @@
 /**
  * The broken-file corpus: every file under test/fixtures/broken/ must fail
  * with exactly the text in its sibling .expected file (what `ferry` prints on
- * stderr), exit code 2, and no stack trace.
+ * stderr), exit code 2, and no stack trace. Files are read as bytes and go
+ * through the same checks as a file ferry reads (text, size, then YAML or
+ * INI); inventories may be ferry's YAML or Ansible's YAML or INI (`.ini`, or
+ * no extension).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +13,7 @@ import { report } from '../../src/cli.js';
 import { InputError } from '../../src/errors.js';
 import { validateInventory } from '../../src/inventory/index.js';
 import { validatePlaybook } from '../../src/playbook/index.js';
+import { decodeInput } from '../../src/schema/source.js';
 import { listWords } from '../../src/schema/suggest.js';
 import { TASK_NAMES } from '../../src/tasks/index.js';
 
@@ -33,24 +37,25 @@ function stderrOf(fn: () => unknown): { text: string; code: number | undefined; 
 }
 
 const kinds = {
-  inventory: (text: string, file: string) =>
-    validateInventory(text, file, { home: HOME, fileExists: existsSync }),
-  playbook: (text: string, file: string) => validatePlaybook(text, file),
+  inventory: (bytes: Uint8Array, file: string) =>
+    validateInventory(bytes, file, { home: HOME, fileExists: existsSync }),
+  playbook: (bytes: Uint8Array, file: string) =>
+    validatePlaybook(decodeInput(bytes, file, 'the playbook'), file),
 } as const;
 
 let total = 0;
 for (const [kind, validate] of Object.entries(kinds)) {
   const dir = `test/fixtures/broken/${kind}`;
   const files = readdirSync(`${ROOT}${dir}`)
-    .filter((f) => f.endsWith('.yml'))
+    .filter((f) => !f.endsWith('.expected'))
     .sort();
   total += files.length;
   for (const f of files) {
     const file = `${dir}/${f}`;
     test(`${kind}: ${f}`, (t) => {
-      const expectedPath = `${ROOT}${file.replace(/\.yml$/, '.expected')}`;
+      const expectedPath = `${ROOT}${file.replace(/\.(yml|ini)$/, '')}.expected`;
       t.true(existsSync(expectedPath), `${file} needs a sibling .expected file`);
-      const got = stderrOf(() => validate(readFileSync(`${ROOT}${file}`, 'utf8'), file));
+      const got = stderrOf(() => validate(readFileSync(`${ROOT}${file}`), file));
       t.true(got.error instanceof InputError, 'bad input is an InputError');
       t.is(got.code, 2);
       t.notRegex(got.text, /\n\s+at .+:\d+:\d+\)?\n/, 'no stack trace');
@@ -63,6 +68,6 @@ for (const [kind, validate] of Object.entries(kinds)) {
   }
 }
 
-test('the corpus holds at least 40 broken files', (t) => {
-  t.true(total >= 40, `only ${total}`);
+test('the corpus holds at least 80 broken files', (t) => {
+  t.true(total >= 80, `only ${total}`);
 });

@@ -18,4 +18,6 @@ export const SEED_ORDER = [
   ['rebuild-apps', 'verify-apps'],
   ['verify-apps', 'rewrite-remotes'],
   ['verify-apps', 'release-source'],
+  ['start-services', 'start-proxies'],
+  ['start-proxies', 'verify-apps'],
 ] as const;

@@ -351,7 +351,7 @@ test('`ferry plan migrate source=old target=new -i inventory/lab.yml` works with
   const doc = JSON.parse(out.text()) as Plan;
   t.is(doc.version, 1);
   t.is(doc.playbook.name, 'migrate');
-  t.is(doc.steps.length, 17);
+  t.is(doc.steps.length, 18);
   t.deepEqual(Object.keys(doc.steps[0]!), [
     'id',
     'task',

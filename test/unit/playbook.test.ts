@@ -21,6 +21,7 @@ test('migrate follows the seed procedure, step by step', async (t) => {
     'clear-stale': 'target',
     'recreate-engine': 'target',
     'start-services': 'target',
+    'start-proxies': 'target',
     'plugin-triggers': 'target',
     'rewrite-remotes': 'controller',
     'rebuild-apps': 'target',

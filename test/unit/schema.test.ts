@@ -8,6 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import test from 'ava';
 import { parse } from 'yaml';
+import {
+  ferryAllVarSchema,
+  ferryGroupVarSchema,
+  ferryHostVarSchema,
+} from '../../src/schema/ansible-inventory.js';
 import { SUPPORTED_KEYWORDS } from '../../src/schema/from-schema.js';
 import {
   type HostDocument,
@@ -44,7 +49,14 @@ function keywords(schema: unknown, out = new Set<string>()): Set<string> {
 }
 
 test('every schema uses only keywords the type derivation understands', (t) => {
-  const all = [inventorySchema, playbookSchema, ...Object.values(TASKS).map((task) => task.params)];
+  const all = [
+    inventorySchema,
+    playbookSchema,
+    ferryAllVarSchema,
+    ferryGroupVarSchema,
+    ferryHostVarSchema,
+    ...Object.values(TASKS).map((task) => task.params),
+  ];
   for (const s of all) {
     const unknown = [...keywords(s)].filter(
       (k) => !(SUPPORTED_KEYWORDS as readonly string[]).includes(k),
@@ -56,6 +68,7 @@ test('every schema uses only keywords the type derivation understands', (t) => {
 test('schemas/*.json are generated from the TypeScript schemas and current', async (t) => {
   t.deepEqual(await staleSchemas(`${ROOT}schemas/`), [], 'run `npm run schemas`');
   t.deepEqual(Object.keys(publishedSchemas()).sort(), [
+    'ansible-inventory.schema.json',
     'inventory.schema.json',
     'playbook.schema.json',
   ]);
@@ -66,17 +79,55 @@ function editorAjv() {
   return new Ajv({ allErrors: true, strict: false });
 }
 
-test('the published inventory schema accepts the shipped inventories', (t) => {
-  const validate = editorAjv().compile(
-    JSON.parse(readFileSync(`${ROOT}schemas/inventory.schema.json`, 'utf8')),
+/** The schema a shipped YAML names on its first line. */
+function schemaOf(file: string): string {
+  const m = /\$schema=\.\.\/schemas\/([a-z-]+\.schema\.json)/.exec(
+    readFileSync(file, 'utf8').split('\n')[0] ?? '',
   );
+  return m?.[1] ?? 'none';
+}
+
+test('the published inventory schemas accept the shipped inventories', (t) => {
+  let checked = 0;
   for (const f of readdirSync(`${ROOT}inventory`).filter((n) => n.endsWith('.yml'))) {
+    const validate = editorAjv().compile(
+      JSON.parse(readFileSync(`${ROOT}schemas/${schemaOf(`${ROOT}inventory/${f}`)}`, 'utf8')),
+    );
     t.true(
       validate(parse(readFileSync(`${ROOT}inventory/${f}`, 'utf8'))),
       `${f}: ${JSON.stringify(validate.errors)}`,
     );
+    checked++;
   }
-  t.false(validate({ version: 1, hosts: { old: { address: 'x', port: '22a' } } }));
+  t.true(checked >= 3);
+  const ferry = editorAjv().compile(
+    JSON.parse(readFileSync(`${ROOT}schemas/inventory.schema.json`, 'utf8')),
+  );
+  t.false(ferry({ version: 1, hosts: { old: { address: 'x', port: '22a' } } }));
+  t.false(ferry({ version: 1, hosts: { old: { address: 'x; touch /tmp/p #' } } }));
+  t.false(ferry({ version: 1, hosts: { old: { address: '-oProxyCommand=sh' } } }));
+  t.false(ferry({ version: 1, hosts: { old: { address: 'x', user: '-oProxyCommand=sh' } } }));
+  t.true(ferry({ version: 1, hosts: { old: { address: '[2001:db8::1]', user: 'Deploy.User' } } }));
+});
+
+test('the published Ansible inventory schema checks what ferry reads, and no more', (t) => {
+  const validate = editorAjv().compile(
+    JSON.parse(readFileSync(`${ROOT}schemas/ansible-inventory.schema.json`, 'utf8')),
+  );
+  const inv = (hostVars: object, allVars: object = {}) => ({
+    all: { vars: allVars, children: { dokku: { hosts: { old: hostVars, new: null } } } },
+  });
+  t.true(validate(inv({ ansible_host: '203.0.113.10', ansible_port: '2222', anything: [1] })));
+  t.false(validate(inv({ ansible_host: 'x; touch /tmp/p' })));
+  t.false(validate(inv({ ansible_user: '-oProxyCommand=sh' })));
+  t.false(validate(inv({ ansible_port: 70000 })));
+  t.false(validate(inv({ ansible_become_method: 'su' })));
+  t.true(validate(inv({ dokku_ferry: { host_key: `SHA256:${'A'.repeat(43)}` } })));
+  t.false(validate(inv({ dokku_ferry: { host_key: 'ssh-ed25519 AAAA' } })));
+  // Where each dokku_ferry key may be: backup on all only, host_key on a host only.
+  t.true(validate(inv({}, { dokku_ferry: { backup: { keep: 3 } } })));
+  t.false(validate(inv({ dokku_ferry: { backup: { keep: 3 } } })));
+  t.false(validate(inv({}, { dokku_ferry: { host_key: `SHA256:${'A'.repeat(43)}` } })));
 });
 
 test("the published playbook schema checks each step's params against its task", (t) => {
@@ -116,11 +167,9 @@ test('every shipped YAML starts with the yaml-language-server schema line', (t) 
   ] as const) {
     for (const f of readdirSync(`${ROOT}${dir}`).filter((n) => n.endsWith('.yml'))) {
       const first = readFileSync(`${ROOT}${dir}/${f}`, 'utf8').split('\n')[0];
-      t.is(
-        first,
-        `# yaml-language-server: $schema=../schemas/${schema}.schema.json`,
-        `${dir}/${f}`,
-      );
+      // Ansible inventories have their own schema.
+      const name = f.startsWith('ansible') ? 'ansible-inventory' : schema;
+      t.is(first, `# yaml-language-server: $schema=../schemas/${name}.schema.json`, `${dir}/${f}`);
     }
   }
 });

@@ -161,3 +161,38 @@ test('apps.order naming an app the source lacks is a warning', async (t) => {
   t.is(f.error, undefined);
   t.deepEqual(f.seen.warnings, ['apps.order names ghost, which the source does not have']);
 });
+
+test("a user's apps:lock is lifted for the rebuild only and put back, also when the rebuild fails", async (t) => {
+  const m = manifest([app('frozen', { locked: true }), app('free')]);
+  const ok = await rebuild(m, {});
+  t.is(ok.error, undefined, String(ok.error));
+  const seq = ok.seen.calls.filter((c) => c.vars.app === 'frozen').map((c) => c.id);
+  t.deepEqual(seq, ['unlock', 'state', 'rebuild-git', 'restore-on', 'relock']);
+  t.false(ok.seen.calls.some((c) => c.vars.app === 'free' && /lock/.test(c.id)));
+  t.true(ok.seen.logs.includes('frozen: locked again (apps:lock), as the user had it'));
+
+  const failed = await rebuild(manifest([app('frozen', { locked: true })]), {
+    'rebuild-git': { code: 1, stderr: ' !     build failed\n' },
+  });
+  t.true(failed.error instanceof FerryError);
+  t.deepEqual(
+    failed.seen.calls.map((c) => c.id),
+    ['unlock', 'state', 'rebuild-git', 'relock'],
+    'the lock comes back after a failure too',
+  );
+});
+
+test('on a Dokku before 0.38 the restore flag goes back through the app ENV', async (t) => {
+  const f = await rebuild(manifest([app('web'), app('idle', { restore: false })]), {
+    'restore-on': { code: 1, stderr: ' !     `ps:set` is not a dokku command.\n' },
+    'restore-off': { code: 1, stderr: ' !     `ps:set` is not a dokku command.\n' },
+  });
+  t.is(f.error, undefined, String(f.error));
+  t.deepEqual(
+    f.seen.calls.filter((c) => c.id.endsWith('-env')).map((c) => c.command),
+    [
+      'dokku config:set --no-restart web DOKKU_APP_RESTORE=1',
+      'dokku config:set --no-restart idle DOKKU_APP_RESTORE=0',
+    ],
+  );
+});

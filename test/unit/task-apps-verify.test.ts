@@ -1,7 +1,12 @@
 import test from 'ava';
 import { FerryError } from '../../src/errors.js';
 import type { Manifest } from '../../src/tasks/manifest.js';
-import verifyApps, { answered, httpCommand, parseHttpLine } from '../../src/tasks/verify-apps.js';
+import verifyApps, {
+  answered,
+  httpCommand,
+  notTheApp,
+  parseHttpLine,
+} from '../../src/tasks/verify-apps.js';
 import { app, contextOf, manifest, perCommand, psJson } from './task-apps-data.js';
 import { type Answers, commandsOf, runTask } from './task-fake.js';
 
@@ -18,15 +23,39 @@ const rethrow = (e: unknown) => () => {
   throw e;
 };
 
-test('parseHttpLine and answered', (t) => {
-  t.deepEqual(parseHttpLine('200 web.example.com\n'), { code: 200, vhost: 'web.example.com' });
-  t.deepEqual(parseHttpLine('000 web.example.com\n'), { code: 0, vhost: 'web.example.com' });
+test('parseHttpLine, answered, and the proxy answering for the app itself', (t) => {
+  t.deepEqual(parseHttpLine('200 512 web.example.com 200 512\n'), {
+    code: 200,
+    bytes: 512,
+    vhost: 'web.example.com',
+    own: { code: 200, bytes: 512 },
+  });
+  t.deepEqual(parseHttpLine('000 0 web.example.com - -\n'), {
+    code: 0,
+    bytes: 0,
+    vhost: 'web.example.com',
+  });
   t.is(parseHttpLine('- -\n'), undefined);
   t.true(answered(200));
   t.true(answered(302));
   t.true(answered(404));
   t.false(answered(502));
   t.false(answered(0));
+  const line = (s: string) => notTheApp(parseHttpLine(s)!);
+  t.is(line('200 512 w 200 512'), undefined);
+  t.is(line('404 30 w 404 30'), undefined, "the app's own 404 is its answer");
+  t.is(line('200 10 w - -'), undefined, 'no address recorded: the status alone decides');
+  t.is(
+    line('404 153 w 200 512'),
+    'answered 404 where the app itself answers 200: the proxy does not route it',
+    "nginx's 404 for an app it has no config for",
+  );
+  t.is(
+    line('200 0 w 200 512'),
+    'answered an empty page where the app itself answers 512 bytes: the proxy does not route it',
+    "caddy's empty 200 for a host it does not know",
+  );
+  t.is(line('502 0 w 200 5'), 'answered 502');
 });
 
 test('all good: per-app and per-service results; a worker without web is not requested', async (t) => {
@@ -43,7 +72,7 @@ test('all good: per-app and per-service results; a worker without web is not req
         { stdout: psJson('true') },
       ),
       http: perCommand({
-        [httpCommand('web', 5).render()]: { stdout: '200 web.new.lab\n' },
+        [httpCommand('web', 5).render()]: { stdout: '200 40 web.new.lab 200 40\n' },
         [httpCommand('api', 5).render()]: { stdout: '- -\n' },
       }),
       'service-status': { stdout: 'running\n' },
@@ -88,8 +117,8 @@ test('every problem is reported at once; a stopped-on-source app may be stopped'
         'dokku ps:report off --format json': { stdout: psJson('false') },
       }),
       http: perCommand({
-        [httpCommand('web', 1).render()]: { stdout: '502 web.new.lab\n' },
-        [httpCommand('api', 1).render()]: { stdout: '200 api.new.lab\n' },
+        [httpCommand('web', 1).render()]: { stdout: '502 0 web.new.lab 200 40\n' },
+        [httpCommand('api', 1).render()]: { stdout: '200 40 api.new.lab 200 40\n' },
       }),
       'service-status': { stdout: 'exited\n' },
       linked: perCommand({

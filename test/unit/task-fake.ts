@@ -33,6 +33,8 @@ export interface Call {
   /** The values bound into its holes (`{ app: 'api' }`). */
   vars: Readonly<Record<string, string>>;
   stdin?: string;
+  /** The time limit the task gave it. */
+  timeoutMs?: number;
 }
 
 /** What an action answers. A code not allowed by the caller makes it fail as a host would. */
@@ -40,6 +42,8 @@ export interface Answer {
   code?: number;
   stdout?: string;
   stderr?: string;
+  /** Ends it without an exit code, as a host reports a kill or a time limit (`its N ms timeout`). */
+  signal?: string;
 }
 
 /** Answers by action id, or by `id item` when the same id runs for several items. */
@@ -79,10 +83,20 @@ export function fakeExecutor(
         command: command.render(),
         vars,
         ...(opts.stdin === undefined ? {} : { stdin: String(opts.stdin) }),
+        ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
       };
       seen.calls.push(call);
       const a = answerFor(answers, call);
       const out = { stdout: a.stdout ?? '', stderr: a.stderr ?? '', code: a.code ?? 0 };
+      if (a.signal !== undefined) {
+        throw new RemoteError({
+          host: call.host,
+          ...out,
+          command: call.command,
+          code: null,
+          signal: a.signal,
+        });
+      }
       if (!(opts.allowCodes ?? [0]).includes(out.code)) {
         if (action.kind === 'local') {
           throw new LocalError({ command: call.command, code: out.code, stderr: out.stderr });

@@ -136,6 +136,15 @@ test('check-quiet: a running build or dokku process refuses; none passes', async
   t.regex((busy.error as Error).message, /build 01j8c4xv7bk5w3 of web is running/);
   t.regex((busy.error as Error).message, /dokku ps:rebuild web/);
 
+  // A record a crash left `running`, whose process is gone: Dokku shows it abandoned.
+  const crashed = await runStep('backup', BACKUP, 'check-quiet', {
+    'running-builds': {
+      stdout: build.replace('"display_status":"running"', '"display_status":"abandoned"'),
+    },
+  });
+  t.is(crashed.error, undefined, 'a crashed build never blocks a run');
+  t.true(crashed.seen.logs.some((l) => /build 01j8c4xv7bk5w3 of web was abandoned/.test(l)));
+
   const quiet = await runStep('backup', BACKUP, 'check-quiet', {
     'running-builds': { stdout: '[]\n' },
   });
@@ -328,7 +337,20 @@ test('inventory: apps with their deploy method, services, plugins, networks; mou
         { stdout: 'IMAGE=postgres\nIMAGE_VERSION=18.4\nLINKS=\n' },
       ],
     ]),
-    'network-list': { stdout: '=====> Networks\nhost\nferry-net\nbridge\nnone\n' },
+    'plugin-capabilities': {
+      stdout: 'sub create\nsub export\nsub import\nsub info\nunimplemented "backup-auth"\n',
+    },
+    'service-status': (call) => ({
+      stdout: call.vars.service === 'other' ? 'stopped\n' : 'running\n',
+    }),
+    'network-list': {
+      stdout: JSON.stringify([
+        { Name: 'bridge', Driver: 'bridge', Labels: {}, DokkuManaged: false },
+        { Name: 'ferry-net', Driver: 'bridge', Labels: {}, DokkuManaged: true },
+        { Name: 'someone-else', Driver: 'bridge', Labels: {}, DokkuManaged: false },
+        { Name: 'overlay-net', Driver: 'overlay', Labels: {}, DokkuManaged: true },
+      ]),
+    },
     'data-size': { stdout: '2048\ttotal\n' },
   });
   t.is(error, undefined, String(error));
@@ -349,19 +371,38 @@ test('inventory: apps with their deploy method, services, plugins, networks; mou
       image: 'postgres',
       imageVersion: '18.4',
       links: ['api', 'img'],
+      status: 'running',
     },
-    { plugin: 'postgres', name: 'other', image: 'postgres', imageVersion: '18.4', links: [] },
+    {
+      plugin: 'postgres',
+      name: 'other',
+      image: 'postgres',
+      imageVersion: '18.4',
+      links: [],
+      status: 'stopped',
+    },
   ]);
+  t.deepEqual(m.datastores, {
+    postgres: {
+      implemented: ['create', 'export', 'import', 'info'],
+      unimplemented: ['backup-auth'],
+      known: true,
+    },
+  });
+  t.true(seen.logs.includes('postgres other is stopped on old: carried as it is'));
   // A disabled plugin (redis) and a plugin that is no datastore (letsencrypt) are not asked.
   t.deepEqual(commandsOf(seen, 'service-list'), ['dokku --quiet postgres:list']);
   t.deepEqual(
     m.plugins.filter((p) => !p.core).map((p) => p.name),
     ['postgres', 'redis', 'letsencrypt'],
   );
-  t.deepEqual(m.networks, ['ferry-net']);
+  // Dokku's own networks only (someone-else's is left alone); a non-bridge one is warned.
+  t.deepEqual(m.networks, ['ferry-net', 'overlay-net']);
+  t.true(seen.logs.some((l) => /network someone-else is not Dokku's/.test(l)));
   t.is(m.dataBytes, 2048 * 1024);
   t.like(m.source, { host: 'old', dokkuVersion: '0.38.27', arch: 'x86_64', dokkuUid: 1001 });
-  t.is(m.warnings.length, 2);
+  t.is(m.warnings.length, 3);
+  t.regex(m.warnings[2]!, /network overlay-net uses the overlay driver/);
   t.regex(
     m.warnings[0]!,
     /api: mount \/srv\/uploads:\/u: host path .* outside \/var\/lib\/dokku\/data\/storage/,
@@ -379,6 +420,38 @@ test('inventory: apps with their deploy method, services, plugins, networks; mou
   t.true(
     order.indexOf('run-dirs') >= 0 && order.indexOf('run-dirs') < order.indexOf('write-manifest'),
   );
+});
+
+test('inventory: an app on k3s is refused before anything is written; before 0.35.3 networks come from the text list', async (t) => {
+  const base: Record<string, Answer> = {
+    'host-facts': FACTS_OLD,
+    'apps-list': { stdout: 'api\nweb\n' },
+    'ps-report': { stdout: PS(true) },
+    'storage-list': { stdout: '[]' },
+    'plugin-list': { stdout: '  apps                 0.38.27 enabled    dokku core apps plugin\n' },
+    'network-list': { code: 1, stderr: ' !     Invalid flag passed: --format\n' },
+    'network-list-text': { stdout: '=====> Networks\nbridge\nmy-net\n' },
+  };
+  const k3s = await runStep('backup', BACKUP, 'inventory', {
+    ...base,
+    schedulers: { stdout: '--global docker-local\nweb k3s\n' },
+  });
+  t.true(k3s.error instanceof StopError);
+  t.regex((k3s.error as Error).message, /^web is scheduled on k3s/);
+  t.false(k3s.seen.calls.some((c) => c.id === 'run-dirs' || c.id === 'write-manifest'));
+  const globalK3s = await runStep('backup', BACKUP, 'inventory', {
+    ...base,
+    schedulers: { stdout: '--global k3s\napi docker-local\n' },
+  });
+  t.regex(
+    (globalK3s.error as Error).message,
+    /^web is scheduled on k3s/,
+    'the global scheduler counts',
+  );
+
+  const old = await runStep('backup', BACKUP, 'inventory', base);
+  t.is(old.error, undefined, String(old.error));
+  t.deepEqual((old.result?.manifest as unknown as Manifest | undefined)?.networks, ['my-net']);
 });
 
 test('inventory: an older Dokku without --format json falls back to the text reports', async (t) => {
@@ -435,7 +508,7 @@ test('export-datastores: one export per manifest service, sums reported; a faile
     [
       [
         'old',
-        `umask 077 && dokku postgres:export db > /srv/archives/old-${RUN}/exports/postgres-db.dump`,
+        `umask 077 && dokku postgres:export db > /srv/archives/old-${RUN}/exports/postgres-db.dump.part && mv -f /srv/archives/old-${RUN}/exports/postgres-db.dump.part /srv/archives/old-${RUN}/exports/postgres-db.dump`,
       ],
     ],
   );
@@ -462,9 +535,78 @@ test('export-datastores: a service name from the manifest reaches the shell as q
   // A manifest is read back from a file: its names are bound as values, never as shell text.
   const manifest = manifestOf({ runId: RUN, services: [{ ...DB, name: "d$(id)b 'x" }] });
   const { seen } = await runStep('backup', BACKUP, 'export-datastores', {}, { manifest });
+  const file = `/srv/archives/old-${RUN}/exports/postgres-'d$(id)b '\\''x'.dump`;
   t.deepEqual(commandsOf(seen, 'export'), [
-    `umask 077 && dokku postgres:export 'd$(id)b '\\''x' > /srv/archives/old-${RUN}/exports/postgres-'d$(id)b '\\''x'.dump`,
+    `umask 077 && dokku postgres:export 'd$(id)b '\\''x' > ${file}.part && mv -f ${file}.part ${file}`,
   ]);
+});
+
+test('export-datastores: a plugin without export, and a stopped service, are copied as files and not exported', async (t) => {
+  const cache = {
+    plugin: 'memcached',
+    name: 'cache',
+    image: 'memcached',
+    imageVersion: '1.6.42',
+    links: [],
+    status: 'running',
+  };
+  const idle = { ...DB, name: 'idle', status: 'stopped' };
+  const manifest = manifestOf({
+    runId: RUN,
+    services: [DB, cache, idle],
+    datastores: {
+      postgres: {
+        implemented: ['create', 'export', 'import', 'info'],
+        unimplemented: [],
+        known: true,
+      },
+      memcached: {
+        implemented: ['create', 'info'],
+        unimplemented: ['export', 'import'],
+        known: true,
+      },
+    },
+  });
+  const sum = 'c'.repeat(64);
+  const r = await runStep(
+    'backup',
+    BACKUP,
+    'export-datastores',
+    { 'export-sums': { stdout: `${sum}  postgres-db.dump\nsize 10 postgres-db.dump\n` } },
+    { manifest },
+  );
+  t.is(r.error, undefined, String(r.error));
+  t.deepEqual(
+    r.seen.calls.filter((c) => c.id === 'export').map((c) => c.vars),
+    [{ plugin: 'postgres', service: 'db' }],
+    'only the running postgres service is exported',
+  );
+  t.deepEqual(r.result?.notExported, [
+    { plugin: 'memcached', service: 'cache', why: 'dokku-memcached does not implement export' },
+    { plugin: 'postgres', service: 'idle', why: 'it is stopped: its files are copied as they are' },
+  ]);
+  t.deepEqual(
+    ((r.result?.exports ?? []) as { service: string }[]).map((e) => e.service),
+    ['db'],
+  );
+});
+
+test('export-datastores: an export that hangs past its time limit names the service', async (t) => {
+  const manifest = manifestOf({ runId: RUN, services: [DB] });
+  const r = await runStep(
+    'backup',
+    BACKUP,
+    'export-datastores',
+    { export: { signal: 'its 3600000 ms timeout' } },
+    { manifest },
+  );
+  t.true(r.error instanceof FerryError);
+  t.is(
+    (r.error as Error).message,
+    'postgres:export db on old did not finish in 3600 s: the service hangs',
+  );
+  t.regex((r.error as FerryError).hint ?? '', /dokku postgres:logs db/);
+  t.is(r.seen.calls.find((c) => c.id === 'export')?.timeoutMs, 3_600_000);
 });
 
 test('retention: reports what it removed', async (t) => {

@@ -139,3 +139,37 @@ rootTest('refuses a seed path that is a mount point of its own, before moving an
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+rootTest(
+  "the target's own core plugins stay linked and enabled; a link to a plugin this release lacks goes",
+  (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-extract-'));
+    try {
+      const l = layout(dir);
+      const vs = join(l.lib, stagePaths(RUN).libTree.slice('/var/lib/dokku/'.length));
+      // This host's release ships `builds` and `apps`; the source's (older) had `apps` and a plugin since dropped.
+      for (const p of ['apps', 'builds'])
+        mkdirSync(join(l.lib, 'core-plugins/available', p), { recursive: true });
+      mkdirSync(join(vs, 'plugins/enabled'), { recursive: true });
+      const ln = (to: string, at: string) => spawnSync('ln', ['-s', to, at]);
+      ln('/var/lib/dokku/core-plugins/available/apps', join(vs, 'plugins/available/apps'));
+      ln('/var/lib/dokku/plugins/available/apps', join(vs, 'plugins/enabled/apps'));
+      ln('/var/lib/dokku/core-plugins/available/dropped', join(vs, 'plugins/available/dropped'));
+      ln('/var/lib/dokku/plugins/available/dropped', join(vs, 'plugins/enabled/dropped'));
+      const r = runScript(dir);
+      t.is(r.code, 0, r.stderr);
+      t.regex(r.stdout, /^ferry-core-linked builds$/m);
+      t.notRegex(r.stdout, /ferry-core-linked apps/, 'the source had it: its own link stays');
+      const link = (p: string) =>
+        spawnSync('readlink', [join(l.lib, p)], { encoding: 'utf8' }).stdout.trim();
+      t.is(link('plugins/available/builds'), '/var/lib/dokku/core-plugins/available/builds');
+      t.is(link('plugins/enabled/builds'), '/var/lib/dokku/plugins/available/builds');
+      t.is(link('plugins/available/apps'), '/var/lib/dokku/core-plugins/available/apps');
+      t.false(existsSync(join(l.lib, 'plugins/available/dropped')));
+      t.is(link('plugins/enabled/dropped'), '', 'the dangling enabled link is gone too');
+      t.regex(r.stdout, /ferry-dangling-removed \/var\/lib\/dokku\/plugins\/available\/dropped/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

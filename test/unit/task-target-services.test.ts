@@ -1,21 +1,19 @@
 /** verify-archive, clear-stale, recreate-engine, start-services, plugin-triggers: decisions on scripted hosts. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import { StopError } from '../../src/errors.js';
+import { $ } from '../../src/ssh/shell.js';
 import clearStale from '../../src/tasks/clear-stale.js';
 import pluginTriggers from '../../src/tasks/plugin-triggers.js';
 import recreateEngine, { networkCommand } from '../../src/tasks/recreate-engine.js';
 import { discardStageCommand } from '../../src/tasks/stage.js';
-import startServices from '../../src/tasks/start-services.js';
+import startServices, { createAgainCommand } from '../../src/tasks/start-services.js';
 import type { PlanContext } from '../../src/tasks/types.js';
 import verifyArchive from '../../src/tasks/verify-archive.js';
-import {
-  type Answer,
-  type Call,
-  commandsOf,
-  manifestOf,
-  runTask,
-  taskInventory,
-} from './task-fake.js';
+import { commandsOf, manifestOf, runTask, taskInventory } from './task-fake.js';
 
 const RUN = '20261123T100000Z';
 const A = 'a'.repeat(64);
@@ -31,14 +29,6 @@ function ctx<P>(task: string, params: P): PlanContext<P> {
     inventory: inv,
     options: { runId: RUN },
   };
-}
-
-/**
- * Answers one action differently per item (a service, an app): by the exact
- * command line bound for it, which also proves the binding's quoting.
- */
-function perCommand(map: Record<string, Answer>, otherwise: Answer = {}): (call: Call) => Answer {
-  return (call) => map[call.command] ?? otherwise;
 }
 
 /** Rethrows what a run failed with, for t.throws. */
@@ -179,53 +169,156 @@ test('recreate-engine: skips built-in networks, pulls only missing images, copie
   t.false(drillPlan.some((a) => a.kind === 'remote' && a.command.toString().includes('cron')));
 });
 
-test('start-services: a service that answers is left alone; one that fails or runs another version is re-created from its export', async (t) => {
+test('start-services: a running service is left alone; one that fails, does not run or runs another version is re-created as it was', async (t) => {
   const c = ctx('start-services', {});
+  const running = { stdout: 'running\n' };
   const f = await runTask(startServices, c, {
     manifest: services,
     answers: {
-      start: perCommand({
-        'dokku postgres:start db && dokku postgres:export db > /dev/null': { code: 0 },
-        "dokku postgres:start 'it'\\''s' && dokku postgres:export 'it'\\''s' > /dev/null": {
-          code: 1,
-        },
-      }),
-      'service-version': perCommand({
-        'dokku postgres:info db --version': { stdout: 'postgres:15.18\n' },
-      }),
+      start: (call) => ({ code: call.vars.service === 'db' ? 0 : 1 }),
+      'service-status': running,
+      'running-again': running,
+      'service-version': { stdout: 'postgres:15.18\n' },
     },
   });
-  t.is(f.error, undefined);
+  t.is(f.error, undefined, String(f.error));
   t.deepEqual(f.result, {
     services: { 'postgres:db': 'started', "postgres:it's": 'recreated' },
     recreated: ["postgres:it's"],
   });
-  const creates = commandsOf(f.seen, 'create-again');
-  t.is(creates.length, 1, 'only the failed service is created again');
-  t.true(creates[0]!.startsWith("dokku postgres:create 'it'\\''s' --image"));
-  t.false(creates.some((x) => x.startsWith('dokku postgres:create db')));
-  const imports = commandsOf(f.seen, 'import-export');
-  t.is(imports.length, 1);
-  t.true(imports[0]!.startsWith("dokku postgres:import 'it'\\''s' < "));
+  t.deepEqual(commandsOf(f.seen, 'start'), [
+    'dokku postgres:start db',
+    "dokku postgres:start 'it'\\''s'",
+  ]);
+  const again = f.seen.calls.filter((x) => x.id === 'create-again');
   t.deepEqual(
-    f.seen.calls.map((x) => x.id).filter((id) => id !== 'start' && id !== 'service-version'),
+    again.map((x) => x.vars),
+    [{ plugin: 'postgres', service: "it's" }],
+    'only the failed service is created again',
+  );
+  t.true(commandsOf(f.seen, 'import-export')[0]!.includes("dokku postgres:import 'it'\\''s' < "));
+  t.deepEqual(
+    f.seen.calls
+      .filter((x) => x.vars.service === "it's")
+      .map((x) => x.id)
+      .filter((id) => id !== 'start'),
     [
       'stop-half-started',
       'set-aside',
       'create-again',
       'import-export',
       'copy-links',
-      'answers-again',
+      'expose-again',
+      'copy-backup-settings',
+      'running-again',
     ],
     'the re-creation runs every step, in order',
   );
 
   const other = await runTask(startServices, c, {
     manifest: manifestOf({ services: [services.services[0]!] }),
-    answers: { 'service-version': { stdout: 'postgres:16.4\n' } },
+    answers: {
+      'service-status': running,
+      'running-again': running,
+      'service-version': { stdout: 'postgres:16.4\n' },
+    },
   });
   t.like(other.result, { recreated: ['postgres:db'] });
   t.regex(other.seen.warnings[0]!, /runs postgres:16\.4, the source ran postgres:15\.18/);
+
+  const down = await runTask(startServices, c, {
+    manifest: manifestOf({ services: [services.services[0]!] }),
+    answers: { 'service-status': { stdout: 'exited\n' }, 'running-again': running },
+  });
+  t.like(down.result, { recreated: ['postgres:db'] });
+  t.regex(down.seen.warnings[0]!, /its status is exited/);
+});
+
+test('start-services: a service stopped on the source stays stopped; one whose plugin has no export comes back empty, said loudly', async (t) => {
+  const c = ctx('start-services', {});
+  const cache = {
+    plugin: 'memcached',
+    name: 'cache',
+    image: 'memcached',
+    imageVersion: '1.6.42',
+    links: [],
+  };
+  const f = await runTask(startServices, c, {
+    manifest: manifestOf({
+      services: [
+        { ...services.services[0]!, status: 'stopped' },
+        { ...cache, status: 'running' },
+      ],
+      datastores: {
+        memcached: {
+          implemented: ['create', 'info'],
+          unimplemented: ['export', 'import'],
+          known: true,
+        },
+      },
+    }),
+    answers: {
+      start: { code: 1 },
+      'running-again': { stdout: 'running\n' },
+      'import-export': { stdout: 'ferry-no-export\n' },
+    },
+  });
+  t.is(f.error, undefined, String(f.error));
+  t.deepEqual(f.result, {
+    services: { 'postgres:db': 'left stopped', 'memcached:cache': 'recreated empty' },
+    recreated: ['memcached:cache'],
+  });
+  t.false(
+    f.seen.calls.some((x) => x.vars.service === 'db'),
+    'nothing is run for the stopped one',
+  );
+  t.regex(
+    f.seen.warnings[0]!,
+    /re-created as it was, EMPTY: dokku-memcached does not implement export/,
+  );
+});
+
+test('start-services: the re-created service gets every setting its old folder recorded', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "ferry aside it's "));
+  try {
+    const files: Record<string, string> = {
+      IMAGE: 'postgres\n',
+      IMAGE_VERSION: '15.18\n',
+      PASSWORD: "pa ss'word\n",
+      ROOTPASSWORD: '',
+      CONFIG_OPTIONS: '-c max_connections=50\n',
+      SERVICE_MEMORY: '512\n',
+      ENV: 'TZ=UTC\nLANG=C.UTF-8\n\n',
+    };
+    for (const [f, v] of Object.entries(files)) writeFileSync(join(dir, f), v);
+    const cmd = createAgainCommand('postgres', "it's", $`${dir}`).render();
+    // A `dokku` that prints its arguments, one a line.
+    const out = execFileSync(
+      'bash',
+      ['-c', `set -euo pipefail\ndokku() { printf '%s\\n' "$@"; }\n${cmd}`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    t.deepEqual(out.trimEnd().split('\n'), [
+      'postgres:create',
+      "it's",
+      '--image',
+      'postgres',
+      '--image-version',
+      '15.18',
+      '--password',
+      "pa ss'word",
+      '--config-options',
+      '-c max_connections=50',
+      '--memory',
+      '512',
+      '--custom-env',
+      'TZ=UTC;LANG=C.UTF-8',
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('plugin-triggers: both triggers run, then every plugin of the manifest must be enabled', async (t) => {

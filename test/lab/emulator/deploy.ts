@@ -15,6 +15,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { caddyContainerLabels, caddyPostDeploy } from './core/caddy-vhosts.js';
 import {
   archiveContextPath,
   type ContainerRecord,
@@ -446,6 +447,7 @@ export async function deployContainers(app: string): Promise<void> {
       cmd,
       env: containerEnv(app, port),
       port,
+      labels: caddyContainerLabels(app, port),
     });
     const ok = await waitListening(rec, 20);
     if (!ok) {
@@ -464,6 +466,7 @@ export async function deployContainers(app: string): Promise<void> {
   for (const f of ['CONTAINER', 'IP', 'PORT']) rmSync(join(root, f), { force: true });
   const current = cmd !== null ? containerIdOf(app, 'CONTAINER.web.1') : '';
   info1('Running post-deploy');
+  caddyPostDeploy(app);
   const retire =
     getProperty('checks', app, 'wait-to-retire') ||
     getGlobalProperty('checks', 'wait-to-retire') ||

@@ -41,6 +41,8 @@ export interface ContainerRecord {
   pidStart: string;
   state: 'created' | 'running' | 'exited';
   createdAt: string;
+  /** docker labels (`--label`): a container proxy routes by them. */
+  labels?: Record<string, string>;
 }
 
 /** A network record (networks/<name>.json). */
@@ -204,6 +206,7 @@ export interface RunOptions {
   cmd: string;
   env: Record<string, string>;
   port: number;
+  labels?: Record<string, string>;
 }
 
 /**
@@ -242,6 +245,7 @@ export function runContainer(o: RunOptions): ContainerRecord {
     pidStart: pid > 0 ? pidStartTime(pid) : '',
     state: 'running',
     createdAt: new Date().toISOString(),
+    ...(o.labels !== undefined ? { labels: o.labels } : {}),
   };
   writeContainer(rec);
   return rec;

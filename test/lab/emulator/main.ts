@@ -41,6 +41,9 @@ const CORE: Record<string, string> = {
   builds: './core/builds.js',
   'docker-options': './core/docker-options.js',
   domains: './core/domains.js',
+  proxy: './core/proxy.js',
+  caddy: './core/caddy-vhosts.js',
+  nginx: './core/nginx-vhosts.js',
   plugin: './plugins/plugin.js',
 };
 
@@ -151,7 +154,7 @@ async function dispatch(argv: string[]): Promise<number> {
   }
   if (cmd === '--lab-proxy') {
     const { labProxy } = await import('./proxy.js');
-    return labProxy();
+    return labProxy(args.slice(1));
   }
 
   const prefix = cmd.includes(':') ? cmd.slice(0, cmd.indexOf(':')) : cmd;

@@ -3,7 +3,10 @@
  * would build one: plugins installed from their URLs, apps deployed by a real
  * `git push` over SSH as the dokku user, one app from an image, one from a tar
  * archive, two PostgreSQL services holding rows, a storage mount with files,
- * and a network an app is attached to. {@link SEEDED} describes the result;
+ * and a network an app is attached to; beside them a MySQL service with rows,
+ * a Redis service with keys (exposed on a host port) and a Memcached service,
+ * each made with `--config-options`, `--memory` and `--custom-env`, linked to
+ * the `counter` app that uses them. {@link SEEDED} describes the result;
  * the migration tests assert on it.
  *
  * Runs on the controller (root): it publishes the fixtures to the lab
@@ -51,6 +54,63 @@ export interface SeededApp {
   answers: string;
 }
 
+/** The other official datastore plugins the seed installs (the emulator's plugins/<name>.ts). */
+const DATASTORE_PLUGINS = [
+  { name: 'mysql', url: 'https://github.com/dokku/dokku-mysql.git', version: '1.44.3' },
+  { name: 'redis', url: 'https://github.com/dokku/dokku-redis.git', version: '1.43.0' },
+  { name: 'memcached', url: 'https://github.com/dokku/dokku-memcached.git', version: '1.37.4' },
+] as const;
+
+/** The app that uses them: counters in redis, a note in memcached, rows in mysql. */
+const DATASTORE_APPS: SeededApp[] = [
+  {
+    name: 'counter',
+    deployedBy: 'git-push',
+    source: 'fixtures/apps/counter',
+    config: {},
+    answers: 'counters kept in redis',
+  },
+];
+
+/**
+ * One service per other datastore plugin, each created with
+ * `--config-options`, `--memory` and `--custom-env` (redis with `--shm-size`
+ * too), redis exposed on a fixed host port: what a tool must carry over.
+ */
+const DATASTORES = {
+  redis: {
+    name: 'counter-redis',
+    linkedTo: ['counter'],
+    env: 'REDIS_URL',
+    configOptions: '--maxmemory-policy allkeys-lru',
+    memory: '256',
+    shmSize: '64m',
+    customEnv: 'TZ=UTC;LAB_SEEDED=redis',
+    exposedPort: 26379,
+    /** Set with redis-cli (`redis:connect`); the app reads them as its counters. */
+    keys: { 'counter:ferry': '3', 'counter:drill': '1' } as Record<string, string>,
+  },
+  mysql: {
+    name: 'shop-db',
+    database: 'shop_db',
+    linkedTo: ['counter'],
+    env: 'DATABASE_URL',
+    configOptions: '--max-connections=50',
+    memory: '512',
+    customEnv: 'TZ=UTC',
+    table: 'products',
+    rows: ['ferry ticket', 'life jacket', 'deck chair'],
+  },
+  memcached: {
+    name: 'counter-cache',
+    linkedTo: ['counter'],
+    env: 'MEMCACHED_URL',
+    configOptions: '-c 512',
+    memory: '32',
+    customEnv: 'LAB_SEEDED=memcached',
+  },
+} as const;
+
 /** The installation seed() builds. Kept as data so tests assert on the same facts. */
 export const SEEDED = {
   plugins: [
@@ -60,6 +120,7 @@ export const SEEDED = {
       url: 'https://github.com/dokku-ferry/dokku-ferry-marker.git',
       version: '0.1.0',
     },
+    ...DATASTORE_PLUGINS,
   ],
   apps: [
     {
@@ -97,6 +158,7 @@ export const SEEDED = {
       config: {},
       answers: 'deployed from a tar archive',
     },
+    ...DATASTORE_APPS,
   ] as SeededApp[],
   services: [
     {
@@ -114,6 +176,8 @@ export const SEEDED = {
       rows: ['signup', 'login', 'login', 'purchase', 'logout'],
     },
   ],
+  /** Services of the other datastore plugins, with what a tool must carry over. */
+  datastores: DATASTORES,
   /** A scheduled datastore backup: its cron entry lives in /etc/cron.d, outside the archive. */
   backupSchedule: {
     service: 'notes-db',
@@ -131,6 +195,16 @@ export const SEEDED = {
     } as Record<string, string>,
   },
   network: { name: 'ferry-net', app: 'api', property: 'attach-post-deploy' },
+  /**
+   * The apps answer through Dokku's caddy container, set up before the
+   * deploys as an operator does: nginx:stop, proxy:set --global caddy,
+   * caddy:set, caddy:start. A new host has nginx, not caddy, on port 80.
+   */
+  proxy: {
+    type: 'caddy',
+    container: 'caddy-caddy-1',
+    settings: { 'log-level': 'INFO', 'polling-interval': '10s' } as Record<string, string>,
+  },
   /** Git commits are made with these, so their SHAs are the same on every run. */
   commitDate: '2026-01-01T00:00:00Z',
 } as const;
@@ -276,12 +350,17 @@ export function publishRegistry(registry: string, pgVersion: string): void {
       'dokku/ambassador/0.8.2',
       'dokku/s3backup/0.18.0',
       'dokku/wait/0.9.3',
+      // Dokku's caddy container, at the tags the caddy-vhosts Dockerfile names (0.37.7+)
+      'lucaslorentz/caddy-docker-proxy/2.11',
+      'lucaslorentz/caddy-docker-proxy/2.12',
+      'lucaslorentz/caddy-docker-proxy/2.13',
     ]) {
       const d = join(scratch, img.replace(/\//g, '_'));
       mkdirSync(d);
       run('sh', ['-c', 'printf "lab helper image %s\\n" "$2" >"$1/image.txt"', 'sh', d, img]);
       install(d, join(registry, img));
     }
+    publishDatastoreImages(registry, scratch);
     const who = join(scratch, 'whoami');
     run('cp', ['-a', join(fx, 'images', 'lab', 'whoami', '1.0'), who]);
     install(who, join(registry, 'lab', 'whoami', '1.0'));
@@ -315,6 +394,70 @@ export function publishRegistry(registry: string, pgVersion: string): void {
     install(tarTmp, join(registry, 'archives', 'landing.tar'));
   } finally {
     rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The datastore plugins' default images (each fixture's Dockerfile `FROM`):
+ * marker trees, as for postgres; the servers are the lab machine's (lab.json).
+ */
+function publishDatastoreImages(registry: string, scratch: string): void {
+  for (const p of DATASTORE_PLUGINS) {
+    const repoName =
+      p.url
+        .split('/')
+        .pop()
+        ?.replace(/\.git$/, '') ?? '';
+    const from = run('cat', [join(fixturesDir(), 'plugins', repoName, 'Dockerfile')]);
+    const m = /FROM\s+([^\s:]+):(\S+)/.exec(from);
+    if (m === null) throw new Error(`no FROM in the ${repoName} fixture's Dockerfile`);
+    const d = join(scratch, `image-${p.name}`);
+    mkdirSync(d);
+    run('sh', [
+      '-c',
+      'printf \'{"repo":"%s","tag":"%s","note":"lab image: runs the %s server of the lab machine"}\\n\' "$2" "$3" "$4" >"$1/image.json"',
+      'sh',
+      d,
+      m[1] ?? '',
+      m[2] ?? '',
+      p.name,
+    ]);
+    install(d, join(registry, m[1] ?? '', m[2] ?? ''));
+  }
+}
+
+const SHOP_SQL = `CREATE TABLE ${DATASTORES.mysql.table} (id int AUTO_INCREMENT PRIMARY KEY, name varchar(100) NOT NULL);
+INSERT INTO ${DATASTORES.mysql.table} (name) VALUES ${DATASTORES.mysql.rows.map((r) => `('${r}')`).join(', ')};
+`;
+
+/** Create the mysql, redis and memcached services with their flags and data. */
+async function createDatastores(must: (cmd: string, input?: string) => Promise<string>) {
+  const { redis, mysql, memcached } = DATASTORES;
+  await Promise.all([
+    (async () => {
+      await must(
+        `dokku redis:create ${redis.name} --config-options ${sh(redis.configOptions)} --memory ${redis.memory} --shm-size ${redis.shmSize} --custom-env ${sh(redis.customEnv)}`,
+      );
+      const sets = Object.entries(redis.keys).map(([k, v]) => `SET ${k} ${v}\n`);
+      await must(`dokku redis:connect ${redis.name}`, sets.join(''));
+      await must(`dokku redis:expose ${redis.name} ${redis.exposedPort}`);
+    })(),
+    (async () => {
+      await must(
+        `dokku mysql:create ${mysql.name} --config-options ${sh(mysql.configOptions)} --memory ${mysql.memory} --custom-env ${sh(mysql.customEnv)}`,
+      );
+      await must(`dokku mysql:connect ${mysql.name}`, SHOP_SQL);
+    })(),
+    must(
+      `dokku memcached:create ${memcached.name} --config-options ${sh(memcached.configOptions)} --memory ${memcached.memory} --custom-env ${sh(memcached.customEnv)}`,
+    ),
+  ]);
+}
+
+/** Link each of them to its app, without a restart (the apps are deployed after). */
+async function linkDatastores(must: (cmd: string) => Promise<string>) {
+  for (const [plugin, s] of Object.entries(DATASTORES)) {
+    for (const app of s.linkedTo) await must(`dokku ${plugin}:link ${s.name} ${app} --no-restart`);
   }
 }
 
@@ -352,9 +495,10 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
 
   const labJson = JSON.parse(await must('cat /var/lib/docker/lab.json')) as {
     registry?: string;
+    registryHere?: string;
     pgVersion?: string;
   };
-  const registry = labJson.registry ?? '/var/lib/ferry-lab/registry';
+  const registry = labJson.registryHere ?? labJson.registry ?? '/var/lib/ferry-lab/registry';
   await step('publish fixtures to the registry', () =>
     publishRegistry(registry, labJson.pgVersion ?? ''),
   );
@@ -392,12 +536,13 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
   };
   const createServices = async (): Promise<void> => {
     const sql = [NOTES_SQL, ANALYTICS_SQL];
-    await Promise.all(
-      SEEDED.services.map(async (s, i) => {
+    await Promise.all([
+      ...SEEDED.services.map(async (s, i) => {
         await must(`dokku postgres:create ${s.name}`);
         await must(`dokku postgres:connect ${s.name}`, sql[i]);
       }),
-    );
+      createDatastores(must),
+    ]);
   };
   await step('create apps, config, storage, network and postgres services with rows', () =>
     Promise.all([createApps(), createServices()]),
@@ -406,9 +551,22 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
     for (const s of SEEDED.services) {
       for (const app of s.linkedTo) await must(`dokku postgres:link ${s.name} ${app} --no-restart`);
     }
+    await linkDatastores(must);
     const b = SEEDED.backupSchedule;
     await must(`dokku postgres:backup-schedule ${b.service} '${b.schedule}' ${b.bucket}`);
   });
+
+  await step(
+    'route apps through caddy (nginx:stop, proxy:set --global caddy, caddy:start)',
+    async () => {
+      const p = SEEDED.proxy;
+      await must('dokku nginx:stop');
+      await must(`dokku proxy:set --global ${p.type}`);
+      for (const [k, v] of Object.entries(p.settings))
+        await must(`dokku caddy:set --global ${k} ${sh(v)}`);
+      await must('dokku caddy:start');
+    },
+  );
 
   const repos: Record<string, string> = {};
   const commits: Record<string, string> = {};
