@@ -47,6 +47,11 @@ function pullSsh(source: LabHost): string {
   return `ssh -F /dev/null -i /tmp/bench-key -o IdentitiesOnly=yes -o UserKnownHostsFile=/tmp/bench-kh -o StrictHostKeyChecking=yes -o BatchMode=yes ${CIPHER.join(' ')} root@${source.address}`;
 }
 
+/** `ssh source CMD` as the target runs it to pull (the bench's own key and known_hosts). */
+export function pullCommand(source: LabHost, cmd: string): string {
+  return `${pullSsh(source)} ${sq(cmd)}`;
+}
+
 function relaySsh(lab: Lab): string {
   return ['ssh', ...lab.sshOptions(), ...CIPHER].join(' ');
 }

@@ -12,7 +12,8 @@
  * BENCH_KEEP=1 (leave the lab up), BENCH_REUSE=1 (use a lab left up, data included),
  * BENCH_ONLY (a comma list of measurement names to run, e.g. "raw direct,ferry
  * direct": for quick comparisons; the others show as NaN), BENCH_DISK=1 (the
- * hosts' folders on the controller's disk instead of a tmpfs: see LabUpOptions.memory).
+ * hosts' folders on the controller's disk instead of a tmpfs: see LabUpOptions.memory),
+ * BENCH_LINK=0 (leave out the link section, bench/link.ts: the copy on a 100 Mbit/s link).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -30,8 +31,10 @@ import {
 } from './baselines.js';
 import { buildDataset, type DatasetInfo, measureDataset, warmCache } from './dataset.js';
 import { type FerryRun, ferryCopy, REPO } from './ferry.js';
+import { linkChecks, measureLink } from './link.js';
 
-const INSTANCE = 'bench';
+// FERRY_LAB_PREFIX keeps two checkouts' benches apart, as it does their tests' labs.
+const INSTANCE = `${process.env.FERRY_LAB_PREFIX ?? ''}bench`;
 const env = process.env;
 const SCALE = Number(env.BENCH_SCALE ?? '1');
 const SMALL_SCALE = Number(env.BENCH_SMALL_SCALE ?? '0.25');
@@ -236,6 +239,22 @@ async function main(): Promise<number> {
         await measure('seed commands', src, srcPrint, () => seedCommands(lab!, src, dst));
       rounds = round;
     }
+    // The link section: the same copy on a link shaped like a WAN (bench/link.ts).
+    if (env.BENCH_LINK !== '0') {
+      log('link section: the raw pipe with each fixed compression and ferry, unshaped and shaped');
+      await measureLink({
+        src,
+        dst,
+        rounds: Math.max(1, rounds),
+        measure: (name, fn) =>
+          measure(name, src, srcPrint, async () => {
+            const r = await fn();
+            return r as number | FerryRun | SeedTimes;
+          }),
+        ferryDirect: ferry(src, 'direct'),
+        seed: () => seedCommands(lab!, src, dst),
+      });
+    }
     await reset.restore([src, small]);
 
     const med = (name: string) => median(samples.get(name)?.seconds ?? [Number.NaN]);
@@ -295,6 +314,7 @@ async function main(): Promise<number> {
         limit: '<= 2',
         ok: conns <= 2,
       },
+      ...(env.BENCH_LINK !== '0' ? linkChecks(med) : []),
     ];
 
     const mbps = (name: string, bytes: number) => bytes / 1e6 / med(name);

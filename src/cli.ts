@@ -7,24 +7,33 @@
  */
 import { resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import type {
-  BackupOptions,
-  CheckOptions,
-  DrillOptions,
-  ForwardOptions,
-  Io,
-  MigrateOptions,
-  PlanCommandOptions,
-  RestoreOptions,
-  RunOptions,
+import {
+  type BackupOptions,
+  type CheckOptions,
+  DEFAULT_PARALLEL,
+  type DrillOptions,
+  type ForwardOptions,
+  type Io,
+  type MigrateOptions,
+  type PlanCommandOptions,
+  type RestoreOptions,
+  type RunOptions,
 } from './commands/options.js';
 import { ExitCode, FerryError, InputError, InternalError, UsageError } from './errors.js';
 import type { RendererChoice } from './run/runner.js';
+import { AGE_RECIPIENT_HELP, normaliseRecipient } from './schema/age.js';
 import { trace } from './ssh/trace.js';
+import type { Selection } from './tasks/manifest.js';
+import {
+  isEmptySelection,
+  parseRenames,
+  type Renames,
+  selectionProblems,
+} from './tasks/selection.js';
 import type { Route } from './tasks/types.js';
 
 type Flags = NonNullable<ParseArgsConfig['options']>;
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 const GLOBAL: Flags = {
   inventory: { type: 'string', short: 'i' },
@@ -42,6 +51,26 @@ const RUN: Flags = {
 };
 const FORCE: Flags = { force: { type: 'boolean' } };
 const ROUTE: Flags = { route: { type: 'string' } };
+/** Part of a host: migrate, backup and restore. */
+const SELECT: Flags = {
+  app: { type: 'string', multiple: true },
+  'exclude-app': { type: 'string', multiple: true },
+  service: { type: 'string', multiple: true },
+  'exclude-service': { type: 'string', multiple: true },
+};
+
+const SELECT_HELP = `  --app NAME     take only this app (repeat for more) and the services linked to it
+  --service PLUGIN/NAME
+                 take this service (repeat for more); with neither, every app and service
+  --exclude-app NAME, --exclude-service PLUGIN/NAME
+                 leave this one out (a linked service too; the app's link to it is removed)`;
+
+/** How a selection is carried out, for the help of the commands that take one. */
+const SELECT_NOTE = `A selection narrows the manifest (the plan shows it; the run lists each service taken
+and why). The seed's paths hold every app, so the data still travels and is extracted
+whole, checksummed as one; only the taken services are exported, and on the target what
+was left out is removed with Dokku's own apps:destroy and PLUGIN:destroy before any
+datastore starts or app is rebuilt. A target ends with exactly what was taken.`;
 
 /** What `main` knows of the process beyond argv. */
 export interface Context extends Io {
@@ -93,15 +122,20 @@ or retire it.
                  how long forwarding lasts: 90s, 30m, 12h, 2d (default 24h)
   --force        allow a TARGET that already holds Dokku data (a safety archive of it is taken first)
   --route R      direct (TARGET pulls from SOURCE; default when they can reach each other) or relay
+${SELECT_HELP}
 ${RUN_HELP}
+
+${SELECT_NOTE}
 
 Example:
   ferry migrate old new --dry-run
-  ferry migrate old new --live --forward --forward-ttl 6h`,
+  ferry migrate old new --live --forward --forward-ttl 6h
+  ferry migrate old new --app notes --exclude-service redis/cache`,
     flags: {
       ...RUN,
       ...FORCE,
       ...ROUTE,
+      ...SELECT,
       live: { type: 'boolean' },
       'leave-source-running': { type: 'boolean' },
       forward: { type: 'boolean' },
@@ -124,6 +158,7 @@ Example:
         ...(values.live === true ? { live: true } : {}),
         ...(values['leave-source-running'] === true ? { leaveSourceRunning: true } : {}),
         ...forwardOf(values),
+        ...selectionOf(values),
       };
       if (opts.forward && opts.leaveSourceRunning) {
         throw new UsageError(
@@ -135,48 +170,109 @@ Example:
     },
   },
   backup: {
-    usage: 'ferry backup HOST [--fetch DIR] [--dry-run] [--resume]',
-    summary: 'archive HOST (apps, config, datastores, plugins) with checksums',
+    usage:
+      'ferry backup HOST|GROUP|--all [--fetch DIR [--encrypt RECIPIENT]...] [--parallel N] [--dry-run] [--resume]',
+    summary: 'archive HOST (apps, config, datastores, plugins) with checksums; or every host',
     help: `Runs playbooks/backup.yml: quiet check, inventory, datastore exports, archive.
 The archive is written mode 0600 in a root-only directory on HOST; the inventory's
 backup.keep decides how many are kept.
 
   --fetch DIR    also stream the archive, exports and manifest to DIR here, checksummed
+  --encrypt RECIPIENT
+                 encrypt that copy on HOST (age) before it leaves: only ciphertext reaches DIR;
+                 an age X25519 public key (age1...) or an ssh-ed25519 public key line;
+                 repeat for more recipients (any one decrypts); replaces backup.encrypt
+  --all          back up every host of the inventory (a fleet)
+  GROUP          a group of an Ansible inventory instead of HOST: back up its hosts
+  --parallel N   hosts backed up at once in a fleet (default ${DEFAULT_PARALLEL})
+${SELECT_HELP}
 ${RUN_HELP}
 
+With a selection the archive still holds the whole tree (one checksum), but only the
+taken services are exported and its manifest records what was left out: a restore or
+drill of it brings up only what was taken.
+
+A fleet runs each host as its own run (its journal; resume a failed one with the
+command the report gives). One host's failure does not stop the others; the report
+lists every host and the exit code says how many finished: 0 all, 3 some, 1 none.
+Progress: a line per host (its step, bytes, rate, ETA) on a terminal; timestamped
+lines naming the host in CI.
+
 Example:
-  ferry backup old --fetch ./backups`,
-    flags: { ...RUN, fetch: { type: 'string' } },
+  ferry backup old --fetch ./backups
+  ferry backup old --fetch ./backups --encrypt age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+  ferry backup --all --parallel 2 --junit backups.xml`,
+    flags: {
+      ...RUN,
+      fetch: { type: 'string' },
+      encrypt: { type: 'string', multiple: true },
+      all: { type: 'boolean' },
+      parallel: { type: 'string' },
+      ...SELECT,
+    },
     async run(values, positionals, argv, ctx) {
       const [host, ...extra] = positionals;
-      if (!host || extra.length > 0) {
+      const all = values.all === true;
+      if ((!host && !all) || (host && all) || extra.length > 0) {
         throw new UsageError(
-          'ferry backup takes one inventory host name',
-          'Example: ferry backup old --fetch ./backups',
+          'ferry backup takes one inventory host name (or a group), or --all',
+          'Example: ferry backup old --fetch ./backups, or ferry backup --all',
+        );
+      }
+      const encrypt = recipientsOf(values.encrypt);
+      if (encrypt && typeof values.fetch !== 'string') {
+        throw new UsageError(
+          '--encrypt encrypts the copy --fetch DIR brings here; the archive on the host stays as it is',
+          'Example: ferry backup old --fetch ./backups --encrypt age1...',
         );
       }
       const opts: BackupOptions = {
         ...runOptions(values, argv, ctx),
-        host,
+        ...(host ? { host } : {}),
+        all,
+        ...parallelOf(values),
+        ...selectionOf(values),
         ...(typeof values.fetch === 'string' ? { fetch: resolve(values.fetch) } : {}),
+        ...(encrypt ? { encrypt } : {}),
       };
       return (await import('./commands/backup.js')).backup(opts, ctx);
     },
   },
   restore: {
-    usage: 'ferry restore ARCHIVE HOST [--force] [--route direct|relay] [--dry-run] [--resume]',
+    usage:
+      'ferry restore ARCHIVE HOST [--identity FILE] [--force] [--route direct|relay] [--app NAME] [--rename OLD=NEW] [--dry-run] [--resume]',
     summary: 'put an archive (here, or HOST:PATH) onto HOST and bring everything up',
     help: `Runs playbooks/restore.yml. ARCHIVE is a folder or dokku.tar.* file on this machine,
 or HOST:PATH on an inventory host. Its checksum is verified before anything is extracted.
 
+  --identity FILE
+                 decrypt an encrypted copy (backup --encrypt) here with this age identity
+                 (age-keygen's key file, or an ssh-ed25519 private key); the whole copy is
+                 authenticated before a byte is sent, then streamed decrypted to HOST
   --force        allow a HOST that already holds Dokku data (a safety archive of it is taken first)
   --route R      direct (HOST pulls from the archive's host) or relay
+${SELECT_HELP}
+  --rename OLD=NEW, --rename PLUGIN/OLD=NEW
+                 restore an app (or a service) under a new name, its links and ENV following:
+                 apps:rename for an app; PLUGIN:clone, then each linked app relinked under
+                 the same variable, for a service (repeat for more)
 ${RUN_HELP}
+
+${SELECT_NOTE}
 
 Example:
   ferry restore ./backups/old-20261123T100000Z new
-  ferry restore old:/var/lib/dokku-ferry/archives/old-20261123T100000Z new`,
-    flags: { ...RUN, ...FORCE, ...ROUTE },
+  ferry restore old:/var/lib/dokku-ferry/archives/old-20261123T100000Z new
+  ferry restore ./backups/old-20261123T100000Z new --app notes --rename notes=memo --rename postgres/notes-db=memo-db
+  ferry restore ./backups/old-20261123T100000Z new --identity ~/.config/age/ferry.key`,
+    flags: {
+      ...RUN,
+      ...FORCE,
+      ...ROUTE,
+      ...SELECT,
+      rename: { type: 'string', multiple: true },
+      identity: { type: 'string' },
+    },
     async run(values, positionals, argv, ctx) {
       const [archive, target, ...extra] = positionals;
       if (!archive || !target || extra.length > 0) {
@@ -186,28 +282,47 @@ Example:
         );
       }
       const remote = /^([A-Za-z0-9][A-Za-z0-9_.-]*):(\/.*)$/.exec(archive);
+      const identity = typeof values.identity === 'string' ? values.identity : undefined;
+      if (identity !== undefined && remote) {
+        throw new UsageError(
+          '--identity decrypts a copy on this machine (ferry backup --fetch DIR --encrypt), not HOST:PATH',
+          'Example: ferry restore ./backups/old-20261123T100000Z new --identity ~/.config/age/ferry.key',
+        );
+      }
       const opts: RestoreOptions = {
         ...runOptions(values, argv, ctx),
         archive: remote ? { host: remote[1]!, path: remote[2]! } : { path: resolve(archive) },
+        ...(identity !== undefined ? { identity: resolve(identity) } : {}),
         target,
         force: values.force === true,
         ...routeOf(values),
+        ...selectionOf(values),
+        ...renamesOf(values),
       };
       return (await import('./commands/restore.js')).restore(opts, ctx);
     },
   },
   drill: {
-    usage: 'ferry drill HOST --to SCRATCH [--route direct|relay] [--junit FILE]',
+    usage:
+      'ferry drill HOST --to SCRATCH [--domain-suffix DOMAIN] [--route direct|relay] [--junit FILE]',
     summary: 'restore the latest backup of HOST onto SCRATCH, prove it works, report RTO/RPO',
     help: `Runs playbooks/drill.yml. SCRATCH is overwritten (it is a scratch host).
+SCRATCH never acts as production: each app with domains answers APP.DOMAIN
+instead of its production names (so no certificate is asked for them),
+letsencrypt auto-renew, app.json cron tasks, the dokku user's crontab and
+/etc/cron.d/dokku-* entries are disabled there; the report lists each.
 
   --to SCRATCH   the scratch host (an inventory host name)
+  --domain-suffix DOMAIN
+                 the names SCRATCH's apps answer under (APP.DOMAIN); default:
+                 SCRATCH's own global VHOST (before the restore replaced it)
   --route R      direct (SCRATCH pulls from HOST) or relay
 ${RUN_HELP}
 
 Example:
-  ferry drill old --to scratch --junit drill.xml`,
-    flags: { ...RUN, ...ROUTE, to: { type: 'string' } },
+  ferry drill old --to scratch --junit drill.xml
+  ferry drill old --to scratch --domain-suffix drill.example.com`,
+    flags: { ...RUN, ...ROUTE, to: { type: 'string' }, 'domain-suffix': { type: 'string' } },
     async run(values, positionals, argv, ctx) {
       const [source, ...extra] = positionals;
       const scratch = values.to;
@@ -222,6 +337,7 @@ Example:
         source,
         scratch,
         ...routeOf(values),
+        ...domainSuffixOf(values),
       };
       return (await import('./commands/drill.js')).drill(opts, ctx);
     },
@@ -290,7 +406,7 @@ Example:
           'For example: ferry plan migrate source=old target=new',
         );
       }
-      const opts: PlanCommandOptions = { ...commonOptions(values), playbook, bindings };
+      const opts: PlanCommandOptions = { ...commonOptions(values, ctx), playbook, bindings };
       return (await import('./commands/plan.js')).plan(opts, ctx);
     },
   },
@@ -310,7 +426,7 @@ Example:
     flags: { 'accept-new-host-keys': { type: 'boolean' } },
     async run(values, positionals, _argv, ctx) {
       const opts: CheckOptions = {
-        ...commonOptions(values),
+        ...commonOptions(values, ctx),
         hosts: positionals,
         acceptNewHostKeys: values['accept-new-host-keys'] === true,
       };
@@ -319,17 +435,38 @@ Example:
   },
 };
 
-function commonOptions(values: Values): { inventory: string; json: boolean } {
+/** `--encrypt` values checked and normalised (an ssh key loses its comment); undefined when none. */
+function recipientsOf(given: Values[string]): string[] | undefined {
+  if (!Array.isArray(given) || given.length === 0) return undefined;
+  return given.map((v) => {
+    const r = String(v);
+    const ok = normaliseRecipient(r);
+    if (!ok) {
+      throw new UsageError(
+        `--encrypt ${JSON.stringify(r.length > 80 ? `${r.slice(0, 80)}…` : r)} is not an age recipient`,
+        `Give ${AGE_RECIPIENT_HELP}.`,
+      );
+    }
+    return ok;
+  });
+}
+
+function commonOptions(
+  values: Values,
+  ctx: Context,
+): { inventory: string; json: boolean; sshEnv: Context['env'] } {
   return {
     inventory: typeof values.inventory === 'string' ? values.inventory : 'inventory/hosts.yml',
     json: values.json === true,
+    // ssh_config is read as ssh reads it: SSH_AUTH_SOCK and ${VAR} come from this environment.
+    sshEnv: ctx.env,
   };
 }
 
 function runOptions(values: Values, argv: string[], ctx: Context): RunOptions {
   const stateDir = ctx.env.FERRY_STATE_DIR;
   return {
-    ...commonOptions(values),
+    ...commonOptions(values, ctx),
     dryRun: values['dry-run'] === true,
     resume: values.resume === true,
     acceptNewHostKeys: values['accept-new-host-keys'] === true,
@@ -352,8 +489,9 @@ function rendererFor(ctx: Context): RendererChoice {
 const DEFAULT_FORWARD_TTL = 86400;
 
 /** Seconds of a duration given as `90`, `90s`, `30m`, `12h` or `2d`. */
-export function durationOf(v: string | boolean | undefined, flag: string): number | undefined {
+export function durationOf(v: Values[string], flag: string): number | undefined {
   if (v === undefined) return undefined;
+  if (Array.isArray(v)) throw new UsageError(`${flag} is given once`);
   const m = /^(\d+)([smhd]?)$/.exec(String(v).trim());
   if (!m || Number(m[1]) <= 0) {
     throw new UsageError(`${flag} must be a duration like 90s, 30m, 12h or 2d, got "${String(v)}"`);
@@ -371,11 +509,86 @@ function forwardOf(values: Values): { forward?: { ttlSeconds: number } } {
   return { forward: { ttlSeconds: ttl ?? DEFAULT_FORWARD_TTL } };
 }
 
+/** The words of a repeatable flag. */
+function listOf(values: Values, flag: string): string[] {
+  const v = values[flag];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+function selectionOf(values: Values): { selection?: Selection } {
+  const selection: Selection = {
+    apps: listOf(values, 'app'),
+    excludeApps: listOf(values, 'exclude-app'),
+    services: listOf(values, 'service'),
+    excludeServices: listOf(values, 'exclude-service'),
+  };
+  if (isEmptySelection(selection)) return {};
+  const problems = selectionProblems(selection);
+  if (problems.length > 0) {
+    throw new UsageError(
+      problems.join('; '),
+      'Apps by name, services as PLUGIN/NAME (postgres/db).',
+    );
+  }
+  return { selection };
+}
+
+function renamesOf(values: Values): { rename?: Renames } {
+  const given = listOf(values, 'rename');
+  if (given.length === 0) return {};
+  const { renames, problems } = parseRenames(given);
+  problems.push(
+    ...selectionProblems({ apps: [], excludeApps: [], services: [], excludeServices: [] }, renames),
+  );
+  if (problems.length > 0) {
+    throw new UsageError(
+      problems.join('; '),
+      'Example: --rename notes=memo --rename postgres/notes-db=memo-db',
+    );
+  }
+  return { rename: renames };
+}
+
+function parallelOf(values: Values): { parallel?: number } {
+  const p = values.parallel;
+  if (p === undefined) return {};
+  const n = Number(p);
+  if (typeof p !== 'string' || !/^[0-9]+$/.test(p) || n < 1 || n > 64) {
+    throw new UsageError(`--parallel takes a number of hosts from 1 to 64, got "${String(p)}"`);
+  }
+  return { parallel: n };
+}
+
 function routeOf(values: Values): { route?: Route } {
   const r = values.route;
   if (r === undefined) return {};
   if (r === 'direct' || r === 'relay' || r === 'auto') return { route: r };
   throw new UsageError(`--route must be direct, relay or auto, got "${String(r)}"`);
+}
+
+/** The exit codes, as \`ferry --help\` and the README list them. */
+export const EXIT_CODES = `Exit codes:
+  0    done (a fleet: every host done)
+  1    a step failed or a check refused (a fleet: every host failed)
+  2    bad input (arguments, inventory, playbook): nothing was contacted or changed
+  3    a fleet (backup --all or a group) in which some hosts failed and the others finished
+  70   a bug in dokku-ferry (the message says where to report it)
+  130  interrupted (Ctrl-C); --resume continues where it stopped
+`;
+
+/** A DNS name (RFC 1123 labels, lower case, at most 253 characters), as a scratch host's domain suffix. */
+function domainSuffixOf(values: Values): { domainSuffix?: string } {
+  const d = values['domain-suffix'];
+  if (d === undefined) return {};
+  const name = String(d).toLowerCase().replace(/\.$/, '');
+  const label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+  if (name.length > 253 || !name.split('.').every((l) => label.test(l))) {
+    throw new UsageError(
+      `--domain-suffix must be a DNS name, got "${String(d)}"`,
+      'Example: ferry drill old --to scratch --domain-suffix drill.example.com',
+    );
+  }
+  return { domainSuffix: name };
 }
 
 function mainHelp(): string {
@@ -400,8 +613,7 @@ Environment:
   FERRY_RENDERER=silent  no step tree on stderr (the report still prints)
   FERRY_TRACE=1          one stderr line per remote command: host, time, exit status
 
-Exit codes: 0 done, 1 a step failed or a check refused, 2 bad input, 130 interrupted.
-`;
+${EXIT_CODES}`;
 }
 
 function commandHelp(spec: CommandSpec): string {

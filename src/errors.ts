@@ -10,6 +10,8 @@ export const ExitCode = {
   failed: 1,
   /** Bad input: argv, inventory, playbook. Nothing was contacted or changed. */
   usage: 2,
+  /** A fleet run (`ferry backup --all`) in which some hosts failed and the others finished. */
+  partial: 3,
   /** Interrupted by the user (SIGINT); the journal says where to resume. */
   interrupted: 130,
   /** A bug in dokku-ferry itself. */
@@ -91,8 +93,10 @@ export class RemoteError extends FerryError {
         ? `was killed by ${fields.signal ?? 'a signal'}`
         : `exited ${fields.code}${exitMeaning(fields.code)}`;
     const tail = lastLines(fields.stderr || fields.stdout, 8);
+    const cause = knownCause(fields.stderr || fields.stdout);
+    const ran = `\`${firstLineOf(fields.command)}\` ${how}`;
     super(
-      `on ${fields.host}: \`${fields.command}\` ${how}${tail ? `\n${indent(tail, '    │ ')}` : ''}`,
+      `on ${fields.host}: ${cause ? `${cause} (${ran})` : ran}${tail ? `\n${indent(tail, '    │ ')}` : ''}`,
       fields.hint ? { hint: fields.hint } : {},
     );
     this.host = fields.host;
@@ -126,8 +130,10 @@ export class LocalError extends FerryError {
         ? `was killed by ${fields.signal ?? 'a signal'}`
         : `exited ${fields.code}${exitMeaning(fields.code)}`;
     const tail = lastLines(fields.stderr, 8);
+    const cause = knownCause(fields.stderr);
+    const ran = `\`${firstLineOf(fields.command)}\` ${how}`;
     super(
-      `here: \`${fields.command}\` ${how}${tail ? `\n${indent(tail, '    │ ')}` : ''}`,
+      `here: ${cause ? `${cause} (${ran})` : ran}${tail ? `\n${indent(tail, '    │ ')}` : ''}`,
       fields.hint ? { hint: fields.hint } : {},
     );
     this.command = fields.command;
@@ -135,6 +141,25 @@ export class LocalError extends FerryError {
     this.signal = fields.signal ?? null;
     this.stderr = fields.stderr;
   }
+}
+
+/**
+ * Errors of the system a command ran into, which say more than the command
+ * that met them: the message leads with the first such line of its output.
+ */
+const CAUSES =
+  /No space left on device|Disk quota exceeded|Read-only file system|Input\/output error|Cannot allocate memory|Too many open files/;
+
+/** The first line of `output` naming a cause from {@link CAUSES}, trimmed; else undefined. */
+export function knownCause(output: string): string | undefined {
+  const line = output.split('\n').find((l) => CAUSES.test(l));
+  return line === undefined ? undefined : line.trim().slice(0, 240);
+}
+
+/** A command's first line, with `…` when more follow (a whole script is shown in the report's "ran:"). */
+function firstLineOf(command: string): string {
+  const lines = command.split('\n');
+  return lines.length > 1 ? `${lines[0]} …` : command;
 }
 
 /** What an exit code usually means, for the few a shell gives itself. */

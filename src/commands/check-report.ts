@@ -13,7 +13,14 @@ export interface HostCheck {
   ok: boolean;
   reachable: boolean;
   hostKey: {
-    status: 'inventory' | 'known_hosts' | 'accepted' | 'unknown' | 'mismatch' | 'unchecked';
+    status:
+      | 'inventory'
+      | 'known_hosts'
+      | 'cert-authority'
+      | 'accepted'
+      | 'unknown'
+      | 'mismatch'
+      | 'unchecked';
     /** What the host presented. */
     fingerprint?: string;
     type?: string;
@@ -40,7 +47,13 @@ export interface CheckReport {
   ok: boolean;
   inventory: string;
   playbooks: string[];
-  controller: { node: string; nativeCrypto: boolean; nativeCryptoPath?: string };
+  controller: {
+    node: string;
+    nativeCrypto: boolean;
+    nativeCryptoPath?: string;
+    /** The command that builds the binding for this install, when it is missing. */
+    nativeCryptoFix?: string;
+  };
   hosts: HostCheck[];
   /** SSH connections this check opened (one per host at most). */
   connections: number;
@@ -52,6 +65,8 @@ function hostKeyCell(h: HostCheck): string {
       return 'pinned, ok';
     case 'known_hosts':
       return 'known, ok';
+    case 'cert-authority':
+      return 'CA-signed, ok';
     case 'accepted':
       return 'NEW, accepted';
     case 'unknown':
@@ -106,8 +121,13 @@ export function formatReport(rep: CheckReport): string {
   const out = [line(header), ...rows.map(line)];
   out.push('');
   out.push(
-    `controller: node ${rep.controller.node}, ssh2 native crypto ${rep.controller.nativeCrypto ? 'built' : 'NOT built (bulk transfers run about 2x slower; reinstall with a C++ toolchain: npm rebuild ssh2)'}`,
+    `controller: node ${rep.controller.node}, ssh2 native crypto ${rep.controller.nativeCrypto ? 'built' : 'NOT built: copies through this machine run about 2x slower'}`,
   );
+  if (!rep.controller.nativeCrypto) {
+    out.push(
+      `hint: build it (needs python3, make and a C++ compiler): ${rep.controller.nativeCryptoFix ?? 'npm rebuild ssh2 cpu-features'}`,
+    );
+  }
   out.push(
     `inventory ${rep.inventory}: valid; playbooks: ${rep.playbooks.length ? `${rep.playbooks.join(', ')} valid` : 'none found'}`,
   );

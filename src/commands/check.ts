@@ -8,7 +8,7 @@
 import { type Diagnostic, ExitCode, HostKeyError, InputError, UsageError } from '../errors.js';
 import { type Host, type Inventory, inventoryWarnings, loadInventory } from '../inventory/index.js';
 import { listPlaybooks, loadPlaybook } from '../playbook/index.js';
-import { nativeCryptoAvailable, nativeCryptoPath } from '../ssh/native.js';
+import { nativeCryptoAvailable, nativeCryptoFix, nativeCryptoPath } from '../ssh/native.js';
 import { Connections } from '../ssh/pool.js';
 import type { Remote } from '../ssh/remote.js';
 import { type HostTarget, hostTargetOf } from '../ssh/target.js';
@@ -105,7 +105,9 @@ export async function validatePlaybooks(cwd = process.cwd()): Promise<string[]> 
 
 /** `ferry check`. */
 export async function check(opts: CheckOptions, io: Io): Promise<number> {
-  const inventory = await loadInventory(opts.inventory);
+  const inventory = await loadInventory(opts.inventory, {
+    ...(opts.sshEnv ? { sshEnv: opts.sshEnv } : {}),
+  });
   for (const w of inventoryWarnings(inventory)) io.stderr.write(w);
   const playbooks = await validatePlaybooks();
   const all = Object.keys(inventory.hosts);
@@ -121,14 +123,16 @@ export async function check(opts: CheckOptions, io: Io): Promise<number> {
     acceptNewHostKeys: opts.acceptNewHostKeys,
   });
   const path = nativeCryptoPath();
+  const native = nativeCryptoAvailable();
   const rep: CheckReport = {
     ok: hosts.every((h) => h.ok),
     inventory: opts.inventory,
     playbooks,
     controller: {
       node: process.version,
-      nativeCrypto: nativeCryptoAvailable(),
+      nativeCrypto: native,
       ...(path ? { nativeCryptoPath: path } : {}),
+      ...(native ? {} : { nativeCryptoFix: nativeCryptoFix() }),
     },
     hosts,
     connections,

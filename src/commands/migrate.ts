@@ -20,6 +20,7 @@ export function migrate(opts: MigrateOptions, io: Io): Promise<number> {
       ...(opts.route ? { route: opts.route } : {}),
       ...(opts.leaveSourceRunning ? { leaveSourceRunning: true } : {}),
       ...(opts.forward ? { forward: opts.forward } : {}),
+      ...(opts.selection ? { selection: opts.selection } : {}),
     },
     facts: (r): Record<string, string> => {
       const d = downtimeOf(r);

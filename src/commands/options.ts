@@ -3,6 +3,8 @@
  * typed per command. Commands never see argv or the environment.
  */
 import type { RendererChoice } from '../run/runner.js';
+import type { Selection } from '../tasks/manifest.js';
+import type { Renames } from '../tasks/selection.js';
 import type { Route } from '../tasks/types.js';
 
 /** Where a command writes. */
@@ -16,6 +18,11 @@ export interface CommonOptions {
   /** The inventory file (`-i`), default `inventory/hosts.yml`. */
   inventory: string;
   json: boolean;
+  /**
+   * The environment OpenSSH's configuration reads (SSH_AUTH_SOCK, `${VAR}`
+   * in ssh_config paths), as ssh itself would see it.
+   */
+  sshEnv?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Options of the commands that run a playbook (migrate, backup, restore, drill). */
@@ -35,8 +42,14 @@ export interface RunOptions extends CommonOptions {
   stateDir?: string;
 }
 
+/** `--app`, `--exclude-app`, `--service`, `--exclude-service` (migrate, backup, restore). */
+export interface SelectOptions {
+  /** Absent when none of the four flags is given. */
+  selection?: Selection;
+}
+
 /** `ferry migrate SOURCE TARGET`. */
-export interface MigrateOptions extends RunOptions {
+export interface MigrateOptions extends RunOptions, SelectOptions {
   source: string;
   target: string;
   force: boolean;
@@ -58,17 +71,31 @@ export interface ForwardOptions extends RunOptions {
   ttlSeconds: number;
 }
 
-/** `ferry backup HOST [--fetch DIR]`. */
-export interface BackupOptions extends RunOptions {
-  host: string;
+/** Hosts `ferry backup --all` runs at once unless `--parallel N` says otherwise. */
+export const DEFAULT_PARALLEL = 4;
+
+/** `ferry backup HOST|GROUP|--all [--fetch DIR] [--parallel N]`. */
+export interface BackupOptions extends RunOptions, SelectOptions {
+  /** An inventory host, or a group of them; absent with `all`. */
+  host?: string;
+  /** `--all`: every host of the inventory. */
+  all: boolean;
+  /** `--parallel N`: hosts backed up at once in a fleet. */
+  parallel?: number;
   /** Absolute path of the folder here the archive is streamed to. */
   fetch?: string;
+  /** `--encrypt R` (repeated): age recipients, normalised; only with `fetch`. Replaces backup.encrypt. */
+  encrypt?: string[];
 }
 
 /** `ferry restore ARCHIVE HOST`. */
-export interface RestoreOptions extends RunOptions {
+export interface RestoreOptions extends RunOptions, SelectOptions {
+  /** `--rename OLD=NEW`: apps and services under new names on HOST. */
+  rename?: Renames;
   /** On `host` (an inventory host) when given as HOST:PATH, else here (absolute). */
   archive: { host?: string; path: string };
+  /** `--identity FILE`: the age identity (absolute) decrypting an encrypted ARCHIVE here. */
+  identity?: string;
   target: string;
   force: boolean;
   route?: Route;
@@ -79,6 +106,8 @@ export interface DrillOptions extends RunOptions {
   source: string;
   scratch: string;
   route?: Route;
+  /** `--domain-suffix`: the scratch host's apps answer `<app>.<suffix>` (default: its own global VHOST). */
+  domainSuffix?: string;
 }
 
 /** `ferry plan PLAYBOOK ROLE=HOST...`. */

@@ -32,6 +32,8 @@ export interface PlanRequest {
   now?: Date;
   /** Check that identity files exist (default false: a plan contacts no host). */
   checkIdentity?: boolean;
+  /** The environment ssh_config reads (SSH_AUTH_SOCK, `${VAR}`). */
+  sshEnv?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Loads the inventory and playbook, binds roles and plans. Throws InputError on bad input. */
@@ -40,6 +42,7 @@ export async function buildPlan(
 ): Promise<{ plan: Plan; inventory: Inventory; playbook: Playbook }> {
   const inventory = await loadInventory(req.inventoryPath, {
     checkIdentity: req.checkIdentity ?? false,
+    ...(req.sshEnv ? { sshEnv: req.sshEnv } : {}),
   });
   const playbook = await loadPlaybook(req.playbook);
   const bindings = Array.isArray(req.bindings)
@@ -72,6 +75,7 @@ export async function plan(opts: PlanCommandOptions, io: Io): Promise<number> {
     playbook: opts.playbook,
     bindings: opts.bindings,
     inventoryPath: opts.inventory,
+    ...(opts.sshEnv ? { sshEnv: opts.sshEnv } : {}),
     json: opts.json,
     stdout: io.stdout,
     stderr: io.stderr,

@@ -9,9 +9,11 @@
  * What ferry reads: ansible_host, ansible_port, ansible_user,
  * ansible_ssh_private_key_file, ansible_become (→ sudo), and its own
  * `dokku_ferry` variable (src/schema/ansible-inventory.ts). Variables it cannot
- * honour are refused (a jump host, become other than sudo to root, a Jinja2
- * template or a vault-encrypted value in a variable it reads) or, when they
- * change nothing that matters to it, ignored with a warning.
+ * honour are refused (a jump host in OpenSSH's arguments, become other than
+ * sudo to root, a Jinja2 template or a vault-encrypted value in a variable it
+ * reads) or, when they change nothing that matters to it, ignored with a
+ * warning. Each host is then resolved through ssh_config, as Ansible's ssh
+ * connection would be (ssh-hosts.ts).
  */
 import type { ValidateFunction } from 'ajv';
 import type { Diagnostic } from '../errors.js';
@@ -42,6 +44,7 @@ import {
   type Problem,
   repeatedRepos,
 } from './rules.js';
+import { applySshResolved, resolveWithSshConfig } from './ssh-hosts.js';
 import type { Host, Inventory, InventoryOptions } from './types.js';
 
 /** Where something was written: a node of a YAML file, or a line and column of a text file. */
@@ -476,6 +479,21 @@ export function resolveAnsible(
     if (good) goodFerryVars.set(f.v, good);
   }
 
+  // OpenSSH's client config, which Ansible's ssh connection reads too.
+  const allFerryVar = all.vars.get(FERRY_VAR);
+  const sshConfigPath = (allFerryVar && goodFerryVars.get(allFerryVar))?.ssh_config;
+  const sshConfig =
+    options.ssh && !(typeof sshConfigPath === 'string' && sshConfigPath.toLowerCase() === 'none')
+      ? {
+          ...options.ssh,
+          file: expandPath(
+            typeof sshConfigPath === 'string' ? sshConfigPath : '~/.ssh/config',
+            file,
+            options.home,
+          ),
+        }
+      : undefined;
+
   const hosts: Record<string, Host> = {};
   const usable = new Set<string>();
   const identityVars = new Map<string, { name: string; v: Var }>();
@@ -536,14 +554,54 @@ export function resolveAnsible(
       if (!v) continue;
       if (typeof v.value === 'string' && PROXY_OPTION.test(v.value)) {
         once(problems, v.where, {
-          message: `${k} of ${v.of} sends SSH through another host (${v.value.trim()}): ferry connects directly and does not support jump hosts`,
-          hint: 'Run ferry from a machine that reaches the hosts directly (the jump host itself, for example).',
+          message: `${k} of ${v.of} sends SSH through another host (${v.value.trim()}): ferry does not read OpenSSH's command line`,
+          hint: 'Put the ProxyJump in ~/.ssh/config (or the file dokku_ferry.ssh_config names): ferry reads it and connects through the bastions itself.',
         });
       } else {
         once(warnings, v.where, {
           message: `${k} of ${v.of} is ignored: ferry connects with its own SSH client, not OpenSSH's command line`,
         });
       }
+    }
+    if (resolved && sshConfig && problems.length === before) {
+      // As Ansible's ssh connection runs `ssh -o User=.. -o Port=.. -i KEY HOST`: what the
+      // inventory sets wins, ssh_config fills the rest (HostName, ProxyJump, keys, the agent).
+      const r = resolveWithSshConfig(
+        {
+          name: host.name,
+          alias: resolved.address,
+          addressWritten: true,
+          written: {
+            ...(pickVar(vars, ALIASES.user) ? { user: resolved.user } : {}),
+            ...(pickVar(vars, ALIASES.port) ? { port: resolved.port } : {}),
+            ...(keyVar ? { identity: resolved.identity } : {}),
+            ...(ferry.has('known_hosts') ? { known_hosts: resolved.known_hosts } : {}),
+          },
+          fallback: {
+            user: resolved.user,
+            port: resolved.port,
+            identity: resolved.identity,
+            known_hosts: resolved.known_hosts,
+          },
+          at: placeOf(host.where),
+        },
+        sshConfig.file,
+        sshConfig.context,
+        sshConfig.agentSocket,
+      );
+      // A line of ssh_config that every host reads is reported once.
+      for (const [list, ds] of [
+        [problems, r.problems],
+        [warnings, r.warnings],
+      ] as const) {
+        for (const d of ds) {
+          const key = `${d.file}:${d.line}:${d.column} ${d.message}`;
+          if (reported.has(key)) continue;
+          reported.add(key);
+          list.push(d);
+        }
+      }
+      applySshResolved(resolved, r.resolved);
     }
     if (resolved && problems.length === before) {
       hosts[host.name] = resolved;
@@ -569,6 +627,7 @@ export function resolveAnsible(
       settings.backup?.dir ??
       (typeof rawDir === 'string' ? rawDir : '/var/lib/dokku-ferry/archives'),
     keep: settings.backup?.keep ?? 7,
+    ...(settings.backup?.encrypt ? { encrypt: settings.backup.encrypt } : {}),
   };
   const ferryAt = (path: Path): Where =>
     allFerry?.where.kind === 'yaml'
@@ -592,6 +651,8 @@ export function resolveAnsible(
       if (options.fileExists(h.identity)) continue;
       const set = identityVars.get(h.name);
       if (!set) {
+        // Unwritten, the default key is one way among others (an agent, ssh_config's keys).
+        if (h.agent || (h.identities ?? []).some((p) => options.fileExists?.(p))) continue;
         byDefault.push(h.name);
         continue;
       }

@@ -25,6 +25,7 @@ import {
   readInput,
   type SourceFile,
 } from '../schema/source.js';
+import { systemContext } from '../ssh/config.js';
 import { looksLikeAnsibleYaml, readAnsibleYaml, resolveAnsible } from './ansible.js';
 import { readAnsibleIni } from './ansible-ini.js';
 import {
@@ -36,6 +37,7 @@ import {
   RESERVED_HOST_NAMES,
   repeatedRepos,
 } from './rules.js';
+import { applySshResolved, resolveWithSshConfig } from './ssh-hosts.js';
 
 import type { Host, Inventory, InventoryOptions } from './types.js';
 
@@ -132,6 +134,7 @@ export function validateInventory(
   // others are not, so one pass reports all there is.
   const { doc, checkIdentity } = wellFormedParts(value);
   const inventory = normalise(doc, file, home);
+  diagnostics.push(...sshConfigRules(source, doc, inventory, options, home));
   diagnostics.push(
     ...crossFieldRules(
       source,
@@ -191,7 +194,7 @@ function wellFormedParts(value: unknown): { doc: InventoryDocument; checkIdentit
     host_key: 'string',
   };
   for (const [name, h] of Object.entries(isObject(v.hosts) ? v.hosts : {})) {
-    if (!isObject(h) || typeof h.address !== 'string') continue;
+    if (!isObject(h) || (h.address !== undefined && typeof h.address !== 'string')) continue;
     if (Object.entries(types).some(([k, t]) => h[k] !== undefined && typeof h[k] !== t)) continue;
     hosts[name] = h as HostDocument;
   }
@@ -207,6 +210,7 @@ function wellFormedParts(value: unknown): { doc: InventoryDocument; checkIdentit
         identity: str(d.identity, '~/.ssh/id_ed25519'),
         known_hosts: str(d.known_hosts, '~/.ssh/known_hosts'),
         sudo: bool(d.sudo, false),
+        ssh_config: str(d.ssh_config, '~/.ssh/config'),
       },
       hosts,
       apps: {
@@ -222,15 +226,30 @@ function wellFormedParts(value: unknown): { doc: InventoryDocument; checkIdentit
       backup: {
         dir: str(backup.dir, '/var/lib/dokku-ferry/archives'),
         keep: int(backup.keep, 7),
+        ...(Array.isArray(backup.encrypt) &&
+        backup.encrypt.every((r: unknown) => typeof r === 'string')
+          ? { encrypt: [...(backup.encrypt as string[])] }
+          : {}),
       },
     },
   };
 }
 
-/** Reads and validates an inventory file; identity files must exist unless told otherwise. */
+/** The environment OpenSSH's configuration reads: `${VAR}` in paths, SSH_AUTH_SOCK. */
+export type SshEnv = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads and validates an inventory file; identity files must exist unless
+ * told otherwise. Hosts are resolved through the ssh_config file the
+ * inventory names (default ~/.ssh/config), read as this machine's user.
+ */
 export async function loadInventory(
   path: string,
-  options: InventoryOptions & { checkIdentity?: boolean } = {},
+  options: InventoryOptions & {
+    checkIdentity?: boolean;
+    /** The environment ssh_config reads (`${VAR}`, SSH_AUTH_SOCK), as cli.ts got it. */
+    sshEnv?: SshEnv;
+  } = {},
 ): Promise<Inventory> {
   let text: string;
   try {
@@ -251,10 +270,14 @@ export async function loadInventory(
         : undefined,
     );
   }
-  const { checkIdentity = true, ...rest } = options;
+  const { checkIdentity = true, sshEnv, ...rest } = options;
   const inventory = validateInventory(text, path, {
     ...rest,
     ...(checkIdentity && !rest.fileExists ? { fileExists: existsSync } : {}),
+    ssh: rest.ssh ?? {
+      context: systemContext({ ...(rest.home ? { home: rest.home } : {}), env: sshEnv ?? {} }),
+      ...(sshEnv?.SSH_AUTH_SOCK ? { agentSocket: sshEnv.SSH_AUTH_SOCK } : {}),
+    },
   });
   // Ansible would read variables from these folders beside the inventory; ferry does not.
   if (inventory.format !== 'ferry') {
@@ -276,7 +299,7 @@ function normalise(doc: InventoryDocument, file: string, home: string): Inventor
   for (const [name, h] of Object.entries(doc.hosts)) {
     hosts[name] = {
       name,
-      address: normaliseAddress(h.address),
+      address: normaliseAddress(h.address ?? name),
       user: h.user ?? d.user,
       port: h.port ?? d.port,
       identity: expandPath(h.identity ?? d.identity, file, home),
@@ -296,6 +319,87 @@ function normalise(doc: InventoryDocument, file: string, home: string): Inventor
     backup: { ...doc.backup },
     warnings: [],
   };
+}
+
+/**
+ * Hosts through ssh_config (when the caller gives a context): every host's
+ * address is looked up as `ssh ADDRESS` would, values written here winning.
+ * Without a context, a host must have an address of its own.
+ */
+function sshConfigRules(
+  source: SourceFile,
+  doc: InventoryDocument,
+  inv: Inventory,
+  options: InventoryOptions,
+  home: string,
+): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const configPath = doc.defaults.ssh_config;
+  const useConfig = options.ssh !== undefined && configPath.toLowerCase() !== 'none';
+  const configFile = expandPath(configPath, source.file, home);
+  for (const host of Object.values(inv.hosts)) {
+    const h = doc.hosts[host.name] ?? {};
+    const at = { file: source.file, ...positionAt(source, ['hosts', host.name], 'key') };
+    if (!useConfig || !options.ssh) {
+      if (h.address === undefined) {
+        out.push({
+          ...at,
+          message: `hosts.${host.name} has no address${options.ssh ? ' (and defaults.ssh_config is none)' : ''}`,
+          hint: 'Give it an address: a DNS name or IP address, or a Host alias of your ssh_config.',
+        });
+      }
+      continue;
+    }
+    const written = (k: 'user' | 'port' | 'identity' | 'known_hosts') =>
+      h[k] !== undefined || source.doc.hasIn(['defaults', k]);
+    const { resolved, problems, warnings } = resolveWithSshConfig(
+      {
+        name: host.name,
+        alias: h.address === undefined ? host.name : host.address,
+        addressWritten: h.address !== undefined,
+        written: {
+          ...(written('user') ? { user: host.user } : {}),
+          ...(written('port') ? { port: host.port } : {}),
+          ...(written('identity') ? { identity: host.identity } : {}),
+          ...(written('known_hosts') ? { known_hosts: host.known_hosts } : {}),
+        },
+        fallback: {
+          user: host.user,
+          port: host.port,
+          identity: host.identity,
+          known_hosts: host.known_hosts,
+        },
+        at,
+      },
+      configFile,
+      options.ssh.context,
+      options.ssh.agentSocket,
+    );
+    out.push(...problems);
+    inv.warnings?.push(...warnings);
+    applySshResolved(host, resolved);
+  }
+  // The same warning for every host that read the same Match line is said once.
+  if (inv.warnings) {
+    const seen = new Set<string>();
+    inv.warnings = inv.warnings.filter((w) => {
+      const k = `${w.file}:${w.line}:${w.column}:${w.message}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+  }
+  return dedupe(out);
+}
+
+function dedupe(ds: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return ds.filter((d) => {
+    const k = `${d.file}:${d.line}:${d.column}:${d.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 function reservedNames(source: SourceFile, value: unknown): Diagnostic[] {
@@ -325,6 +429,14 @@ function crossFieldRules(
       // A path with control characters is already reported by the schema.
       if (CONTROL_CHAR.test(host.identity) || options.fileExists(host.identity)) continue;
       const own = doc.hosts[host.name]?.identity !== undefined;
+      const written = own || source.doc.hasIn(['defaults', 'identity']);
+      // Unwritten, the default key is one way among others (an agent, ssh_config's keys).
+      if (
+        !written &&
+        (host.agent || (host.identities ?? []).some((p) => options.fileExists?.(p)))
+      ) {
+        continue;
+      }
       // One message per place the path is written, not one per host that inherits it.
       const key = own ? `host:${host.name}` : 'defaults';
       if (reported.has(key)) continue;

@@ -4,10 +4,28 @@
  */
 import type { Diagnostic } from '../errors.js';
 import type { HostDocument, InventoryDocument } from '../schema/inventory.js';
+import type { SshConfigContext } from '../ssh/config.js';
+import type { JumpHost } from './ssh-hosts.js';
 
-/** A host with every connection field decided (its own, else the defaults). */
+export type { JumpHost } from './ssh-hosts.js';
+
+/** A host with every connection field decided (its own, else ssh_config, else the defaults). */
 export type Host = { name: string } & Required<Omit<HostDocument, 'host_key'>> &
-  Pick<HostDocument, 'host_key'>;
+  Pick<HostDocument, 'host_key'> & {
+    /**
+     * Identity files in the order ssh tries them (the inventory's first,
+     * then ssh_config's); `identity` is the first. Unset: just `identity`.
+     */
+    identities?: string[];
+    /** IdentitiesOnly: offer no agent key but those of `identities`. */
+    identities_only?: boolean;
+    /** The ssh-agent socket to ask for keys (SSH_AUTH_SOCK or IdentityAgent). */
+    agent?: string;
+    /** Bastions to pass, in connection order (ProxyJump); empty or unset: direct. */
+    jump?: JumpHost[];
+    /** The ssh_config alias the host was resolved from. */
+    ssh_alias?: string;
+  };
 
 /** A local clone whose Dokku remote is rewritten on a move; `path` is absolute. */
 export type Repo = InventoryDocument['repos'][number];
@@ -46,4 +64,14 @@ export interface InventoryOptions {
    * one is an error. `ferry plan` leaves it out: it contacts no host.
    */
   fileExists?: (path: string) => boolean;
+  /**
+   * When given, hosts are resolved through the ssh_config file the
+   * inventory names (default ~/.ssh/config) as `ssh` would resolve them.
+   * `loadInventory` gives this machine's; pure callers (tests) their own.
+   */
+  ssh?: {
+    context: SshConfigContext;
+    /** SSH_AUTH_SOCK as the command line got it (cli.ts reads the environment). */
+    agentSocket?: string;
+  };
 }

@@ -10,6 +10,7 @@ import type { Host, Inventory } from '../inventory/index.js';
 import { CONTROLLER, type Playbook } from '../playbook/index.js';
 import { closest, listWords } from '../schema/suggest.js';
 import { getTask } from '../tasks/index.js';
+import { describeSelection } from '../tasks/selection.js';
 import type { ActionSpec, PlannedAction, PlanOptions } from '../tasks/types.js';
 
 /** Role → inventory host name. */
@@ -176,14 +177,17 @@ export function plan(
     if (step.on !== CONTROLLER && !host) {
       return { ...base, skipped: `role ${step.on} is not bound`, actions: [] };
     }
-    const actions = task.plan({
+    const ctx = {
       step: { id: step.id, task: step.task, on: step.on, index },
       params: step.params,
       host,
       roles,
       inventory,
       options,
-    });
+    };
+    const nothing = task.skip?.(ctx);
+    if (nothing) return { ...base, skipped: nothing, actions: [] };
+    const actions = task.plan(ctx);
     checkActions(step.task, task.actions, actions);
     return { ...base, actions };
   });
@@ -259,8 +263,12 @@ export function formatPlan(p: Plan, inventory: Inventory): string {
     p.options.force ? '--force' : '',
     p.options.route ? `--route ${p.options.route}` : '',
     p.options.fetch ? `--fetch ${p.options.fetch}` : '',
+    ...(p.options.encrypt ?? []).map((r) => `--encrypt '${r}'`),
+    p.options.ageIdentity ? `--identity ${p.options.ageIdentity}` : '',
   ].filter(Boolean);
   if (flags.length > 0) lines.push(`  options: ${flags.join(' ')}`);
+  const selection = describeSelection(p.options.selection, p.options.rename);
+  if (selection) lines.push(`  selection: ${selection}`);
   lines.push(
     'Nothing has been run. Remote commands run as root (`sudo -n` where the host says so).',
   );

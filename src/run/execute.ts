@@ -10,10 +10,10 @@ import { ExitCode, InternalError } from '../errors.js';
 import { type Inventory, inventoryWarnings, loadInventory } from '../inventory/index.js';
 import { type Bindings, formatPlan, type Plan, plan } from '../plan/index.js';
 import { CONTROLLER, loadPlaybook, type Playbook } from '../playbook/index.js';
-import { nativeCryptoAvailable } from '../ssh/native.js';
+import { nativeCryptoAvailable, nativeCryptoHint } from '../ssh/native.js';
 import { Connections } from '../ssh/pool.js';
 import { getTask } from '../tasks/index.js';
-import type { Manifest } from '../tasks/manifest.js';
+import { latestManifest, type Manifest } from '../tasks/manifest.js';
 import type {
   JournalView,
   PlanContext,
@@ -40,6 +40,7 @@ import {
 } from './report.js';
 import {
   type RendererChoice,
+  type RunObserver,
   type RunResult,
   runSteps,
   type Step,
@@ -55,6 +56,8 @@ export interface RunRequest {
   /** The playbook's name in playbooks/ or a path. */
   playbook: string;
   inventory: string;
+  /** The environment ssh_config reads (SSH_AUTH_SOCK, `${VAR}`), as ssh would see it. */
+  sshEnv?: Readonly<Record<string, string | undefined>>;
   bindings: Bindings;
   /** Options that change the plan. */
   plan: Omit<PlanOptions, 'runId'>;
@@ -72,6 +75,19 @@ export interface RunRequest {
   facts?: (result: RunResult) => Record<string, string>;
   /** Measured numbers for `--json` and JUnit (`downtimeMs`), from the result. */
   metrics?: (result: RunResult) => Record<string, number>;
+  /** Told of every step's start, end and output (a fleet's view of its hosts). */
+  observer?: RunObserver;
+  /** Seconds between progress lines, when not the renderer's own default. */
+  progressInterval?: number;
+  /** The caller already warned that ssh2's native binding is missing (a fleet warns once). */
+  nativeWarned?: boolean;
+}
+
+/** How a run ended: its exit code, and what its report is made of when steps ran. */
+export interface PlaybookOutcome {
+  code: number;
+  /** Absent for --dry-run (the plan was printed). */
+  report?: ReportInput;
 }
 
 /** Where a command writes. */
@@ -80,9 +96,21 @@ export interface RunIo {
   stderr: NodeJS.WritableStream;
 }
 
-/** Loads inputs, plans, runs (or prints the plan for --dry-run); returns the exit code. */
+/** Loads inputs, plans, runs (or prints the plan for --dry-run), reports; returns the exit code. */
 export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
-  const inventory = await loadInventory(req.inventory);
+  const outcome = await executePlaybook(req, io);
+  if (outcome.report) await writeReport(req, outcome.report, io);
+  return outcome.code;
+}
+
+/**
+ * {@link runPlaybook} without the report: a fleet runs one per host and
+ * writes one report of them all.
+ */
+export async function executePlaybook(req: RunRequest, io: RunIo): Promise<PlaybookOutcome> {
+  const inventory = await loadInventory(req.inventory, {
+    ...(req.sshEnv ? { sshEnv: req.sshEnv } : {}),
+  });
   for (const w of inventoryWarnings(inventory)) io.stderr.write(w);
   const playbook = await loadPlaybook(req.playbook);
   const now = new Date();
@@ -110,7 +138,7 @@ export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
     io.stdout.write(
       req.json ? `${JSON.stringify(thePlan, null, 2)}\n` : formatPlan(thePlan, inventory),
     );
-    return ExitCode.ok;
+    return { code: ExitCode.ok };
   }
 
   const journal = Journal.create({
@@ -138,10 +166,8 @@ export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
       `resuming run ${resume.start.runId} (${where}${again}); ${resume.finished.size} step(s) done there are not run again\n`,
     );
   }
-  if (!nativeCryptoAvailable()) {
-    io.stderr.write(
-      "warning: ssh2's native crypto binding is not built; copies through this machine run about 2x slower (run `npm rebuild ssh2`)\n",
-    );
+  if (!req.nativeWarned && !nativeCryptoAvailable()) {
+    io.stderr.write(`warning: ${nativeCryptoHint()}\n`);
   }
 
   const connections = Connections.forInventory(inventory, {
@@ -158,13 +184,15 @@ export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
       journal,
       ...(resume ? { resume } : {}),
       renderer: req.renderer,
+      ...(req.observer ? { observer: req.observer } : {}),
+      ...(req.progressInterval === undefined ? {} : { progressInterval: req.progressInterval }),
     });
   } finally {
     await connections.closeAll();
     journal.close();
   }
 
-  const manifest = result.outputs.inventory?.manifest as unknown as Manifest | undefined;
+  const manifest = latestManifest(result.outputs);
   const input: ReportInput = {
     command: req.command,
     argv: req.argv,
@@ -185,14 +213,22 @@ export async function runPlaybook(req: RunRequest, io: RunIo): Promise<number> {
     },
     ...(req.metrics ? { metrics: req.metrics(result) } : {}),
   };
+  const code =
+    result.status === 'ok'
+      ? ExitCode.ok
+      : result.status === 'interrupted'
+        ? ExitCode.interrupted
+        : ExitCode.failed;
+  return { code, report: input };
+}
+
+/** The end of a run: JUnit file, summary (or --json) on stdout, the failure on stderr. */
+async function writeReport(req: RunRequest, input: ReportInput, io: RunIo): Promise<void> {
+  const result = input.result;
   if (req.junit) await writeFile(req.junit, toJunitXml(input));
   if (req.json) io.stdout.write(`${JSON.stringify(toJsonReport(input), null, 2)}\n`);
   else io.stdout.write(`${formatSummary(input)}\n`);
-  if (result.status !== 'ok') {
-    io.stderr.write(`${formatFailure(input)}\n`);
-    return result.status === 'interrupted' ? ExitCode.interrupted : ExitCode.failed;
-  }
-  return ExitCode.ok;
+  if (result.status !== 'ok') io.stderr.write(`${formatFailure(input)}\n`);
 }
 
 /** The journal's records as a task may read them. */
@@ -244,7 +280,7 @@ export function buildSteps(
       planned,
       async (run, task) => (await def.run(runtime(run, task))) ?? undefined,
       {
-        rerunOnResume: planned.task === 'check-quiet',
+        rerunOnResume: def.rerunOnResume === true,
         ...(pbStep.retry === undefined ? {} : { retry: pbStep.retry }),
         ...(pbStep.continue_on_error ? { continueOnError: true } : {}),
         ...(undo ? { undo: { ...undo, run: (run, task) => undo.fn(runtime(run, task)) } } : {}),

@@ -16,6 +16,8 @@ export interface LocalOptions {
   stdin?: string | Buffer;
   /** Exit codes that count as success (default [0]). */
   allowCodes?: number[];
+  /** Kills the process when aborted. */
+  signal?: AbortSignal;
 }
 
 // git's ssh must never sit waiting for a password or a host key answer.
@@ -33,6 +35,7 @@ export async function runLocal(cmd: Command, opts: LocalOptions = {}): Promise<C
     env: ENV,
     // Without input, stdin is closed: nothing may wait for an answer.
     ...(opts.stdin === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] } : { input: opts.stdin }),
+    ...(opts.signal ? { signal: opts.signal } : {}),
   })`bash -c ${strictScript(cmd)}`;
   const code = out.exitCode;
   if (code !== null && (opts.allowCodes ?? [0]).includes(code)) {
@@ -81,6 +84,13 @@ export function spawnLocal(cmd: Command): LocalProcess {
     stdin: p.stdin,
     stdout: p.stdout,
     done,
-    kill: () => void p.kill().catch(() => {}),
+    kill: () => {
+      try {
+        void p.kill().catch(() => {});
+      } catch {
+        // zx throws when the process has already ended ("Too late to kill the process"):
+        // nothing to stop, and that must not hide why the stream failed.
+      }
+    },
   };
 }

@@ -39,6 +39,8 @@ export interface ReportInput {
   facts?: Record<string, string>;
   /** Measured numbers (`downtimeMs`): in `--json` and as JUnit properties. */
   metrics?: Record<string, number>;
+  /** The JUnit testsuite's name, when not `ferry <command>` (a fleet names each host's). */
+  suiteName?: string;
 }
 
 const MARK: Record<StepRecord['status'], string> = {
@@ -220,12 +222,19 @@ export function xmlEscape(text: string): string {
     .replace(/'/g, '&apos;');
 }
 
-function seconds(ms: number | undefined): string {
+/** Milliseconds as JUnit's seconds. */
+export function seconds(ms: number | undefined): string {
   return ((ms ?? 0) / 1000).toFixed(3);
 }
 
-/** JUnit XML for CI: one testsuite per run, one testcase per step. */
-export function toJunitXml(input: ReportInput): string {
+/** One run as a JUnit `<testsuite>` (one testcase per step), with its counts. */
+export function junitSuite(input: ReportInput): {
+  xml: string;
+  tests: number;
+  failures: number;
+  skipped: number;
+  ms: number;
+} {
   const r = input.result;
   const name = `ferry ${input.command}`;
   const failures = r.steps.filter((s) => s.status === 'failed').length;
@@ -260,15 +269,24 @@ export function toJunitXml(input: ReportInput): string {
   })
     .map(([k, v]) => `      <property name="${xmlEscape(k)}" value="${xmlEscape(v)}"/>`)
     .join('\n');
-  return `${redact(`<?xml version="1.0" encoding="UTF-8"?>
-<testsuites name="${xmlEscape(name)}" tests="${r.steps.length}" failures="${failures}" skipped="${skipped}" time="${seconds(r.durationMs)}">
-  <testsuite name="${xmlEscape(name)}" tests="${r.steps.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(r.durationMs)}" timestamp="${xmlEscape(r.startedAt)}">
+  const suiteName = input.suiteName ?? name;
+  const xml =
+    redact(`  <testsuite name="${xmlEscape(suiteName)}" tests="${r.steps.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(r.durationMs)}" timestamp="${xmlEscape(r.startedAt)}">
     <properties>
 ${props}
     </properties>
 ${cases.join('\n')}
-  </testsuite>
-</testsuites>`)}\n`;
+  </testsuite>`);
+  return { xml, tests: r.steps.length, failures, skipped, ms: r.durationMs };
+}
+
+/** JUnit XML for CI: one testsuite per run, one testcase per step. */
+export function toJunitXml(input: ReportInput): string {
+  const suite = junitSuite(input);
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="${xmlEscape(`ferry ${input.command}`)}" tests="${suite.tests}" failures="${suite.failures}" skipped="${suite.skipped}" time="${seconds(suite.ms)}">
+${suite.xml}
+</testsuites>\n`;
 }
 
 /**

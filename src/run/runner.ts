@@ -150,6 +150,26 @@ export interface RunResult {
   undoneFrom?: string;
 }
 
+/**
+ * Watches a run from outside (a fleet shows many runs in one view): each
+ * step's start and end, with its place in the run, and each line it shows.
+ */
+export interface RunObserver {
+  step?(event: {
+    id: string;
+    title: string;
+    host: string;
+    /** 0-based place in the run, and the number of steps. */
+    index: number;
+    total: number;
+    status: 'started' | 'ok' | 'failed' | 'skipped' | 'resumed';
+    /** Why a step was skipped, or how it failed (redacted). */
+    reason?: string;
+  }): void;
+  /** A line a step shows under it: a log line or a progress line (redacted). */
+  output?(stepId: string, line: string): void;
+}
+
 /** Renderer: a live tree (a terminal), timestamped lines (CI, pipes), nothing, or test events. */
 export type RendererChoice = 'default' | 'simple' | 'silent' | 'test';
 
@@ -170,6 +190,8 @@ export interface RunOptions<S> {
   progressInterval?: number;
   /** Aborts the run from outside (the command's own SIGINT handling, a timeout). */
   signal?: AbortSignal;
+  /** Told of every step's start, end and output (a fleet's view). */
+  observer?: RunObserver;
   /** Install a SIGINT handler that aborts the run (default true; first ^C aborts, second kills). */
   handleSignals?: boolean;
   now?: () => number;
@@ -313,7 +335,7 @@ export async function runSteps<S>(steps: Step<S>[], options: RunOptions<S>): Pro
   try {
     try {
       await makeListr(
-        steps.map((s) => toListrTask(s, state)),
+        steps.map((s, i) => toListrTask(s, state, { index: i, total: steps.length })),
         ctx,
         options,
       ).run(ctx);
@@ -471,9 +493,24 @@ function makeListr<S>(
 }
 
 /** One step as a listr2 task: its skip (or replay), its run with a handle, retry and exitOnError. */
-function toListrTask<S>(step: Step<S>, state: Shared<S>): ListrTask<RunContext<S>> {
+function toListrTask<S>(
+  step: Step<S>,
+  state: Shared<S>,
+  place: { index: number; total: number },
+): ListrTask<RunContext<S>> {
   const t = state.trackers.get(step.id)!;
   const { journal, controller, now } = state;
+  const observe = (status: 'started' | StepStatus, reason?: string): void => {
+    if (status === 'not-run') return;
+    state.options.observer?.step?.({
+      id: step.id,
+      title: step.title,
+      host: step.host,
+      ...place,
+      status,
+      ...(reason === undefined ? {} : { reason }),
+    });
+  };
   const task: ListrTask<RunContext<S>> = {
     title: step.host === CONTROLLER ? step.title : `${step.title} [${step.host}]`,
     skip: async (c: RunContext<S>) => {
@@ -485,6 +522,7 @@ function toListrTask<S>(step: Step<S>, state: Shared<S>): ListrTask<RunContext<S
       if (!reason) return false;
       t.record.status = done ? 'resumed' : 'skipped';
       t.record.reason = redact(reason);
+      observe(t.record.status, t.record.reason);
       if (done) {
         if (done.bytes !== undefined) t.record.bytes = done.bytes;
         journal?.append({
@@ -520,6 +558,7 @@ function toListrTask<S>(step: Step<S>, state: Shared<S>): ListrTask<RunContext<S
         title: step.title,
         attempt: t.attempt,
       });
+      observe('started');
       const handle = makeHandle(step, t, wrapper, state);
       try {
         const produced = (await step.run(c, handle.api)) ?? {};
@@ -530,6 +569,7 @@ function toListrTask<S>(step: Step<S>, state: Shared<S>): ListrTask<RunContext<S
         if (skippedBy !== undefined) {
           t.record.status = 'skipped';
           t.record.reason = skippedBy;
+          observe('skipped', skippedBy);
           journal?.append({
             type: 'step-skipped',
             step: step.id,
@@ -540,6 +580,7 @@ function toListrTask<S>(step: Step<S>, state: Shared<S>): ListrTask<RunContext<S
         }
         state.outputs[step.id] = produced;
         t.record.status = 'ok';
+        observe('ok');
         journal?.append({
           type: 'step-finished',
           step: step.id,
@@ -559,6 +600,7 @@ function toListrTask<S>(step: Step<S>, state: Shared<S>): ListrTask<RunContext<S
         if (!willRetry) {
           t.record.status = 'failed';
           t.record.error = failure;
+          observe('failed', failure.message);
         }
         journal?.append({
           type: 'step-failed',
@@ -603,6 +645,7 @@ function makeHandle<S>(
     },
     log(line) {
       wrapper.output = redact(line);
+      state.options.observer?.output?.(step.id, redact(line));
     },
     progress(n, total) {
       bytes = Math.max(bytes ?? 0, n);
@@ -611,6 +654,7 @@ function makeHandle<S>(
       if (!last && at - lastShown < state.interval) return;
       lastShown = at;
       wrapper.output = formatProgress(n, total, t.started, at);
+      state.options.observer?.output?.(step.id, wrapper.output);
     },
     skip(reason) {
       skippedBy = redact(reason);

@@ -16,13 +16,12 @@ import type { Connections } from '../ssh/pool.js';
 import { relay } from '../ssh/relay.js';
 import type { Remote } from '../ssh/remote.js';
 import type { Bindings, Command } from '../ssh/shell.js';
-import type { Manifest } from '../tasks/manifest.js';
+import { latestManifest } from '../tasks/manifest.js';
 import type {
   ActionSpec,
   CommandResult,
   ExecOptions,
   JournalView,
-  Json,
   LocalAction,
   PlanContext,
   PlannedAction,
@@ -58,6 +57,8 @@ export interface Executor {
     step: string;
     signal: AbortSignal;
     onProgress: (bytes: number) => void;
+    /** A sentence for the report: what the stream could not clean up (a key left on a host). */
+    warn?: (message: string) => void;
   }): Promise<StreamResult>;
   /** The route a stream takes between its hosts. */
   routeOf(action: StreamAction): Promise<'direct' | 'relay' | 'controller'>;
@@ -123,12 +124,17 @@ export function createRuntime<P, A extends ActionSpec = ActionSpec>(
       const a = need(id, opts?.item);
       if (a.kind === 'stream') throw new InternalError(`${task.stepId}: "${id}" is a stream`);
       const b = (vars ?? {}) as Bindings;
+      // The step's signal (^C) stops every command it runs, not only its streams; but
+      // not a clean-up planned for a failure (`only`): that one must run after a ^C.
+      const own = a.only === undefined ? [task.signal] : [];
+      const signals = [...own, ...(opts?.signal ? [opts.signal] : [])];
+      const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
       return executor.exec({
         action: a,
         command: bindSome(a.command, b),
         vars: b,
         step: task.stepId,
-        opts: opts ?? {},
+        opts: { ...opts, ...(signal ? { signal } : {}) },
       });
     },
     async stream(id, ...[vars, opts]) {
@@ -144,6 +150,7 @@ export function createRuntime<P, A extends ActionSpec = ActionSpec>(
         step: task.stepId,
         signal: task.signal,
         onProgress: (bytes) => task.progress(bytes, total),
+        warn: (message) => task.warn(message),
       });
     },
     async routeOf(id, item) {
@@ -152,14 +159,10 @@ export function createRuntime<P, A extends ActionSpec = ActionSpec>(
       return executor.routeOf(a);
     },
     manifest() {
-      // The inventory step's, else the one an archive brought (restore, drill).
-      const m =
-        (fields.outputs.inventory?.manifest as Json | undefined) ??
-        Object.values(fields.outputs).find((o) => o.manifest !== undefined)?.manifest;
-      if (!m || typeof m !== 'object') {
-        throw new InternalError(`no earlier step left a manifest for ${task.stepId}`);
-      }
-      return m as unknown as Manifest;
+      // The last one an earlier step left: the inventory's or an archive's, then select's, rename's.
+      const m = latestManifest(fields.outputs);
+      if (!m) throw new InternalError(`no earlier step left a manifest for ${task.stepId}`);
+      return m;
     },
     hostKey: (host) => executor.hostKey(host),
     journal: () => fields.journal?.() ?? [],
@@ -176,7 +179,10 @@ export interface SshShared {
 
 /** The executor of a real run: remote actions over the pooled SSH connections, local ones here. */
 export function sshExecutor(shared: SshShared): Executor {
-  const remote = (host: string) => shared.connections.get(host);
+  // A connect to a host that never answers its handshake takes its whole timeout:
+  // a stopped step (^C, a failed sibling) must not wait for it.
+  const remote = (host: string, signal?: AbortSignal) =>
+    untilAborted(shared.connections.get(host), signal);
   const route = async (action: StreamAction): Promise<'direct' | 'relay' | 'controller'> => {
     if (action.from === 'controller' || action.to === 'controller') return 'controller';
     const [from, to] = await Promise.all([remote(action.from), remote(action.to)]);
@@ -188,31 +194,47 @@ export function sshExecutor(shared: SshShared): Executor {
         return runLocal(command, {
           ...(opts.stdin === undefined ? {} : { stdin: opts.stdin }),
           ...(opts.allowCodes ? { allowCodes: opts.allowCodes } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
         });
       }
-      const r = await remote(action.host);
+      let r = await remote(action.host, opts.signal);
+      // A clean-up planned for a failure runs over a new connection when the step's is gone.
+      if (!r.connected && action.only !== undefined)
+        r = await shared.connections.fresh(action.host);
       return r.run(command, {
         step,
         ...(opts.stdin === undefined ? {} : { stdin: opts.stdin }),
         ...(opts.allowCodes ? { allowCodes: opts.allowCodes } : {}),
         ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
       });
     },
-    async stream({ action, send, receive, step, signal, onProgress }) {
+    async stream({ action, send, receive, step, signal, onProgress, warn }) {
       const common = { onProgress, step, signal };
       if (action.from === 'controller' || action.to === 'controller') {
-        return controllerStream(action, send, receive, remote, common);
+        return controllerStream(action, send, receive, (h) => remote(h, signal), common);
       }
-      const [from, to] = await Promise.all([remote(action.from), remote(action.to)]);
+      const [from, to] = await Promise.all([
+        remote(action.from, signal),
+        remote(action.to, signal),
+      ]);
       const how = await chooseRoute(shared, action.route, from, to);
       if (action.duplex) {
         return how === 'direct'
           ? duplexDirect(from, send, to, receive, common)
           : duplexRelay(from, send, to, receive, common);
       }
-      return how === 'direct'
-        ? direct(from, send, to, receive, { ...common, counted: action.counts === true })
-        : relay(from, send, to, receive, common);
+      if (how === 'direct') {
+        return direct(from, send, to, receive, {
+          ...common,
+          counted: action.counts === true,
+          reconnect: (h) => shared.connections.fresh(h),
+          ...(warn ? { onLeftover: warn } : {}),
+        });
+      }
+      const r = await relay(from, send, to, receive, common);
+      const why = action.route === 'auto' ? relayReason(from, to) : undefined;
+      return why ? { ...r, why } : r;
     },
     routeOf: route,
     async hostKey(host) {
@@ -220,6 +242,31 @@ export function sshExecutor(shared: SshShared): Executor {
       return { key: r.hostKey, trust: r.hostKeyTrust };
     },
   };
+}
+
+/** `p`, or a rejection as soon as `signal` aborts (`p` itself goes on; its result is dropped). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(stopped(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(stopped(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** The error of a step stopped while it waited: the reason it was stopped with. */
+function stopped(signal: AbortSignal): unknown {
+  return signal.reason instanceof Error ? signal.reason : new FerryError('stopped');
 }
 
 async function chooseRoute(
@@ -238,10 +285,28 @@ async function chooseRoute(
   if (!ok && route === 'direct') {
     throw new FerryError(
       `${to.host.name} cannot reach ${from.host.name} (${from.host.address}:${from.host.port}) for the direct route`,
-      { hint: 'Use --route relay to carry the data through this machine.' },
+      { hint: `${bastionNote(from)}Use --route relay to carry the data through this machine.` },
     );
   }
   return ok ? 'direct' : 'relay';
+}
+
+/** Why an `auto` stream went through this machine (the hosts do not reach each other). */
+function relayReason(from: Remote, to: Remote): string {
+  return `through this machine: ${to.host.name} cannot reach ${from.host.address}:${from.host.port}. ${bastionNote(from)}`.trim();
+}
+
+/**
+ * Why a pull does not go through the bastions ferry itself passes: the
+ * target would have to log in to each of them, which takes either agent
+ * forwarding (a host could use the user's keys) or a key of ferry's in each
+ * bastion's authorized_keys (a change on machines ferry only passes through,
+ * often without a shell there); the relay needs neither.
+ */
+function bastionNote(from: Remote): string {
+  const hops = from.host.jump ?? [];
+  if (hops.length === 0) return '';
+  return `${from.host.name} is reached through ${hops.map((h) => h.address).join(', ')} (ProxyJump); a pull is not routed through bastions, which would need the user's keys forwarded or a key of ferry's on each bastion. `;
 }
 
 /**
@@ -277,6 +342,14 @@ async function controllerStream(
     },
   });
   const output = new Tail();
+  // Which end failed first is the story ("zstd: Corrupted block"); the pipe's own
+  // "Premature close" and the other end's broken pipe are its consequences.
+  let first: unknown;
+  const note = (e: unknown) => {
+    first ??= e;
+  };
+  proc.done.catch(note);
+  local.done.catch(note);
   try {
     if (fromHere) {
       local.stdin.end();
@@ -296,7 +369,12 @@ async function controllerStream(
     };
   } catch (e) {
     abort();
-    throw e;
+    // Both ends end quickly once stopped; their errors say more than the pipe's.
+    await Promise.race([
+      Promise.allSettled([proc.done, local.done]),
+      new Promise((r) => setTimeout(r, 2000).unref()),
+    ]);
+    throw opts.signal.aborted ? e : (first ?? e);
   } finally {
     opts.signal.removeEventListener('abort', abort);
   }

@@ -45,9 +45,10 @@ export const ferryAllVarSchema = {
   type: 'object',
   additionalProperties: false,
   description:
-    'dokku-ferry settings for the whole inventory: app order, repos, backup, and the known_hosts file of every host.',
+    'dokku-ferry settings for the whole inventory: app order, repos, backup, the known_hosts file of every host, and the ssh_config file.',
   properties: {
     known_hosts: knownHosts,
+    ssh_config: inventorySchema.properties.defaults.properties.ssh_config,
     apps: inventorySchema.properties.apps,
     repos: inventorySchema.properties.repos,
     backup: inventorySchema.properties.backup,

@@ -4,6 +4,7 @@
  * `npm run schemas` publishes it as schemas/inventory.schema.json for editors.
  */
 import { EXISTING_APP_NAME } from '../dokku/names.js';
+import { AGE_RECIPIENT_HELP, AGE_RECIPIENT_PATTERN } from './age.js';
 import type { FromSchema } from './from-schema.js';
 import {
   ADDRESS_PATTERN,
@@ -50,14 +51,15 @@ const connection = {
 /** One host: where it is and how to reach it. Unset fields come from `defaults`. */
 export const hostSchema = {
   type: 'object',
-  description: 'A host, by the name you use on the command line.',
-  required: ['address'],
+  description:
+    'A host, by the name you use on the command line. With an ssh_config, it may be just an alias there: `old: {}` connects as `ssh old` would.',
   additionalProperties: false,
   properties: {
     address: {
       type: 'string',
       pattern: ADDRESS_PATTERN,
-      description: 'DNS name, IPv4 address or IPv6 address (brackets optional).',
+      description:
+        "DNS name, IPv4 address or IPv6 address (brackets optional), or a Host alias of the ssh_config file (looked up as `ssh ADDRESS` would). Default: the host's name, when the ssh_config file names it.",
     },
     ...connection,
     host_key: {
@@ -89,6 +91,13 @@ export const inventorySchema = {
         identity: { ...connection.identity, default: '~/.ssh/id_ed25519' },
         known_hosts: { ...connection.known_hosts, default: '~/.ssh/known_hosts' },
         sudo: { ...connection.sudo, default: false },
+        ssh_config: {
+          type: 'string',
+          pattern: PATH_PATTERN,
+          default: '~/.ssh/config',
+          description:
+            'OpenSSH client configuration read for every host, as `ssh` reads it (Host, HostName, User, Port, IdentityFile, IdentitiesOnly, IdentityAgent, UserKnownHostsFile, ProxyJump, Include, Match). Values written in this inventory win over it. `none`: read none.',
+        },
       },
     },
     hosts: {
@@ -147,7 +156,8 @@ export const inventorySchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      description: 'Where archives are written on a host, and how many are kept.',
+      description:
+        'Where archives are written on a host, how many are kept, and whom fetched copies are encrypted to.',
       properties: {
         dir: {
           type: 'string',
@@ -162,6 +172,16 @@ export const inventorySchema = {
           maximum: 10000,
           default: 7,
           description: 'How many archives the retention step keeps (the newest).',
+        },
+        encrypt: {
+          type: 'array',
+          items: {
+            type: 'string',
+            pattern: AGE_RECIPIENT_PATTERN,
+            description: `an age recipient: ${AGE_RECIPIENT_HELP}`,
+          },
+          description:
+            'age recipients the copy `ferry backup --fetch` brings here is encrypted to, on the host, before it leaves (--encrypt replaces the list). Any one of their identities decrypts it.',
         },
       },
     },

@@ -18,10 +18,29 @@ import { randomBytes } from 'node:crypto';
 import { FerryError } from '../errors.js';
 import { Tail } from '../util/tail.js';
 import { algorithmsForKeyType, knownHostsLine } from './host-keys.js';
+import {
+  addKeyScript,
+  authorizedKeyOptions,
+  authorizedKeysFileExpr,
+  authorizedKeysFileScript,
+  forcedCommand,
+  makeKeyPairCommand,
+  PULL_MARKER_PREFIX,
+  PULL_PID_LINE,
+  removeKeyScript,
+} from './pull-key.js';
 import { interruptedError, type TransferOptions, type TransferResult, throttle } from './relay.js';
 import type { ExitStatus, Remote, RemoteProcess } from './remote.js';
 import { $, bashC, type Command } from './shell.js';
-import { strict, wrapCommand } from './wrap.js';
+import { strict } from './wrap.js';
+
+export {
+  authorizedKeyOptions,
+  authorizedKeysFileExpr,
+  authorizedKeysFileScript,
+  forcedCommand,
+  removeKeyScript,
+} from './pull-key.js';
 
 /** Options of {@link direct}. */
 export interface DirectOptions extends TransferOptions {
@@ -35,6 +54,16 @@ export interface DirectOptions extends TransferOptions {
    * 1 s of a 5 s copy of 339 MB here.
    */
   counted?: boolean;
+  /**
+   * A new connection to a host, for the clean-up when the transfer's own
+   * connection to it is gone (the pool's `fresh`). Without it, a clean-up on a
+   * lost connection fails and says so.
+   */
+  reconnect?: (host: string) => Promise<Remote>;
+  /** How long the clean-up may take before the transfer's end is reported anyway (default 4000 ms). */
+  cleanupMs?: number;
+  /** Told what could not be removed (a key line, a temp dir), in a sentence for the report. */
+  onLeftover?: (sentence: string) => void;
 }
 
 /** The ciphers the pull offers, fastest here first. */
@@ -56,108 +85,24 @@ export async function canReach(
   return r.code === 0;
 }
 
-/**
- * The command line an authorized_keys `command="..."` option runs: the
- * script travels base64-encoded so that neither newlines nor quotes can break
- * out of the option.
- */
-export function forcedCommand(cmd: Command, opts: { sudo: boolean }): string {
-  const inner = wrapCommand(cmd, { sudo: false });
-  const b64 = Buffer.from(inner, 'utf8').toString('base64');
-  const run = `bash -c "$(printf %s ${b64} | base64 -d)"`;
-  return opts.sudo ? `sudo -n -- ${run}` : run;
+/** Runs every cleanup at once, each within `ms`, even when one fails; returns the failures. */
+async function runCleanups(
+  cleanups: { what: string; run: () => Promise<unknown> }[],
+  ms: number,
+): Promise<{ what: string; error: unknown }[]> {
+  const settled = await Promise.allSettled(cleanups.map((c) => withDeadline(c.run(), ms, c.what)));
+  return settled.flatMap((r, i) =>
+    r.status === 'rejected' ? [{ what: cleanups[i]!.what, error: r.reason }] : [],
+  );
 }
 
-/** The authorized_keys line for the one-transfer key (expiry-time is filled in on the source). */
-export function authorizedKeyOptions(command: string): string {
-  const escaped = command.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-  return `restrict,command="${escaped}",no-pty,no-agent-forwarding,no-port-forwarding,no-X11-forwarding`;
-}
-
-/**
- * Shell (run as root on the source) that prints the authorized keys file sshd
- * uses for `user`: asks the sshd we are connected through (its `-f` config,
- * found by walking up our process tree) with `sshd -T`, falls back to
- * `~user/.ssh/authorized_keys`.
- */
-export function authorizedKeysFileScript(user: string): Command {
-  return $`u=${user}
-home=$(getent passwd "$u" | cut -d: -f6)
-uid=$(id -u "$u")
-[ -n "$home" ] || { echo "no user $u" >&2; exit 1; }
-conf=
-p=$$
-# bash builtins only: a fork per ancestor made this walk 130 ms of a 160 ms lookup.
-while [ "$p" -gt 1 ] 2>/dev/null; do
-  c=; read -r c </proc/$p/comm 2>/dev/null || true
-  if [ "$c" = sshd ]; then
-    a=(); mapfile -d '' -t a </proc/$p/cmdline 2>/dev/null || true
-    args="\${a[*]}"
-    if [[ $args =~ (^|[[:space:]])-f[[:space:]]*([^[:space:]]+) ]]; then conf=\${BASH_REMATCH[2]}; else conf=; fi
-  fi
-  q=0
-  while read -r k v; do if [ "$k" = PPid: ]; then q=$v; break; fi; done </proc/$p/status 2>/dev/null || true
-  p=$q
-done
-line=$(PATH=$PATH:/usr/sbin:/sbin sshd -T \${conf:+-f "$conf"} -C "user=$u,host=localhost,addr=127.0.0.1" 2>/dev/null | awk 'tolower($1)=="authorizedkeysfile"{print $2; exit}' || true)
-[ -n "$line" ] && [ "$line" != none ] || line=.ssh/authorized_keys
-line=\${line//%%/$'\\001'}
-line=\${line//%h/$home}
-line=\${line//%u/$u}
-line=\${line//%U/$uid}
-line=\${line//$'\\001'/%}
-case $line in /*) ;; *) line=$home/$line ;; esac
-printf '%s\\n' "$line"`;
-}
-
-/** Shell (root, on the source) that appends the key line under an exclusive lock. */
-export function addKeyScript(
-  user: string,
-  file: string | Command,
-  options: string,
-  pub: string,
-  marker: string,
-): Command {
-  return $`u=${user}
-f=${file}
-if [ ! -e "$f" ]; then
-  d=$(dirname "$f")
-  if [ ! -d "$d" ]; then mkdir -p "$d"; chown "$u": "$d"; chmod 700 "$d"; fi
-  ( umask 077; : >>"$f" )
-  chown "$u": "$f"
-fi
-exp=$(date -d '+12 hours' +%Y%m%d%H%M)
-exec 9>>"$f"
-flock -x 9
-if [ -s "$f" ] && [ -n "$(tail -c1 "$f")" ]; then printf '\\n' >&9; fi
-printf '%s,expiry-time="%s" %s %s\\n' ${options} "$exp" ${pub} ${marker} >&9
-printf '%s\\n' "$f"`;
-}
-
-/** A shell expression for the authorized keys file of `user` (found as {@link authorizedKeysFileScript} does). */
-export function authorizedKeysFileExpr(user: string): Command {
-  return $`"$(${bashC(authorizedKeysFileScript(user))})"`;
-}
-
-/** Shell (root, on the source) that removes every line carrying `marker`, keeping the file's inode, owner and mode. */
-export function removeKeyScript(file: string | Command, marker: string): Command {
-  return $`f=${file}
-m=${marker}
-[ -f "$f" ] || exit 0
-exec 9<"$f"
-flock -x 9
-grep -qF -- "$m" "$f" || exit 0
-t=$(mktemp "$f.ferry.XXXXXX")
-grep -vF -- "$m" "$f" >"$t" || true
-cat "$t" >"$f"
-rm -f "$t"
-! grep -qF -- "$m" "$f"`;
-}
-
-/** Runs every cleanup at once, even when one fails; returns the failures. */
-async function runCleanups(cleanups: (() => Promise<unknown>)[]): Promise<unknown[]> {
-  const settled = await Promise.allSettled(cleanups.map((c) => c()));
-  return settled.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+/** `p`, or a rejection after `ms` (`p` goes on; a late connection is closed by the pool). */
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new FerryError(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -178,8 +123,16 @@ export async function direct(
   const step = opts.step === undefined ? {} : { step: opts.step };
   const address = opts.sourceAddress ?? from.host.address;
   const port = opts.sourcePort ?? from.host.port;
-  const marker = `ferry-direct-${randomBytes(8).toString('hex')}`;
-  const cleanups: (() => Promise<unknown>)[] = [];
+  const marker = `${PULL_MARKER_PREFIX}${randomBytes(8).toString('hex')}`;
+  const cleanups: { what: string; run: () => Promise<unknown> }[] = [];
+  // A clean-up runs over the transfer's connection, or a new one when that one is gone.
+  const fresh: Remote[] = [];
+  const on = async (r: Remote): Promise<Remote> => {
+    if (r.connected || !opts.reconnect) return r;
+    const again = await opts.reconnect(r.host.name);
+    fresh.push(again);
+    return again;
+  };
   let proc: RemoteProcess | undefined;
   let interrupted = false;
   const onInterrupt = (): void => {
@@ -190,19 +143,14 @@ export async function direct(
   process.once('SIGINT', onInterrupt);
   let failure: unknown;
   let result: TransferResult | undefined;
+  let pullStderr = '';
+  let statuses: number[] | undefined;
   try {
     // 1. Key pair on the target, in a root-only temp dir; meanwhile the source
     //    says which authorized keys file its sshd reads.
     const user = from.host.user;
     const [made, found] = await Promise.all([
-      to.run(
-        $`umask 077
-d=$(mktemp -d /tmp/ferry-direct.XXXXXXXX)
-ssh-keygen -q -t ed25519 -N '' -C ${marker} -f "$d/id" </dev/null >/dev/null
-printf '%s\\n' "$d"
-cat "$d/id.pub"`,
-        { ...step, sudo: true },
-      ),
+      to.run(makeKeyPairCommand(marker), { ...step, sudo: true }),
       // A failed lookup is not fatal here: the addition looks again and reports it.
       from
         .run(authorizedKeysFileScript(user), { ...step, sudo: true })
@@ -212,7 +160,10 @@ cat "$d/id.pub"`,
     const [dir, pubLine] = made.stdout.trim().split('\n');
     if (!dir?.startsWith('/tmp/ferry-direct.'))
       throw new FerryError(`on ${to.host.name}: could not make a temp dir for the pull key`);
-    cleanups.push(() => to.run($`rm -rf -- ${dir}`, { sudo: true }));
+    cleanups.push({
+      what: `removing the pull key's temp dir ${dir} on ${to.host.name}`,
+      run: async () => (await on(to)).run($`rm -rf -- ${dir}`, { sudo: true }),
+    });
     const m = /^(ssh-ed25519) ([A-Za-z0-9+/]+=*)( |$)/.exec(pubLine ?? '');
     if (!m) throw new FerryError(`on ${to.host.name}: ssh-keygen gave no ed25519 public key`);
     const pub = `${m[1]} ${m[2]}`;
@@ -224,7 +175,10 @@ cat "$d/id.pub"`,
     // Removal is registered before the addition, so a failure half-way through it
     // still gets cleaned up; it uses the file the addition wrote to once known.
     let akFile: string | Command = found.startsWith('/') ? found : authorizedKeysFileExpr(user);
-    cleanups.push(() => from.run(removeKeyScript(akFile, marker), { sudo: true }));
+    cleanups.push({
+      what: `removing the pull key ${marker} from ${from.host.name}`,
+      run: async () => (await on(from)).run(removeKeyScript(akFile, marker), { sudo: true }),
+    });
     const added = await from.run(addKeyScript(user, akFile, options, pub, marker), {
       ...step,
       sudo: true,
@@ -239,8 +193,9 @@ cat "$d/id.pub"`,
     const counter = opts.counted ? $`` : $`dd bs=1M status=progress | `;
     // The pipeline runs in the background so that a TERM (kill, abort, SIGINT) reaches
     // the trap at once and takes the whole process group down: ssh would otherwise go
-    // on pulling into an orphaned pipe.
+    // on pulling into an orphaned pipe. Its PID goes into the temp dir first, for a sweep.
     const script = $`d=${dir}
+${PULL_PID_LINE}
 printf '%s\\n' ${pin} >"$d/known_hosts"
 trap 'trap - TERM INT HUP; kill -TERM 0 2>/dev/null; exit 143' TERM INT HUP
 set +e
@@ -260,7 +215,6 @@ wait $!`;
     proc = await to.spawn(script, { ...step, sudo: true, stdin: '' });
     if (interrupted) void proc.kill();
     let bytes = 0;
-    let statuses: number[] | undefined;
     let pending = '';
     const progress = throttle((n) => opts.onProgress?.(n), 250);
     proc.stderr.on('data', (b: Buffer) => {
@@ -272,9 +226,11 @@ wait $!`;
         if (c) {
           bytes = Number(c[1]);
           progress.push(bytes);
+          continue;
         }
         const s = /^ferry-pipestatus (\d+) (\d+)$/.exec(p);
         if (s) statuses = [Number(s[1]), Number(s[2])];
+        else if (p.trim() !== '' && pullStderr.length < 4096) pullStderr += `${p}\n`;
       }
     });
     const output = new Tail().collect(proc.stdout);
@@ -282,7 +238,7 @@ wait $!`;
       await proc.done;
     } catch (e) {
       if (interrupted) throw interruptedError('the transfer');
-      throw e;
+      throw pullFailure(e, from, to, statuses, pullStderr);
     }
     progress.flush(bytes);
     const status = (n: number | undefined): ExitStatus => ({ code: n ?? 0, signal: null });
@@ -298,15 +254,54 @@ wait $!`;
     failure = e;
   } finally {
     opts.signal?.removeEventListener('abort', onInterrupt);
-    const cleanupErrors = await runCleanups(cleanups);
+    const left = await runCleanups(cleanups, opts.cleanupMs ?? 4000);
+    for (const r of fresh) r.close();
     process.removeListener('SIGINT', onInterrupt);
-    if (failure === undefined && cleanupErrors.length > 0) failure = cleanupErrors[0];
-    else if (cleanupErrors.length > 0 && failure instanceof FerryError) {
-      // The transfer's failure is the story, but a key left behind must not go unsaid.
-      process.emitWarning(`direct transfer cleanup also failed: ${String(cleanupErrors[0])}`);
+    for (const l of left) {
+      const why = l.error instanceof Error ? l.error.message.split('\n')[0] : String(l.error);
+      opts.onLeftover?.(
+        `${l.what} failed (${why}); the next ferry run on these hosts sweeps it (its expiry is 12 h)`,
+      );
     }
+    // The transfer's failure is the story; a clean-up failure alone fails the transfer.
+    if (failure === undefined && left.length > 0) failure = left[0]!.error;
   }
   if (failure !== undefined) throw failure;
   if (!result) throw new FerryError('the direct transfer ended without a result');
   return result;
+}
+
+/**
+ * What a failed pull says first: the connection that broke, or the cause
+ * the pull's own stderr names (ssh's "Connection closed", tar's "No space
+ * left on device"), before the script that ran.
+ */
+function pullFailure(
+  e: unknown,
+  from: Remote,
+  to: Remote,
+  statuses: number[] | undefined,
+  stderr: string,
+): unknown {
+  if (!(e instanceof Error)) return e;
+  if (!to.connected) {
+    return new FerryError(
+      `the SSH connection to ${to.host.name} was lost during the transfer (${e.message.split('\n')[0]})`,
+      { cause: e, hint: `Check ${to.host.name}, then run the same command with --resume.` },
+    );
+  }
+  if (statuses?.[0] === 255 || (!from.connected && statuses?.[0] !== 0)) {
+    const said = stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => /ssh|connect|closed|reset|broken pipe/i.test(l));
+    return new FerryError(
+      `the pull from ${from.host.name} was cut: ${to.host.name}'s ssh to ${from.host.name} ended with status ${statuses?.[0] ?? '?'}${said ? ` (${said})` : ''}`,
+      {
+        cause: e,
+        hint: `Check ${from.host.name} and the network between the hosts, then run the same command with --resume.`,
+      },
+    );
+  }
+  return e;
 }

@@ -20,15 +20,15 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../errors.js';
 import { Tail } from '../util/tail.js';
+import { forcedCommand } from './direct.js';
+import { algorithmsForKeyType, knownHostsLine } from './host-keys.js';
 import {
   addKeyScript,
   authorizedKeyOptions,
   authorizedKeysFileExpr,
   authorizedKeysFileScript,
-  forcedCommand,
   removeKeyScript,
-} from './direct.js';
-import { algorithmsForKeyType, knownHostsLine } from './host-keys.js';
+} from './pull-key.js';
 import { interruptedError, type TransferOptions, type TransferResult, throttle } from './relay.js';
 import type { Remote, RemoteProcess } from './remote.js';
 import { $, type Command } from './shell.js';

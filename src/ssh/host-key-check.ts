@@ -8,8 +8,11 @@ import { HostKeyError } from '../errors.js';
 import {
   algorithmsForKeyType,
   type HostKey,
+  hasCertAuthority,
   hostKeyOf,
   knownKeyTypes,
+  parseCertificate,
+  verifyHostCertificate,
   verifyHostKey,
 } from './host-keys.js';
 import type { HostTarget } from './target.js';
@@ -41,11 +44,15 @@ export function hostKeyOrder(knownHosts: string, host: HostTarget): ServerHostKe
 }
 
 /** How a host key was trusted. */
-export type HostKeyTrust = 'inventory' | 'known_hosts' | 'accepted';
+export type HostKeyTrust = 'inventory' | 'known_hosts' | 'accepted' | 'cert-authority';
 
 /** One connection's check: `verify` for ssh2, then what it saw and decided. */
 export interface HostKeyCheck {
-  verify(blob: Buffer): boolean;
+  /**
+   * ssh2's hostVerifier: true or false at once, or undefined and `done`
+   * later (a host certificate being fetched and checked).
+   */
+  verify(blob: Buffer, done?: (ok: boolean) => void): boolean | undefined;
   /** The key the server presented (once `verify` ran). */
   presented(): HostKey | undefined;
   trust(): HostKeyTrust;
@@ -61,13 +68,15 @@ export function hostKeyCheck(
   knownHosts: string,
   knownHostsPath: string,
   acceptNew: boolean,
+  /** The host's certificates (ssh2 cannot ask for them in its handshake); for `@cert-authority`. */
+  fetchCertificates?: () => Promise<Buffer[]>,
 ): HostKeyCheck {
   let presented: HostKey | undefined;
   let refusal: HostKeyError | undefined;
   let trust: HostKeyTrust = 'known_hosts';
   let accepted = false;
   return {
-    verify(blob) {
+    verify(blob, done) {
       const key = hostKeyOf(blob);
       presented = key;
       const verdict = verifyHostKey(key, {
@@ -94,6 +103,52 @@ export function hostKeyCheck(
                 : `${knownHostsPath}:${verdict.line}`,
         });
         return false;
+      }
+      if (fetchCertificates && done && hasCertAuthority(knownHosts, host.address, host.port)) {
+        const unknown = new HostKeyError({
+          host,
+          kind: 'unknown',
+          presented: key,
+          otherTypes: verdict.otherTypes,
+        });
+        fetchCertificates()
+          .catch(() => [] as Buffer[])
+          .then((certs) => {
+            const reasons: string[] = [];
+            for (const c of certs) {
+              let v: ReturnType<typeof verifyHostCertificate>;
+              try {
+                v = verifyHostCertificate(parseCertificate(c), key, {
+                  address: host.address,
+                  port: host.port,
+                  knownHosts,
+                });
+              } catch (e) {
+                reasons.push((e as Error).message);
+                continue;
+              }
+              if (v.ok) {
+                trust = 'cert-authority';
+                done(true);
+                return;
+              }
+              reasons.push(v.reason);
+            }
+            if (acceptNew) {
+              trust = 'accepted';
+              accepted = true;
+              done(true);
+              return;
+            }
+            refusal = unknown;
+            if (reasons.length) {
+              process.emitWarning(
+                `${host.name}: host certificate not trusted: ${reasons.join('; ')}`,
+              );
+            }
+            done(false);
+          });
+        return undefined;
       }
       if (acceptNew) {
         trust = 'accepted';

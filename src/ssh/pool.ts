@@ -3,6 +3,10 @@
  * every step; `closeAll()` at the end. A closed pool opens nothing more: a
  * straggler (a worker of a failed step) gets an error instead of a fresh
  * connection nobody would close, which kept a failed run alive for minutes.
+ *
+ * A host behind bastions (ProxyJump) is reached through a forwarding on the
+ * last bastion's connection, that one through the one before it, and so on:
+ * one connection per bastion per run, shared by every host behind it.
  */
 
 import { ExitCode, FerryError } from '../errors.js';
@@ -13,6 +17,9 @@ import { type ConnectOptions, type HostTarget, hostTargetOf } from './target.js'
 export class Connections {
   private readonly pending = new Map<string, Promise<Remote>>();
   private readonly live = new Set<Remote>();
+  /** Bastion connections by route (`user@address:port` of each hop so far). */
+  private readonly bastions = new Map<string, Promise<Remote>>();
+  private readonly bastionsLive = new Set<Remote>();
   private closed = false;
   /** Connections this pool has opened. */
   opened = 0;
@@ -57,7 +64,8 @@ export class Connections {
         new FerryError(`no host named "${name}" in the inventory`, { exitCode: ExitCode.usage }),
       );
     }
-    const p = Remote.connect(host, this.opts).then((r) => {
+    const p = this.through(host.jump ?? []).then((via) => Remote.connect(host, this.opts, via));
+    const q = p.then((r) => {
       this.opened++;
       // closeAll may have run while this one was connecting: it must not outlive the pool.
       if (this.closed) {
@@ -67,8 +75,38 @@ export class Connections {
       this.live.add(r);
       return r;
     });
-    p.catch(() => {});
-    return p;
+    q.catch(() => {});
+    return q;
+  }
+
+  /** The connection to the last of `chain`, each hop opened (once per run) through the one before. */
+  private through(chain: readonly HostTarget[]): Promise<Remote | undefined> {
+    let via: Promise<Remote | undefined> = Promise.resolve(undefined);
+    let route = '';
+    for (const hop of chain) {
+      route += `${route ? ' ' : ''}${hop.user}@${hop.address}:${hop.port}`;
+      const existing = this.bastions.get(route);
+      if (existing) {
+        via = existing;
+        continue;
+      }
+      const before = via;
+      const p = before.then(async (v) => {
+        if (this.closed) throw new FerryError(`the run is over: no new connection to ${hop.name}`);
+        const r = await Remote.connect(hop, this.opts, v);
+        this.opened++;
+        if (this.closed) {
+          r.close();
+          throw new FerryError(`the run is over: the connection to ${hop.name} was closed`);
+        }
+        this.bastionsLive.add(r);
+        return r;
+      });
+      p.catch(() => {});
+      this.bastions.set(route, p);
+      via = p;
+    }
+    return via;
   }
 
   /** Every connection opened so far, by host name. */
@@ -94,5 +132,9 @@ export class Connections {
     for (const r of this.live) r.close();
     this.live.clear();
     this.pending.clear();
+    // Bastions last: the connections above ran through them.
+    for (const r of [...this.bastionsLive].reverse()) r.close();
+    this.bastionsLive.clear();
+    this.bastions.clear();
   }
 }

@@ -7,6 +7,8 @@
  * files move only as streams through `spawn`. Commands are {@link Command}s
  * (built with `$`), never text.
  */
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
 import { Readable, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { NodeSSH } from 'node-ssh';
@@ -16,6 +18,7 @@ import { Slots } from '../util/concurrency.js';
 import { Tail, withoutProgressLines } from '../util/tail.js';
 import { type HostKeyTrust, hostKeyCheck, hostKeyOrder } from './host-key-check.js';
 import { appendKnownHost, type HostKey, readKnownHosts } from './host-keys.js';
+import { authPlan } from './identities.js';
 import { $, type Command, type Interpolation } from './shell.js';
 import { type ConnectOptions, expandHome, type HostTarget, knownHostsPathOf } from './target.js';
 import { trace } from './trace.js';
@@ -46,6 +49,8 @@ export interface RunOptions {
   allowCodes?: number[];
   /** Kill the command (close its channel) after this long. */
   timeoutMs?: number;
+  /** Kill the command (as `kill()` does) when aborted: the step stopped it. */
+  signal?: AbortSignal;
 }
 
 /** A running remote command, for streams (`tar | zstd` pipelines). */
@@ -81,6 +86,9 @@ export const CIPHERS = [
   'aes256-ctr',
 ] as const;
 
+/** How a command stopped through its signal is said to have ended. */
+const CANCELLED = 'its cancellation (the step stopped it)';
+
 const SUDO_PASSWORD = /sudo: (a password is required|a terminal is required|no tty present)/;
 
 /** One SSH connection to one host. Get these from the pool (`Connections`), not directly. */
@@ -107,19 +115,42 @@ export class Remote {
     });
   }
 
-  /** Opens and authenticates one connection, verifying the host key first. */
-  static async connect(host: HostTarget, opts: ConnectOptions = {}): Promise<Remote> {
+  /**
+   * Opens and authenticates one connection, verifying the host key first.
+   * With `via` (a bastion), the TCP connection is a forwarding from there.
+   */
+  static async connect(host: HostTarget, opts: ConnectOptions = {}, via?: Remote): Promise<Remote> {
     const khPath = knownHostsPathOf(host);
     const knownText = await readKnownHosts(khPath);
-    const check = hostKeyCheck(host, knownText, khPath, opts.acceptNewHostKeys === true);
+    const check = hostKeyCheck(host, knownText, khPath, opts.acceptNewHostKeys === true, () =>
+      hostCertificates(host.address, host.port, via),
+    );
+    const auth = await authPlan({
+      username: host.user,
+      identities: (host.identities ?? [host.identity]).map(expandHome),
+      identitiesOnly: host.identitiesOnly === true,
+      agent: host.agent,
+    });
+    if (auth.methods.length === 0) {
+      throw new FerryError(
+        `no key to offer ${host.name} (${host.user}@${host.address}:${host.port})`,
+        {
+          hint: noKeyHint(host, auth.skipped),
+        },
+      );
+    }
+    const sock = via ? await via.forwardOut(host.address, host.port) : undefined;
     const ssh = new NodeSSH();
     try {
       await ssh.connect({
         host: host.address,
         port: host.port,
         username: host.user,
-        privateKeyPath: expandHome(host.identity),
-        hostVerifier: (blob: Buffer) => check.verify(blob),
+        authHandler: auth.methods,
+        ...(sock ? { sock } : {}),
+        // Returning undefined makes ssh2 wait for `done` (a certificate being checked).
+        hostVerifier: ((blob: Buffer, done: (ok: boolean) => void) =>
+          check.verify(blob, done)) as unknown as (key: Buffer) => boolean,
         readyTimeout: opts.readyTimeoutMs ?? 15_000,
         keepaliveInterval: opts.keepaliveIntervalMs ?? 15_000,
         keepaliveCountMax: 3,
@@ -134,8 +165,10 @@ export class Remote {
         {
           cause: e,
           hint: /authentication/i.test((e as Error).message)
-            ? `Check hosts.${host.name}.user and identity (${host.identity}); the key must be in that user's authorized_keys.`
-            : `Check that the address and port are right and that sshd runs there: ssh -p ${host.port} ${host.user}@${host.address}`,
+            ? authFailedHint(host, auth.offers.length, auth.skipped)
+            : via
+              ? `Check that ${via.host.name} reaches ${host.address}:${host.port} and that sshd runs there.`
+              : `Check that the address and port are right and that sshd runs there: ssh -p ${host.port} ${host.user}@${host.address}`,
         },
       );
     }
@@ -152,6 +185,32 @@ export class Remote {
     client.setNoDelay(true);
     if (check.accepted()) await appendKnownHost(khPath, host.address, host.port, presented);
     return new Remote(host, presented, check.trust(), ssh, client, opts.maxChannels ?? 8);
+  }
+
+  /**
+   * A TCP connection from this host to `address:port` (what `ssh -W` and
+   * ProxyJump use): the stream to run another SSH connection over.
+   */
+  forwardOut(address: string, port: number): Promise<ClientChannel> {
+    if (this.lost) {
+      return Promise.reject(
+        new FerryError(`cannot go through ${this.host.name} to ${address}:${port}: ${this.lost}`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.client.forwardOut('127.0.0.1', 0, address, port, (err, ch) => {
+        if (err) {
+          reject(
+            new FerryError(
+              `${this.host.name} cannot open a connection to ${address}:${port}: ${err.message}`,
+              {
+                hint: `The bastion's sshd must allow TCP forwarding (AllowTcpForwarding) and reach ${address}:${port}.`,
+              },
+            ),
+          );
+        } else resolve(ch);
+      });
+    });
   }
 
   /** `await remote.$\`id -u\``: runs a command built in place; see {@link run}. */
@@ -207,6 +266,7 @@ export class Remote {
   async spawn(cmd: Command, opts: RunOptions = {}): Promise<RemoteProcess> {
     const shown = cmd.toString();
     if (this.lost) throw this.lostError(shown, opts);
+    if (opts.signal?.aborted) throw this.cancelledError(shown, opts);
     const sudo = (opts.sudo ?? this.host.sudo) && this.host.user !== 'root';
     const line = wrapCommand(cmd, { sudo, announcePgid: true });
     const traced = trace.enabled ? trace.start(this.host.name, shown) : undefined;
@@ -271,6 +331,12 @@ export class Remote {
         void stop();
       }, opts.timeoutMs);
     }
+    let cancelled = false;
+    const onAbort = (): void => {
+      cancelled = true;
+      void stop();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     const allow = opts.allowCodes ?? [0];
     // Settles once the exit status and all of stderr are in (stdout is the consumer's:
     // waiting for it would hang when nobody reads it), or when the channel closes.
@@ -282,24 +348,27 @@ export class Remote {
         if (settled) return;
         settled = true;
         if (timer) clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
         const status: ExitStatus = exit ?? { code: null, signal: null };
         traced?.(status.code ?? status.signal ?? 'closed');
-        if (!timedOut && status.code !== null && allow.includes(status.code)) {
+        if (!timedOut && !cancelled && status.code !== null && allow.includes(status.code)) {
           resolve(status);
           return;
         }
         const stderr = withoutProgressLines(stderrTail.text());
         const reason = timedOut
           ? `its ${opts.timeoutMs} ms timeout`
-          : status.code === null && status.signal === null
-            ? (this.lost ?? 'its channel closed before it ended')
-            : undefined;
+          : cancelled
+            ? CANCELLED
+            : status.code === null && status.signal === null
+              ? (this.lost ?? 'its channel closed before it ended')
+              : undefined;
         reject(
           new RemoteError({
             host: this.host.name,
             command: shown,
-            code: timedOut ? null : status.code,
-            signal: timedOut ? (reason ?? null) : (status.signal ?? reason ?? null),
+            code: timedOut || cancelled ? null : status.code,
+            signal: timedOut || cancelled ? (reason ?? null) : (status.signal ?? reason ?? null),
             // stdout belongs to the consumer (a listener here would defeat backpressure);
             // `run` puts what it collected back on the error.
             stdout: '',
@@ -366,6 +435,18 @@ export class Remote {
     this.ssh.dispose();
   }
 
+  private cancelledError(command: string, opts: RunOptions): RemoteError {
+    return new RemoteError({
+      host: this.host.name,
+      command,
+      code: null,
+      signal: CANCELLED,
+      stdout: '',
+      stderr: '',
+      step: opts.step,
+    });
+  }
+
   private lostError(command: string, opts: RunOptions): RemoteError {
     return new RemoteError({
       host: this.host.name,
@@ -377,5 +458,71 @@ export class Remote {
       step: opts.step,
       hint: `The SSH connection to ${this.host.name} is gone; check the host and run again (--resume continues).`,
     });
+  }
+}
+
+/** What to do when no key could be offered at all. */
+function noKeyHint(host: HostTarget, skipped: { path: string; why: string }[]): string {
+  const files = skipped.map((s) => `${s.path}: ${s.why}`).join('; ');
+  return `${files ? `Identity files: ${files}. ` : ''}${host.agent ? `The agent (${host.agent}) offered no usable key. ` : 'No ssh-agent (SSH_AUTH_SOCK is unset). '}Point identity (or IdentityFile in ssh_config) at a private key, or add the key to ssh-agent.`;
+}
+
+/** What to check when the server refused every key offered. */
+function authFailedHint(
+  host: HostTarget,
+  offered: number,
+  skipped: { path: string; why: string }[],
+): string {
+  const files = (host.identities ?? [host.identity]).join(', ');
+  const notUsed = skipped.length
+    ? ` Not used: ${skipped.map((s) => `${s.path} (${s.why})`).join(', ')}.`
+    : '';
+  return `${offered} key(s) offered to ${host.user}@${host.address}: ${host.agent ? `the agent's${host.identitiesOnly ? ' (IdentitiesOnly: only those matching an identity file)' : ''}, then ` : ''}${files}.${notUsed} One of them must be in that user's authorized_keys; check hosts.${host.name}.user too.`;
+}
+
+/**
+ * The host's certificates, as OpenSSH's own `ssh-keyscan -c` fetches them
+ * (ssh2 offers no certificate algorithm in its handshake). A certificate is
+ * public: it is trusted only if it certifies the very key this connection's
+ * handshake proved, under a CA of known_hosts (host-keys.ts). Through a
+ * bastion, ssh-keyscan talks to a port on 127.0.0.1 forwarded there.
+ */
+async function hostCertificates(address: string, port: number, via?: Remote): Promise<Buffer[]> {
+  let target = { host: address, port };
+  const server = via
+    ? createServer((sock) => {
+        via.forwardOut(address, port).then(
+          (ch) => {
+            sock.pipe(ch).pipe(sock);
+            ch.on('close', () => sock.destroy());
+            sock.on('close', () => ch.close());
+            sock.on('error', () => ch.close());
+          },
+          () => sock.destroy(),
+        );
+      })
+    : undefined;
+  try {
+    if (server) {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const a = server.address();
+      if (a && typeof a === 'object') target = { host: '127.0.0.1', port: a.port };
+    }
+    const out = await new Promise<string>((resolve) => {
+      execFile(
+        'ssh-keyscan',
+        ['-c', '-T', '5', '-p', String(target.port), '--', target.host],
+        { timeout: 15_000 },
+        (_err, stdout) => resolve(String(stdout ?? '')),
+      );
+    });
+    // `ssh-keyscan -c` prints `TYPE BASE64` (no host name in front, unlike its key lines).
+    return out.split('\n').flatMap((l) => {
+      const f = l.trim().split(/\s+/);
+      const i = f.findIndex((w) => /-cert-v01@openssh\.com$/.test(w));
+      return i >= 0 && f[i + 1] ? [Buffer.from(f[i + 1] as string, 'base64')] : [];
+    });
+  } finally {
+    server?.close();
   }
 }

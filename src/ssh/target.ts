@@ -12,8 +12,16 @@ export interface HostTarget {
   address: string;
   port: number;
   user: string;
-  /** Path of the private key file. */
+  /** Path of the private key file (the first of `identities`). */
   identity: string;
+  /** Identity files in the order ssh tries them (default: just `identity`). */
+  identities?: string[] | undefined;
+  /** Offer no agent key but those of `identities` (ssh_config IdentitiesOnly). */
+  identitiesOnly?: boolean | undefined;
+  /** ssh-agent socket to take keys from (SSH_AUTH_SOCK, IdentityAgent). */
+  agent?: string | undefined;
+  /** Bastions to pass, in connection order (ProxyJump); each reached through the ones before it. */
+  jump?: HostTarget[] | undefined;
   /** Pinned fingerprint (`SHA256:...`); wins over known_hosts. */
   hostKey?: string | undefined;
   /** known_hosts file to look the key up in (OpenSSH format). Default `~/.ssh/known_hosts`. */
@@ -45,6 +53,27 @@ export function hostTargetOf(h: Host): HostTarget {
     knownHosts: h.known_hosts,
     sudo: h.sudo,
     ...(h.host_key ? { hostKey: h.host_key } : {}),
+    ...(h.identities ? { identities: h.identities } : {}),
+    ...(h.identities_only ? { identitiesOnly: true } : {}),
+    ...(h.agent ? { agent: h.agent } : {}),
+    ...(h.jump?.length
+      ? {
+          jump: h.jump.map(
+            (j): HostTarget => ({
+              name: `bastion ${j.name}`,
+              address: j.address,
+              port: j.port,
+              user: j.user,
+              identity: j.identities[0] ?? '',
+              identities: j.identities,
+              identitiesOnly: j.identities_only,
+              knownHosts: j.known_hosts,
+              sudo: false,
+              ...(j.agent ? { agent: j.agent } : {}),
+            }),
+          ),
+        }
+      : {}),
   };
 }
 

@@ -56,7 +56,8 @@ export const ZSTD_PROBE = $`command -v zstd || true`;
  */
 export function copyCronCommand(dir: Arg, cronDir = '/etc/cron.d'): Command {
   const to = $`${dir}/cron.d`;
-  return $`install -d -m 0700 ${to} && { [ ! -d ${cronDir} ] || find ${cronDir} -maxdepth 1 -type f -name 'dokku-*' -exec cp -p -t ${to} {} +; }`;
+  // The copies are 0600 like the rest of the archive; restore installs them 0644 again.
+  return $`install -d -m 0700 ${to} && { [ ! -d ${cronDir} ] || find ${cronDir} -maxdepth 1 -type f -name 'dokku-*' -exec cp -p -t ${to} {} +; } && find ${to} -type f -exec chmod 0600 {} +`;
 }
 
 /** The actions of an archive (archive, and check-target's safety archive); `item` is the compression. */

@@ -19,8 +19,17 @@ import type { Host } from '../inventory/index.js';
 import { $ } from '../ssh/shell.js';
 import { defineTask, type PlannedAction, type RemoteAction, type RuntimeOf } from './types.js';
 
-/** Deploy locks of 0.34+ (data/apps) and of ≤0.33 (the app root), with their size in bytes. */
-export const DEPLOY_LOCKS = $`find ${DEPLOY_LOCK_DIRS_ALL_RELEASES} -mindepth 2 -maxdepth 2 -name .deploy.lock -printf '%s %p\\n' 2>/dev/null || true`;
+/**
+ * Deploy locks of 0.34+ (data/apps) and of ≤0.33 (the app root): size, whether
+ * a process holds its flock, path. Every release from 0.30 to 0.38 deploys
+ * under `flock` on that file, held by the deploying shell's fd 200, and
+ * writes its pid or build id into it (0.34+; ≤0.33 leaves it empty):
+ * plugins/common/functions acquire_advisory_lock, v0.30.11 to v0.38.27. So
+ * a deploy runs only while the flock is held; a file nobody holds is a user's
+ * `apps:lock` (empty) or what a dead deploy left. `/proc/locks` is read, not
+ * locked, so a deploy starting meanwhile is never refused by us.
+ */
+export const DEPLOY_LOCKS = $`{ find ${DEPLOY_LOCK_DIRS_ALL_RELEASES} -mindepth 2 -maxdepth 2 -name .deploy.lock -printf '%s %i %p\\n' 2>/dev/null || true; } | while read -r size ino path; do if grep -Eq "FLOCK .*:$ino " /proc/locks 2>/dev/null; then h=held; else h=free; fi; printf '%s %s %s\\n' "$size" "$h" "$path"; done`;
 
 /** Running builds (0.38+: `builds:list` with no app lists only running ones). */
 export const RUNNING_BUILDS = $`dokku builds:list --format json`;
@@ -52,6 +61,7 @@ const task = defineTask({
     'refuse while a deploy or dokku command runs; compare version, arch and dokku uid with another host',
   runsOn: 'host',
   roleParams: ['against'],
+  rerunOnResume: true,
   params: {
     type: 'object',
     additionalProperties: false,
@@ -79,7 +89,7 @@ const task = defineTask({
         host: h.name,
         command: DEPLOY_LOCKS,
         expect:
-          'no lock holding a build id or pid (a deploy is running); an empty one is `apps:lock` and is only noted',
+          'no lock whose flock a process holds (a deploy is running); an empty one nobody holds is `apps:lock`, a full one what a dead deploy left: both only noted',
       },
       {
         kind: 'remote',
@@ -113,14 +123,16 @@ export interface DeployLock {
   path: string;
   /** Bytes: 0 for `apps:lock` (and ≤0.33 deploys), a build id or pid otherwise. */
   size: number;
+  /** A process holds its flock: a deploy is running. */
+  held: boolean;
 }
 
-/** Parses the `<size> <path>` lines of {@link DEPLOY_LOCKS}. */
+/** Parses the `<size> <held|free> <path>` lines of {@link DEPLOY_LOCKS}. */
 export function parseDeployLocks(stdout: string): DeployLock[] {
   const out: DeployLock[] = [];
   for (const line of stdout.split('\n')) {
-    const m = /^(\d+) (\/.+\/([^/]+)\/\.deploy\.lock)$/.exec(line.trim());
-    if (m) out.push({ size: Number(m[1]), path: m[2]!, app: m[3]! });
+    const m = /^(\d+) (held|free) (\/.+\/([^/]+)\/\.deploy\.lock)$/.exec(line.trim());
+    if (m) out.push({ size: Number(m[1]), held: m[2] === 'held', path: m[3]!, app: m[4]! });
   }
   return out;
 }
@@ -186,8 +198,12 @@ async function run(rt: RuntimeOf<typeof task>) {
 
   const locks = parseDeployLocks((await rt.exec('deploy-locks')).stdout);
   for (const l of locks) {
-    if (l.size > 0) busy.push(`a deploy of ${l.app} is running (its lock ${l.path} is held)`);
-    else rt.task.log(`${l.app} is locked with apps:lock (deploys refused; nothing running)`);
+    if (l.held) busy.push(`a deploy of ${l.app} is running (its lock ${l.path} is held)`);
+    else if (l.size > 0) {
+      rt.task.log(
+        `${l.path} was left by a deploy that died (nothing holds it; Dokku's next deploy takes it over): not a deploy`,
+      );
+    } else rt.task.log(`${l.app} is locked with apps:lock (deploys refused; nothing running)`);
   }
 
   const builds = await rt.exec('running-builds', {}, { allowCodes: [0, 1] });

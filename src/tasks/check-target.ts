@@ -5,18 +5,34 @@
  * Also reads free space, compared with the source's size by the runner.
  */
 import { StopError } from '../errors.js';
-import { $ } from '../ssh/shell.js';
+import { $, type Command } from '../ssh/shell.js';
 import { formatBytes } from '../util/format.js';
 import { ARCHIVE_ACTIONS, archiveActions, writeArchive } from './archive.js';
-import { runDir } from './common.js';
+import { ARCHIVE_PATHS, FERRY_ROOT, runDir } from './common.js';
 import { DATA_SIZE } from './inventory.js';
 import { defineTask, type PlannedAction, type RuntimeOf } from './types.js';
 
 /** Lists apps (folders in /home/dokku) and services (<plugin>/<name>) already on a host. */
 export const EXISTING_DATA = $`{ find /home/dokku -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf 'app %f\\n'; find /var/lib/dokku/services -mindepth 2 -maxdepth 2 -type d -printf 'service %P\\n'; } 2>/dev/null || true`;
 
-/** Free space (KiB) where the archive paths land and where the stage is written. */
-export const FREE_SPACE = $`df -Pk /home /var/lib`;
+/**
+ * Where a transfer writes on a target: the stage inside /home/dokku and inside
+ * /var/lib/dokku (stage.ts: it must be on their filesystems, to be renamed
+ * into place), and the run's meta (manifest, exports) under ferry's root.
+ */
+export const WRITTEN_PATHS = ['/home/dokku', '/var/lib/dokku', FERRY_ROOT] as const;
+
+/**
+ * Free space of the filesystem of each path (its nearest existing parent):
+ * `PATH<TAB>DEVICE<TAB>AVAIL_KIB<TAB>MOUNT POINT` a line. Two paths with the
+ * same device number share one filesystem, and so one free space.
+ */
+export function freeSpaceCommand(paths: readonly string[]): Command {
+  return $`for p in ${paths}; do q=$p; while [ ! -e "$q" ]; do q=$(dirname "$q"); done; printf '%s\t%s\t' "$p" "$(stat -c %d "$q")"; df -Pk -- "$q" | awk 'NR==2{print $4 "\t" $6}'; done`;
+}
+
+/** Sizes (KiB) of the source's Dokku paths, one `KIB<TAB>PATH` line each (the stage holds the same). */
+export const SOURCE_SIZES = $`du -sk ${ARCHIVE_PATHS.map((p) => `/${p}`)} 2>/dev/null || true`;
 
 const task = defineTask({
   name: 'check-target',
@@ -37,6 +53,7 @@ const task = defineTask({
   actions: {
     'existing-data': [],
     'source-size': [],
+    'own-size': [],
     'free-space': [],
     ...ARCHIVE_ACTIONS,
   },
@@ -51,11 +68,13 @@ const task = defineTask({
               kind: 'remote',
               id: 'source-size',
               host: source.name,
-              command: DATA_SIZE,
-              why: `size of ${source.name}'s Dokku data, for the free-space check (only read)`,
+              command: SOURCE_SIZES,
+              why: `size of each of ${source.name}'s Dokku paths, for the free-space check per filesystem (only read)`,
             },
           ]
         : [];
+    const safety = options.force === true && !params.scratch;
+    const written = [...WRITTEN_PATHS, ...(safety ? [inventory.backup.dir] : [])];
     const actions: PlannedAction[] = [
       {
         kind: 'remote',
@@ -70,18 +89,30 @@ const task = defineTask({
             : 'no output: no app or service yet (else stop: use --force)',
       },
       ...sourceSize,
+      ...(safety
+        ? [
+            {
+              kind: 'remote',
+              id: 'own-size',
+              host: h.name,
+              command: DATA_SIZE,
+              why: `size of ${h.name}'s own Dokku data: its safety archive goes to ${inventory.backup.dir}`,
+            } satisfies PlannedAction,
+          ]
+        : []),
       {
         kind: 'remote',
         id: 'free-space',
         host: h.name,
-        command: FREE_SPACE,
+        command: freeSpaceCommand(written),
+        why: "free space of each filesystem the run writes to: the stage in /home/dokku and /var/lib/dokku, the exports in ferry's folder",
         expect:
           sourceSize.length > 0
-            ? `free space above ${source!.name}'s Dokku data`
+            ? `on each filesystem, free space above what the run writes there (${source!.name}'s paths, 5% more)`
             : 'free space (reported)',
       },
     ];
-    if (options.force && !params.scratch) {
+    if (safety) {
       actions.push(
         ...archiveActions(
           inventory,
@@ -114,13 +145,110 @@ export function parseExistingData(stdout: string): ExistingData {
   return { apps: apps.sort(), services: services.sort() };
 }
 
-/** Parses `df -Pk` output: available bytes per mount point. */
-export function parseFreeSpace(stdout: string): Map<string, number> {
+/** The free space of one written path's filesystem, from {@link freeSpaceCommand}. */
+export interface PathSpace {
+  path: string;
+  /** Its filesystem's device number: paths that share one share its free space. */
+  device: string;
+  /** Bytes available (df's Available: outside the filesystem's root reserve). */
+  free: number;
+  mount: string;
+}
+
+/** Parses {@link freeSpaceCommand}'s lines. */
+export function parseFreeSpace(stdout: string): PathSpace[] {
+  const out: PathSpace[] = [];
+  for (const line of stdout.split('\n')) {
+    const [path, device, avail, ...mount] = line.split('\t');
+    const kib = Number(avail);
+    if (path && device && avail !== undefined && avail !== '' && Number.isFinite(kib)) {
+      out.push({ path, device, free: kib * 1024, mount: mount.join('\t') });
+    }
+  }
+  return out;
+}
+
+/** Parses {@link SOURCE_SIZES}: bytes per absolute path. */
+export function parseSizes(stdout: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const line of stdout.trim().split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    const avail = Number(f[3]);
-    if (f.length >= 6 && Number.isFinite(avail)) out.set(f.slice(5).join(' '), avail * 1024);
+  for (const line of stdout.split('\n')) {
+    const m = /^(\d+)\t(\/.*)$/.exec(line);
+    if (m) out.set(m[2]!, Number(m[1]) * 1024);
+  }
+  return out;
+}
+
+/** What the run writes on one path of the target, in bytes, and why. */
+export interface Need {
+  path: string;
+  bytes: number;
+  what: string;
+}
+
+/**
+ * What a transfer (and a safety archive) writes where, from the source's
+ * sizes: /home/dokku's stage as big as the source's /home/dokku; /var/lib/dokku's
+ * stage as its config, data, services and plugins; ferry's folder the
+ * datastore exports, counted as big as the services' data (a dump is seldom
+ * larger); backup.dir the target's own data (its safety archive, compressed, is smaller).
+ */
+export function needsOf(
+  sizes: ReadonlyMap<string, number>,
+  opts: { safety?: { dir: string; bytes: number } } = {},
+): Need[] {
+  const at = (p: string) => sizes.get(p) ?? 0;
+  const lib = ['config', 'data', 'services', 'plugins'].map((p) => `/var/lib/dokku/${p}`);
+  const needs: Need[] = [
+    { path: '/home/dokku', bytes: at('/home/dokku'), what: 'the stage of /home/dokku' },
+    {
+      path: '/var/lib/dokku',
+      bytes: lib.reduce((n, p) => n + at(p), 0),
+      what: 'the stage of /var/lib/dokku/{config,data,services,plugins}',
+    },
+    { path: FERRY_ROOT, bytes: at('/var/lib/dokku/services'), what: 'the datastore exports' },
+  ];
+  if (opts.safety) {
+    needs.push({ path: opts.safety.dir, bytes: opts.safety.bytes, what: 'the safety archive' });
+  }
+  return needs;
+}
+
+/** One filesystem too small for what the run writes on it. */
+export interface Shortfall {
+  mount: string;
+  paths: string[];
+  free: number;
+  need: number;
+  what: string[];
+}
+
+/**
+ * The filesystems whose free space is below what the run writes on them
+ * (the needs of paths sharing a filesystem add up), with a 5% margin and
+ * 16 MiB for what the sizes do not count (directories, the tar's slack).
+ */
+export function shortfalls(space: readonly PathSpace[], needs: readonly Need[]): Shortfall[] {
+  const byDevice = new Map<string, { s: PathSpace; needs: Need[] }>();
+  for (const n of needs) {
+    const s = space.find((x) => x.path === n.path);
+    if (!s || n.bytes <= 0) continue;
+    const entry = byDevice.get(s.device) ?? { s, needs: [] };
+    entry.needs.push(n);
+    byDevice.set(s.device, entry);
+  }
+  const out: Shortfall[] = [];
+  for (const { s, needs: ns } of byDevice.values()) {
+    const sum = ns.reduce((n, x) => n + x.bytes, 0);
+    const need = Math.ceil(sum * 1.05) + 16 * 1024 * 1024;
+    if (s.free < need) {
+      out.push({
+        mount: s.mount,
+        paths: ns.map((x) => x.path),
+        free: s.free,
+        need,
+        what: ns.map((x) => `${x.what} ${formatBytes(x.bytes)}`),
+      });
+    }
   }
   return out;
 }
@@ -145,23 +273,29 @@ async function run(rt: RuntimeOf<typeof task>) {
   if (holds) rt.task.log(`${h.name} holds ${what}`);
 
   const source = rt.has('source-size') ? rt.ctx.roles.source?.name : undefined;
-  let need: number | undefined;
-  if (source !== undefined) {
-    const kib = Number(/^(\d+)/.exec((await rt.exec('source-size')).stdout)?.[1]);
-    if (Number.isFinite(kib)) need = kib * 1024;
+  const sizes =
+    source === undefined ? undefined : parseSizes((await rt.exec('source-size')).stdout);
+  let safety: { dir: string; bytes: number } | undefined;
+  if (holds && rt.has('own-size')) {
+    const kib = Number(/^(\d+)/.exec((await rt.exec('own-size')).stdout)?.[1]);
+    if (Number.isFinite(kib)) safety = { dir: inventory.backup.dir, bytes: kib * 1024 };
   }
-  const free = parseFreeSpace((await rt.exec('free-space')).stdout);
-  const least = Math.min(...free.values());
-  if (Number.isFinite(least)) {
-    rt.task.log(
-      `free on ${h.name}: ${formatBytes(least)}${need === undefined ? '' : `; ${source}'s Dokku data: ${formatBytes(need)}`}`,
-    );
-    if (need !== undefined && least < need) {
+  const space = parseFreeSpace((await rt.exec('free-space')).stdout);
+  const mounts = [...new Map(space.map((x) => [x.device, x])).values()];
+  rt.task.log(
+    `free on ${h.name}: ${mounts.map((m) => `${formatBytes(m.free)} on ${m.mount}`).join(', ')}`,
+  );
+  if (sizes !== undefined) {
+    const short = shortfalls(space, needsOf(sizes, safety ? { safety } : {}));
+    if (short.length > 0) {
       rt.task.hostState(h.name, 'unchanged');
-      throw new StopError(
-        `${h.name} has ${formatBytes(least)} free under /home or /var/lib, less than the ${formatBytes(need)} of ${source}'s Dokku data`,
-        { hint: `Free space on ${h.name} (or grow its disk), then run again.` },
+      const lines = short.map(
+        (x) =>
+          `${x.mount} (${x.paths.join(', ')}) has ${formatBytes(x.free)} free; the run writes about ${formatBytes(x.need)} there: ${x.what.join(', ')} (of ${source}'s data, with a margin)`,
       );
+      throw new StopError(`not enough disk space on ${h.name}:\n  - ${lines.join('\n  - ')}`, {
+        hint: `Free space on ${h.name} (or grow the filesystem${short.length > 1 ? 's' : ''} named), then run again; nothing was changed.`,
+      });
     }
   }
 

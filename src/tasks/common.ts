@@ -151,17 +151,38 @@ export function hashed(
 ): Command {
   const py = $`python3 -c ${PY_PASS} ${sumFile}${opts.progress ? $` progress` : $``}`;
   const fast = side === 'out' ? $`${pipeline} | ${py}` : $`${py} | ${pipeline}`;
-  const setup = $`f=$(mktemp -u) && mkfifo -m 600 "$f" && trap 'rm -f "$f"' EXIT && { { ${SHA256_HEX}; } <"$f" >${sumFile} & }`;
+  const setup = $`f=$(mktemp -u /tmp/ferry-sum.XXXXXXXX) && mkfifo -m 600 "$f" && trap 'rm -f "$f"' EXIT && { { ${SHA256_HEX}; } <"$f" >${sumFile} & }`;
   const count = opts.progress ? $`dd bs=1M status=progress | ` : $``;
   const body =
     side === 'out' ? $`${pipeline} | ${count}tee "$f"` : $`${count}tee "$f" | ${pipeline}`;
   // Run once first: a python3 that is only a broken shim (pyenv without a version) falls back too.
-  return $`if python3 -c "" 2>/dev/null; then ${fast}; else ${setup} && ${body} && wait $!; fi`;
+  // umask 077: the sum file is ferry's own (0600); tar, as root, keeps its members' modes anyway.
+  return $`umask 077 && if python3 -c "" 2>/dev/null; then ${fast}; else ${setup} && ${body} && wait $!; fi`;
 }
 
-/** `install -d -m 0700` of each directory: root-only, as archives hold every app's secrets. */
+/**
+ * `install -d -m 0700` of each directory: root-only, as archives hold every
+ * app's secrets. `install` gives the mode to the last component only, so for
+ * a folder inside ferry's own ({@link FERRY_ROOT}) each folder from there down
+ * is named too (an existing one is made 0700 again).
+ */
 export function rootOnlyDirs(...dirs: Arg[]): Command {
-  return $`install -d -m 0700 ${dirs}`;
+  const all: Arg[] = [];
+  const add = (d: Arg) => {
+    if (typeof d !== 'string' || !all.includes(d)) all.push(d);
+  };
+  for (const d of dirs) {
+    if (typeof d === 'string' && d.startsWith(`${FERRY_ROOT}/`)) {
+      let p = FERRY_ROOT;
+      add(p);
+      for (const part of d.slice(FERRY_ROOT.length + 1).split('/')) {
+        if (part === '') continue;
+        p = `${p}/${part}`;
+        add(p);
+      }
+    } else add(d);
+  }
+  return $`install -d -m 0700 ${all}`;
 }
 
 /** The service's folder on a host. */

@@ -1,12 +1,19 @@
 /**
  * Reports a drill's result: RTO (how long the restore took: the restore
  * steps' durations as this run's journal recorded them)
- * and RPO (how old the restored backup was: its manifest's createdAt). No
+ * and RPO (how old the restored backup was: its manifest's createdAt), and
+ * what the drill disabled on the scratch host (earlier steps' `disabled`). No
  * commands; fails only when the playbook sets rto_max / rpo_max and they are exceeded.
  */
 import { FerryError } from '../errors.js';
 import { formatDuration as formatMs } from '../util/format.js';
-import { defineTask, type JournalView, type Json, type RuntimeOf } from './types.js';
+import {
+  defineTask,
+  type JournalView,
+  type Json,
+  type RuntimeOf,
+  type StepOutputs,
+} from './types.js';
 
 const definition = defineTask({
   name: 'drill-report',
@@ -80,6 +87,17 @@ function formatDuration(seconds: number): string {
   return formatMs(seconds * 1000);
 }
 
+/** What earlier steps disabled on the scratch host (their `disabled` outputs), in step order, once each. */
+export function disabledOf(outputs: Readonly<Record<string, StepOutputs>>): string[] {
+  const seen = new Set<string>();
+  for (const o of Object.values(outputs)) {
+    const d = o.disabled;
+    if (!Array.isArray(d)) continue;
+    for (const x of d) if (typeof x === 'string') seen.add(x);
+  }
+  return [...seen];
+}
+
 async function run(rt: RuntimeOf<typeof definition>) {
   const params = rt.ctx.params;
   const now = new Date();
@@ -127,6 +145,11 @@ async function run(rt: RuntimeOf<typeof definition>) {
     }
   } else {
     rt.task.warn('RPO unknown: the restored archive brought no manifest with a creation time');
+  }
+  const disabled = disabledOf(rt.outputs);
+  out.disabled = disabled;
+  if (disabled.length > 0) {
+    rt.task.log(`disabled on the scratch host: ${disabled.join('; ')}`);
   }
   const parts = [
     typeof out.rtoSeconds === 'number' ? `RTO ${formatDuration(out.rtoSeconds)}` : 'RTO unknown',

@@ -32,6 +32,7 @@ export function moveIntoPlaceCommand(runId: string): Command {
   const s = stagePaths(runId);
   const parts = LIB_PARTS;
   return $`st=${s.dir}; hs=${s.home}; vst=${s.lib}; vs=${s.libTree}; ha=${s.homeAside}; va=${s.libAside}
+umask 077
 if [ -e "$st/extracted" ]; then echo 'ferry-already-extracted'; exit 0; fi
 [ -d "$hs" ] && [ -d "$vs" ] || { echo "no stage at $hs and $vs (run transfer first)" >&2; exit 1; }
 for p in ${parts}; do if mountpoint -q "/var/lib/dokku/$p"; then echo "/var/lib/dokku/$p is a mount point: it cannot be renamed" >&2; exit 1; fi; done
@@ -39,7 +40,8 @@ for p in ${parts}; do if mountpoint -q "/var/lib/dokku/$p"; then echo "/var/lib/
 install -d -m 0700 "$ha" "$va"
 stat -c '%u:%g %a' /home/dokku >"$st/home-attrs"
 log=$st/moves; : >"$log"; n=0
-mv1() { mv -T -- "$1" "$2" && printf '%s\\0%s\\0' "$1" "$2" >>"$log" && n=$((n + 1)); }
+# Logged before it moves: a move the log could not record (a full disk) never happens.
+mv1() { printf '%s\\0%s\\0' "$1" "$2" >>"$log" && mv -T -- "$1" "$2" && n=$((n + 1)); }
 moves() {
   shopt -s dotglob nullglob
   local c p
@@ -55,7 +57,12 @@ moves() {
 undo() {
   local m i
   mapfile -d '' m <"$log"
-  for ((i = \${#m[@]} - 2; i >= 0; i -= 2)); do mv -T -- "\${m[i+1]}" "\${m[i]}" || echo "could not move \${m[i+1]} back to \${m[i]}" >&2; done
+  for ((i = \${#m[@]} - 2; i >= 0; i -= 2)); do
+    # The last entry may be a move that failed: only what did move is moved back.
+    if { [ -e "\${m[i+1]}" ] || [ -L "\${m[i+1]}" ]; } && [ ! -e "\${m[i]}" ] && [ ! -L "\${m[i]}" ]; then
+      mv -T -- "\${m[i+1]}" "\${m[i]}" || echo "could not move \${m[i+1]} back to \${m[i]}" >&2
+    fi
+  done
 }
 if ! moves; then undo; echo 'extract failed: every rename was undone, the stage is kept' >&2; exit 1; fi
 # This host's core plugins (its release's, outside the archive) stay linked and enabled, as Dokku's

@@ -290,12 +290,13 @@ async function run(rt: RuntimeOf<typeof task>) {
     json: 'ps-report' | 'storage-list',
     text: 'ps-report-text' | 'storage-list-text',
     app: string,
+    signal: AbortSignal,
   ): Promise<{ out: CommandResult; json: boolean }> => {
     try {
-      return { out: await rt.exec(json, { app }), json: true };
+      return { out: await rt.exec(json, { app }, { signal }), json: true };
     } catch (e) {
-      if (!rt.has(text)) throw e;
-      return { out: await rt.exec(text, { app }), json: false };
+      if (!rt.has(text) || signal.aborted) throw e;
+      return { out: await rt.exec(text, { app }, { signal }), json: false };
     }
   };
 
@@ -303,17 +304,21 @@ async function run(rt: RuntimeOf<typeof task>) {
   const appNames = parseAppsList(await rt.exec('apps-list'));
   const userLocked = new Set(
     parseDeployLocks((await rt.exec('deploy-locks')).stdout)
-      .filter((l) => l.size === 0)
+      .filter((l) => l.size === 0 && !l.held)
       .map((l) => l.app),
   );
   // Each app's three reads are independent of the others': a few apps at a time,
   // over channels of the one connection, each app's warnings kept in app order.
-  const readApp = async (name: string): Promise<{ app: ManifestApp; warnings: string[] }> => {
+  // The first failure cancels the reads still running (their commands are killed).
+  const readApp = async (
+    name: string,
+    signal: AbortSignal,
+  ): Promise<{ app: ManifestApp; warnings: string[] }> => {
     const notes: string[] = [];
-    const src = parseFileValues((await rt.exec('deploy-source', { app: name })).stdout);
-    const psOut = await withFallback('ps-report', 'ps-report-text', name);
+    const src = parseFileValues((await rt.exec('deploy-source', { app: name }, { signal })).stdout);
+    const psOut = await withFallback('ps-report', 'ps-report-text', name, signal);
     const ps = psOut.json ? parsePsReportJson(psOut.out) : parsePsReport(psOut.out);
-    const stOut = await withFallback('storage-list', 'storage-list-text', name);
+    const stOut = await withFallback('storage-list', 'storage-list-text', name, signal);
     const mounts = stOut.json ? parseStorageListJson(stOut.out) : parseStorageList(stOut.out);
     const deploySource = src['deploy-source'] || null;
     if (ps.deployed && deploySource === null) {
@@ -339,7 +344,9 @@ async function run(rt: RuntimeOf<typeof task>) {
   for (const name of appNames.filter((n) => !isAppName(n))) {
     warn(`app ${JSON.stringify(name)} has a name Dokku no longer accepts: left out`);
   }
-  const read = await inBatches(appNames.filter(isAppName), APPS_AT_ONCE, readApp);
+  const read = await inBatches(appNames.filter(isAppName), APPS_AT_ONCE, readApp, {
+    signal: rt.task.signal,
+  });
   const apps: ManifestApp[] = read.map((r) => r.app);
   for (const r of read) for (const w of r.warnings) warn(w);
 

@@ -51,6 +51,30 @@ export interface ManifestPlugin {
   core: boolean;
 }
 
+/** What the command line chose (see selection.ts). Empty lists: no choice. */
+export interface Selection {
+  /** `--app NAME`: these apps (and the services linked to them). */
+  apps: string[];
+  /** `--exclude-app NAME`. */
+  excludeApps: string[];
+  /** `--service PLUGIN/NAME`: these services. */
+  services: string[];
+  /** `--exclude-service PLUGIN/NAME`: left out, even when linked to a chosen app. */
+  excludeServices: string[];
+}
+
+/** What a manifest records of the selection that made it (an archive carries it). */
+export interface ManifestSelection {
+  /** The flags as given (the last selection applied). */
+  asked: Selection;
+  /** Apps and services (`plugin/name`) of the source that were not taken: removed on the target. */
+  dropped: { apps: string[]; services: string[] };
+  /** Why each taken service came: `asked`, `linked to a, b`, or `every service`. */
+  taken: Record<string, string>;
+  /** A taken app's link to a service left out: unlinked on the target (its URL variable goes). */
+  cut: { service: string; app: string }[];
+}
+
 /** Everything the later steps need to know about the source. */
 export interface Manifest {
   version: 1;
@@ -74,6 +98,26 @@ export interface Manifest {
   /** Size of the Dokku paths, bytes (du). */
   dataBytes: number;
   warnings: string[];
+  /** Set when --app/--service/--exclude-* chose part of the source: what was left out and why. */
+  selection?: ManifestSelection;
+  /** Set once a restore's --rename is done: old name → new (services as `plugin/old`). */
+  renamed?: { apps: Record<string, string>; services: Record<string, string> };
+}
+
+/**
+ * The manifest a run's later steps work with: the last one an earlier step
+ * left (the inventory's, an archive's, then the selection's, the rename's).
+ */
+export function latestManifest(
+  outputs: Readonly<Record<string, { manifest?: unknown }>>,
+): Manifest | undefined {
+  let found: unknown;
+  for (const out of Object.values(outputs)) {
+    if (out.manifest !== undefined && out.manifest !== null && typeof out.manifest === 'object') {
+      found = out.manifest;
+    }
+  }
+  return found as Manifest | undefined;
 }
 
 /** Reads a manifest from JSON text, checking its version. */

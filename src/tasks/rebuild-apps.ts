@@ -73,9 +73,10 @@ const definition = defineTask({
     unlock: ['app'],
     relock: ['app'],
   },
-  plan({ host, inventory }) {
+  plan({ host, inventory, options }) {
     const h = host!.name;
-    const order = inventory.apps.order;
+    // A restore's --rename deploys the apps of apps.order by their new names.
+    const order = inventory.apps.order.map((n) => options.rename?.apps[n] ?? n);
     const base = {
       kind: 'remote' as const,
       host: h,
@@ -272,7 +273,9 @@ async function runningHere(rt: Runtime, app: string): Promise<boolean> {
 async function run(rt: Runtime) {
   const manifest = rt.manifest();
   const host = rt.ctx.host!.name;
-  const { ordered, unknown } = rebuildOrder(manifest.apps, rt.ctx.inventory.apps.order);
+  // apps.order names apps as the source did; a restore's --rename may have renamed some.
+  const order = rt.ctx.inventory.apps.order.map((n) => manifest.renamed?.apps[n] ?? n);
+  const { ordered, unknown } = rebuildOrder(manifest.apps, order);
   for (const n of unknown) rt.task.warn(`apps.order names ${n}, which the source does not have`);
   const results: AppResult[] = [];
   const failures: { app: string; message: string; tail: string }[] = [];

@@ -16,9 +16,14 @@ import { defineTask, type PlannedAction, type RuntimeOf } from './types.js';
 /** Networks every Docker engine has; never created. */
 export const BUILTIN_NETWORKS = ['bridge', 'host', 'none'] as const;
 
-/** Creates a network unless it exists. */
+/**
+ * Creates a network unless it exists (a `--force` target may have it from
+ * before). The list is read whole before it is searched: `network:list |
+ * grep -q` let grep leave early, the list died of SIGPIPE, pipefail failed
+ * the pipe, and `network:create` ran on a network that was there.
+ */
 export function networkCommand(network: Arg): Command {
-  return $`dokku --quiet network:list | grep -qxF -- ${network} || dokku network:create ${network}`;
+  return $`n=${network}; have=$(dokku --quiet network:list); if grep -qxF -- "$n" <<<"$have"; then echo "network $n exists"; else dokku network:create "$n"; fi`;
 }
 
 /** Pulls an image only when the engine lacks it. */
@@ -29,7 +34,7 @@ export function ensureImageCommand(image: Arg): Command {
 /** The source's cron files of Dokku and its plugins, as a base64 tar (small text files). */
 export const READ_CRON = $`find /etc/cron.d -maxdepth 1 -type f -name 'dokku-*' -printf '%f\\0' | tar -C /etc/cron.d --null -T - -cf - | base64 -w0`;
 
-/** Writes the cron files read by {@link READ_CRON} (stdin) and lists them. */
+/** Writes the cron files read by {@link READ_CRON} (stdin) with the source's modes (0644, as the plugin writes them) and lists them. */
 export const WRITE_CRON = $`base64 -d | tar -C /etc/cron.d --no-same-owner -xvf -`;
 
 /** The dokku-* cron files this host has now, one name a line. */
@@ -38,7 +43,11 @@ export const LIST_CRON = $`find /etc/cron.d -maxdepth 1 -type f -name 'dokku-*' 
 /** Removes the dokku-* cron files named on stdin (one a line). */
 export const REMOVE_CRON = $`while IFS= read -r f; do case $f in dokku-*) [ "\${f#*/}" = "$f" ] && rm -f -- "/etc/cron.d/$f" && echo "$f" ;; esac; done`;
 
-/** Cron files an archive may carry in its meta folder (meta/cron.d). */
+/**
+ * Cron files an archive may carry in its meta folder (meta/cron.d), installed
+ * root:root 0644: the mode dokku-postgres' backup-schedule (common-functions)
+ * gives them, which the source's own entries have (the archive keeps them 0600).
+ */
 export function archivedCronCommand(runId: string): Command {
   const dir = `${stageDir(runId)}/meta/cron.d`;
   return $`if [ -d ${dir} ]; then find ${dir} -maxdepth 1 -type f -name 'dokku-*' -exec install -m 0644 -t /etc/cron.d {} + -printf '%f\\n'; else echo ferry-no-cron; fi`;

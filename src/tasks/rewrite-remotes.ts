@@ -174,7 +174,19 @@ async function run(rt: Runtime) {
   }
   const results: { [key: string]: string | number | null }[] = [];
   const failures: string[] = [];
+  let leftOut: string[] = [];
+  try {
+    leftOut = rt.manifest().selection?.dropped.apps ?? [];
+  } catch {
+    // no manifest: nothing was selected
+  }
   for (const r of repos) {
+    if (leftOut.includes(r.app)) {
+      rt.task.log(
+        `${r.path} (${r.remote}): ${r.app} was left out of this run; still points at the source`,
+      );
+      continue;
+    }
     const url = dokkuRemoteUrl(to, r.app);
     const where = `${r.path} (${r.remote})`;
     const item = repoItem(r);

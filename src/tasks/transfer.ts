@@ -9,7 +9,7 @@
  * small stream. A member outside the seed's paths stays in the stage: nothing
  * reaches a live path before verify-archive.
  */
-import { FerryError, InternalError, StopError } from '../errors.js';
+import { FerryError, InternalError, knownCause, LocalError, StopError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/index.js';
 import { $, type Command } from '../ssh/shell.js';
 import { formatBytes } from '../util/format.js';
@@ -36,8 +36,53 @@ import {
   type RuntimeOf,
 } from './types.js';
 
-/** Compression param: `auto` picks zstd when both ends have it, else gzip. */
-export type CompressionChoice = Compression | 'auto';
+/** Compression param: `auto` measures the link first (see {@link chooseCodec}). */
+export type CompressionChoice = LiveCodec | 'auto';
+
+/**
+ * How a live stream is sent. Where the CPUs are the limit (a fast link, or
+ * hosts that share cores) compressing costs more than it saves; where the
+ * link is, the better ratio of a higher level wins.
+ */
+export const LIVE_CODECS = {
+  none: undefined,
+  zstd: COMPRESSION.zstd,
+  'zstd-3': { compress: $`zstd -q -3 -T0`, decompress: COMPRESSION.zstd.decompress },
+  gzip: COMPRESSION.gzip,
+} as const satisfies Record<string, { compress: Command; decompress: Command } | undefined>;
+/** A live stream's codec: none, zstd (-1), zstd-3, gzip (-1). */
+export type LiveCodec = keyof typeof LIVE_CODECS;
+
+/** Link rates (bytes/s, as the probe measured them) at which the next-faster codec wins. */
+export const CODEC_THRESHOLDS = { none: 120e6, zstd: 25e6 } as const;
+
+/**
+ * The codec for a link of `bytesPerSecond`: none at or above ~1 Gbit/s of
+ * payload (tar and ssh already use the CPUs; zstd -1 compresses ~350 MB/s a
+ * core and the hosts may share them), zstd -1 on a fast link, zstd -3 on a
+ * slow one (100 Mbit/s: the ratio is worth the CPU). Without zstd on both
+ * hosts: none on a fast link, gzip -1 on a slow one.
+ */
+export function chooseCodec(bytesPerSecond: number, zstd: boolean): LiveCodec {
+  if (!(bytesPerSecond > 0)) return zstd ? 'zstd' : 'gzip';
+  if (bytesPerSecond >= CODEC_THRESHOLDS.none) return 'none';
+  if (!zstd) return 'gzip';
+  return bytesPerSecond >= CODEC_THRESHOLDS.zstd ? 'zstd' : 'zstd-3';
+}
+
+/** The probe's send side: at most 64 MiB, at most half a second (cheap bytes: ssh does not compress). */
+export const PROBE_SEND = $`{ timeout 0.5 yes || true; } | head -c 67108864`;
+
+/** The probe's receive side: bytes and microseconds from the first byte to the end. */
+export const PROBE_RECEIVE = $`{ IFS= read -r -n 1 _ || true; s=$(date +%s%N); n=$(wc -c); e=$(date +%s%N); echo "ferry-probe $n $(( (e - s) / 1000 ))"; }`;
+
+/** Bytes per second from the probe's output; NaN when it said nothing usable. */
+export function parseProbe(output: string): number {
+  const m = /ferry-probe (\d+) (\d+)/.exec(output);
+  if (!m) return Number.NaN;
+  const [bytes, us] = [Number(m[1]), Number(m[2])];
+  return bytes > 1e6 && us > 0 ? bytes / (us / 1e6) : Number.NaN;
+}
 
 /**
  * Send side of a live transfer: tar | compress, its SHA-256 to `sumFile`.
@@ -46,9 +91,10 @@ export type CompressionChoice = Compression | 'auto';
  * connection and one pull key carry everything: a second connection costs
  * its handshake and a slow first second here.
  */
-export function sendLiveCommand(sumFile: Arg, compression: Compression, metaDir: Arg): Command {
+export function sendLiveCommand(sumFile: Arg, codec: LiveCodec, metaDir: Arg): Command {
   const meta = $`m=${metaDir} && if [ -e "$m/manifest.json" ] || [ -e "$m/exports" ]; then set -- "$@" -C "$m"; for x in manifest.json exports; do if [ -e "$m/$x" ]; then set -- "$@" "$x"; fi; done; fi`;
-  const send = hashed($`${TAR_CREATE} | ${COMPRESSION[compression].compress}`, sumFile, 'out');
+  const c = LIVE_CODECS[codec];
+  const send = hashed(c ? $`${TAR_CREATE} | ${c.compress}` : TAR_CREATE, sumFile, 'out');
   return $`${EXISTING_PATHS} && ${meta} && ${send}`;
 }
 
@@ -59,7 +105,7 @@ export function sendLiveCommand(sumFile: Arg, compression: Compression, metaDir:
  * stage, the last two send a live stream's `manifest.json` and `exports/` to
  * the root-only meta folder; symlink targets (S) are left as they are.
  */
-export function receiveDataCommand(runId: string, compression: Compression): Command {
+export function receiveDataCommand(runId: string, compression: LiveCodec): Command {
   const s = stagePaths(runId);
   const lib = s.lib.slice(1).replace(/\./g, '\\.');
   const all = `s,^,${s.lib.slice(1)}/,S`;
@@ -67,12 +113,9 @@ export function receiveDataCommand(runId: string, compression: Compression): Com
   const manifest = `s,^${lib}/manifest\\.json$,${s.meta.slice(1)}/manifest.json,S`;
   const exports = `s,^${lib}/exports\\(/\\|$\\),${s.meta.slice(1)}/exports\\1,S`;
   const [a, h, m, e] = [all, home, manifest, exports];
-  return hashed(
-    $`${COMPRESSION[compression].decompress} | tar --numeric-owner -xpf - -C / --transform ${a} --transform ${h} --transform ${m} --transform ${e}`,
-    s.sum,
-    'in',
-    { progress: true },
-  );
+  const untar = $`tar --numeric-owner -xpf - -C / --transform ${a} --transform ${h} --transform ${m} --transform ${e}`;
+  const c = LIVE_CODECS[compression];
+  return hashed(c ? $`${c.decompress} | ${untar}` : untar, s.sum, 'in', { progress: true });
 }
 
 /** Send side of an archive transfer: the archive file as it is. */
@@ -99,6 +142,38 @@ export function prepareStageCommand(runId: string): Command {
   const s = stagePaths(runId);
   const mounts = $`for p in config data services plugins; do if mountpoint -q "/var/lib/dokku/$p"; then echo "/var/lib/dokku/$p is a mount point: extract moves folders by renaming them" >&2; exit 1; fi; done`;
   return $`test -d /home/dokku && test -d /var/lib/dokku && ${mounts} && rm -rf -- ${s.dir} ${s.home} ${s.lib} && ${rootOnlyDirs(s.meta, s.lib)}`;
+}
+
+/** The encrypted archive in a fetched folder: dokku.tar.zst.age or dokku.tar.gz.age. */
+export function encryptedArchiveNameCommand(dir: Arg): Command {
+  return $`cd ${dir} && { ls -1 dokku.tar.zst.age dokku.tar.gz.age 2>/dev/null || true; } | head -n 1`;
+}
+
+/**
+ * Checks the ciphertexts against the SHA256SUMS the fetch wrote (exit 1 and
+ * `<file>: FAILED` when one differs); says so when there is none.
+ */
+export function ciphertextSumsCommand(dir: Arg): Command {
+  return $`cd ${dir} && if [ -e SHA256SUMS ]; then sha256sum -c --strict SHA256SUMS; else echo 'no SHA256SUMS'; fi`;
+}
+
+/**
+ * age decrypting `file` with `identity` to stdout: each 64 KiB chunk is
+ * authenticated before it is written out, and the wrong key fails on the
+ * header, before any byte.
+ */
+export function ageDecryptCommand(identity: string, file: Arg | Command): Command {
+  return $`age --decrypt -i ${identity} -- ${file}`;
+}
+
+/**
+ * Decrypts `file` to nowhere: exit 0 only when every chunk authenticated
+ * under `identity`. Run over the whole file before a byte is sent, so a
+ * wrong key or a damaged file stops the restore before anything reaches the
+ * target, even its stage.
+ */
+export function authenticateCommand(identity: string, file: Arg | Command): Command {
+  return $`age --decrypt -i ${identity} -o /dev/null -- ${file}`;
 }
 
 /** Whether this host has zstd (exit 0) or not (exit 1). */
@@ -129,15 +204,48 @@ export function archiveSource(ctx: PlanContext<{ data: string; from: string }>):
   }
   const holder = given.host ?? fromHost?.name ?? 'controller';
   const p = given.path.replace(/\/+$/, '');
-  if (/\/dokku\.tar\.(zst|gz)$/.test(p)) return { holder, dir: p.replace(/\/[^/]+$/, ''), file: p };
+  if (/\/dokku\.tar\.(zst|gz)(\.age)?$/.test(p)) {
+    return { holder, dir: p.replace(/\/[^/]+$/, ''), file: p };
+  }
   return { holder, dir: p, file: undefined };
 }
 
 /** The compression an archive file uses, from its name. */
 export function compressionOf(file: string): Compression | undefined {
-  if (file.endsWith('.gz')) return 'gzip';
-  if (file.endsWith('.zst')) return 'zstd';
+  const f = file.replace(/\.age$/, '');
+  if (f.endsWith('.gz')) return 'gzip';
+  if (f.endsWith('.zst')) return 'zstd';
   return undefined;
+}
+
+/**
+ * The line of a failed stream's output saying the compressed data is damaged
+ * (zstd's frame checksum and block checks, gzip's CRC, tar's framing), or
+ * undefined when it says no such thing.
+ */
+export function damageOf(output: string): string | undefined {
+  const line = output
+    .split('\n')
+    .map((l) => l.replace(/^\s*│\s?/, ''))
+    .find((l) =>
+      /Corrupted block|Data corruption|doesn't match checksum|Unknown frame descriptor|Frame requires too much memory|invalid compressed data|crc error|unexpected end of file|Unexpected EOF in archive|does not look like a tar archive|Skipping to next header|Damaged tar archive/i.test(
+        l,
+      ),
+    );
+  return line?.trim().slice(0, 240);
+}
+
+/** Everything an error says: its message and its output, its causes' too (for {@link damageOf}). */
+export function errorText(e: unknown): string {
+  const parts: string[] = [];
+  for (let x: unknown = e, depth = 0; x instanceof Error && depth < 5; depth++) {
+    const o = x as Error & { stderr?: unknown; stdout?: unknown };
+    if (typeof o.stderr === 'string') parts.push(o.stderr);
+    if (typeof o.stdout === 'string') parts.push(o.stdout);
+    parts.push(x.message);
+    x = x.cause;
+  }
+  return parts.join('\n');
 }
 
 const transfer = defineTask({
@@ -159,10 +267,10 @@ const transfer = defineTask({
           'live: the Dokku paths as they are now; latest: the newest archive in backup.dir on `from`; given: the archive named on the command line.',
       },
       compression: {
-        enum: ['auto', 'zstd', 'gzip'],
+        enum: ['auto', 'none', 'zstd', 'zstd-3', 'gzip'],
         default: 'auto',
         description:
-          'Of a live stream: auto (zstd -1 when both hosts have it, else gzip -1), zstd or gzip. An archive is sent as it was written.',
+          'Of a live stream: auto (a half-second probe of the route decides: none on a fast link, zstd -1, zstd -3 on a slow one; gzip -1 without zstd), none, zstd (-1), zstd-3 or gzip (-1). An archive is sent as it was written.',
       },
       route: {
         enum: ['auto', 'direct', 'relay'],
@@ -176,6 +284,7 @@ const transfer = defineTask({
     'prepare-stage': [],
     // item: the host asked
     'has-zstd': [],
+    probe: [],
     // item: the compression
     live: [],
     'latest-archive': [],
@@ -184,7 +293,12 @@ const transfer = defineTask({
     // item: the compression
     archive: ['archive-dir'],
     'read-manifest': [],
+    'expected-sum': [],
+    'actual-sum': ['archive-dir'],
     'discard-stage': [],
+    // encrypted (restore --identity): the ciphertexts' sums, then age over each whole file (item: meta or the compression)
+    'ciphertext-sums': [],
+    authenticate: [],
   },
   plan(ctx) {
     const { host, params, roles, options, inventory } = ctx;
@@ -212,9 +326,9 @@ const transfer = defineTask({
     if (params.data === 'live') {
       const src = roles[params.from]!;
       const dir = runDir(inventory, src, options.runId);
-      const choices: Compression[] =
-        params.compression === 'auto' ? ['zstd', 'gzip'] : [params.compression];
-      if (params.compression !== 'gzip') {
+      const choices: LiveCodec[] =
+        params.compression === 'auto' ? ['none', 'zstd', 'zstd-3', 'gzip'] : [params.compression];
+      if (params.compression !== 'gzip' && params.compression !== 'none') {
         for (const h of [src.name, to]) {
           actions.push({
             kind: 'remote',
@@ -224,10 +338,22 @@ const transfer = defineTask({
             command: HAS_ZSTD,
             expect:
               params.compression === 'auto'
-                ? 'exit 0: zstd is there; 1: not (then gzip)'
+                ? 'exit 0: zstd is there; 1: not (then none or gzip)'
                 : 'exit 0 (else stop: compression zstd needs zstd on both hosts)',
           });
         }
+      }
+      if (params.compression === 'auto') {
+        actions.push({
+          kind: 'stream',
+          id: 'probe',
+          from: src.name,
+          to,
+          route,
+          send: PROBE_SEND,
+          receive: PROBE_RECEIVE,
+          why: 'the rate of this route, measured (at most 64 MiB, at most half a second): it decides the compression of the stream',
+        });
       }
       for (const c of choices) {
         actions.push({
@@ -243,9 +369,13 @@ const transfer = defineTask({
           why:
             choices.length === 1
               ? "the seed's five paths with the manifest and exports, streamed: no archive file on either disk, nothing on the controller"
-              : c === 'zstd'
-                ? "the seed's five paths with the manifest and exports, streamed (nothing on either disk or the controller), when both hosts have zstd"
-                : 'the same with gzip -1, instead, when either host lacks zstd',
+              : c === 'none'
+                ? "the seed's five paths with the manifest and exports, streamed (nothing on either disk or the controller), uncompressed when the probe saw a fast link"
+                : c === 'zstd'
+                  ? 'the same with zstd -1 when the link is slower (both hosts have zstd)'
+                  : c === 'zstd-3'
+                    ? 'the same with zstd -3 on a slow link (a WAN: the ratio pays for the CPU)'
+                    : 'the same with gzip -1 on a slow link when either host lacks zstd',
           changes: true,
         });
       }
@@ -275,9 +405,17 @@ const transfer = defineTask({
         expect: 'exit 0 when the archive is dokku.tar.zst (else stop: install zstd)',
       });
     }
+    const identity = options.ageIdentity;
+    if (identity !== undefined && where.holder !== 'controller') {
+      throw new FerryError('--identity decrypts an archive on this machine, not on a host');
+    }
+    const enc = identity === undefined ? '' : '.age';
     if (where.file === undefined) {
-      const list = archiveNameCommand(where.dir);
-      const expect = 'dokku.tar.zst or dokku.tar.gz (none: not an archive folder)';
+      const list =
+        identity === undefined
+          ? archiveNameCommand(where.dir)
+          : encryptedArchiveNameCommand(where.dir);
+      const expect = `dokku.tar.zst${enc} or dokku.tar.gz${enc} (none: not an archive folder)`;
       actions.push(
         where.holder === 'controller'
           ? { kind: 'local', id: 'archive-name', command: list, expect }
@@ -291,20 +429,44 @@ const transfer = defineTask({
             },
       );
     }
+    const variants: Compression[] = known ? [known] : ['zstd', 'gzip'];
+    const fileOf = (c: Compression) =>
+      where.file ?? $`${where.dir}/${`dokku.tar.${COMPRESSION[c].ext}${enc}`}`;
+    const metaFile = $`${where.dir}/meta.tar.age`;
+    if (identity !== undefined) {
+      actions.push(
+        {
+          kind: 'local',
+          id: 'ciphertext-sums',
+          command: ciphertextSumsCommand(where.dir),
+          expect: 'every file OK (a FAILED one: stop, nothing sent)',
+        },
+        ...[['meta', metaFile] as const, ...variants.map((c) => [c, fileOf(c)] as const)].map(
+          ([item, file]): PlannedAction => ({
+            kind: 'local',
+            id: 'authenticate',
+            item,
+            command: authenticateCommand(identity, file),
+            expect:
+              'exit 0: every chunk authenticated under the identity (else stop: wrong key or damaged, nothing sent)',
+          }),
+        ),
+      );
+    }
     actions.push({
       kind: 'stream',
       id: 'meta',
       from: where.holder,
       to,
       route: holderRoute,
-      send: sendMetaCommand(where.dir),
+      send:
+        identity === undefined ? sendMetaCommand(where.dir) : ageDecryptCommand(identity, metaFile),
       receive: receiveMetaCommand(s.dir),
       why: "the manifest, the datastore exports and the archive's checksum",
       changes: true,
     });
-    const variants: Compression[] = known ? [known] : ['zstd', 'gzip'];
     for (const c of variants) {
-      const file = where.file ?? $`${where.dir}/${`dokku.tar.${COMPRESSION[c].ext}`}`;
+      const file = fileOf(c);
       actions.push({
         kind: 'stream',
         id: 'archive',
@@ -312,7 +474,7 @@ const transfer = defineTask({
         from: where.holder,
         to,
         route: holderRoute,
-        send: sendArchiveCommand(file),
+        send: identity === undefined ? sendArchiveCommand(file) : ageDecryptCommand(identity, file),
         receive: receiveDataCommand(options.runId, c),
         counts: true,
         why:
@@ -322,6 +484,10 @@ const transfer = defineTask({
         changes: true,
       });
     }
+    const damaged =
+      'the archive does not decompress: it is damaged; which file and checksum, for the message';
+    const file = where.file ?? $`${where.dir}/$(${archiveNameCommand(where.dir)})`;
+    const actualSum = $`sha256sum -- ${file} | cut -d' ' -f1`;
     actions.push(
       {
         kind: 'remote',
@@ -330,6 +496,22 @@ const transfer = defineTask({
         command: $`cat ${`${s.meta}/manifest.json`}`,
         expect: "the archive's manifest (what later steps restore)",
       },
+      {
+        kind: 'remote',
+        id: 'expected-sum',
+        host: to,
+        command: $`cat ${`${s.meta}/`}dokku.tar.*.sha256`,
+        only: damaged,
+      },
+      where.holder === 'controller'
+        ? { kind: 'local', id: 'actual-sum', command: actualSum, only: damaged }
+        : {
+            kind: 'remote',
+            id: 'actual-sum',
+            host: where.holder,
+            command: actualSum,
+            only: damaged,
+          },
       discard,
     );
     return actions;
@@ -359,10 +541,94 @@ function planned(rt: Runtime, id: 'live' | 'archive'): Compression[] {
   return rt.actions.filter((a) => a.id === id).map((a) => a.item as Compression);
 }
 
+/** The archive's name in its folder (archive-name), else its compression as planned. */
+async function archiveCompression(rt: Runtime, dir: string): Promise<Compression> {
+  const variants = planned(rt, 'archive');
+  if (rt.has('archive-name')) {
+    const name = (await rt.exec('archive-name', { 'archive-dir': dir })).stdout.trim();
+    const c = compressionOf(name);
+    if (!c) {
+      throw new StopError(`no dokku.tar.zst or dokku.tar.gz in the archive folder`, {
+        hint: rt.ctx.options.ageIdentity
+          ? 'With --identity, name the folder `ferry backup --fetch DIR --encrypt` wrote (it holds meta.tar.age and dokku.tar.zst.age).'
+          : 'Name the folder `ferry backup` wrote (it holds manifest.json and dokku.tar.zst); an encrypted copy (dokku.tar.zst.age) needs --identity FILE.',
+      });
+    }
+    return c;
+  }
+  if (variants.length === 1) return variants[0]!;
+  throw new InternalError('transfer: no archive stream planned');
+}
+
+/**
+ * Restore of an encrypted copy: before a byte leaves this machine, the
+ * ciphertexts must match their SHA256SUMS (a damaged file, named) and age
+ * must authenticate every chunk of both under the identity (a wrong key, or
+ * damage the sums cannot see). The streams after decrypt again, chunk by
+ * chunk authenticated: a file changed in between fails there, and its stage
+ * is discarded; extract runs only after verify-archive.
+ */
+async function authenticateEncrypted(rt: Runtime, dir: string, c: Compression): Promise<void> {
+  const to = rt.ctx.host!.name;
+  const identity = rt.ctx.options.ageIdentity!;
+  const nothing = `Nothing was sent to ${to}.`;
+  const sums = await rt.exec('ciphertext-sums', {}, { allowCodes: [0, 1] });
+  const failed = sums.stdout
+    .split('\n')
+    .map((l) => /^(.*): FAILED/.exec(l)?.[1])
+    .filter((f): f is string => f !== undefined);
+  if (sums.code !== 0 || failed.length > 0) {
+    throw new StopError(
+      `${failed.map((f) => `${dir}/${f}`).join(', ') || dir} is damaged: its sha256 is not the one in ${dir}/SHA256SUMS`,
+      {
+        hint: `${nothing} Restore from another copy (the archive on the host, HOST:PATH, or another fetch).`,
+      },
+    );
+  }
+  if (/^no SHA256SUMS/m.test(sums.stdout)) {
+    rt.task.warn(`${dir} has no SHA256SUMS: only age's authentication checks the files`);
+  }
+  for (const item of ['meta', c]) {
+    const name = item === 'meta' ? 'meta.tar.age' : `dokku.tar.${COMPRESSION[c].ext}.age`;
+    try {
+      await rt.exec('authenticate', {}, { item });
+    } catch (e) {
+      const said = e instanceof LocalError ? e.stderr : String(e);
+      if (e instanceof LocalError && e.code === 127) {
+        throw new StopError('age is not installed on this machine: it decrypts the copy here', {
+          hint: 'Install it (apt-get install age, brew install age), then run the restore again.',
+        });
+      }
+      if (/no identity matched any of the recipients/.test(said)) {
+        throw new StopError(
+          `${identity} cannot decrypt ${dir}/${name}: it is not a key the copy was encrypted to`,
+          {
+            hint: `${nothing} Give --identity the private key of one of the recipients the backup was encrypted to (backup.encrypt or --encrypt).`,
+          },
+        );
+      }
+      const why = said.split('\n').find((l) => l.startsWith('age: error:')) ?? said.trim();
+      throw new StopError(
+        `${dir}/${name} is damaged or was altered: age could not authenticate it (${why.replace(/^age: error: /, '')})`,
+        { hint: `${nothing} Restore from another copy.` },
+      );
+    }
+  }
+  rt.task.log(`${dir}: sums match and age authenticated every chunk under ${identity}`);
+}
+
 async function run(rt: Runtime) {
   const { params, options, host } = rt.ctx;
   const to = host!.name;
   const s = stagePaths(options.runId);
+  // Encrypted: judged here, before the stage exists or anything is sent.
+  let encrypted: Compression | undefined;
+  if (options.ageIdentity !== undefined && params.data === 'given') {
+    const dir = archiveSource(rt.ctx).dir;
+    const d = typeof dir === 'string' ? dir : '';
+    encrypted = await archiveCompression(rt, d);
+    await authenticateEncrypted(rt, d, encrypted);
+  }
   rt.task.hostState(to, `receiving into ${s.home} and ${s.lib}; nothing moved into place`);
   const live = params.data === 'live';
   const from = rt.ctx.roles[params.from]?.name;
@@ -376,20 +642,26 @@ async function run(rt: Runtime) {
     live && params.compression !== 'gzip' && from ? hasZstd(rt, from) : undefined,
   ]);
 
-  let compression: Compression;
+  let compression: LiveCodec;
   const vars: Record<string, string> = {};
+  let probed: number | undefined;
   if (live) {
-    if (params.compression === 'gzip') compression = 'gzip';
-    else {
+    if (params.compression === 'gzip' || params.compression === 'none') {
+      compression = params.compression;
+    } else {
       const [a, b] = [zstdThere === true, zstdHere === true];
-      if (a && b) compression = 'zstd';
-      else if (params.compression === 'zstd') {
+      if (params.compression !== 'auto' && !(a && b)) {
         throw new StopError(`zstd is missing on ${a ? to : from}`, {
-          hint: 'Install zstd there (apt-get install zstd), or set the transfer step\'s compression to "auto" or "gzip".',
+          hint: 'Install zstd there (apt-get install zstd), or set the transfer step\'s compression to "auto", "none" or "gzip".',
         });
-      } else {
-        compression = 'gzip';
-        rt.task.log(`zstd is missing on ${a ? to : from}: gzip -1 instead (slower)`);
+      }
+      if (params.compression !== 'auto') compression = params.compression;
+      else {
+        probed = parseProbe((await rt.stream('probe')).output);
+        compression = chooseCodec(probed, a && b);
+        rt.task.log(
+          `${Number.isFinite(probed) ? `the route carries ${formatBytes(probed)}/s` : 'the probe measured nothing'}: ${compression === 'none' ? 'no compression' : compression}${a && b ? '' : ` (zstd is missing on ${a ? to : from})`}`,
+        );
       }
     }
   } else {
@@ -404,23 +676,7 @@ async function run(rt: Runtime) {
       }
       vars['archive-dir'] = dir;
     }
-    const variants = planned(rt, 'archive');
-    if (rt.has('archive-name')) {
-      const name = (
-        await rt.exec('archive-name', { 'archive-dir': vars['archive-dir']! })
-      ).stdout.trim();
-      const c = compressionOf(name);
-      if (!c) {
-        throw new StopError(`no dokku.tar.zst or dokku.tar.gz in the archive folder`, {
-          hint: 'Name the folder `ferry backup` wrote (it holds manifest.json and dokku.tar.zst).',
-        });
-      }
-      compression = c;
-    } else if (variants.length === 1) {
-      compression = variants[0]!;
-    } else {
-      throw new InternalError('transfer: no archive stream planned');
-    }
+    compression = encrypted ?? (await archiveCompression(rt, vars['archive-dir']!));
     if (compression === 'zstd' && !(await hasZstd(rt, to))) {
       throw new StopError(`the archive is zstd-compressed and ${to} has no zstd`, {
         hint: `Install it there: apt-get install zstd`,
@@ -432,7 +688,12 @@ async function run(rt: Runtime) {
   const dir = { 'archive-dir': vars['archive-dir'] ?? '' };
   if (!live) await rt.stream('meta', dir);
   let manifest = knownManifest(rt);
-  const out: Record<string, Json> = { compression };
+  const out: Record<string, Json> = {
+    compression,
+    ...(probed !== undefined && Number.isFinite(probed)
+      ? { probeBytesPerSecond: Math.round(probed) }
+      : {}),
+  };
   if (!live) {
     try {
       manifest = parseManifest((await rt.exec('read-manifest')).stdout);
@@ -454,19 +715,80 @@ async function run(rt: Runtime) {
     const opts = { item: compression, ...(total ? { total } : {}) };
     r = live ? await rt.stream('live', {}, opts) : await rt.stream('archive', dir, opts);
   } catch (e) {
+    // Told by its cause (read before the stage goes: it holds the archive's own checksum).
+    const told = await causeOf(
+      rt,
+      e,
+      live || (compression !== 'zstd' && compression !== 'gzip')
+        ? undefined
+        : { ...dir, file: `dokku.tar.${COMPRESSION[compression].ext}` },
+    );
     // What arrived is unverified: it goes, so nothing of it lingers in the Dokku paths.
-    await rt.exec('discard-stage').catch(() => undefined);
-    rt.task.hostState(to, 'the transfer failed; its stage was discarded, nothing moved into place');
-    throw e;
+    const discarded = await rt.exec('discard-stage').then(
+      () => true,
+      () => false,
+    );
+    rt.task.hostState(
+      to,
+      discarded
+        ? 'the transfer failed; its stage was discarded, nothing moved into place'
+        : `the transfer failed; nothing moved into place; its stage (${s.home}, ${s.lib}) could not be removed: the next run's transfer replaces it`,
+    );
+    throw told;
   }
   rt.task.log(
-    `${formatBytes(r.bytes)} on the wire in ${r.seconds.toFixed(1)} s (${formatBytes(r.bytes / Math.max(r.seconds, 0.001))}/s, ${r.route})`,
+    `${formatBytes(r.bytes)} on the wire in ${r.seconds.toFixed(1)} s (${formatBytes(r.bytes / Math.max(r.seconds, 0.001))}/s, ${r.route})${r.why ? `; ${r.why}` : ''}`,
   );
   rt.task.hostState(
     to,
     `staged at ${s.home} and ${s.lib} (meta in ${s.meta}); nothing moved into place`,
   );
   return { ...out, route: r.route, bytes: r.bytes, seconds: r.seconds };
+}
+
+/**
+ * The failure of the stream, told by its cause when it has a known one: the
+ * target's disk full, or a damaged archive (with the file and both checksums).
+ */
+async function causeOf(
+  rt: Runtime,
+  e: unknown,
+  archive: { 'archive-dir': string; file: string } | undefined,
+): Promise<unknown> {
+  if (rt.task.signal.aborted) return e;
+  const to = rt.ctx.host!.name;
+  const s = stagePaths(rt.ctx.options.runId);
+  const text = errorText(e);
+  const full = knownCause(text);
+  if (full && /No space left on device|Disk quota exceeded/.test(full)) {
+    return new StopError(`${to} ran out of disk space while receiving into its stage: ${full}`, {
+      hint: `Free space on ${to} where the stage is written (${s.home}, ${s.lib}, ${s.dir}) or grow its disk, then run the same command with --resume. Nothing was moved into place.`,
+      cause: e,
+    });
+  }
+  const damage = damageOf(text);
+  if (damage && archive) {
+    const where = archiveSource(rt.ctx);
+    const hex = (r: Promise<{ stdout: string }>): Promise<string> =>
+      r.then(
+        (x) => /^[0-9a-f]{64}/.exec(x.stdout.trim())?.[0] ?? '(unknown)',
+        () => '(unknown)',
+      );
+    const [expected, actual] = await Promise.all([
+      hex(rt.exec('expected-sum', {}, { timeoutMs: 60_000 })),
+      hex(rt.exec('actual-sum', { 'archive-dir': archive['archive-dir'] }, { timeoutMs: 60_000 })),
+    ]);
+    const file = where.file ?? `${archive['archive-dir']}/${archive.file}`;
+    const on = where.holder === 'controller' ? 'here' : `on ${where.holder}`;
+    return new StopError(
+      `the archive ${file} (${on}) is damaged: it does not decompress (${damage}); its sha256 is ${actual}, its .sha256 file says ${expected}`,
+      {
+        hint: `Nothing was extracted on ${to}. Restore another copy of this archive (\`ferry backup\` keeps one on the host and, with --fetch, one here), or take a new backup.`,
+        cause: e,
+      },
+    );
+  }
+  return e;
 }
 
 export default transfer.runs(run);

@@ -12,7 +12,8 @@ import type { Host, Inventory } from '../inventory/index.js';
 import type { FromSchema } from '../schema/from-schema.js';
 import type { HostKey } from '../ssh/host-keys.js';
 import type { Command } from '../ssh/shell.js';
-import type { Manifest } from './manifest.js';
+import type { Manifest, Selection } from './manifest.js';
+import type { Renames } from './selection.js';
 
 /** JSON values (what step outputs and journal records hold). */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -29,7 +30,8 @@ export type ForEach =
   | 'proxy'
   | 'repo'
   | 'link'
-  | 'archive';
+  | 'archive'
+  | 'image';
 
 /** Fields every planned action has. */
 interface ActionBase {
@@ -131,7 +133,19 @@ export interface PlanOptions {
   leaveSourceRunning?: boolean;
   /** `ferry migrate --forward [--forward-ttl]`: the source forwards its web traffic to the target. */
   forward?: { ttlSeconds: number };
-  /** `ferry drill --domain-suffix`: the scratch host's app domains end in this instead. */
+  /** `--app`, `--exclude-app`, `--service`, `--exclude-service`: part of the source (see selection.ts). */
+  selection?: Selection;
+  /** `ferry restore --rename OLD=NEW`: names on the target. */
+  rename?: Renames;
+  /**
+   * `ferry backup --fetch DIR --encrypt R...`: the age recipients the fetched
+   * copy is encrypted to on the host (normalised); replaces the inventory's
+   * `backup.encrypt`.
+   */
+  encrypt?: string[];
+  /** `ferry restore ARCHIVE HOST --identity FILE`: the age identity file here (absolute) that decrypts ARCHIVE. */
+  ageIdentity?: string;
+  /** `ferry drill --domain-suffix`: the names a scratch host's apps answer under (`<app>.<suffix>`). */
   domainSuffix?: string;
 }
 
@@ -162,6 +176,11 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Which of several actions planned under one id (its `item`). */
   item?: string;
+  /**
+   * Stops the command when aborted (a sibling of a batch failed; see
+   * util/concurrency's inBatches). The step's own signal (^C) stops it anyway.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of {@link TaskRuntime.stream}. */
@@ -195,6 +214,8 @@ export interface StreamResult {
   seconds: number;
   /** What the receiving command printed on stdout (its tail). */
   output: string;
+  /** Why the route is not the one asked for (`auto` that fell back to the relay). */
+  why?: string;
 }
 
 /** The handle a running step uses to talk to the user and the report. */
@@ -273,8 +294,15 @@ export interface TaskPlan<P = unknown, A extends ActionSpec = ActionSpec> {
   roleParams: readonly string[];
   /** Every action id `plan` may give, with its holes. */
   actions: A;
+  /** Runs again on --resume although it finished (a check, a sweep): what it found may have changed. */
+  rerunOnResume?: boolean;
   /** The exact actions of one step; pure: no I/O, no clock. */
   plan(ctx: PlanContext<P>): PlannedAction[];
+  /**
+   * Why the step has nothing to do with these options (`ferry plan` shows it
+   * skipped, and the run skips it), or undefined. Pure, like `plan`.
+   */
+  skip?(ctx: PlanContext<P>): string | undefined;
 }
 
 /** A built-in task: its plan and its run. */
@@ -305,7 +333,9 @@ export function defineTask<const S extends object, const A extends ActionSpec>(d
   params: S;
   roleParams?: readonly string[];
   actions: A;
+  rerunOnResume?: boolean;
   plan(ctx: PlanContext<FromSchema<S>>): PlannedAction[];
+  skip?(ctx: PlanContext<FromSchema<S>>): string | undefined;
 }): PlanBuilder<FromSchema<S>, A> {
   const plan: TaskPlan<FromSchema<S>, A> = { roleParams: [], ...def };
   return { ...plan, runs: (run, more) => ({ ...plan, run, ...more }) };

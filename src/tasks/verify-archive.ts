@@ -126,10 +126,14 @@ async function run(rt: RuntimeOf<typeof verifyArchive>) {
   if (!SHA256.test(received) || !SHA256.test(sent) || sent !== received) {
     await rt.exec('discard-stage');
     rt.task.hostState(to, 'checksum mismatch: the stage was discarded; nothing moved into place');
+    const from = rt.ctx.roles[rt.ctx.params.from]?.name ?? 'this machine';
+    const archive = rt.ctx.options.archive?.path;
     throw new StopError(
-      `checksum mismatch: sent ${sent || '(none)'}, received ${received || '(none)'}`,
+      rt.ctx.params.data === 'live'
+        ? `checksum mismatch: ${from} sent sha256 ${sent || '(none)'}, ${to} received ${received || '(none)'}`
+        : `the archive${archive ? ` ${archive}` : ''} is damaged: its .sha256 file says ${sent || '(none)'}, the bytes that arrived hash to ${received || '(none)'}`,
       {
-        hint: 'The data changed on the way or the transfer was cut short. Nothing was moved into place; run the command again (--resume re-runs from here, a new run copies again).',
+        hint: 'The data changed on the way or on disk, or the transfer was cut short. Nothing was moved into place; run the command again (--resume re-runs from here, a new run copies again), or restore another copy of the archive.',
       },
     );
   }

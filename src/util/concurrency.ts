@@ -1,4 +1,4 @@
-/** Bounded concurrency: a counting semaphore and a batched map that stops at the first failure. */
+/** Bounded concurrency: a counting semaphore and a batched map that cancels at the first failure. */
 
 /** A counting semaphore: channels on one SSH connection are limited by the server. */
 export class Slots {
@@ -20,34 +20,78 @@ export class Slots {
   }
 }
 
+/** Options of {@link inBatches}. */
+export interface BatchOptions {
+  /** Aborts the whole batch from outside (a ^C): no new item starts, running ones are told. */
+  signal?: AbortSignal;
+  /**
+   * How long to wait, after the first failure, for the items still running to
+   * end once told to stop (default 2000 ms). One that ignores its signal is
+   * left behind after that: the caller must not hang on it.
+   */
+  settleMs?: number;
+}
+
 /**
  * Maps `items` through `fn`, at most `n` at a time, keeping their order. The
- * first failure stops the batch: no worker starts another item after it, and
- * the call rejects only once every item already started has settled, so
- * nothing is left running behind the caller's back (a failed step must not
- * leave a worker that reopens a connection after the pool closed).
+ * first failure cancels the rest: no worker starts another item, and the
+ * signal each running item was given is aborted (their remote commands are
+ * killed), so a failed step neither waits on a sibling that hangs nor leaves
+ * one running that reopens a connection after the pool closed. The call
+ * rejects with that first failure once the running items have ended, or
+ * after `settleMs` at the latest.
  */
 export async function inBatches<T, R>(
   items: readonly T[],
   n: number,
-  fn: (item: T) => Promise<R>,
+  fn: (item: T, signal: AbortSignal) => Promise<R>,
+  opts: BatchOptions = {},
 ): Promise<R[]> {
   const out: R[] = new Array(items.length);
+  const cancel = new AbortController();
+  const outer = opts.signal;
+  const fromOutside = (): void => cancel.abort(outer?.reason);
+  if (outer?.aborted) fromOutside();
+  else outer?.addEventListener('abort', fromOutside, { once: true });
   let next = 0;
   let failed = false;
   let first: unknown;
+  let onFailure: () => void = () => {};
+  const failure = new Promise<void>((resolve) => {
+    onFailure = resolve;
+  });
   const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
+    while (!failed && !cancel.signal.aborted && next < items.length) {
       const i = next++;
       try {
-        out[i] = await fn(items[i]!);
+        out[i] = await fn(items[i]!, cancel.signal);
       } catch (e) {
-        if (!failed) first = e;
-        failed = true;
+        if (!failed) {
+          first = e;
+          failed = true;
+          cancel.abort(e);
+          onFailure();
+        }
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  if (failed) throw first;
-  return out;
+  try {
+    const all = Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+    await Promise.race([all, failure]);
+    if (failed) {
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, opts.settleMs ?? 2000);
+      });
+      await Promise.race([all, bound]);
+      clearTimeout(timer);
+      throw first;
+    }
+    await all;
+    // Stopped from outside before every item ran: there is no whole answer.
+    if (next < items.length) throw outer?.reason ?? new Error('cancelled');
+    return out;
+  } finally {
+    outer?.removeEventListener('abort', fromOutside);
+  }
 }

@@ -143,7 +143,12 @@ function sha256File(path: string): Promise<string> {
   });
 }
 
-const METHOD = { 'git-push': 'git', 'git:from-image': 'image', 'git:from-archive': 'archive' };
+const METHOD = {
+  'git-push': 'git',
+  'git:from-image': 'image',
+  'git:load-image': 'image',
+  'git:from-archive': 'archive',
+};
 
 labTest(
   'ferry backup --fetch: 0600 archive, manifest, exports, a checked copy here; source unchanged',
@@ -254,8 +259,9 @@ labTest(
     t.is(await sha256File(join(here, 'dokku.tar.zst')), sumLine);
     t.deepEqual((await readdir(join(here, 'exports'))).sort(), [
       'SHA256SUMS',
-      'postgres-analytics.dump',
-      'postgres-notes-db.dump',
+      `mysql-${SEEDED.datastores.mysql.name}.dump`,
+      ...SEEDED.services.map((s) => `postgres-${s.name}.dump`).sort(),
+      `redis-${SEEDED.datastores.redis.name}.dump`,
     ]);
     for (const line of (await readFile(join(here, 'exports', 'SHA256SUMS'), 'utf8'))
       .trim()
@@ -271,9 +277,13 @@ labTest(
   'a deploy lock on the source makes ferry backup refuse with exit 1, changing nothing',
   async (t) => {
     const { old } = await setup();
-    // What a running deploy leaves (0.38: the build id), not `apps:lock`'s empty file.
+    // What a running deploy holds (0.38: the build id, under flock), not `apps:lock`'s empty file.
     const lock = '/var/lib/dokku/data/apps/notes/.deploy.lock';
-    await old.must(`printf '01kxyzlockbuild\\n' > ${lock} && chown dokku:dokku ${lock}`);
+    const holder = (
+      await old.must(
+        `printf '01kxyzlockbuild\\n' > ${lock} && chown dokku:dokku ${lock} && { setsid flock -x ${lock} sleep 600 </dev/null >/dev/null 2>&1 & echo $!; }`,
+      )
+    ).trim();
     try {
       const before = await old.must(listing('before-refusal'));
       const folders = await runFolders(old);
@@ -285,7 +295,7 @@ labTest(
       await unchanged(t, old, 'before-refusal', before);
       t.deepEqual(await runFolders(old), folders);
     } finally {
-      await old.must(`rm -f ${lock}`);
+      await old.must(`kill -- -${holder} 2>/dev/null; rm -f ${lock}`);
     }
   },
 );

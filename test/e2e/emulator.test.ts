@@ -208,7 +208,8 @@ labTest(
     t.is(copy.code, 0, copy.stderr);
     // the engine did not travel: containers are missing, the app is not running
     const status = await neu.must('dokku ps:report hello --status-web.1');
-    t.is(status, 'missing\n');
+    // ps/report.go addStatusFlags: "missing (CID: <first 11 of the id>)"
+    t.regex(status, /^missing \(CID: [0-9a-f]{11}\)\n$/);
     // git-pushed apps rebuild fine
     const hello = await neu.exec('dokku ps:rebuild hello');
     t.is(hello.code, 0, hello.stdout);

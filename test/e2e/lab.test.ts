@@ -102,14 +102,63 @@ labTest('root logs in over SSH with the lab key and known_hosts only', async (t)
   const r = await ssh('root', lab().host('one'), 'true', empty);
   t.not(r.code, 0);
   t.regex(r.stderr, /Host key verification failed|No ED25519 host key is known/);
-  // Root's keys are the instance's own file, not the shared /root/.ssh.
   const cfg = await fsp.readFile(path.join(lab().host('one').dir, 'sshd_config'), 'utf8');
-  t.regex(
-    cfg,
-    new RegExp(`Match User root\\n\\s+AuthorizedKeysFile ${lab().dir}/root_authorized_keys`),
-  );
   t.notRegex(cfg, /Subsystem/);
 });
+
+labTest('each host has its own authorized keys for root, as real servers have', async (t) => {
+  const [one, two] = [lab().host('one'), lab().host('two')];
+  const dir = await fsp.mkdtemp(path.join(lab().dir, 'other-key-'));
+  try {
+    const key = path.join(dir, 'id');
+    const made = await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    t.is(made.code, 0, made.stderr);
+    const pub = await fsp.readFile(`${key}.pub`, 'utf8');
+    // Added to one's /root/.ssh/authorized_keys only: one lets it in, two does not.
+    await one.must('cat >> /root/.ssh/authorized_keys', { input: pub });
+    t.is((await one.must('stat -c %a /root/.ssh /root/.ssh/authorized_keys')).trim(), '700\n600');
+    const login = (h: LabHost) => {
+      const [file, ...args] = lab().sshArgv(h, 'root', 'hostname');
+      args[args.indexOf(lab().keyPath)] = key;
+      return run(file as string, args);
+    };
+    t.is((await login(one)).stdout, 'one\n');
+    const refused = await login(two);
+    t.not(refused.code, 0);
+    t.regex(refused.stderr, /Permission denied/);
+    t.false((await two.must('cat /root/.ssh/authorized_keys')).includes(pub.trim()));
+  } finally {
+    await one.exec(
+      `grep -v -F -- "$(cat)" /root/.ssh/authorized_keys > /tmp/ak; cat /tmp/ak > /root/.ssh/authorized_keys`,
+      {
+        input: (await fsp.readFile(path.join(dir, 'id.pub'), 'utf8').catch(() => 'none')).trim(),
+      },
+    );
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+labTest(
+  'a host stopped like a power cut starts again with its files, address and sshd',
+  async (t) => {
+    const two = lab().host('two');
+    await two.must(
+      'echo kept > /var/lib/dokku/lab-restart-probe && { setsid sleep 6000 </dev/null >/dev/null 2>&1 & }',
+    );
+    t.is((await two.must('pgrep -xf "sleep 6000" | wc -l')).trim(), '1');
+    await lab().stopHost('two');
+    t.false(two.running());
+    await t.throwsAsync(two.exec('true'), { message: /not running/ });
+    const r = await ssh('root', two, 'true');
+    t.not(r.code, 0, 'nothing answers while it is down');
+    const again = await lab().startHost('two');
+    t.not(again.pid, two.pid);
+    t.is(lab().host('two'), again);
+    t.is((await again.must('cat /var/lib/dokku/lab-restart-probe')).trim(), 'kept');
+    t.is((await again.must('pgrep -xf "sleep 6000" | wc -l')).trim(), '0', 'no process survived');
+    t.is((await ssh('root', again, 'hostname')).stdout, 'two\n');
+  },
+);
 
 labTest('the dokku user only gets the sshcommand forced command', async (t) => {
   const three = lab().host('three');

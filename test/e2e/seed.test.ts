@@ -84,7 +84,7 @@ labTest('seed builds the installation, and every app answers through port 80', a
     const expected =
       a.deployedBy === 'git-push'
         ? 'git-push'
-        : a.deployedBy === 'git:from-image'
+        : a.deployedBy === 'git:from-image' || a.deployedBy === 'git:load-image'
           ? 'docker-image'
           : 'tar';
     t.is(src, expected, a.name);

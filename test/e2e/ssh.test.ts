@@ -13,6 +13,7 @@ import { HostKeyError, RemoteError } from '../../src/errors.js';
 import { authorizedKeysFileScript, canReach, direct } from '../../src/ssh/direct.js';
 import { nativeCryptoAvailable } from '../../src/ssh/native.js';
 import { Connections } from '../../src/ssh/pool.js';
+import { parseSweep, sweepPullDirsCommand, sweepPullKeysCommand } from '../../src/ssh/pull-key.js';
 import { relay } from '../../src/ssh/relay.js';
 import { connectionsOpened, Remote } from '../../src/ssh/remote.js';
 import { $, bashC, Command } from '../../src/ssh/shell.js';
@@ -350,11 +351,15 @@ labTest(
   'direct: the target pulls from the source and no key line is left behind, also on failure',
   async (t) => {
     const p = pool();
-    const akFile = join(lab().dir, 'root_authorized_keys');
+    // Root's own authorized keys on the source, as on a real server (the lab gives each host its own).
+    const akFile = lab().host('src').pathOnController('/root/.ssh/authorized_keys');
     try {
       const [src, dst] = [await p.get('src'), await p.get('dst')];
-      // The lab keeps root's keys in a per-instance file: the lookup must find it through sshd -T.
-      t.is((await src.run(authorizedKeysFileScript('root'))).stdout.trim(), akFile);
+      // Found through the running sshd's own config (sshd -T).
+      t.is(
+        (await src.run(authorizedKeysFileScript('root'))).stdout.trim(),
+        '/root/.ssh/authorized_keys',
+      );
       // (10 s rather than the default 3: lab hosts share two busy cores)
       t.true(await canReach(dst, src, 10));
       t.false(await canReach(dst, { address: src.host.address, port: 2 }));
@@ -450,3 +455,141 @@ function readOrEmpty(path: string): string {
     return '';
   }
 }
+
+labTest(
+  'a closed pool opens nothing: get and fresh refuse, a connect under way closes itself',
+  async (t) => {
+    const p = pool();
+    const src = await p.get('src');
+    const connecting = p.get('dst');
+    await p.closeAll();
+    t.false(src.connected);
+    await t.throwsAsync(p.get('src'), { message: /the run is over/ });
+    await t.throwsAsync(p.fresh('src'), { message: /the run is over/ });
+    // The connect that was under way completes, then closes itself instead of lingering.
+    await t.throwsAsync(connecting, { message: /the run is over/ });
+    const established = async (name: string) =>
+      (
+        await lab()
+          .host(name)
+          .must(
+            `sleep 0.3; ss -Htn state established '( sport = :22 )' | grep -c ${lab().controllerAddress} || true`,
+          )
+      ).trim();
+    t.is(await established('dst'), '0', 'no connection to dst is left open');
+    t.is(await established('src'), '0');
+  },
+);
+
+labTest(
+  "direct: with the source's connection gone, the key is removed over a new one; without one, what is left is said",
+  async (t) => {
+    const akFile = lab().host('src').pathOnController('/root/.ssh/authorized_keys');
+    const keysBefore = await readFile(akFile, 'utf8');
+    for (const withReconnect of [true, false]) {
+      const p = pool();
+      const left: string[] = [];
+      try {
+        const [src, dst] = [await p.get('src'), await p.get('dst')];
+        // The controller's connection to the source drops once bytes flow; the pull itself
+        // (dst to src) goes on and completes.
+        const r = await direct(src, sh('head -c 30000000 /dev/zero'), dst, sh('sleep 1; wc -c'), {
+          onProgress: (n) => {
+            if (n > 0 && src.connected) src.close();
+          },
+          ...(withReconnect ? { reconnect: (h: string) => p.fresh(h) } : {}),
+          onLeftover: (s) => left.push(s),
+          cleanupMs: 3000,
+        }).catch((e: unknown) => e);
+        t.false(src.connected);
+        if (withReconnect) {
+          t.false(r instanceof Error, String(r));
+          t.deepEqual(left, []);
+          t.is(
+            await readFile(akFile, 'utf8'),
+            keysBefore,
+            'the key line went over a new connection',
+          );
+          t.is(p.opened, 3);
+        } else {
+          t.true(r instanceof Error, 'a key left behind fails the transfer');
+          t.is(left.length, 1);
+          t.regex(left[0] ?? '', /removing the pull key ferry-direct-[0-9a-f]{16} from src failed/);
+          t.regex(left[0] ?? '', /next ferry run on these hosts sweeps it/);
+          t.regex(await readFile(akFile, 'utf8'), /ferry-direct-/);
+        }
+        t.is((await dst.run(TEMP_DIRS)).stdout.trim(), '0');
+      } finally {
+        await p.closeAll();
+      }
+    }
+    // What the second round left, the sweep takes (the line is fresh: its temp dir's
+    // marker is not known any more, so the age rule is what would take it; here, by marker).
+    const marker = /ferry-direct-[0-9a-f]{16}/.exec(await readFile(akFile, 'utf8'))?.[0] ?? '';
+    const p = pool();
+    try {
+      const src = await p.get('src');
+      const out = await src.run(sweepPullKeysCommand('root'), { stdin: `${marker}\n` });
+      t.deepEqual(parseSweep(out.stdout).keys, [{ file: '/root/.ssh/authorized_keys', marker }]);
+      t.is(await readFile(akFile, 'utf8'), keysBefore);
+    } finally {
+      await p.closeAll();
+    }
+  },
+);
+
+labTest('sweep: stale pull dirs and key lines go, those of a running pull stay', async (t) => {
+  const dst = lab().host('dst');
+  const src = lab().host('src');
+  const akFile = src.pathOnController('/root/.ssh/authorized_keys');
+  const keysBefore = await readFile(akFile, 'utf8');
+  const m = (n: number) => `ferry-direct-${String(n).repeat(16)}`;
+  // On dst: a pull whose process is gone (1), one still running (2), one being set up (3: no
+  // pid yet, young), one whose set-up died long ago (4: no pid, old).
+  await dst.must(`set -e
+mk() { d=/tmp/ferry-direct.test$1; mkdir -p -m 700 $d; echo "ssh-ed25519 AAAA ${'$'}2" > $d/id.pub; }
+mk 1 ${m(1)}; echo "999999 1" > /tmp/ferry-direct.test1/pid
+mk 2 ${m(2)}; setsid sleep 300 </dev/null >/dev/null 2>&1 & p=$!; sleep 0.1
+read -r _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ st _ </proc/$p/stat; echo "$p $st" > /tmp/ferry-direct.test2/pid
+mk 3 ${m(3)}
+mk 4 ${m(4)}; touch -d '-10 minutes' /tmp/ferry-direct.test4
+mkfifo -m 600 /tmp/ferry-sum.test5; touch -d '-10 minutes' /tmp/ferry-sum.test5`);
+  // On src: key lines of pulls 1 and 2 added now, one added an hour ago (5), and the user's own.
+  const exp = (d: string) => src.must(`date -d '+12 hours ${d}' +%Y%m%d%H%M`).then((s) => s.trim());
+  const now = await exp('');
+  const hourAgo = await exp('-1 hour');
+  const line = (e: string, marker: string) =>
+    `restrict,command="x",expiry-time="${e}" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake ${marker}\n`;
+  await writeFile(
+    akFile,
+    `${keysBefore}${line(now, m(1))}${line(now, m(2))}${line(hourAgo, m(5))}ssh-ed25519 AAAAmine me@laptop\n`,
+  );
+  const p = pool();
+  try {
+    const [s, d] = [await p.get('src'), await p.get('dst')];
+    const dirs = parseSweep((await d.run(sweepPullDirsCommand())).stdout);
+    t.deepEqual(dirs.dirs.map((x) => x.marker).sort(), [m(1), m(4)]);
+    t.deepEqual(dirs.live.sort(), ['/tmp/ferry-direct.test2', '/tmp/ferry-direct.test3']);
+    t.deepEqual(dirs.fifos, ['/tmp/ferry-sum.test5']);
+    const stdin = dirs.dirs.map((x) => `${x.marker}\n`).join('');
+    const keys = parseSweep((await s.run(sweepPullKeysCommand('root'), { stdin })).stdout);
+    t.deepEqual(keys.keys.map((x) => x.marker).sort(), [m(1), m(5)]);
+    t.is(
+      await readFile(akFile, 'utf8'),
+      `${keysBefore}${line(now, m(2))}ssh-ed25519 AAAAmine me@laptop\n`,
+      'the running pull keeps its line (it may not have logged in yet), every other line stays',
+    );
+    t.is(
+      (
+        await d.run(
+          sh('{ ls -d /tmp/ferry-direct.* /tmp/ferry-sum.* 2>/dev/null || true; } | sort'),
+        )
+      ).stdout,
+      '/tmp/ferry-direct.test2\n/tmp/ferry-direct.test3\n',
+    );
+  } finally {
+    await p.closeAll();
+    await dst.exec('pkill -x -f "sleep 300"; rm -rf /tmp/ferry-direct.test* /tmp/ferry-sum.test*');
+    await writeFile(akFile, keysBefore);
+  }
+});

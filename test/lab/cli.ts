@@ -7,6 +7,7 @@
  *   status                       list running instances and their hosts
  *   seed HOST                    put the sample apps and services on HOST
  *   exec HOST -- CMD...          run CMD as root inside HOST (no SSH)
+ *   dokku-tests [FILE...]        run Dokku's own bats unit tests against the emulator
  *
  * Every command takes `--instance NAME` (default `default`).
  */
@@ -20,7 +21,11 @@ const USAGE = `usage: npm run lab -- <command> [--instance NAME]
   down                               stop the lab and remove what it made
   status                             list running lab instances
   seed HOST                          seed HOST with the sample apps and services
-  exec HOST -- CMD...                run CMD as root inside HOST (no SSH)`;
+  exec HOST -- CMD...                run CMD as root inside HOST (no SSH)
+  shape HOST RATE|off                shape HOST's outgoing link (tc tbf, e.g. 100mbit), or not
+
+  dokku-tests [--release X] [--dokku-src DIR] [--keep] [FILE...]
+                                     run Dokku's bats unit tests (tests/unit) in a lab host`;
 
 async function main(argv: string[]): Promise<number> {
   let instance = 'default';
@@ -62,6 +67,16 @@ async function main(argv: string[]): Promise<number> {
       return seed(instance, args);
     case 'exec':
       return exec(instance, args);
+    case 'shape': {
+      const [name, rate] = args;
+      if (!name || !rate) throw new LabError('usage: shape HOST RATE|off');
+      const lab = await Lab.open(instance);
+      await lab.host(name).shape(rate === 'off' ? undefined : rate);
+      console.log(`${name}: ${rate === 'off' ? 'not shaped' : `outgoing link shaped to ${rate}`}`);
+      return 0;
+    }
+    case 'dokku-tests':
+      return dokkuTests(instance === 'default' ? 'dokku-tests' : instance, args);
     default:
       console.error(cmd ? `unknown command: ${cmd}\n${USAGE}` : USAGE);
       return 2;
@@ -155,6 +170,33 @@ async function exec(instance: string, args: string[]): Promise<number> {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
+}
+
+/** Runs Dokku's own unit tests against the emulator (test/lab/dokku-tests.ts). */
+async function dokkuTests(instance: string, args: string[]): Promise<number> {
+  const files: string[] = [];
+  let release: string | undefined;
+  let dokkuSrc: string | undefined;
+  let keep = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === '--release') release = args[++i];
+    else if (a === '--dokku-src') dokkuSrc = args[++i];
+    else if (a === '--keep') keep = true;
+    else files.push(a.replace(/\.bats$/, ''));
+  }
+  const { formatDokkuTests, runDokkuTests } = await import('./dokku-tests.js');
+  const r = await runDokkuTests({
+    instance,
+    files,
+    keep,
+    ...(release === undefined ? {} : { release }),
+    ...(dokkuSrc === undefined ? {} : { dokkuSrc }),
+    log: (l) => console.error(l),
+  });
+  console.log(formatDokkuTests(r));
+  if (r.skipped) return 0;
+  return r.files.some((f) => (f.summary?.fail ?? 0) > 0) ? 1 : 0;
 }
 
 function ms(t0: number): string {

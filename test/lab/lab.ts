@@ -48,9 +48,13 @@ export const LAB_PACKAGES = [
   'memcached',
   'git',
   'zstd',
+  // encrypts fetched copies on the source and decrypts them here (backup --encrypt, restore --identity)
+  'age',
   'rsync',
   'iproute2',
   'curl',
+  // crontab(1) for the dokku user's crontab (Dokku's cron plugin writes it); no cron daemon runs.
+  'cron',
 ] as const;
 
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
@@ -75,6 +79,8 @@ const HOST_DATA = [
   ['ferry', '/var/lib/dokku-ferry'],
   // A host's cron entries (a datastore's backup-schedule writes one here) are its own.
   ['cron', '/etc/cron.d'],
+  // And its users' crontabs (the dokku user's: app.json cron tasks, certificate renewals).
+  ['crontabs', '/var/spool/cron/crontabs'],
 ] as const;
 
 /** One host to bring up. */
@@ -104,6 +110,13 @@ export interface LabUpOptions {
    * made the same copy take 9 to 16 s; in memory it takes 5.6 to 6.6 s.
    */
   memory?: boolean;
+  /**
+   * A host that is the only way to the others: every other host's sshd
+   * refuses connections (TCP reset, by nftables in the host's own network
+   * namespace) from anywhere but this host's address. The controller and
+   * the other hosts then reach them only through it (ProxyJump).
+   */
+  bastion?: string;
 }
 
 /** What state.json records about one host. */
@@ -205,6 +218,22 @@ export class LabHost {
         `lab host ${this.name} is not running (its init, PID ${this.pid}, is gone)`,
       );
     return execInHost(this.pid, cmd, opts);
+  }
+
+  /**
+   * Shapes the host's outgoing link (eth0) to `rate` (tc's units: `100mbit`),
+   * a token bucket (netem does not work in these namespaces; tbf does), as a
+   * WAN would; `undefined` removes the shaping.
+   */
+  async shape(rate: string | undefined): Promise<void> {
+    if (rate === undefined) {
+      await this.must('tc qdisc del dev eth0 root 2>/dev/null || true');
+      return;
+    }
+    if (!/^\d+(\.\d+)?([kmg]?bit|[kmg]?bps)$/.test(rate))
+      throw new LabError(`a link rate is like 100mbit, got ${rate}`);
+    // A burst of 1 ms at the rate (at least 64 KiB) and packets queued up to 50 ms: a WAN's router.
+    await this.must(`tc qdisc replace dev eth0 root tbf rate ${rate} burst 256kb latency 50ms`);
   }
 
   /** Whether the host's init still runs (same PID and start time as recorded). */
@@ -313,6 +342,48 @@ export class Lab {
     return h;
   }
 
+  /**
+   * Stops host `name` as a power cut would: its init is killed, and with it
+   * every process of the host at once (sshd, its sessions, datastores, apps).
+   * Its folders stay, as a disk does. {@link startHost} brings it back.
+   */
+  async stopHost(name: string): Promise<void> {
+    const h = this.stateOf(name);
+    if (h.pid > 0 && pidStart(h.pid) === h.pidStart) {
+      // SIGKILL to a PID namespace's init kills every process in that namespace.
+      process.kill(h.pid, 'SIGKILL');
+      for (let i = 0; i < 500 && pidStart(h.pid) === h.pidStart; i++) await sleep(10);
+    }
+    h.pid = 0;
+    h.pidStart = '';
+    await writeState(this.state);
+  }
+
+  /**
+   * Boots a stopped host again: a new init, then sshd and the proxy (not the
+   * emulator's install: the host is installed). Nothing else comes back by
+   * itself (the emulator has no restart policy for datastores and apps).
+   * Returns the host's new {@link LabHost}; `host(name)` answers it from now on.
+   */
+  async startHost(name: string): Promise<LabHost> {
+    const h = this.stateOf(name);
+    const old = this.host(name);
+    await fsp.rm(path.join(h.dir, 'ready'), { force: true });
+    await startInit(h);
+    await writeState(this.state);
+    const fresh = new LabHost(h, old.hostKeyFingerprint);
+    this.hosts[this.hosts.indexOf(old)] = fresh;
+    const emulatorBuilt = fs.existsSync(path.join(this.state.emulator ?? EMULATOR_DIR, 'main.js'));
+    await startServices(fresh, emulatorBuilt, { install: false });
+    return fresh;
+  }
+
+  private stateOf(name: string): HostState {
+    const h = this.state.hosts.find((x) => x.name === name);
+    if (!h) throw new LabError(`lab ${this.instance} has no host ${name}`);
+    return h;
+  }
+
   /** Stops this lab and removes everything it made (see {@link Lab.down}). */
   down(): Promise<void> {
     return Lab.down(this.instance);
@@ -341,7 +412,8 @@ export class Lab {
     // Under the lock: shared set-up, and a state.json that counts this instance
     // as running before a parallel `down` of another one can remove the emulator.
     const state = await withLock(async (): Promise<LabState> => {
-      await ensurePackages(log);
+      // nft for the bastion's firewall, only when a lab has one.
+      await ensurePackages(log, opts.bastion ? ['nftables'] : []);
       assertTools();
       await ensureUsers();
       const emulator = await installEmulator(log);
@@ -385,7 +457,6 @@ export class Lab {
       const key = await ensureKey(idir, instance);
       const ids = await dokkuIds();
       await assertSubnetFree(state.subnet);
-      await fsp.writeFile(path.join(idir, 'root_authorized_keys'), key.pub, { mode: 0o600 });
       const fingerprints = await Promise.all(
         state.hosts.map((h) => prepareHost(state, h, key, pg, ids)),
       );
@@ -405,6 +476,13 @@ export class Lab {
         );
       await Promise.all(hosts.map((h) => startServices(h, emulatorBuilt)));
       phase(emulatorBuilt ? 'lab-install, sshd, proxy' : 'sshd');
+      if (opts.bastion !== undefined) {
+        const bastion = hosts.find((h) => h.name === opts.bastion);
+        if (!bastion)
+          throw new LabError(`the bastion ${opts.bastion} is not one of the lab's hosts`);
+        await Promise.all(hosts.filter((h) => h !== bastion).map((h) => onlyThrough(h, bastion)));
+        phase('firewall');
+      }
       await writeClientFiles(state, hosts, key);
       log(`up ${instance}: ${phases.join(', ')} (cumulative)`);
       const lab = new Lab(state, hosts);
@@ -563,7 +641,7 @@ async function runningInstances(): Promise<string[]> {
 }
 
 async function mkdirRootOnly(dir: string): Promise<void> {
-  // sshd's StrictModes wants root_authorized_keys' parents root-owned and not group/world writable.
+  // Root-owned and not group/world writable: sshd's StrictModes checks the parents of the key files.
   await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
   await fsp.chmod(dir, 0o755);
   await fsp.chown(dir, 0, 0);
@@ -603,12 +681,16 @@ async function withLock<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function ensurePackages(log: (l: string) => void): Promise<void> {
+async function ensurePackages(
+  log: (l: string) => void,
+  extra: readonly string[] = [],
+): Promise<void> {
+  const wanted = [...LAB_PACKAGES, ...extra];
   const r = await run('dpkg-query', [
     '-W',
     // dpkg-query's own format fields, not a template.
     `-f=\${Package} \${db:Status-Status}\n`,
-    ...LAB_PACKAGES,
+    ...wanted,
   ]).catch(() => undefined);
   if (!r)
     throw new LabError(
@@ -620,7 +702,7 @@ async function ensurePackages(log: (l: string) => void): Promise<void> {
       .filter((l) => l.endsWith(' installed'))
       .map((l) => l.split(' ')[0]),
   );
-  const missing = LAB_PACKAGES.filter((p) => !installed.has(p));
+  const missing = wanted.filter((p) => !installed.has(p));
   if (missing.length === 0) return;
   log(`installing ${missing.join(', ')} (apt-get)`);
   // Keep the packages' services (sshd on *:22, the stock PostgreSQL cluster) from starting on the controller.
@@ -928,6 +1010,15 @@ async function fingerprint(pubFile: string): Promise<string> {
   return fp;
 }
 
+/** The gid of Debian's `crontab` group (root's when the cron package is not there yet). */
+function crontabGid(): number {
+  const line = fs
+    .readFileSync('/etc/group', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('crontab:'));
+  return Number(line?.split(':')[2] ?? 0) || 0;
+}
+
 async function removeHostData(dir: string): Promise<void> {
   for (const [sub] of HOST_DATA)
     await fsp.rm(path.join(dir, sub), { recursive: true, force: true });
@@ -951,8 +1042,16 @@ async function prepareHost(
   await fsp.mkdir(d('tmp'));
   await fsp.chmod(d('tmp'), 0o1777);
   await fsp.mkdir(d('root'), { mode: 0o700 });
+  // Root's keys are this host's own file, in its own /root, as on a real server: a key
+  // added to one host (ferry's pull key) is not accepted by the others.
+  await fsp.mkdir(path.join(d('root'), '.ssh'), { mode: 0o700 });
+  await fsp.writeFile(path.join(d('root'), '.ssh', 'authorized_keys'), key.pub, { mode: 0o600 });
   await fsp.mkdir(d('ferry'), { mode: 0o755 });
   await fsp.mkdir(d('cron'), { mode: 0o755 });
+  // crontab(1) is setgid crontab and wants its spool as Debian makes it: root:crontab 1730.
+  await fsp.mkdir(d('crontabs'));
+  await fsp.chmod(d('crontabs'), 0o1730);
+  await fsp.chown(d('crontabs'), 0, crontabGid());
   await fsp.chmod(d('home-dokku'), 0o755);
   await fsp.chmod(d('lib-dokku'), 0o755);
   await fsp.chown(d('home-dokku'), ids.uid, ids.gid);
@@ -1004,9 +1103,6 @@ async function prepareHost(
     'MaxSessions 64',
     'MaxStartups 64:30:256',
     'AuthorizedKeysFile .ssh/authorized_keys',
-    // /root/.ssh is shared by every host and the controller: root's keys are the instance's own file.
-    'Match User root',
-    `    AuthorizedKeysFile ${path.join(instanceDir(state.instance), 'root_authorized_keys')}`,
     '',
   ].join('\n');
   await fsp.writeFile(d('sshd_config'), config, { mode: 0o600 });
@@ -1023,7 +1119,8 @@ set -u
 H=$1 NAME=$2 ADDR=$3
 fail() { echo "lab init \${NAME}: $*" >&2; exit 1; }
 ip link set lo up || fail "lo up failed"
-ip addr add "$ADDR/24" dev eth0 && ip link set eth0 up || fail "eth0 setup failed"
+# replace, not add: a restarted host finds its address still on eth0 (the netns outlives init)
+ip addr replace "$ADDR/24" dev eth0 && ip link set eth0 up || fail "eth0 setup failed"
 # Only the bridge's IPv4 subnet: no IPv6 link-local traffic either.
 for f in /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo 1 >"$f"; done 2>/dev/null
 # This mount namespace copied the /run/netns mounts of every lab netns that
@@ -1036,6 +1133,7 @@ mount --bind "$H/docker" /var/lib/docker || fail "bind mount /var/lib/docker fai
 mount --bind "$H/root" /root || fail "bind mount /root failed"
 mount --bind "$H/ferry" /var/lib/dokku-ferry || fail "bind mount /var/lib/dokku-ferry failed"
 mount --bind "$H/cron" /etc/cron.d || fail "bind mount /etc/cron.d failed"
+mount --bind "$H/crontabs" /var/spool/cron/crontabs || fail "bind mount /var/spool/cron/crontabs failed"
 # The instance's own registry (HOST_DIR is <instance>/hosts/<name>).
 mount --bind "$H/../../registry" ${REGISTRY_DIR} || fail "bind mount of the registry failed"
 # The host's docker is the lab engine's CLI, not the controller's client.
@@ -1150,10 +1248,15 @@ function pidStart(pid: number): string | undefined {
   }
 }
 
-/** Runs `dokku --lab-install`, then sshd and the proxy, each a child of the host's init. */
-async function startServices(h: LabHost, emulatorBuilt: boolean): Promise<void> {
+/** Runs `dokku --lab-install` (unless told not to), then sshd and the proxy, each a child of the host's init. */
+async function startServices(
+  h: LabHost,
+  emulatorBuilt: boolean,
+  opts: { install?: boolean } = {},
+): Promise<void> {
   const cfg = path.join(h.dir, 'sshd_config');
-  if (emulatorBuilt) await h.must(`dokku --lab-install ${h.dokkuVersion}`);
+  if (emulatorBuilt && opts.install !== false)
+    await h.must(`dokku --lab-install ${h.dokkuVersion}`);
   await h.must(`/usr/sbin/sshd -t -f ${cfg}`);
   // Backgrounded and detached so that nsenter returns; init inherits them as orphans.
   await h.must(
@@ -1168,6 +1271,20 @@ async function startServices(h: LabHost, emulatorBuilt: boolean): Promise<void> 
       `sshd of lab host ${h.name} is not listening on ${h.address}:22${said ? `: ${said}` : ''}`,
     );
   }
+}
+
+/** Lets only `bastion` (and the host itself) connect to `h`'s sshd. */
+async function onlyThrough(h: LabHost, bastion: LabHost): Promise<void> {
+  const rules = `table inet ferrylab {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    tcp dport 22 iifname "lo" accept
+    tcp dport 22 ip saddr ${bastion.address} accept
+    tcp dport 22 reject with tcp reset
+  }
+}
+`;
+  await h.must('nft -f -', { input: rules });
 }
 
 /** Whether a TCP connect to address:port succeeds within `ms` (retrying). */

@@ -89,3 +89,34 @@ test('help and version; no command is exit 2 with the list', async (t) => {
   t.is(typo.code, 2);
   t.regex(typo.err, /Did you mean `ferry migrate`\?/);
 });
+
+test('selection and renames: names are checked as the schema checks them, before the inventory is read', async (t) => {
+  const inv = ['-i', '/nonexistent/inventory.yml'];
+  const cases: [string[], RegExp][] = [
+    [
+      ['migrate', 'old', 'new', '--app', "x';reboot"],
+      /--app x';reboot: not an app name Dokku accepts/,
+    ],
+    [['backup', 'old', '--service', 'db'], /--service db: expected PLUGIN\/NAME/],
+    [
+      ['backup', '--all', '--exclude-service', 'postgres/$(id)'],
+      /--exclude-service postgres\/\$\(id\)/,
+    ],
+    [['restore', '/srv/a', 'new', '--rename', 'notes'], /--rename notes: expected OLD=NEW/],
+    [
+      ['restore', '/srv/a', 'new', '--rename', 'notes=Memo'],
+      /--rename notes=Memo: an app name must begin/,
+    ],
+    [['restore', '/srv/a', 'new', '--app', 'a', '--exclude-app', 'a'], /app a is both taken/],
+  ];
+  for (const [argv, want] of cases) {
+    const r = await ferry(...argv, ...inv);
+    t.is(r.code, 2, argv.join(' '));
+    t.regex(r.err, want);
+    t.notRegex(r.err, /nonexistent/, 'refused before the inventory is read');
+  }
+  // --rename is restore's alone.
+  const m = await ferry('migrate', 'old', 'new', '--rename', 'a=b', ...inv);
+  t.is(m.code, 2);
+  t.regex(m.err, /ferry migrate does not take --rename \(only ferry restore does\)/);
+});

@@ -20,4 +20,8 @@ export const SEED_ORDER = [
   ['verify-apps', 'release-source'],
   ['start-services', 'start-proxies'],
   ['start-proxies', 'verify-apps'],
+  ['transfer', 'carry-images'],
+  ['carry-images', 'plugin-triggers'],
+  ['carry-images', 'recreate-engine'],
+  ['carry-images', 'rebuild-apps'],
 ] as const;

@@ -111,7 +111,10 @@ test('migrate old→new: every step in order, each on the right host', async (t)
   const at = (task: string) => p.steps.findIndex((s) => s.task === task);
   for (const [a, b] of SEED_ORDER) t.true(at(a) >= 0 && at(a) < at(b), `${a} before ${b}`);
 
-  // What changes the source is its own run folder (manifest, exports, stream checksum),
+  // What changes the source is only its own run folder (manifest, exports, stream checksum),
+  // and the sweep, which removes only what an earlier ferry run left there (pull keys, temp files).
+  t.is(p.steps[0]!.task, 'sweep');
+  // Besides, the source's own run folder (manifest, exports, stream checksum),
   // the cut-over's freeze, each change with its undo planned, and what becomes of it after.
   const undoOf: Record<string, string> = {
     'maintenance-on': 'maintenance-off',
@@ -123,6 +126,10 @@ test('migrate old→new: every step in order, each on the right host', async (t)
     for (const a of s.actions) {
       if (a.kind === 'remote' && a.host === 'old' && a.changes && !a.only) {
         const text = a.command.toString();
+        if (s.task === 'sweep') {
+          t.regex(text, /ferry-direct/);
+          continue;
+        }
         if (s.task === 'release-source') continue;
         if (undoOf[a.id]) {
           t.is(s.task, 'cut-over');
@@ -351,7 +358,7 @@ test('`ferry plan migrate source=old target=new -i inventory/lab.yml` works with
   const doc = JSON.parse(out.text()) as Plan;
   t.is(doc.version, 1);
   t.is(doc.playbook.name, 'migrate');
-  t.is(doc.steps.length, 18);
+  t.is(doc.steps.length, 22);
   t.deepEqual(Object.keys(doc.steps[0]!), [
     'id',
     'task',

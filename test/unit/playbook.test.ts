@@ -11,15 +11,19 @@ test('migrate follows the seed procedure, step by step', async (t) => {
   const pb = await loadPlaybook('migrate');
   const roleOf = Object.fromEntries(pb.steps.map((s) => [s.task, s.on]));
   t.deepEqual(roleOf, {
+    sweep: 'controller',
     'check-quiet': 'source',
     'check-target': 'target',
     inventory: 'source',
+    select: 'source',
     'cut-over': 'source',
     transfer: 'target',
     'verify-archive': 'target',
+    'carry-images': 'target',
     extract: 'target',
     'clear-stale': 'target',
     'recreate-engine': 'target',
+    'remove-unselected': 'target',
     'start-services': 'target',
     'start-proxies': 'target',
     'plugin-triggers': 'target',
@@ -32,6 +36,11 @@ test('migrate follows the seed procedure, step by step', async (t) => {
   t.deepEqual(pb.undo, { from: 'cut-over', until: 'verify-apps' });
   const at = (task: string) => pb.steps.findIndex((s) => s.task === task);
   for (const [a, b] of SEED_ORDER) t.true(at(a) < at(b), `${a} before ${b}`);
+  t.is(at('sweep'), 0, "an earlier run's leftovers go first");
+  // A selection is known before the exports; what it left out goes before anything starts.
+  t.true(at('inventory') < at('select') && at('select') < at('export-datastores'));
+  t.true(at('recreate-engine') < at('remove-unselected'));
+  t.true(at('remove-unselected') < at('start-services'));
 
   t.deepEqual(Object.keys(pb.roles), ['source', 'target']);
   for (const s of pb.steps) t.truthy(s.why, `${s.id} says why`);
@@ -41,20 +50,41 @@ test('backup, restore and drill load, with defaults filled in', async (t) => {
   const backup = await loadPlaybook('backup');
   t.deepEqual(
     backup.steps.map((s) => s.task),
-    ['check-quiet', 'inventory', 'export-datastores', 'archive', 'retention', 'fetch'],
+    [
+      'sweep',
+      'check-quiet',
+      'inventory',
+      'select',
+      'export-datastores',
+      'save-images',
+      'archive',
+      'retention',
+      'fetch',
+    ],
   );
   t.is(backup.steps.find((s) => s.task === 'fetch')!.when, 'fetch');
   const restore = await loadPlaybook('restore');
   t.true(restore.roles.source!.optional);
   t.false(restore.roles.target!.optional);
-  t.like(restore.steps[1], {
+  t.is(restore.steps[0]!.task, 'sweep');
+  t.like(restore.steps[2], {
     task: 'transfer',
     params: { data: 'given', route: 'auto' },
   });
   const drill = await loadPlaybook('drill');
-  t.is(drill.steps[0]!.id, 'check-scratch');
-  t.like(drill.steps[0]!.params, { scratch: true });
+  t.is(drill.steps[0]!.task, 'sweep');
+  t.is(drill.steps[1]!.id, 'check-scratch');
+  t.like(drill.steps[1]!.params, { scratch: true });
   t.is(drill.steps.at(-1)!.task, 'drill-report');
+  // restore: the selection is checked right after the transfer, the renames before the rebuild.
+  const order = restore.steps.map((s) => s.task);
+  t.is(order.indexOf('select'), order.indexOf('transfer') + 1);
+  t.like(restore.steps[order.indexOf('select')]!.params, { manifest: 'stage' });
+  t.is(order.indexOf('rename'), order.indexOf('rebuild-apps') - 1);
+  t.true(order.indexOf('start-services') < order.indexOf('rename'));
+  for (const pb of [restore, drill]) {
+    t.like(pb.steps.find((s) => s.task === 'remove-unselected')!.params, { archived: true });
+  }
 });
 
 test('ids default to the task name, numbered when a task repeats', (t) => {

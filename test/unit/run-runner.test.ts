@@ -638,3 +638,41 @@ test('undo: nothing is undone once `until` finished, and a failing undo does not
   t.regex(byStep.extract?.message ?? '', /cannot reach it/);
   t.true(byStep.freeze?.ok);
 });
+
+test('an observer sees each step start and end, in its place, and every line it shows', async (t) => {
+  const seen: string[] = [];
+  const steps: Step<null>[] = [
+    { id: 'a', title: 'first', host: 'old', run: async (_c, task) => task.log('reading') },
+    { id: 'b', title: 'second', host: 'old', skip: 'only with --fetch', run: async () => {} },
+    {
+      id: 'c',
+      title: 'third',
+      host: 'new',
+      run: async () => {
+        throw new Error('it broke: token=s3cr3t');
+      },
+    },
+    { id: 'd', title: 'fourth', host: 'new', run: async () => {} },
+  ];
+  const r = await runSteps(
+    steps,
+    opts(new Capture(), {
+      observer: {
+        step: (e) =>
+          seen.push(
+            `${e.id} ${e.index + 1}/${e.total} ${e.host} ${e.status}${e.reason ? ` (${e.reason})` : ''}`,
+          ),
+        output: (id, line) => seen.push(`${id}: ${line}`),
+      },
+    }),
+  );
+  t.is(r.status, 'failed');
+  t.deepEqual(seen, [
+    'a 1/4 old started',
+    'a: reading',
+    'a 1/4 old ok',
+    'b 2/4 old skipped (only with --fetch)',
+    'c 3/4 new started',
+    'c 3/4 new failed (it broke: token=***)',
+  ]);
+});

@@ -178,7 +178,7 @@ test('every shipped YAML starts with the yaml-language-server schema line', (t) 
 type Equals<A, B> =
   (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const portType: Equals<HostDocument['port'], number | undefined> = true;
-const addressType: Equals<HostDocument['address'], string> = true;
+const addressType: Equals<HostDocument['address'], string | undefined> = true;
 const keepDefaulted: Equals<InventoryDocument['backup']['keep'], number> = true;
 const orderType: Equals<InventoryDocument['apps']['order'], string[]> = true;
 const whenType: Equals<StepDocument['when'], 'fetch' | 'force' | 'forward' | undefined> = true;

@@ -42,12 +42,20 @@ export interface Answer {
   code?: number;
   stdout?: string;
   stderr?: string;
+  /** A stream's output (what its receiving command printed). */
+  output?: string;
   /** Ends it without an exit code, as a host reports a kill or a time limit (`its N ms timeout`). */
   signal?: string;
 }
 
-/** Answers by action id, or by `id item` when the same id runs for several items. */
-export type Answers = Record<string, Answer | ((call: Call) => Answer)>;
+/**
+ * Answers by action id, or by `id item` when the same id runs for several items.
+ * A function may answer later (a promise) and sees the signal the command ran with.
+ */
+export type Answers = Record<
+  string,
+  Answer | ((call: Call, signal?: AbortSignal) => Answer | Promise<Answer>)
+>;
 
 /** What the step did, for assertions. */
 export interface Seen {
@@ -60,11 +68,11 @@ export interface Seen {
   skipped?: string;
 }
 
-function answerFor(answers: Answers, call: Call): Answer {
+function answerFor(answers: Answers, call: Call, signal?: AbortSignal): Answer | Promise<Answer> {
   const a =
     (call.item !== undefined ? answers[`${call.id} ${call.item}`] : undefined) ?? answers[call.id];
   if (a === undefined) return {};
-  return typeof a === 'function' ? a(call) : a;
+  return typeof a === 'function' ? a(call, signal) : a;
 }
 
 /** An executor that records calls and answers them from `answers`. */
@@ -86,7 +94,7 @@ export function fakeExecutor(
         ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
       };
       seen.calls.push(call);
-      const a = answerFor(answers, call);
+      const a = await answerFor(answers, call, opts.signal);
       const out = { stdout: a.stdout ?? '', stderr: a.stderr ?? '', code: a.code ?? 0 };
       if (a.signal !== undefined) {
         throw new RemoteError({
@@ -115,7 +123,7 @@ export function fakeExecutor(
         vars,
       };
       seen.calls.push(call);
-      const a = answerFor(answers, call);
+      const a = await answerFor(answers, call);
       if ((a.code ?? 0) !== 0) {
         throw new RemoteError({
           host: action.to,
@@ -125,7 +133,12 @@ export function fakeExecutor(
           stderr: a.stderr ?? 'scripted failure',
         });
       }
-      return { route: 'relay', bytes: Number(a.stdout ?? 1000) || 1000, seconds: 1, output: '' };
+      return {
+        route: 'relay',
+        bytes: Number(a.stdout ?? 1000) || 1000,
+        seconds: 1,
+        output: a.output ?? '',
+      };
     },
     async routeOf(action) {
       return action.from === 'controller' || action.to === 'controller' ? 'controller' : 'relay';

@@ -195,6 +195,18 @@ test('fetch: the folder streams through tar; the check passes whole and refuses 
   writeFileSync(join(copy, 'exports', 'postgres-a.dump'), 'dumq');
   t.not(bash(checkFetchedCommand(copy)).code, 0);
   writeFileSync(join(copy, 'exports', 'postgres-a.dump'), 'dump');
+  // A saved image (save-images) is checked against images/SHA256SUMS too.
+  mkdirSync(join(copy, 'images'));
+  writeFileSync(join(copy, 'images', 'lab+sealed:1.0.tar'), 'image');
+  t.is(
+    bash($`cd ${join(copy, 'images')} && sha256sum lab+sealed:1.0.tar > SHA256SUMS`).code,
+    0,
+    'setup',
+  );
+  t.is(bash(checkFetchedCommand(copy)).code, 0);
+  writeFileSync(join(copy, 'images', 'lab+sealed:1.0.tar'), 'imagf');
+  t.not(bash(checkFetchedCommand(copy)).code, 0, 'a changed image file is caught here');
+  writeFileSync(join(copy, 'images', 'lab+sealed:1.0.tar'), 'image');
   writeFileSync(join(copy, 'dokku.tar.zst'), 'archivf');
   t.not(bash(checkFetchedCommand(copy)).code, 0);
 });
@@ -202,25 +214,23 @@ test('fetch: the folder streams through tar; the check passes whole and refuses 
 test('parsers of the check and inventory answers', (t) => {
   t.deepEqual(
     parseDeployLocks(
-      '0 /home/dokku/web/.deploy.lock\n12 /var/lib/dokku/data/apps/api/.deploy.lock\n',
+      '0 free /home/dokku/web/.deploy.lock\n12 held /var/lib/dokku/data/apps/api/.deploy.lock\n0 held /home/dokku/my_app/.deploy.lock\n',
     ),
     [
-      { size: 0, path: '/home/dokku/web/.deploy.lock', app: 'web' },
-      { size: 12, path: '/var/lib/dokku/data/apps/api/.deploy.lock', app: 'api' },
+      { size: 0, held: false, path: '/home/dokku/web/.deploy.lock', app: 'web' },
+      { size: 12, held: true, path: '/var/lib/dokku/data/apps/api/.deploy.lock', app: 'api' },
+      // ≤0.33 deploys hold an empty file (acquire_advisory_lock, v0.30.11)
+      { size: 0, held: true, path: '/home/dokku/my_app/.deploy.lock', app: 'my_app' },
     ],
   );
   t.deepEqual(parseExistingData('service postgres/db\napp web\napp api\n'), {
     apps: ['api', 'web'],
     services: ['postgres/db'],
   });
-  t.deepEqual(
-    [
-      ...parseFreeSpace(
-        'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 10 1 8 10% /\n',
-      ).entries(),
-    ],
-    [['/', 8192]],
-  );
+  t.deepEqual(parseFreeSpace('/home/dokku\t2049\t8\t/\n/x\t7\t1\t/mnt/my disk\nnoise\n'), [
+    { path: '/home/dokku', device: '2049', free: 8192, mount: '/' },
+    { path: '/x', device: '7', free: 1024, mount: '/mnt/my disk' },
+  ]);
   t.deepEqual(parseFileValues('deploy-source=tar\ndeploy-source-metadata=https://x/a=b\n'), {
     'deploy-source': 'tar',
     'deploy-source-metadata': 'https://x/a=b',

@@ -96,7 +96,7 @@ test('check-quiet: a held deploy lock refuses, naming the app; nothing is change
   const { seen, error } = await runStep('backup', BACKUP, 'check-quiet', {
     'deploy-locks': {
       stdout:
-        '0 /var/lib/dokku/data/apps/api/.deploy.lock\n15 /var/lib/dokku/data/apps/notes/.deploy.lock\n',
+        '0 free /var/lib/dokku/data/apps/api/.deploy.lock\n15 held /var/lib/dokku/data/apps/notes/.deploy.lock\n14 free /var/lib/dokku/data/apps/hello/.deploy.lock\n',
     },
     'running-builds': { stdout: '[]' },
   });
@@ -104,6 +104,9 @@ test('check-quiet: a held deploy lock refuses, naming the app; nothing is change
   const e = error as StopError;
   t.regex(e.message, /a deploy of notes is running/);
   t.notRegex(e.message, /api/);
+  // a lock nobody holds, left by a deploy that died, is only noted
+  t.notRegex(e.message, /hello/);
+  t.true(seen.logs.some((l) => /hello\/\.deploy\.lock was left by a deploy that died/.test(l)));
   t.regex(e.hint ?? '', /apps:unlock/);
   t.true(seen.logs.some((l) => /api is locked with apps:lock/.test(l)));
   t.deepEqual(seen.states, ['old: unchanged']);
@@ -208,9 +211,10 @@ test('check-quiet against a target: older Dokku, other arch, other uid are refus
 
 test('check-target: data refused without --force; with it a safety archive comes first', async (t) => {
   const existing: Answer = { stdout: 'app web\nservice postgres/db\n' };
+  // /home/dokku on the root filesystem; /var/lib/dokku and ferry's folder share /var/lib's.
   const df: Answer = {
     stdout:
-      'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 1000000 10 900000 1% /\n/dev/vdb 1000000 10 800000 1% /var/lib\n',
+      '/home/dokku\t2049\t900000\t/\n/var/lib/dokku\t2050\t800000\t/var/lib\n/var/lib/dokku-ferry\t2050\t800000\t/var/lib\n/srv/archives\t2049\t900000\t/\n',
   };
   const refused = await runStep('migrate', MIGRATE, 'check-target', {
     'existing-data': existing,
@@ -233,7 +237,8 @@ test('check-target: data refused without --force; with it a safety archive comes
     {
       'existing-data': existing,
       'free-space': df,
-      'source-size': { stdout: '1000\ttotal\n' },
+      'source-size': { stdout: '1000\t/home/dokku\n' },
+      'own-size': { stdout: '2000\ttotal\n' },
       'zstd-probe': { stdout: '/usr/bin/zstd\n' },
       'archive-checksum zstd': { stdout: `${'a'.repeat(64)}  dokku.tar.zst\n4096\n` },
     },
@@ -261,16 +266,23 @@ test('check-target: data refused without --force; with it a safety archive comes
     'gzip form not run when zstd is there',
   );
 
+  // /var/lib holds the /var/lib/dokku stage (400000 + 300000 KiB) and the exports (300000 KiB,
+  // as big as the services): 1000000 KiB and the margin against 800000 KiB free. The root
+  // filesystem has room for /home/dokku's 100000 KiB: it is not named.
   const full = await runStep('migrate', MIGRATE, 'check-target', {
     'free-space': df,
-    'source-size': { stdout: '850000\ttotal\n' },
+    'source-size': {
+      stdout: '100000\t/home/dokku\n400000\t/var/lib/dokku/data\n300000\t/var/lib/dokku/services\n',
+    },
   });
   t.true(full.error instanceof StopError);
-  // 800000 KiB free on /var/lib (the lesser mount) against 850000 KiB of data, in decimal units.
-  t.regex(
-    (full.error as Error).message,
-    /new has 819 MB free under \/home or \/var\/lib, less than the 870 MB of old's Dokku data/,
-  );
+  const said = (full.error as Error).message;
+  t.regex(said, /^not enough disk space on new:\n {2}- \/var\/lib \(/);
+  t.regex(said, /\/var\/lib \(\/var\/lib\/dokku, \/var\/lib\/dokku-ferry\) has 819 MB free/);
+  t.regex(said, /the run writes about 1\.09 GB there/);
+  t.regex(said, /the stage of \/var\/lib\/dokku\/\{config,data,services,plugins\} 717 MB/);
+  t.regex(said, /the datastore exports 307 MB/);
+  t.false(said.includes(' / ('), 'the root filesystem has room');
   t.deepEqual(full.seen.states, ['new: unchanged']);
   t.false(full.seen.calls.some((c) => c.id === 'create-archive'));
 });

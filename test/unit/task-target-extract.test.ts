@@ -9,6 +9,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -139,6 +140,38 @@ rootTest('refuses a seed path that is a mount point of its own, before moving an
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+rootTest(
+  'a disk that fills under the move log mid-extract: every rename undone, the cause said',
+  (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-extract-'));
+    try {
+      const l = layout(dir);
+      // Enough children of /home/dokku that the move log outgrows its first page.
+      const names = Array.from({ length: 80 }, (_, i) => `app-with-a-rather-long-name-${i}`);
+      for (const n of names) mkdirSync(join(l.home, n));
+      // ferry's folder: a small tmpfs with two free pages (home-attrs, the log's first page).
+      const r = runScript(
+        dir,
+        `mount -t tmpfs -o size=64k ferry-full /var/lib/dokku-ferry
+mkdir -p /var/lib/dokku-ferry/stage/${RUN}/meta
+dd if=/dev/zero of=/var/lib/dokku-ferry/filler bs=4k count=14 status=none`,
+      );
+      t.is(r.code, 1, r.stdout);
+      t.regex(r.stderr, /No space left on device/);
+      t.regex(r.stderr, /every rename was undone/);
+      const read = (p: string) => readFileSync(p, 'utf8');
+      t.is(read(join(l.home, 'VHOST')), 'new.lab\n', 'home as before');
+      t.is(read(join(l.home, '.sshcommand')), 'old-cmd\n');
+      for (const n of names) t.true(existsSync(join(l.home, n)), `${n} back in place`);
+      t.deepEqual(readdirSync(join(l.home, `.ferry-pre-${RUN}`)), [], 'nothing left aside');
+      t.is(read(join(l.lib, 'config/--global/ENV')), 'OLD=1\n');
+      t.is(read(join(l.home, `.ferry-stage-${RUN}/VHOST`)), 'old.lab\n', 'stage kept');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 rootTest(
   "the target's own core plugins stay linked and enabled; a link to a plugin this release lacks goes",

@@ -20,6 +20,11 @@ import { $ } from '../../src/ssh/shell.js';
 import { hashed, runDir } from '../../src/tasks/common.js';
 import { discardStageCommand, stagePaths } from '../../src/tasks/stage.js';
 import transfer, {
+  chooseCodec,
+  type LiveCodec,
+  PROBE_RECEIVE,
+  PROBE_SEND,
+  parseProbe,
   receiveDataCommand,
   sendArchiveCommand,
   sendLiveCommand,
@@ -46,7 +51,7 @@ function ctx(
 }
 
 /** The exact `send | receive` line of a live stream from old with `compression`. */
-function liveLine(c: 'zstd' | 'gzip'): string {
+function liveLine(c: LiveCodec): string {
   const dir = runDir(taskInventory(), 'old', RUN);
   return `${sendLiveCommand(`${dir}/stream.sha256`, c, dir).render()} | ${receiveDataCommand(RUN, c).render()}`;
 }
@@ -58,7 +63,7 @@ const rethrow = (e: unknown) => () => {
   throw e;
 };
 
-test('live, auto: both hosts are asked for zstd; both compressions are planned', (t) => {
+test('live, auto: both hosts are asked for zstd; the probe and every compression are planned', (t) => {
   const actions = transfer.plan(ctx({}));
   const probes = actions.filter((a) => a.id === 'has-zstd');
   t.deepEqual(
@@ -73,12 +78,18 @@ test('live, auto: both hosts are asked for zstd; both compressions are planned',
   t.deepEqual(
     streams.map((a) => [a.id, a.item]),
     [
+      ['probe', undefined],
+      ['live', 'none'],
       ['live', 'zstd'],
+      ['live', 'zstd-3'],
       ['live', 'gzip'],
     ],
-    'one stream per compression: the manifest and exports ride along',
+    'a probe of the route, then one stream per compression: the manifest and exports ride along',
   );
-  const [zstd, gzip] = streams.map((a) => (a.kind === 'stream' ? a : undefined));
+  const [, none, zstd, zstd3, gzip] = streams.map((a) => (a.kind === 'stream' ? a : undefined));
+  t.notRegex(none!.send.render(), /zstd|gzip/);
+  t.notRegex(none!.receive.render(), /zstd|gzip/);
+  t.regex(zstd3!.send.render(), /zstd -q -3 -T0/);
   t.regex(zstd!.receive.render(), /zstd -q -dc/);
   t.regex(gzip!.receive.render(), /gzip -dc/);
   t.regex(zstd!.send.render(), /zstd -q -1 -T0/);
@@ -109,9 +120,11 @@ test('run picks zstd when both hosts have it, gzip when one lacks it', async (t)
   t.is(both.error, undefined);
   t.like(both.result, { compression: 'zstd' });
   t.deepEqual(
-    streamsOf(both.seen).map((s) => [s.id, s.item, s.command]),
+    streamsOf(both.seen)
+      .filter((s) => s.id !== 'probe')
+      .map((s) => [s.id, s.item, s.command]),
     [['live', 'zstd', liveLine('zstd')]],
-    'one stream',
+    'one stream (the probe said nothing usable: zstd -1)',
   );
 
   const oldLacks = await runTask(transfer, c, {
@@ -122,10 +135,56 @@ test('run picks zstd when both hosts have it, gzip when one lacks it', async (t)
   t.regex(sendLiveCommand('/x/stream.sha256', 'gzip', '/x').render(), /gzip -1/);
   t.regex(receiveDataCommand(RUN, 'gzip').render(), /gzip -dc/);
   t.deepEqual(
-    streamsOf(oldLacks.seen).map((s) => [s.id, s.item, s.command]),
+    streamsOf(oldLacks.seen)
+      .filter((s) => s.id !== 'probe')
+      .map((s) => [s.id, s.item, s.command]),
     [['live', 'gzip', liveLine('gzip')]],
   );
-  t.true(oldLacks.seen.logs.some((l) => l.startsWith('zstd is missing on old')));
+  t.true(oldLacks.seen.logs.some((l) => l.includes('zstd is missing on old')));
+});
+
+test('auto: the probed rate of the route picks the codec; the rate is reported', async (t) => {
+  const c = ctx({});
+  const cases: [string, boolean, string][] = [
+    ['ferry-probe 64000000 200000', true, 'none'], // 320 MB/s: the CPUs are the limit
+    ['ferry-probe 30000000 500000', true, 'zstd'], // 60 MB/s
+    ['ferry-probe 6000000 500000', true, 'zstd-3'], // 12 MB/s: 100 Mbit/s
+    ['ferry-probe 6000000 500000', false, 'gzip'], // a slow link without zstd
+    ['ferry-probe 64000000 200000', false, 'none'],
+  ];
+  for (const [output, zstd, want] of cases) {
+    const r = await runTask(transfer, c, {
+      manifest: manifestOf(),
+      answers: { probe: { output }, ...(zstd ? {} : { 'has-zstd new': { code: 1 } }) },
+    });
+    t.is(r.error, undefined, output);
+    t.like(r.result, { compression: want }, `${output} zstd=${zstd}`);
+    const streams = streamsOf(r.seen);
+    t.deepEqual(
+      streams.map((s) => [s.id, s.item]),
+      [
+        ['probe', undefined],
+        ['live', want],
+      ],
+    );
+    t.is(streams[1]!.command, liveLine(want as LiveCodec));
+  }
+  t.is(parseProbe('ferry-probe 64000000 200000'), 320e6);
+  t.true(Number.isNaN(parseProbe('ferry-probe 10 200000')), 'too few bytes to say');
+  t.true(Number.isNaN(parseProbe('')));
+  t.is(chooseCodec(Number.NaN, true), 'zstd');
+});
+
+test('the probe sends at most 64 MiB in half a second and measures from the first byte, for real', async (t) => {
+  const out = execFileSync(
+    'bash',
+    ['-c', `set -euo pipefail; ${PROBE_SEND.render()} | ${PROBE_RECEIVE.render()}`],
+    { encoding: 'utf8' },
+  );
+  const bytes = Number(/ferry-probe (\d+) (\d+)/.exec(out)?.[1]);
+  t.true(bytes > 0 && bytes <= 67108864, out);
+  // A loaded machine may send too little in half a second to say anything: then no rate.
+  t.is(Number.isFinite(parseProbe(out)), bytes > 1e6, out);
 });
 
 test('compression zstd stops when a host lacks it, before anything is streamed', async (t) => {

@@ -12,10 +12,11 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  writeSync,
+  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { caddyContainerLabels, caddyPostDeploy } from './core/caddy-vhosts.js';
+import { procfilePath, updateScale } from './core/scale.js';
 import {
   archiveContextPath,
   type ContainerRecord,
@@ -59,7 +60,7 @@ import {
   writeEnv,
   writeFileDokku,
 } from './lib.js';
-import { generateBuildId } from './report.js';
+import { generateBuildId, goTime } from './report.js';
 
 // ---------------------------------------------------------------- build capture
 
@@ -90,7 +91,8 @@ export function buildsDir(app: string): string {
   return join(DOKKU_LIB_ROOT, 'data', 'builds', app);
 }
 
-function writeRecord(b: BuildRecord): void {
+/** WriteBuild: the record as indented JSON, written to a temp file and renamed into place. */
+export function writeBuildRecord(b: BuildRecord): void {
   const ordered: BuildRecord = {
     id: b.id,
     app: b.app,
@@ -124,7 +126,7 @@ export function setupBuildCapture(app: string, source: string): void {
     app,
     kind: BUILD_SOURCES.has(source) ? 'build' : 'deploy',
     pid: process.pid,
-    started_at: new Date().toISOString(),
+    started_at: goTime(new Date()),
     status: 'running',
     source,
   };
@@ -132,7 +134,7 @@ export function setupBuildCapture(app: string, source: string): void {
   const logPath = join(buildsDir(app), `${id}.log`);
   closeSync(openSync(logPath, 'a', 0o644));
   chownDokku(logPath);
-  writeRecord(rec);
+  writeBuildRecord(rec);
   capture = rec;
   mergeStderrIntoStdout(true);
   const orig = process.stdout.write.bind(process.stdout);
@@ -152,8 +154,8 @@ export function finalizeBuildCapture(exitCode: number): void {
   if (capture === null) return;
   capture.status = exitCode === 0 ? 'succeeded' : 'failed';
   capture.exit_code = exitCode;
-  capture.finished_at = new Date().toISOString();
-  writeRecord(capture);
+  capture.finished_at = goTime(new Date());
+  writeBuildRecord(capture);
   capture = null;
 }
 
@@ -171,24 +173,46 @@ export function deployLockPath(app: string): string {
     : join(DOKKU_ROOT, app, '.deploy.lock');
 }
 
-/** Take the exclusive deploy lock or fail as functions:964-967. Returns a release function. */
+/**
+ * acquire_app_deploy_lock APP exclusive (common/functions): open the lock file
+ * for writing (`exec 200>FILE`, which creates or truncates it), take a
+ * non-blocking flock(1) on it, and write the holder: nothing before 0.34.0,
+ * DOKKU_PID since, DOKKU_BUILD_ID (else the pid) since 0.38.0. The lock is the
+ * flock, not the file: an empty file left by `apps:lock` does not stop a
+ * deploy, which truncates it and removes it when done (release_advisory_lock).
+ * The flock is taken by a child on an inherited descriptor, so it belongs to
+ * this process's open file and lasts until released. Returns the release.
+ */
 export function acquireDeployLock(app: string): () => void {
   const path = deployLockPath(app);
-  mkdirDokku(join(path, '..'));
   let fd: number;
   try {
-    fd = openSync(path, 'wx', 0o644);
-  } catch {
+    fd = openSync(path, 'w', 0o644);
+  } catch (e) {
+    // bash's failed `exec 200>FILE` ends the script with its own message
+    const why =
+      (e as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'No such file or directory'
+        : 'Permission denied';
+    eprintln(`${path}: ${why}`);
+    throw new DokkuExit(1);
+  }
+  const locked = spawnSync('flock', ['-n', '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
+  if (locked.status !== 0) {
+    closeSync(fd);
     warn(`${app} currently has a deploy lock in place. Exiting...`);
     fail("Run 'apps:unlock' to release the existing deploy lock");
   }
+  chownDokku(path);
   let body = '';
   if (versionAtLeast('0.38.0')) body = `${process.env.DOKKU_BUILD_ID || process.pid}\n`;
   else if (versionAtLeast('0.34.0')) body = `${process.pid}\n`;
-  writeSync(fd, body);
-  closeSync(fd);
-  chownDokku(path);
-  return () => rmSync(path, { force: true });
+  writeFileSync(path, body);
+  return () => {
+    spawnSync('flock', ['-u', '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
+    closeSync(fd);
+    rmSync(path, { force: true });
+  };
 }
 
 // ---------------------------------------------------------------- container state
@@ -362,6 +386,21 @@ export function buildApp(app: string, rev: string): void {
   }
 }
 
+/**
+ * The ps plugin's part of a deploy (core-post-extract, then the formation
+ * update): the image's Procfile (procfile-path) kept as data/ps/<app>/Procfile
+ * and every process type it names added to the scale at 0.
+ */
+export function extractProcfile(app: string): void {
+  const dir = imagePath(`dokku/${app}:latest`);
+  const src = join(dir, getProperty('ps', app, 'procfile-path') || 'Procfile');
+  const dst = procfilePath(app);
+  if (existsSync(src)) writeFileDokku(dst, readFileSync(src), 0o644);
+  else rmSync(dst, { force: true });
+  const err = updateScale(app, []);
+  if (err !== null) fail(err);
+}
+
 // ---------------------------------------------------------------- deploy
 
 function webCommand(app: string, image: string): string | null {
@@ -439,6 +478,9 @@ export async function deployContainers(app: string): Promise<void> {
     info1('Deploying web (count=1)');
     const port = await freePort();
     verbose('Attempting pre-flight checks (web.1)');
+    const bindAll =
+      (getProperty('network', app, 'bind-all-interfaces') ||
+        getGlobalProperty('network', 'bind-all-interfaces')) === 'true';
     const rec = runContainer({
       app,
       proc: 'web',
@@ -447,6 +489,8 @@ export async function deployContainers(app: string): Promise<void> {
       cmd,
       env: containerEnv(app, port),
       port,
+      networks: appNetworks(app),
+      publish: bindAll,
       labels: caddyContainerLabels(app, port),
     });
     const ok = await waitListening(rec, 20);
@@ -482,6 +526,8 @@ export async function deployContainers(app: string): Promise<void> {
     }
   }
   setProperty('common', app, 'deployed', 'true');
+  // ps core-post-deploy: the scale.old list of a previous Procfile goes
+  deleteProperty('ps', app, 'scale.old');
   setRestore(app, true);
 }
 
@@ -492,7 +538,12 @@ export async function deployContainers(app: string): Promise<void> {
 export async function releaseAndDeploy(app: string): Promise<number> {
   if (!imageExists(`dokku/${app}:latest`)) return 0;
   info1(`Releasing ${app}...`);
-  const skip = getProperty('ps', app, 'skip-deploy') || getGlobalProperty('ps', 'skip-deploy');
+  // 0.38: the ps skip-deploy property; before, the DOKKU_SKIP_DEPLOY config var (release_and_deploy)
+  const skip = versionAtLeast('0.38.0')
+    ? getProperty('ps', app, 'skip-deploy') || getGlobalProperty('ps', 'skip-deploy')
+    : readEnv(appEnvPath(app)).get('DOKKU_SKIP_DEPLOY') ||
+      readEnv(globalEnvPath()).get('DOKKU_SKIP_DEPLOY') ||
+      '';
   let code = 0;
   if (skip !== 'true') {
     info1(`Deploying ${app} via the docker-local scheduler...`);
@@ -524,6 +575,7 @@ export async function buildAndDeploy(
     const pre = beforeBuild();
     if (pre !== 0) return pre;
     buildApp(app, rev);
+    extractProcfile(app);
     return await releaseAndDeploy(app);
   } catch (e) {
     if (e instanceof DokkuExit) return e.code;

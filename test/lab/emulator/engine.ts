@@ -11,10 +11,11 @@
  *   tmp/                           build directories
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
   existsSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -24,7 +25,7 @@ import {
 } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { chownDokku, ENGINE_ROOT, mkdirDokku, userIds } from './lib.js';
+import { chownDokku, ENGINE_ROOT, labConfig, mkdirDokku, userIds } from './lib.js';
 
 /** A container record (config.json). */
 export interface ContainerRecord {
@@ -41,6 +42,10 @@ export interface ContainerRecord {
   pidStart: string;
   state: 'created' | 'running' | 'exited';
   createdAt: string;
+  /** Networks the container is attached to (docker run --network / network connect). */
+  networks?: string[];
+  /** The container port published on all interfaces (bind-all-interfaces), if any. */
+  publishedPort?: number;
   /** docker labels (`--label`): a container proxy routes by them. */
   labels?: Record<string, string>;
 }
@@ -206,6 +211,9 @@ export interface RunOptions {
   cmd: string;
   env: Record<string, string>;
   port: number;
+  networks?: string[];
+  /** Publish the port on all interfaces (`-p`), as bind-all-interfaces does. */
+  publish?: boolean;
   labels?: Record<string, string>;
 }
 
@@ -245,6 +253,8 @@ export function runContainer(o: RunOptions): ContainerRecord {
     pidStart: pid > 0 ? pidStartTime(pid) : '',
     state: 'running',
     createdAt: new Date().toISOString(),
+    networks: o.networks ?? [],
+    ...(o.publish === true ? { publishedPort: o.port } : {}),
     ...(o.labels !== undefined ? { labels: o.labels } : {}),
   };
   writeContainer(rec);
@@ -366,6 +376,35 @@ export function createNetwork(name: string): { ok: true } | { ok: false; error: 
   return { ok: true };
 }
 
+/** `docker network rm <n>`: built-in networks cannot go. */
+export function removeNetwork(name: string): { ok: true } | { ok: false; error: string } {
+  if (BUILTIN_NETWORKS.includes(name)) {
+    return {
+      ok: false,
+      error: `Error response from daemon: ${name} is a pre-defined network and cannot be removed`,
+    };
+  }
+  const file = join(networksDir(), `${name}.json`);
+  if (!existsSync(file)) {
+    return { ok: false, error: `Error response from daemon: network ${name} not found` };
+  }
+  // docker refuses while a running container is attached
+  if (listContainers().some((c) => containerRunning(c) && (c.networks ?? []).includes(name))) {
+    let id = '';
+    try {
+      id = (JSON.parse(readFileSync(file, 'utf8')) as NetworkRecord).ID;
+    } catch {
+      id = '';
+    }
+    return {
+      ok: false,
+      error: `Error response from daemon: error while removing network: network ${name} id ${id} has active endpoints`,
+    };
+  }
+  rmSync(file, { force: true });
+  return { ok: true };
+}
+
 /** All networks of this engine, built-ins included. */
 export function listNetworks(): NetworkRecord[] {
   const out: NetworkRecord[] = BUILTIN_NETWORKS.map((n) => ({
@@ -398,4 +437,156 @@ export function listNetworks(): NetworkRecord[] {
 /** Folder where the engine keeps an archive app's extracted build context. */
 export function archiveContextPath(app: string): string {
   return join(ENGINE_ROOT, 'contexts', app);
+}
+
+// ---------------------------------------------------------------- image archives (docker save / load)
+
+/**
+ * The lab engine's `docker save` format, shaped like Docker's: `manifest.json`
+ * (`[{Config, RepoTags, Layers}]`), `repositories`, and per image `<id>.json`
+ * plus `<id>/layer.tar`, a tar of the image's file tree. `docker load` reads
+ * exactly this back. An image carried host to host as a stream is a
+ * `docker save` on one side piped into a `docker load` on the other.
+ */
+interface SavedImage {
+  Config: string;
+  RepoTags: string[];
+  Layers: string[];
+}
+
+function imageId(ref: string): string {
+  return createHash('sha256').update(`ferry-lab-image:${ref}`).digest('hex');
+}
+
+/**
+ * Write an image archive (the format above) of file trees to `out`: a file
+ * descriptor or a path. `scratch` is a folder the archive is staged in.
+ */
+export function writeImageArchive(
+  images: Array<{ ref: string; tree: string }>,
+  out: number | string,
+  scratch: string,
+): void {
+  const manifest: SavedImage[] = [];
+  const repositories: Record<string, Record<string, string>> = {};
+  for (const i of images) {
+    const { repo, tag } = imageRef(i.ref);
+    const id = imageId(`${repo}:${tag}`);
+    mkdirSync(join(scratch, id), { recursive: true });
+    const tar = spawnSync('tar', ['-C', i.tree, '-cf', join(scratch, id, 'layer.tar'), '.'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    if (tar.status !== 0) throw new Error(`tar of ${i.ref}: ${tar.stderr.toString().trim()}`);
+    writeFileSync(
+      join(scratch, `${id}.json`),
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: { Labels: { 'ferry.lab': 'image' } },
+      }),
+    );
+    manifest.push({
+      Config: `${id}.json`,
+      RepoTags: [`${repo}:${tag}`],
+      Layers: [`${id}/layer.tar`],
+    });
+    repositories[repo] = { ...(repositories[repo] ?? {}), [tag]: id };
+  }
+  writeFileSync(join(scratch, 'manifest.json'), JSON.stringify(manifest));
+  writeFileSync(join(scratch, 'repositories'), JSON.stringify(repositories));
+  const args = ['-C', scratch, '-cf', typeof out === 'string' ? out : '-', '.'];
+  const r = spawnSync('tar', args, {
+    stdio: ['ignore', typeof out === 'number' ? out : 'ignore', 'pipe'],
+  });
+  if (r.status !== 0) throw new Error(`tar: ${r.stderr.toString().trim()}`);
+}
+
+/**
+ * Write a `docker save` archive of `images` (repo[:tag]) to `fd` (stdout by
+ * default). Returns the first image that does not exist, or null when all
+ * were written.
+ */
+export function saveImages(images: string[], fd = 1): string | null {
+  for (const i of images) if (!imageExists(i)) return i;
+  const dir = engineTmp('save');
+  try {
+    writeImageArchive(
+      images.map((ref) => ({ ref, tree: imagePath(ref) })),
+      fd,
+      dir,
+    );
+    return null;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `docker load`: read an archive written by {@link saveImages} from `fd`
+ * (stdin by default) or a file, and put each image in the engine. Returns the
+ * `repo:tag` of every image loaded; throws with docker's message when the
+ * input is not such an archive.
+ */
+export function loadImages(from: number | string = 0): string[] {
+  const dir = engineTmp('load');
+  try {
+    const x = spawnSync('tar', ['-C', dir, '-xf', typeof from === 'string' ? from : '-'], {
+      stdio: [typeof from === 'number' ? from : 'ignore', 'ignore', 'pipe'],
+    });
+    if (x.status !== 0 || !existsSync(join(dir, 'manifest.json'))) {
+      throw new Error(
+        'Error response from daemon: open /var/lib/docker/tmp/docker-import/manifest.json: no such file or directory',
+      );
+    }
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as SavedImage[];
+    const loaded: string[] = [];
+    for (const m of manifest) {
+      for (const ref of m.RepoTags) {
+        const tree = engineTmp('load-tree');
+        for (const layer of m.Layers) {
+          const t = spawnSync('tar', ['-C', tree, '-xf', join(dir, layer)], {
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+          if (t.status !== 0)
+            throw new Error(`Error processing tar file: ${t.stderr.toString().trim()}`);
+        }
+        commitImage(tree, ref);
+        loaded.push(ref);
+      }
+    }
+    return loaded;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `docker pull IMAGE` from the lab's shared registry folder
+ * (`<registry>/<repo>/<tag>/`): docker's progress lines on stdout, its
+ * "manifest unknown" error on stderr when the registry has no such image.
+ */
+export function pullImage(image: string): boolean {
+  const { repo, tag } = imageRef(image);
+  const src = join(labConfig().registry, repo, tag);
+  const library = repo.includes('/') ? repo : `library/${repo}`;
+  if (!existsSync(src)) {
+    process.stderr.write(
+      `Error response from daemon: manifest for ${repo}:${tag} not found: manifest unknown: manifest unknown\n`,
+    );
+    return false;
+  }
+  process.stdout.write(`${tag}: Pulling from ${library}\n`);
+  copyTree(src, imagePath(`${repo}:${tag}`));
+  for (
+    let d = dirname(imagePath(`${repo}:${tag}`));
+    d.startsWith(`${join(ENGINE_ROOT, 'image')}/`);
+    d = dirname(d)
+  ) {
+    chownDokku(d);
+  }
+  const digest = createHash('sha256').update(`${repo}:${tag}`).digest('hex');
+  process.stdout.write(`Digest: sha256:${digest}\n`);
+  process.stdout.write(`Status: Downloaded newer image for ${repo}:${tag}\n`);
+  process.stdout.write(`docker.io/${library}:${tag}\n`);
+  return true;
 }

@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseReportArgs, renderReport } from './report.js';
+import { parseReportArgs, renderBashReport, renderReport } from './report.js';
 
 /** Dokku's home: bare repos and per-app files. */
 export const DOKKU_ROOT = '/home/dokku';
@@ -254,6 +254,25 @@ export function writeFileDokku(path: string, data: string | Buffer, mode = 0o644
   renameSync(tmp, path);
 }
 
+/**
+ * Could the dokku user read this file? Dokku re-executes itself as dokku, so
+ * a file only root may read (a `mktemp` file, 0600) is refused with EACCES
+ * where the emulator, running as root, could read it.
+ */
+export function readableByDokku(path: string): boolean {
+  const ids = userIds('dokku');
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch {
+    return false;
+  }
+  if (ids === null) return true;
+  if (st.uid === ids.uid) return (st.mode & 0o400) !== 0;
+  if (st.gid === ids.gid) return (st.mode & 0o040) !== 0;
+  return (st.mode & 0o004) !== 0;
+}
+
 /** Read a file, or return `fallback` when it does not exist. */
 export function readOr(path: string, fallback = ''): string {
   try {
@@ -265,7 +284,11 @@ export function readOr(path: string, fallback = ''): string {
 
 // ---------------------------------------------------------------- apps
 
-/** App name rule in force for the emulated version (§0.2). */
+/**
+ * `IsValidAppName`, the rule a new app's name must pass (common.go). Since
+ * 0.38.2 lowercase alphanumerics, dots and hyphens; before, anything but
+ * slashes, colons, underscores and upper case after a lowercase alphanumeric.
+ */
 export function appNameError(app: string): string | null {
   if (versionAtLeast('0.38.2')) {
     if (/^[a-z0-9][a-z0-9.-]*$/.test(app)) return null;
@@ -273,6 +296,18 @@ export function appNameError(app: string): string | null {
   }
   if (/^[a-z0-9][^/:_A-Z]*$/.test(app)) return null;
   return 'App name must begin with lowercase alphanumeric character, and cannot include uppercase characters, colons, or underscores';
+}
+
+/**
+ * `isValidAppNameOld` / `IsValidAppNameOld` (common.go): the looser rule an
+ * existing app's name may pass instead, so apps named before a rule change
+ * (e.g. `test_app`) keep working. 0.38.2+: `^[a-z0-9][a-z0-9._-]*$`; before:
+ * `^[a-z0-9][^/:A-Z]*$`.
+ */
+export function oldAppNameOk(app: string): boolean {
+  return versionAtLeast('0.38.2')
+    ? /^[a-z0-9][a-z0-9._-]*$/.test(app)
+    : /^[a-z0-9][^/:A-Z]*$/.test(app);
 }
 
 /** True when $DOKKU_ROOT/<app> is a directory. */
@@ -285,11 +320,14 @@ export function appExists(app: string): boolean {
   }
 }
 
-/** Go `VerifyAppName`: missing name (1), bad name (1), missing app (20). */
+/**
+ * Go `VerifyAppName`: missing name (1); a name failing both the new and the
+ * old rule (1, with the new rule's message); missing app (20).
+ */
 export function verifyApp(app: string | undefined): asserts app is string {
   if (app === undefined || app === '') fail('Please specify an app to run the command on');
   const bad = appNameError(app);
-  if (bad !== null) fail(bad);
+  if (bad !== null && !oldAppNameOk(app)) fail(bad);
   if (!appExists(app)) fail(`App ${app} does not exist`, 20);
 }
 
@@ -299,7 +337,7 @@ export function verifyAppBash(app: string | undefined): asserts app is string {
   if (!appExists(a)) fail(`App ${a} does not exist`, 20);
 }
 
-/** apps:list discovery: directories of $DOKKU_ROOT (symlinks followed), byte order, no dot/upper-case start. */
+/** apps:list discovery: directories of $DOKKU_ROOT (symlinks followed), byte order, no dot start. */
 export function listApps(): string[] {
   let names: string[];
   try {
@@ -308,8 +346,10 @@ export function listApps(): string[] {
     return [];
   }
   names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  // names starting with an upper-case letter are skipped since 0.36.7 (common.go UnfilteredDokkuApps)
+  const skipUpper = versionAtLeast('0.36.7');
   return names.filter((n) => {
-    if (n.startsWith('.') || /^[A-Z]/.test(n)) return false;
+    if (n.startsWith('.') || (skipUpper && /^[A-Z]/.test(n))) return false;
     try {
       return statSync(join(DOKKU_ROOT, n)).isDirectory();
     } catch {
@@ -479,6 +519,37 @@ export function deleteProperty(plugin: string, app: string, key: string): void {
   rmSync(propertyPath(plugin, app, key), { force: true });
 }
 
+/**
+ * common.CommandPropertySet: verify the app (unless `--global`), refuse a
+ * property that is not global for `--global`, list the valid ones for an
+ * unknown property, then set (`=====> Setting P to V`) or, for an empty
+ * value, unset it (`=====> Unsetting P`), both quiet-able.
+ */
+export function commandPropertySet(
+  plugin: string,
+  app: string,
+  property: string,
+  value: string,
+  valid: string[],
+  validGlobal: string[],
+): void {
+  if (app !== '--global') verifyApp(app);
+  if (app === '--global' && !validGlobal.includes(property))
+    fail('Property cannot be specified globally');
+  if (property === '') fail('No property specified');
+  const all = [...new Set([...valid, ...validGlobal])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (!all.includes(property)) {
+    fail(`Invalid property specified, valid properties include: ${all.join(', ')}`);
+  }
+  if (value !== '') {
+    if (!isQuiet()) println(`=====> Setting ${property} to ${value}`);
+    setProperty(plugin, app, property, value);
+  } else {
+    if (!isQuiet()) println(`=====> Unsetting ${property}`);
+    deleteProperty(plugin, app, property);
+  }
+}
+
 /** Global property (Dokku stores them under the app name `--global`). */
 export function getGlobalProperty(plugin: string, key: string): string {
   return getProperty(plugin, '--global', key);
@@ -533,10 +604,12 @@ export function runDokku(args: string[], opts: RunDokkuOptions = {}): RunDokkuRe
 export type Command = (args: string[]) => Promise<number | void>;
 
 /**
- * A `<plugin>:report [APP|--global] [--format json] [--FLAG]` command (§0.6):
- * every app when none is named (a warning when there is none), each app
- * verified, one report per subject. `info` gives a subject's flags and
- * values; `legacyPrefix` is renderReport's.
+ * A Go `<plugin>:report [APP|--global] [--format json] [--FLAG]` command
+ * (§0.6): every app when none is named, each app verified, one report per
+ * subject. With no app at all: a warning and exit 0 since 0.35.16, a failure
+ * before (common.go NoAppsExist). `--global` is a subject since 0.38.0; before
+ * it is one more info flag. `info` gives a subject's flags and values;
+ * `legacyPrefix` is renderReport's; the 0.38.8 JSON/format rules apply from then.
  */
 export function reportCommand(
   plugin: string,
@@ -545,8 +618,13 @@ export function reportCommand(
 ): Command {
   return async (args) => {
     const r = parseReportArgs(args);
+    if (r.global && !versionAtLeast('0.38.0')) {
+      r.global = false;
+      r.flags.push('--global');
+    }
     const subjects = r.global ? ['--global'] : r.app !== '' ? [r.app] : listApps();
     if (subjects.length === 0) {
+      if (!versionAtLeast('0.35.16')) fail("You haven't deployed any applications yet");
       warn("You haven't deployed any applications yet");
       return;
     }
@@ -561,12 +639,111 @@ export function reportCommand(
         r.format,
         isQuiet(),
         legacyPrefix,
+        versionAtLeast('0.38.8'),
       );
       if (!out.ok) fail(out.error);
       process.stdout.write(out.text);
     }
   };
 }
+
+/**
+ * A bash `<plugin>:report [APP] [--FLAG]` (cmd-<plugin>-report): every app
+ * when none is named (a failing app does not stop the others), else one;
+ * `flagMap` gives a subject's `--flag` and value pairs in the plugin's order.
+ */
+export function bashReportCommand(
+  plugin: string,
+  flagMap: (app: string) => Array<[string, string]>,
+): Command {
+  return async (args) => {
+    let app = args[0] ?? '';
+    let infoFlag = args[1] ?? '';
+    if (app.startsWith('--')) {
+      infoFlag = app;
+      app = '';
+    }
+    const one = (a: string): void => {
+      verifyAppBash(a);
+      const out = renderBashReport(a, plugin, flagMap(a), infoFlag, isQuiet());
+      if (!out.ok) fail(out.error);
+      process.stdout.write(out.text);
+    };
+    if (app !== '') {
+      one(app);
+      return;
+    }
+    // `for app in $(dokku_apps)`: dokku_apps fails in its subshell, the loop runs zero times
+    const apps = listApps();
+    if (apps.length === 0) warn("You haven't deployed any applications yet");
+    for (const a of apps) {
+      try {
+        one(a);
+      } catch (e) {
+        if (!(e instanceof DokkuExit)) throw e;
+      }
+    }
+  };
+}
+
+/** What a Go subcommand's flag set accepts (spf13/pflag, as Dokku's Go plugins use it). */
+export interface FlagSpec {
+  /** `--name value` / `--name=value` flags, with their defaults. */
+  strings?: Record<string, string>;
+  /** `--name` flags. */
+  bools?: string[];
+}
+
+/** Parsed flags and the operands around them (pflag parses them interspersed). */
+export interface ParsedFlags {
+  values: Record<string, string>;
+  bools: Set<string>;
+  args: string[];
+}
+
+/**
+ * pflag with ExitOnError: flags anywhere, `--` ends them; `-h`/`--help`
+ * prints `Usage of <cmd>:` and exits 0; an unknown flag or a string flag
+ * without its value prints pflag's error and `Usage of <cmd>:` and exits 2.
+ */
+export function parseFlags(cmd: string, argv: string[], spec: FlagSpec): ParsedFlags {
+  const values: Record<string, string> = { ...(spec.strings ?? {}) };
+  const bools = new Set<string>();
+  const args: string[] = [];
+  const usage = (code: number, message?: string): never => {
+    if (message !== undefined) eprintln(message);
+    eprintln(`Usage of ${cmd}:`);
+    throw new DokkuExit(code);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (a === '--') {
+      args.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a === '-h' || a === '--help') usage(0);
+    if (!a.startsWith('-') || a === '-') {
+      args.push(a);
+      continue;
+    }
+    if (!a.startsWith('--')) usage(2, `unknown shorthand flag: '${a.charAt(1)}' in ${a}`);
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    if (spec.bools?.includes(name)) {
+      bools.add(name);
+      continue;
+    }
+    if (spec.strings !== undefined && name in spec.strings) {
+      if (eq > 0) values[name] = a.slice(eq + 1);
+      else if (i + 1 < argv.length) values[name] = argv[++i] ?? '';
+      else usage(2, `flag needs an argument: --${name}`);
+      continue;
+    }
+    usage(2, `unknown flag: --${name}`);
+  }
+  return { values, bools, args };
+}
+
 /** A trigger handler implemented inside the emulator; same shape as a command. */
 // biome-ignore lint/suspicious/noConfusingVoidType: a trigger may simply return (exit 0)
 export type Trigger = (args: string[]) => Promise<number | void>;
@@ -595,12 +772,13 @@ export function pluginEnabled(name: string): boolean {
 }
 
 /**
- * Load the emulator's own module for a plugin: plugins/<name>.js (non-core
- * plugins), else core/<name>.js (core plugins); null when there is none.
+ * Load the emulator's own module for a plugin: core/<name>.js (core plugins),
+ * else plugins/<name>.js (the others); null when there is none.
  */
 export async function loadPluginModule(name: string): Promise<PluginModule | null> {
   if (!/^[a-z0-9_-]+$/.test(name)) return null;
-  for (const dir of ['plugins', 'core']) {
+  // core/ first: core/plugin.js layers the per-release behaviour over plugins/plugin.js
+  for (const dir of ['core', 'plugins']) {
     const file = join(EMULATOR_DIR, dir, `${name}.js`);
     if (!existsSync(file)) continue;
     const mod = (await import(file)) as Partial<PluginModule>;

@@ -5,7 +5,7 @@
  * The only place that sets the process exit code.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { finalizeBuildCapture, setupBuildCapture } from './deploy.js';
 import {
@@ -18,6 +18,7 @@ import {
   enabledPlugins,
   eprintln,
   fail,
+  isQuiet,
   loadPluginModule,
   PLUGIN_PATH,
   pluginEnabled,
@@ -39,12 +40,16 @@ const CORE: Record<string, string> = {
   storage: './core/storage.js',
   network: './core/network.js',
   builds: './core/builds.js',
+  cron: './core/cron.js',
   'docker-options': './core/docker-options.js',
   domains: './core/domains.js',
   proxy: './core/proxy.js',
   caddy: './core/caddy-vhosts.js',
   nginx: './core/nginx-vhosts.js',
-  plugin: './plugins/plugin.js',
+  'ssh-keys': './core/ssh-keys.js',
+  url: './core/urls.js',
+  urls: './core/urls.js',
+  plugin: './core/plugin.js',
 };
 
 /** Commands that must run as root (D dokku:90-105). */
@@ -58,9 +63,18 @@ function needsRoot(cmd: string): boolean {
   ].includes(cmd);
 }
 
-function notACommand(cmd: string): never {
-  warn(`\`${cmd}\` is not a dokku command.`);
+/** dokku:211-215: the message quotes every argument (`$*`), not only the command. */
+function notACommand(words: string[]): never {
+  warn(`\`${words.join(' ')}\` is not a dokku command.`);
   fail('See `dokku help` for a list of available commands.');
+}
+
+function realpathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
 }
 
 function isExecutable(path: string): boolean {
@@ -96,10 +110,28 @@ function runPluginExecutables(prefix: string, cmd: string, rest: string[]): numb
   for (const p of enabledPlugins()) {
     const file = join(PLUGIN_PATH, 'enabled', p, 'commands');
     if (!isExecutable(file)) continue;
+    // core plugins' `commands` only answer "not implemented" here (install.ts)
+    if (realpathOr(file).startsWith(join(DOKKU_LIB_ROOT, 'core-plugins'))) continue;
     const code = spawnSync(file, [cmd, ...rest], { stdio: 'inherit', env }).status ?? 1;
     if (code !== 10) return code;
   }
   return null;
+}
+
+/**
+ * Bare plugin commands that print the plugin's help: bash plugins' default
+ * subcommand (git, plugin, storage before 0.37.5) and Go plugins whose main()
+ * maps the bare name to usage() (network, ps, builds, storage). `apps` did
+ * until 0.31.0 and lists apps since, like `config` shows the env; both parse
+ * their flags with usage() as Usage, so `--help` prints the help.
+ */
+function bareIsHelp(prefix: string, cmd: string, rest: string[]): boolean {
+  if (cmd !== prefix) return false;
+  if (['git', 'plugin', 'network', 'ps', 'builds', 'storage'].includes(prefix)) return true;
+  const asksHelp = rest.some((a) => ['-h', '-help', '--help', '--h'].includes(a));
+  if (prefix === 'apps') return !versionAtLeast('0.31.0') || asksHelp;
+  if (prefix === 'config') return versionAtLeast('0.31.0') && asksHelp;
+  return false;
 }
 
 async function dispatch(argv: string[]): Promise<number> {
@@ -132,14 +164,23 @@ async function dispatch(argv: string[]): Promise<number> {
     // D dokku:107-123: the forced command's own argv is dropped and the original
     // command re-run; `[[ $1 =~ git-* ]]` is a regex, so any $1 containing "git" matches
     delete process.env.SSH_ORIGINAL_COMMAND;
-    const words = /git/.test(cmd) ? ssh.split(/\s+/).filter((w) => w !== '') : xargsSplit(ssh);
-    return dispatch(words);
+    const split = (t: string): string[] => t.split(/\s+/).filter((w) => w !== '');
+    // before 0.34.0 only $1 matching config-*/docker-options* went through xargs
+    // (quotes honoured); every other command was split on whitespace
+    const quoted = versionAtLeast('0.34.0') ? !/git/.test(cmd) : /config|docker-option/.test(cmd);
+    return dispatch(quoted ? xargsSplit(ssh) : split(ssh));
   }
 
   if (cmd === '' || cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    println(
-      'Usage: dokku [--quiet|--trace|--force] [--app APP] COMMAND <app> [command-specific-options]',
-    );
+    // the dokku script's help opens so (dokku_log_quiet: not without a tty, `! has_tty &&
+    // DOKKU_QUIET_OUTPUT=1`); the command list (each plugin's `commands help`) is left out
+    if (process.stdout.isTTY && !isQuiet()) {
+      println('Usage: dokku [--quiet|--trace|--force] COMMAND <app> [command-specific-options]');
+      println('');
+      println(
+        'Primary help options, type "dokku COMMAND:help" for more details, or dokku help --all to see all commands.',
+      );
+    }
     return 0;
   }
   if (cmd === 'version' || cmd === '-v' || cmd === '--version') {
@@ -158,10 +199,19 @@ async function dispatch(argv: string[]): Promise<number> {
   }
 
   const prefix = cmd.includes(':') ? cmd.slice(0, cmd.indexOf(':')) : cmd;
+  if (prefix in CORE && !(prefix === 'builds' && !versionAtLeast('0.38.0'))) {
+    const help = await import('./core/help.js');
+    if (cmd === `${prefix}:help` || bareIsHelp(prefix, cmd, args.slice(1))) {
+      if (help.printPluginHelp(prefix)) return 0;
+    }
+  }
   let commands: Record<string, Command> | null = null;
   let core = false;
-  // builds:* is new in 0.38.0
-  const coreModule = prefix === 'builds' && !versionAtLeast('0.38.0') ? undefined : CORE[prefix];
+  // builds:* is new in 0.38.0, cron:set in 0.34.0
+  const tooOld =
+    (prefix === 'builds' && !versionAtLeast('0.38.0')) ||
+    (prefix === 'cron' && !versionAtLeast('0.34.0'));
+  const coreModule = tooOld ? undefined : CORE[prefix];
   if (coreModule !== undefined) {
     core = true;
     const mod = (await import(coreModule)) as { commands: Record<string, Command> };
@@ -175,7 +225,7 @@ async function dispatch(argv: string[]): Promise<number> {
       const code = runPluginExecutables(prefix, cmd, args.slice(1));
       if (code !== null) return code;
     }
-    notACommand(cmd);
+    notACommand(args);
   }
 
   let rest = args.slice(1);

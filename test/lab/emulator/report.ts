@@ -50,15 +50,25 @@ export function parseReportArgs(args: string[]): ReportArgs {
   return r;
 }
 
-/** JSON object of a report: keys lose `--` and `--<plugin>-`; legacy keeps the old names too. */
+/**
+ * JSON object of a report. Modern (0.38.8+, common.go ReportSingleAppInput):
+ * keys lose `--<plugin>-` (TrimPrefix) and, with `emitLegacyPrefix`, keep the
+ * `<plugin>-` form too. Before 0.38.8 every Go report passed trimPrefix=false:
+ * keys only lose `--`.
+ */
 export function reportJson(
   plugin: string,
   info: Record<string, string>,
   emitLegacyPrefix: boolean,
+  modern = true,
 ): string {
   const out: Record<string, string> = {};
   for (const [flag, value] of Object.entries(info)) {
     const bare = flag.replace(/^--/, '');
+    if (!modern) {
+      out[bare] = value;
+      continue;
+    }
     const trimmed = bare.startsWith(`${plugin}-`) ? bare.slice(plugin.length + 1) : bare;
     out[trimmed] = value;
     if (emitLegacyPrefix) out[bare] = value;
@@ -74,6 +84,8 @@ export type ReportOutcome = { ok: true; text: string } | { ok: false; error: str
 /**
  * Render one app's (or the global) report as Go `ReportSingleApp` does.
  * `header` is the `<app> <plugin> information` text, suppressed when quiet.
+ * `modern` is the 0.38.8+ shape (format validated, JSON keys trimmed);
+ * before, any format but json prints the text report.
  */
 export function renderReport(
   plugin: string,
@@ -83,11 +95,12 @@ export function renderReport(
   format: string,
   quiet: boolean,
   emitLegacyPrefix: boolean,
+  modern = true,
 ): ReportOutcome {
-  if (format !== 'stdout' && format !== 'json') {
+  if (modern && format !== 'stdout' && format !== 'json') {
     return { ok: false, error: `Format must be "stdout" or "json": "${format}"` };
   }
-  if (flags.length > 0 && format === 'json') {
+  if (flags.length > 0 && format !== 'stdout') {
     return { ok: false, error: '--format flag cannot be specified when specifying an info flag' };
   }
   if (flags.length === 1) {
@@ -100,9 +113,42 @@ export function renderReport(
   }
   if (flags.length > 1) return { ok: true, text: '' };
   if (format === 'json')
-    return { ok: true, text: `${reportJson(plugin, info, emitLegacyPrefix)}\n` };
+    return { ok: true, text: `${reportJson(plugin, info, emitLegacyPrefix, modern)}\n` };
   const header = quiet ? '' : `=====> ${subject} ${plugin} information\n`;
   return { ok: true, text: `${header}${reportLines(info).join('\n')}\n` };
+}
+
+/**
+ * A bash plugin's report (`cmd-<plugin>-report-single`): `printf "%-30s %-25s"`
+ * of the label (with its colon) and the value, in the plugin's own order. With an
+ * info flag: the value, "Invalid flag passed" for an unknown flag, and
+ * "not deployed" (exit 1) for an empty value. `--format` is not a thing there:
+ * it is an unknown info flag.
+ */
+export function renderBashReport(
+  subject: string,
+  plugin: string,
+  flagMap: Array<[string, string]>,
+  infoFlag: string,
+  quiet: boolean,
+): ReportOutcome {
+  if (infoFlag === '') {
+    const header = quiet ? '' : `=====> ${subject} ${plugin} information\n`;
+    const lines = flagMap.map(([flag, value]) => {
+      // `echo "${flag#--}" | cut -f1 -d' ' | tr - ' '` keeps the colon of "--x-y: value"
+      const key = `${flag.replace(/^--/, '').replace(/-/g, ' ')}:`;
+      const label = `${key.charAt(0).toUpperCase()}${key.slice(1)}`;
+      return `       ${label.padEnd(30)} ${value.padEnd(25)}`;
+    });
+    return { ok: true, text: `${header}${lines.join('\n')}\n` };
+  }
+  const hit = flagMap.find(([flag]) => flag === infoFlag);
+  if (hit === undefined) {
+    const valid = flagMap.map(([flag]) => ` ${flag}`).join('');
+    return { ok: false, error: `Invalid flag passed, valid flags:${valid}` };
+  }
+  if (hit[1] === '') return { ok: false, error: 'not deployed' };
+  return { ok: true, text: `${hit[1]}\n` };
 }
 
 /** columnize.SimpleFormat: `|`-separated rows aligned with 2-space glue, last column unpadded. */
@@ -145,6 +191,11 @@ export function generateBuildId(now = Date.now()): string {
     .padStart(6, '0')
     .slice(-6);
   return ts + rnd;
+}
+
+/** A UTC time as Go's JSON marshals it (RFC3339Nano: fraction without trailing zeros). */
+export function goTime(d: Date): string {
+  return d.toISOString().replace(/\.(\d*?)0*Z$/, (_m, f: string) => (f === '' ? 'Z' : `.${f}Z`));
 }
 
 /** RFC3339 without fractional seconds, UTC (Go's time.RFC3339 for a UTC time). */

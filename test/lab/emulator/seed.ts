@@ -14,10 +14,11 @@
  * and `git push` to dokku@ADDRESS:APP.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { imageRef, writeImageArchive } from './engine.js';
 
 /** What seed needs of a lab host (test/lab/lab.ts LabHost fits). */
 export interface SeedHost {
@@ -39,13 +40,19 @@ export interface SeedOptions {
   dir?: string;
   /** Progress lines. */
   log?: (line: string) => void;
+  /** More `ssh` options for the pushes (e.g. `-F config` for a host behind a bastion). */
+  sshOptions?: string[];
 }
 
 /** One seeded app. */
 export interface SeededApp {
   name: string;
-  /** How it was deployed: `git-push`, `git:from-image`, `git:from-archive`. */
-  deployedBy: 'git-push' | 'git:from-image' | 'git:from-archive';
+  /**
+   * How it was deployed: `git-push`, `git:from-image`, `git:from-archive`, or
+   * `git:load-image` (an image that exists on no registry, given as a `docker
+   * save` archive on stdin; Dokku records it as a `docker-image` deploy).
+   */
+  deployedBy: 'git-push' | 'git:from-image' | 'git:from-archive' | 'git:load-image';
   /** What the deploy used: fixture folder, image, or archive URL. */
   source: string;
   /** Config vars the seed set (besides what Dokku and links add). */
@@ -158,8 +165,30 @@ export const SEEDED = {
       config: {},
       answers: 'deployed from a tar archive',
     },
+    {
+      name: 'sealed',
+      deployedBy: 'git:load-image',
+      source: 'lab/sealed:1.0',
+      config: {},
+      answers: 'sealed image, loaded with git:load-image',
+    },
     ...DATASTORE_APPS,
   ] as SeededApp[],
+  /** An app frozen by its user with `apps:lock`: an empty .deploy.lock (every supported release has apps:lock). */
+  lockedApp: 'whoami',
+  /**
+   * A build record a crashed deploy left `running` (0.38.0+, the builds
+   * plugin): its pid is gone, so builds:list shows it `abandoned`; the
+   * deploy lock file it held stays too, holding the build id.
+   */
+  crashedBuild: {
+    app: 'hello',
+    id: 'mjv6b1c0crash1',
+    source: 'git-hook',
+    startedAt: '2026-01-01T00:05:00Z',
+    log: '-----> Cleaning up...\n-----> Building hello from herokuish\n',
+    since: '0.38.0',
+  },
   services: [
     {
       name: 'notes-db',
@@ -350,10 +379,11 @@ export function publishRegistry(registry: string, pgVersion: string): void {
       'dokku/ambassador/0.8.2',
       'dokku/s3backup/0.18.0',
       'dokku/wait/0.9.3',
-      // Dokku's caddy container, at the tags the caddy-vhosts Dockerfile names (0.37.7+)
-      'lucaslorentz/caddy-docker-proxy/2.11',
-      'lucaslorentz/caddy-docker-proxy/2.12',
-      'lucaslorentz/caddy-docker-proxy/2.13',
+      // Dokku's caddy container, at every tag caddy-vhosts names from 0.30 to 0.38
+      // (internal-functions before 0.33.8, the Dockerfile since: defaultCaddyImage)
+      ...['2.7', '2.8', '2.9', '2.10', '2.11', '2.12', '2.13'].map(
+        (tag) => `lucaslorentz/caddy-docker-proxy/${tag}`,
+      ),
     ]) {
       const d = join(scratch, img.replace(/\//g, '_'));
       mkdirSync(d);
@@ -561,7 +591,10 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
     async () => {
       const p = SEEDED.proxy;
       await must('dokku nginx:stop');
-      await must(`dokku proxy:set --global ${p.type}`);
+      const version = (await must('dokku version')).trim().replace(/^dokku version v?/, '');
+      // no global proxy type before 0.33.0 (plugins/proxy at v0.32.4): each app gets it
+      if (atLeast(version, '0.33.0')) await must(`dokku proxy:set --global ${p.type}`);
+      else for (const a of SEEDED.apps) await must(`dokku proxy:set ${a.name} ${p.type}`);
       for (const [k, v] of Object.entries(p.settings))
         await must(`dokku caddy:set --global ${k} ${sh(v)}`);
       await must('dokku caddy:start');
@@ -587,6 +620,7 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
       `UserKnownHostsFile=${opts.knownHostsPath}`,
       '-o',
       'StrictHostKeyChecking=yes',
+      ...(opts.sshOptions ?? []),
     ].join(' ');
     // The pushes (deploys as the dokku user) run side by side; the image and
     // archive deploys (as root, through exec) follow, so that no root-made
@@ -613,10 +647,82 @@ export async function seed(host: SeedHost, opts: SeedOptions): Promise<SeedResul
           await must(`dokku git:from-image ${a.name} ${sh(a.source)}`);
         } else if (a.deployedBy === 'git:from-archive') {
           await must(`dokku git:from-archive ${a.name} ${sh(a.source)}`);
+        } else if (a.deployedBy === 'git:load-image') {
+          await must(
+            `dokku git:load-image ${a.name} ${sh(a.source)}`,
+            sealedImageArchive(a.source),
+          );
         }
       }),
     );
   });
 
+  await step('freeze an app with apps:lock, leave a crashed build record', async () => {
+    await must(`dokku apps:lock ${SEEDED.lockedApp}`);
+    const version = (await must('dokku version')).trim().replace(/^dokku version v?/, '');
+    if (atLeast(version, SEEDED.crashedBuild.since)) await must(crashedBuildScript());
+  });
+
   return { ms: Date.now() - t0, steps, repos, commits };
+}
+
+function atLeast(v: string, min: string): boolean {
+  const a = v.split('.').map((x) => Number.parseInt(x, 10) || 0);
+  const b = min.split('.').map((x) => Number.parseInt(x, 10) || 0);
+  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
+  return true;
+}
+
+/**
+ * The lab engine's `docker save` archive of a fixture image no registry has
+ * (fixtures/images/<repo>/<tag>), for `git:load-image` on stdin.
+ */
+function sealedImageArchive(ref: string): Buffer {
+  const { repo, tag } = imageRef(ref);
+  const scratch = mkdtempSync(join(tmpdir(), 'ferry-sealed-'));
+  try {
+    const file = join(scratch, 'image.tar');
+    const stage = join(scratch, 'stage');
+    mkdirSync(stage);
+    writeImageArchive([{ ref, tree: join(fixturesDir(), 'images', repo, tag) }], file, stage);
+    return readFileSync(file);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * What a deploy killed mid-build leaves (builds plugin, data/builds/<app>/):
+ * the record still `running`, holding the pid of a process that is gone,
+ * and the start of its log.
+ */
+function crashedBuildScript(): string {
+  const c = SEEDED.crashedBuild;
+  const dir = `/var/lib/dokku/data/builds/${c.app}`;
+  // pid 0 is a placeholder, replaced in the host by the dead shell's pid
+  const record = JSON.stringify(
+    {
+      id: c.id,
+      app: c.app,
+      kind: 'build',
+      pid: 0,
+      started_at: c.startedAt,
+      status: 'running',
+      source: c.source,
+    },
+    null,
+    2,
+  );
+  // a pid that was real and is gone: a shell that has exited
+  return [
+    'set -e',
+    "pid=$(sh -c 'echo $$')",
+    `mkdir -p ${dir}`,
+    `printf %s ${sh(record)} | sed 's/"pid": 0,/"pid": '"$pid"',/' >${dir}/${c.id}.json`,
+    `printf %s ${sh(c.log)} >${dir}/${c.id}.log`,
+    // the deploy lock it held: flock(1) let go with the process, the file and its holder line stay
+    `printf '%s\\n' ${c.id} >/var/lib/dokku/data/apps/${c.app}/.deploy.lock`,
+    `chown dokku:dokku ${dir} ${dir}/${c.id}.json ${dir}/${c.id}.log /var/lib/dokku/data/apps/${c.app}/.deploy.lock`,
+    `chmod 644 ${dir}/${c.id}.json ${dir}/${c.id}.log`,
+  ].join('\n');
 }

@@ -1,9 +1,11 @@
 /** config:* (reference §4; D plugins/config). */
+import { existsSync, readFileSync } from 'node:fs';
 import { isDeployed, releaseAndDeploy, setupBuildCapture } from '../deploy.js';
 import { migrateEnvFiles } from '../install.js';
 import {
   appEnvPath,
   type Command,
+  eprintln,
   exit,
   fail,
   getProperty,
@@ -13,7 +15,9 @@ import {
   info2Quiet,
   isQuiet,
   marshalEnv,
+  parseEnv,
   println,
+  readableByDokku,
   readEnv,
   runTrigger,
   type Trigger,
@@ -35,6 +39,7 @@ interface ConfigArgs {
   format: string;
   shell: boolean;
   export: boolean;
+  replace: boolean;
 }
 
 function parse(args: string[]): ConfigArgs {
@@ -48,6 +53,7 @@ function parse(args: string[]): ConfigArgs {
     format: 'exports',
     shell: false,
     export: false,
+    replace: false,
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i] ?? '';
@@ -58,6 +64,7 @@ function parse(args: string[]): ConfigArgs {
     else if (a === '--quoted') r.quoted = true;
     else if (a === '--shell') r.shell = true;
     else if (a === '--export') r.export = true;
+    else if (a === '--replace') r.replace = true;
     else if (a === '--format') r.format = args[++i] ?? '';
     else if (a.startsWith('--format=')) r.format = a.slice(9);
     else r.positional.push(a);
@@ -84,16 +91,26 @@ function readFor(app: string, path: string, merged: boolean): Map<string, string
   return m;
 }
 
+/** 0.38: the ps restore property; before, DOKKU_APP_RESTORE in the app ENV (GetBoolDefault: "0" is false). */
 function restoreDisabled(app: string): boolean {
   if (versionAtLeast('0.38.0')) return getProperty('ps', app, 'restore') === 'false';
   return readEnv(appEnvPath(app)).get('DOKKU_APP_RESTORE') === '0';
 }
 
+/**
+ * SetMany/UnsetMany's restart (config.go triggerRestart): not for --global,
+ * --no-restart or a disabled restore. Before 0.37.0 "Restarting app" is
+ * printed for an app never deployed too (release_and_deploy then finds no
+ * image and does nothing). A failed redeploy is only a warning: exit 0.
+ */
 async function maybeRestart(app: string, noRestart: boolean): Promise<number> {
-  if (noRestart || app === '--global' || restoreDisabled(app) || !isDeployed(app)) return 0;
+  if (noRestart || app === '--global' || restoreDisabled(app)) return 0;
+  if (versionAtLeast('0.37.0') && !isDeployed(app)) return 0;
   info1(`Restarting app ${app}`);
   setupBuildCapture(app, 'config-redeploy');
-  return releaseAndDeploy(app);
+  const code = await releaseAndDeploy(app);
+  if (code !== 0) warn(`Failure while restarting app: exit status ${code}`);
+  return 0;
 }
 
 const KEY_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -141,6 +158,95 @@ const unset: Command = async (args) => {
   writeEnv(path, env);
   await runTrigger('post-config-update', app, 'unset', ...c.positional);
   return maybeRestart(app, c.noRestart);
+};
+
+/** config:clear (config.go UnsetAll): every key unset, "Unsetting K" for each, then the restart. */
+const clear: Command = async (args) => {
+  const c = parse(args);
+  const { app, path } = target(c);
+  const env = readEnv(path);
+  const keys = [...env.keys()];
+  for (const k of keys) info1Quiet(`Unsetting ${k}`);
+  if (keys.length > 0) {
+    writeEnv(path, new Map());
+    await runTrigger('post-config-update', app, 'clear');
+  }
+  return maybeRestart(app, c.noRestart);
+};
+
+/** Read an import source: a file, or stdin for `-`; a missing file is an empty env (loadFromFile). */
+function importSource(file: string, format: string): Map<string, string> {
+  let text = '';
+  // Dokku runs as the dokku user: a file it may not read is an error (os.Open's)
+  if (file !== '-' && existsSync(file) && !readableByDokku(file)) {
+    fail(`open ${file}: permission denied`);
+  }
+  try {
+    text =
+      file === '-' ? readFileSync(0, 'utf8') : existsSync(file) ? readFileSync(file, 'utf8') : '';
+  } catch {
+    text = '';
+  }
+  if (format === 'json') {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      fail(text.trim() === '' ? 'EOF' : 'invalid character in JSON input');
+    }
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      fail('json: cannot unmarshal array into Go value of type map[string]string');
+    }
+    const m = new Map<string, string>();
+    for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+      if (typeof v !== 'string') {
+        fail(`json: cannot unmarshal ${typeof v} into Go value of type string`);
+      }
+      m.set(k, v);
+    }
+    return m;
+  }
+  return parseEnv(text);
+}
+
+/**
+ * config:import [--no-restart] [--replace] [--format envfile|json] (<app>|--global) [FILE|-]
+ * (0.37.0+, functions.go SubImport): "Setting config var K=V" per entry, then
+ * as config:set; `--replace` clears the env first.
+ */
+const importCmd: Command = async (args) => {
+  const c = parse(args);
+  const { app, path } = target(c);
+  const file = c.positional[0] ?? '';
+  if (file === '-') info1Quiet('Reading config vars from stdin');
+  const format = c.format === 'exports' ? 'envfile' : c.format;
+  if (format !== 'envfile' && format !== 'json') fail(`Unknown format: ${format}`);
+  const entries = importSource(file, format);
+  for (const k of [...entries.keys()]) {
+    if (!KEY_RE.test(k)) {
+      info1(`Deleting invalid key ${k} from config for ${app}`);
+      entries.delete(k);
+    }
+  }
+  if (entries.size === 0) fail('No config vars to set');
+  for (const [k, v] of entries) info1Quiet(`Setting config var ${k}=${v}`);
+  if (!isQuiet()) {
+    info1('Setting config vars');
+    const pairs = sortedEntries(entries).map(([k, v]): [string, string] => [k, v.trim()]);
+    for (const line of columnizePairs(pairs)) verbose(line);
+  }
+  const env = c.replace ? new Map<string, string>() : readEnv(path);
+  for (const [k, v] of entries) env.set(k, v);
+  writeEnv(path, env);
+  await runTrigger('post-config-update', app, 'set', ...entries.keys());
+  return maybeRestart(app, c.noRestart);
+};
+
+/** config:keys [--merged] (<app>|--global): the keys, sorted, one per line. */
+const keys: Command = async (args) => {
+  const c = parse(args);
+  const { app, path } = target(c);
+  for (const [k] of sortedEntries(readFor(app, path, c.merged))) println(k);
 };
 
 const get: Command = async (args) => {
@@ -216,6 +322,22 @@ const exportCmd: Command = async (args) => {
 };
 
 const bare: Command = async (args) => {
+  // before 0.31.0 the bare command was config:show's deprecated alias (commands.go)
+  if (!versionAtLeast('0.31.0')) {
+    warn("Deprecated: Use the 'config:show' command instead");
+    if (args.some((a) => ['-h', '-help', '--help', '--h'].includes(a))) {
+      // Go's flag package: the default usage of the config:show flag set, exit 0
+      const flags: Array<[string, string]> = [
+        ['export', '--export: print the env as eval-compatible exports [deprecated]'],
+        ['global', '--global: use the global environment'],
+        ['merged', "--merged: display the app's environment merged with the global environment"],
+        ['shell', '--shell: in a single-line for usage in command-line utilities [deprecated]'],
+      ];
+      eprintln('Usage of config:show:');
+      for (const [f, usage] of flags) eprintln(`  -${f}\n    \t${usage}`);
+      return 0;
+    }
+  }
   const c = parse(args);
   if (c.shell) {
     warn("Deprecated: Use 'config:export --format shell' instead");
@@ -234,6 +356,14 @@ export const triggers: Record<string, Trigger> = {
   install: async () => {
     migrateEnvFiles();
   },
+  // plugins installing before config force the migration through it (0.38.26+)
+  ...(versionAtLeast('0.38.26')
+    ? {
+        'config-migrate-env': async () => {
+          migrateEnvFiles();
+        },
+      }
+    : {}),
 };
 
 export const commands: Record<string, Command> = {
@@ -243,4 +373,7 @@ export const commands: Record<string, Command> = {
   'config:get': get,
   'config:show': showCmd,
   'config:export': exportCmd,
+  'config:clear': clear,
+  'config:keys': keys,
+  ...(versionAtLeast('0.37.0') ? { 'config:import': importCmd } : {}),
 };

@@ -34,6 +34,18 @@ export function dockerOptions(app: string, phase: string): string[] {
     .filter((l) => l.trim() !== '');
 }
 
+/**
+ * dockeroptions.SetDockerOptionForPhases for one phase: drop every `--NAME=`
+ * option, add `--NAME=VALUE`, keep the list sorted (ps:set restart-policy
+ * before 0.38).
+ */
+export function setDockerOption(app: string, phase: string, name: string, value: string): void {
+  const kept = dockerOptions(app, phase).filter((o) => !o.startsWith(`--${name}=`));
+  kept.push(`--${name}=${value}`);
+  kept.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  writeFileDokku(optionsFile(app, phase), `${kept.join('\n')}\n`, 0o600);
+}
+
 function parsePhases(s: string): string[] {
   const phases = s.split(',');
   for (const p of phases) {

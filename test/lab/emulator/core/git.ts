@@ -9,28 +9,30 @@ import {
   copyTree,
   engineTmp,
   imageExists,
-  imagePath,
-  imageRef,
+  loadImages,
+  pullImage,
 } from '../engine.js';
 import {
   appExists,
   appNameError,
+  bashReportCommand,
   type Command,
   chownDokku,
   DOKKU_ROOT,
   deleteProperty,
+  eprintln,
   fail,
   getGlobalProperty,
   getProperty,
   hasProperty,
   info1,
-  labConfig,
+  info2Quiet,
+  isQuiet,
   println,
   reportCommand,
   runDokku,
   setProperty,
   verbose,
-  verifyApp,
   verifyAppBash,
   versionAtLeast,
   warn,
@@ -116,9 +118,16 @@ export async function receiveApp(app: string, rev: string): Promise<number> {
   });
 }
 
+/**
+ * The deploy-source-set trigger: the apps plugin records source and metadata;
+ * since 0.31.0 the git plugin also clears source-image for anything but a
+ * docker image (plugins/git/deploy-source-set).
+ */
 function setDeploySource(app: string, source: string, metadata: string): void {
   setProperty('apps', app, 'deploy-source', source);
   setProperty('apps', app, 'deploy-source-metadata', metadata);
+  if (source !== 'docker-image' && versionAtLeast('0.31.0'))
+    setProperty('git', app, 'source-image', '');
 }
 
 const gitHook: Command = async (args) => {
@@ -231,37 +240,33 @@ async function fromDirectory(
   }
 }
 
-/** "docker pull" from the lab's shared registry folder into this engine. */
-function pullImage(image: string): boolean {
-  const { repo, tag } = imageRef(image);
-  const src = join(labConfig().registry, repo, tag);
-  if (!existsSync(src)) return false;
-  copyTree(src, imagePath(image));
-  return true;
-}
-
-const fromImage: Command = async (args) => {
-  let force = false;
-  const pos: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] ?? '';
-    if (a === '--force') force = true;
-    else if (a === '--build-dir') i++;
-    else pos.push(a);
-  }
-  const [app, image, user, emailArg] = pos;
-  verifyAppBash(app);
-  if (image === undefined || image === '') fail('Please specify a docker image');
-  setupBuildCapture(app, 'git:from-image');
+/**
+ * The git-from-image trigger: a Dockerfile `FROM <image>` build context, the
+ * image pulled unless the engine has it (forced with --force, 0.31.0+), the
+ * source-image property written, then git-from-directory. 0.30 also says
+ * "Setting Dockerfile" (plugins/git/git-from-image).
+ */
+async function gitFromImage(
+  app: string,
+  image: string,
+  user: string | undefined,
+  force: boolean,
+): Promise<number> {
   info1('Generating build context');
-  if (force) {
+  const old = !versionAtLeast('0.31.0');
+  if (old) verbose('Setting Dockerfile');
+  if (!imageExists(image)) {
+    info1('Pulling image');
+    // 0.30: `set -e` ends the trigger on docker's own error, without a message of its own
+    if (!pullImage(image)) {
+      if (old) return 1;
+      fail(`Failed to pull image: ${image}`);
+    }
+  } else if (force && !old) {
     info1('Force pulling image');
     if (!pullImage(image)) fail(`Failed to pull image: ${image}`);
-  } else if (imageExists(image)) {
-    info1('Image exists on host, skipping pull');
   } else {
-    info1('Pulling image');
-    if (!pullImage(image)) fail(`Failed to pull image: ${image}`);
+    info1('Image exists on host, skipping pull');
   }
   const ctx = engineTmp('from-image');
   try {
@@ -269,16 +274,66 @@ const fromImage: Command = async (args) => {
       join(ctx, 'Dockerfile'),
       `FROM ${image}\nLABEL com.dokku.docker-image-labeler/alternate-tags=[\\"${image}\\"]\n`,
     );
+    setProperty('git', app, 'source-image', image);
     // quirk kept: the email argument reads $4 of the trigger, i.e. the user name
     const name = user ?? 'Dokku';
-    const email = user ?? emailArg ?? 'automated@dokku.sh';
-    const code = await fromDirectory(app, ctx, name, email);
-    if (code !== 0) return code;
-    setProperty('git', app, 'source-image', image);
-    setDeploySource(app, 'docker-image', image);
+    const email = user ?? 'automated@dokku.sh';
+    return await fromDirectory(app, ctx, name, email);
   } finally {
     rmSync(ctx, { recursive: true, force: true });
   }
+}
+
+/** Arguments of git:from-image and git:load-image: `--build-dir DIR`, `--force`, then app, image, user, email. */
+function imageArgs(args: string[]): { pos: string[]; force: boolean } {
+  let force = false;
+  const pos: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '--force' && versionAtLeast('0.31.0')) force = true;
+    else if (a === '--build-dir') i++;
+    else pos.push(a);
+  }
+  return { pos, force };
+}
+
+const fromImage: Command = async (args) => {
+  const { pos, force } = imageArgs(args);
+  const [app, image, user] = pos;
+  verifyAppBash(app);
+  if (image === undefined || image === '') fail('Please specify a docker image');
+  setupBuildCapture(app, 'git:from-image');
+  const code = await gitFromImage(app, image, user, force);
+  if (code !== 0) return code;
+  setDeploySource(app, 'docker-image', image);
+};
+
+/**
+ * git:load-image APP IMAGE: `docker load` of the archive on stdin (the lab
+ * engine's `docker save` format), then as git:from-image with the image now
+ * local (internal-functions cmd-git-load-image). For an image no registry has.
+ */
+const loadImage: Command = async (args) => {
+  const { pos } = imageArgs(args.filter((a) => a !== '--force'));
+  const [app, image, user] = pos;
+  verifyAppBash(app);
+  if (image === undefined || image === '') fail('Please specify a docker image');
+  if (process.stdin.isTTY) fail('Expecting tar archive containing docker image on STDIN');
+  setupBuildCapture(app, 'git:load-image');
+  let loaded: string[];
+  try {
+    loaded = loadImages(0);
+  } catch (e) {
+    eprintln(e instanceof Error ? e.message : String(e));
+    loaded = [];
+  }
+  for (const r of loaded) println(`Loaded image: ${r}`);
+  if (!imageExists(image)) {
+    fail(`Loaded image tarball but the specified docker image was not found: ${image}`);
+  }
+  const code = await gitFromImage(app, image, user, false);
+  if (code !== 0) return code;
+  setDeploySource(app, 'docker-image', image);
 };
 
 function isLabAddress(host: string): boolean {
@@ -380,7 +435,6 @@ const fromArchive: Command = async (args) => {
     copyTree(ctxSrc, archiveContextPath(app));
     const name = user ?? 'Dokku';
     const email = user ?? 'automated@dokku.sh';
-    setProperty('apps', app, 'deploy-source', type);
     const code = await fromDirectory(app, ctxSrc, name, email);
     if (code !== 0) return code;
     setDeploySource(app, type, url);
@@ -390,6 +444,19 @@ const fromArchive: Command = async (args) => {
   }
 };
 
+function lastUpdatedAt(app: string): string {
+  try {
+    return String(
+      Math.floor(
+        statSync(join(DOKKU_ROOT, app, 'refs', 'heads', deployBranch(app))).mtimeMs / 1000,
+      ),
+    );
+  } catch {
+    return '';
+  }
+}
+
+/** The Go git:report (0.38.22+, plugins/git/report.go). */
 function gitReportInfo(app: string, global: boolean): Record<string, string> {
   const g = (k: string): string => getGlobalProperty('git', k);
   const info: Record<string, string> = {
@@ -407,66 +474,133 @@ function gitReportInfo(app: string, global: boolean): Record<string, string> {
     return info;
   }
   const p = (k: string): string => getProperty('git', app, k);
-  info['--git-computed-archive-max-files'] =
-    p('archive-max-files') || info['--git-computed-archive-max-files'] || '';
-  info['--git-computed-archive-max-size'] =
-    p('archive-max-size') || info['--git-computed-archive-max-size'] || '';
   info['--git-computed-deploy-branch'] = deployBranch(app);
   info['--git-computed-keep-git-dir'] =
     p('keep-git-dir') || info['--git-computed-keep-git-dir'] || '';
   info['--git-deploy-branch'] = p('deploy-branch');
   info['--git-keep-git-dir'] = p('keep-git-dir');
-  let updated = '';
-  try {
-    updated = String(
-      Math.floor(
-        statSync(join(DOKKU_ROOT, app, 'refs', 'heads', deployBranch(app))).mtimeMs / 1000,
-      ),
-    );
-  } catch {
-    updated = '';
-  }
-  info['--git-last-updated-at'] = updated;
+  info['--git-last-updated-at'] = lastUpdatedAt(app);
   info['--git-rev-env-var'] = hasProperty('git', app, 'rev-env-var') ? p('rev-env-var') : 'GIT_REV';
   info['--git-sha'] = git(['rev-parse', 'HEAD'], join(DOKKU_ROOT, app)) ?? '';
   info['--git-source-image'] = p('source-image');
   return info;
 }
 
-const report = reportCommand('git', (s, global) => gitReportInfo(s, global), false);
+/**
+ * The bash git:report before 0.38.22 (internal-functions cmd-git-report-single),
+ * its flags in their own order. Properties read with a default; the sha is
+ * `--short` before 0.34.2; 0.38.0-0.38.21 also had the computed/global keys.
+ */
+function gitBashFlags(app: string): Array<[string, string]> {
+  const withDefault = (a: string, k: string, d: string): string =>
+    hasProperty('git', a, k) ? getProperty('git', a, k) : d;
+  const root = join(DOKKU_ROOT, app);
+  const sha =
+    git(
+      versionAtLeast('0.34.2') ? ['rev-parse', 'HEAD'] : ['rev-parse', '--short', 'HEAD'],
+      root,
+    ) ?? '';
+  if (versionAtLeast('0.38.0')) {
+    const g = (k: string): string => withDefault('--global', k, '');
+    return [
+      ['--git-computed-archive-max-files', g('archive-max-files') || '10000'],
+      ['--git-computed-archive-max-size', g('archive-max-size') || '1073741824'],
+      ['--git-computed-deploy-branch', deployBranch(app)],
+      [
+        '--git-computed-keep-git-dir',
+        withDefault(app, 'keep-git-dir', '') || g('keep-git-dir') || 'false',
+      ],
+      ['--git-deploy-branch', withDefault(app, 'deploy-branch', '')],
+      ['--git-global-archive-max-files', g('archive-max-files')],
+      ['--git-global-archive-max-size', g('archive-max-size')],
+      ['--git-global-deploy-branch', g('deploy-branch')],
+      ['--git-global-keep-git-dir', g('keep-git-dir')],
+      ['--git-keep-git-dir', withDefault(app, 'keep-git-dir', '')],
+      ['--git-rev-env-var', withDefault(app, 'rev-env-var', 'GIT_REV')],
+      ['--git-sha', sha],
+      ['--git-source-image', withDefault(app, 'source-image', '')],
+      ['--git-last-updated-at', lastUpdatedAt(app)],
+    ];
+  }
+  return [
+    ['--git-deploy-branch', withDefault(app, 'deploy-branch', 'master')],
+    ['--git-global-deploy-branch', withDefault('--global', 'deploy-branch', 'master')],
+    ['--git-keep-git-dir', withDefault(app, 'keep-git-dir', 'false')],
+    ['--git-rev-env-var', withDefault(app, 'rev-env-var', 'GIT_REV')],
+    ['--git-sha', sha],
+    ['--git-source-image', withDefault(app, 'source-image', '')],
+    ['--git-last-updated-at', lastUpdatedAt(app)],
+  ];
+}
 
+const goReport = reportCommand('git', (s, global) => gitReportInfo(s, global), false);
+const bashReport = bashReportCommand('git', gitBashFlags);
+const report: Command = (args) => (versionAtLeast('0.38.22') ? goReport(args) : bashReport(args));
+
+/**
+ * git:set (subcommands/set): "No key specified", the valid keys (archive-*
+ * since 0.38.2); an empty value unsets, except rev-env-var, which is written
+ * empty so that no rev variable is set at all.
+ */
 const gitSet: Command = async (args) => {
-  const [app, key, value] = args;
+  const [app = '', key = '', value = ''] = args;
   const valid = [
-    'archive-max-files',
-    'archive-max-size',
+    ...(versionAtLeast('0.38.2') ? ['archive-max-files', 'archive-max-size'] : []),
     'deploy-branch',
     'keep-git-dir',
     'rev-env-var',
     'source-image',
   ];
-  if (app !== '--global') verifyApp(app);
-  if (key === undefined || key === '') fail('No property specified');
-  if (!valid.includes(key))
-    fail(`Invalid property specified, valid properties include: ${valid.join(', ')}`);
-  if (value === undefined || value === '') {
-    info2Set(`Unsetting ${key}`);
-    deleteProperty('git', app ?? '', key);
+  if (app !== '--global') verifyAppBash(app);
+  if (key === '') fail('No key specified');
+  if (!valid.includes(key)) fail(`Invalid key specified, valid keys include: ${valid.join(', ')}`);
+  if (value !== '') {
+    info2Quiet(`Setting ${key} to ${value}`);
+    setProperty('git', app, key, value);
   } else {
-    info2Set(`Setting ${key} to ${value}`);
-    setProperty('git', app ?? '', key, value);
+    info2Quiet(`Unsetting ${key}`);
+    if (key === 'rev-env-var') setProperty('git', app, key, '');
+    else deleteProperty('git', app, key);
   }
 };
 
-function info2Set(msg: string): void {
-  process.stdout.write(`=====> ${msg}\n`);
-}
+/** git:public-key (internal-functions cmd-git-public-key): the dokku user's deploy key, ed25519 first. */
+const publicKey: Command = async () => {
+  for (const f of ['id_ed25519.pub', 'id_rsa.pub']) {
+    const p = join(DOKKU_ROOT, '.ssh', f);
+    if (existsSync(p)) {
+      process.stdout.write(readFileSync(p));
+      return;
+    }
+  }
+  warn('There is no deploy key associated with the dokku user.');
+  // git:generate-deploy-key arrived in 0.31.0
+  if (versionAtLeast('0.31.0')) {
+    warn('Generate an ssh key with the following command:');
+    warn('  dokku git:generate-deploy-key');
+  } else {
+    warn('Generate an ssh key with the following command (do not specify a password):');
+    warn("  ssh-keygen -t ed25519 -C 'example@example.com'");
+  }
+  fail('As an alternative, configure the netrc authentication via the git:auth command');
+};
+
+/** git:initialize APP (subcommands/initialize): the repository and its pre-receive hook. */
+const initialize: Command = async (args) => {
+  const app = args[0] ?? '';
+  verifyAppBash(app);
+  if (!isQuiet()) info1(`Initializing git repository for ${app}`);
+  createGitRepo(app);
+};
 
 export const commands: Record<string, Command> = {
+  'git:initialize': initialize,
+  'git:public-key': publicKey,
   'git-receive-pack': receivePack,
   'git-upload-pack': uploadPack,
   'git-hook': gitHook,
   'git:from-image': fromImage,
+  'git:load-image': loadImage,
   'git:from-archive': fromArchive,
   'git:report': report,
   'git:set': gitSet,

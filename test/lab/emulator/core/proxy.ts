@@ -316,6 +316,13 @@ function reportInfoEnvEra(app: string): Record<string, string> {
     '--proxy-enabled': proxyEnabled(app) ? 'true' : 'false',
     '--proxy-type': appProxyType(app),
   };
+  if (!versionAtLeast('0.31.0')) {
+    // 0.30 report.go: the port map, before the ports plugin took it (0.31.0)
+    info['--proxy-port-map'] = (readEnv(appEnvPath(app)).get('DOKKU_PROXY_PORT_MAP') ?? '')
+      .split(/\s+/)
+      .filter((m) => /^[a-z]+:[0-9]+:[0-9]+$/.test(m))
+      .join(' ');
+  }
   if (versionAtLeast('0.33.0')) {
     // report.go of 0.33-0.37 computes global first: the global type always wins
     info['--proxy-computed-type'] = globalProxyType() || appProxyType(app);

@@ -1,7 +1,9 @@
 /** ps:* (reference §6; D plugins/ps). */
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import {
   appContainers,
+  containerIdOf,
   deployContainers,
   isDeployed,
   releaseAndDeploy,
@@ -13,24 +15,30 @@ import { containerStatus } from '../engine.js';
 import {
   appEnvPath,
   type Command,
+  commandPropertySet,
   DokkuExit,
-  deleteProperty,
   fail,
   getGlobalProperty,
   getProperty,
+  globalEnvPath,
   info1,
   info1Quiet,
   info2,
+  isQuiet,
   listApps,
+  parseFlags,
+  println,
   readEnv,
   reportCommand,
   runTrigger,
-  setProperty,
+  type Trigger,
   verifyApp,
   versionAtLeast,
   warn,
 } from '../lib.js';
+import { dockerOptions, setDockerOption } from './docker-options.js';
 import { rebuildFromGit } from './git.js';
+import { getFormations, parseProcfile, parseTuples, procfilePath, updateScale } from './scale.js';
 
 type AppAction = (app: string) => Promise<number>;
 
@@ -148,7 +156,12 @@ async function restoreOne(app: string): Promise<number> {
     return 0;
   }
   if (restoreValue(app) === 'false') {
-    warn(`Skipping ps:restore for ${app} as restore property is false`);
+    // ps.go Restore: the property since 0.38.0, DOKKU_APP_RESTORE before
+    warn(
+      versionAtLeast('0.38.0')
+        ? `Skipping ps:restore for ${app} as restore property is false`
+        : `Skipping ps:restore for ${app} as DOKKU_APP_RESTORE=0`,
+    );
     return 0;
   }
   info1('Starting app');
@@ -173,50 +186,114 @@ const start: Command = (args) => runForApps('ps:start', args, startOne);
 const restart: Command = (args) => runForApps('ps:restart', args, restartOne);
 const rebuild: Command = (args) => runForApps('ps:rebuild', args, rebuildOne);
 
-const VALID_KEYS = versionAtLeast('0.38.0')
-  ? [
-      'dockerfile-start-cmd',
-      'procfile-path',
-      'restart-policy',
-      'restore',
-      'skip-deploy',
-      'start-cmd',
-      'stop-timeout-seconds',
-    ]
-  : ['procfile-path', 'restart-policy', 'stop-timeout-seconds'];
-const GLOBAL_KEYS = ['procfile-path', 'restart-policy', 'skip-deploy', 'stop-timeout-seconds'];
+/**
+ * ps properties (ps.go DefaultProperties / GlobalProperties): 0.30-0.34
+ * procfile-path and restart-policy; 0.37 adds stop-timeout-seconds; 0.38 adds
+ * dockerfile-start-cmd, restore, skip-deploy and start-cmd, and restart-policy
+ * becomes a property (before, `--restart=` in the deploy docker-options).
+ */
+function validKeys(): { app: string[]; global: string[] } {
+  if (versionAtLeast('0.38.0')) {
+    return {
+      app: [
+        'dockerfile-start-cmd',
+        'procfile-path',
+        'restart-policy',
+        'restore',
+        'skip-deploy',
+        'start-cmd',
+        'stop-timeout-seconds',
+      ],
+      global: ['procfile-path', 'restart-policy', 'skip-deploy', 'stop-timeout-seconds'],
+    };
+  }
+  if (versionAtLeast('0.37.0')) {
+    return {
+      app: ['procfile-path', 'restart-policy', 'stop-timeout-seconds'],
+      global: ['procfile-path', 'stop-timeout-seconds'],
+    };
+  }
+  return { app: ['procfile-path', 'restart-policy'], global: ['procfile-path'] };
+}
+
+function validRestartPolicy(v: string): boolean {
+  return (
+    ['no', 'always', 'unless-stopped', 'on-failure'].includes(v) || v.startsWith('on-failure:')
+  );
+}
 
 const set: Command = async (args) => {
-  const [app, key, value] = args;
-  if (app === '--global') {
-    if (key === undefined || key === '') fail('No property specified');
-    if (!GLOBAL_KEYS.includes(key)) fail('Property cannot be specified globally');
-  } else verifyApp(app);
-  if (key === undefined || key === '') fail('No property specified');
-  if (!VALID_KEYS.includes(key)) {
-    fail(`Invalid property specified, valid properties include: ${VALID_KEYS.join(', ')}`);
+  let global = false;
+  const pos: string[] = [];
+  for (const a of args) {
+    if (a === '--global') global = true;
+    else pos.push(a);
   }
-  if (key === 'restart-policy' && value !== undefined && value !== '') {
-    if (!/^(no|always|unless-stopped|on-failure(:[0-9]+)?)$/.test(value))
-      fail('Invalid restart-policy specified');
+  let [app = '', key = '', value = ''] = pos;
+  if (global) [app, key, value] = ['--global', pos[0] ?? '', pos[1] ?? ''];
+  if (key === 'restart-policy' && !versionAtLeast('0.38.0')) {
+    // subcommands.go CommandSet before 0.38: a docker option of the deploy phase
+    if (!validRestartPolicy(value)) fail('Invalid restart-policy specified');
+    if (!isQuiet()) info2(`Setting ${key} to ${value}`);
+    setDockerOption(app, 'deploy', 'restart', value);
+    return;
   }
-  if (value === undefined || value === '') {
-    info2(`Unsetting ${key}`);
-    deleteProperty('ps', app, key);
-  } else {
-    info2(`Setting ${key} to ${value}`);
-    setProperty('ps', app, key, value);
+  if (key === 'restart-policy' && value !== '' && !validRestartPolicy(value)) {
+    fail('Invalid restart-policy specified');
   }
+  const keys = validKeys();
+  commandPropertySet('ps', app, key, value, keys.app, keys.global);
 };
 
-/** 0.38: the restore property; before, DOKKU_APP_RESTORE in the app ENV ("0" = false). */
+/** The restore flag: 0.38 property; before, DOKKU_APP_RESTORE in the app ENV ("0" = false). */
 function restoreValue(app: string): string {
   if (versionAtLeast('0.38.0')) return getProperty('ps', app, 'restore') || 'true';
   return readEnv(appEnvPath(app)).get('DOKKU_APP_RESTORE') === '0' ? 'false' : 'true';
 }
 
+/** `--restart=` of the deploy docker-options (ps/functions.go getRestartPolicy, ≤0.37). */
+function restartPolicyOption(app: string): string {
+  const opt = dockerOptions(app, 'deploy').find((o) => o.startsWith('--restart='));
+  return opt === undefined ? '' : opt.slice('--restart='.length);
+}
+
+/** `--status-<proc>.<n>` keys: `<state> (CID: <11>)`, `missing` when the engine does not know it. */
+function statusFlags(app: string): Record<string, string> {
+  const info: Record<string, string> = {};
+  for (const c of appContainers(app)) {
+    const m = /^CONTAINER\.([^.]+\.[0-9]+)$/.exec(c.file);
+    if (m === null) continue;
+    const id = containerIdOf(app, c.file);
+    const state = c.rec === null ? 'missing' : containerStatus(c.rec);
+    info[`--status-${m[1]}`] = `${state} (CID: ${id.slice(0, 11)})`;
+  }
+  return info;
+}
+
+/** ps:report keys of each release (ps/report.go). */
 function psInfo(app: string, global: boolean): Record<string, string> {
   const g = (k: string): string => getGlobalProperty('ps', k);
+  const p = (k: string): string => getProperty('ps', app, k);
+  if (!versionAtLeast('0.38.0')) {
+    const state = runningState(app);
+    const info: Record<string, string> = {
+      '--deployed': isDeployed(app) ? 'true' : 'false',
+      '--processes': String(state.count),
+      '--ps-can-scale': (p('can-scale') || 'true') === 'true' ? 'true' : 'false',
+      '--ps-computed-procfile-path': p('procfile-path') || g('procfile-path') || 'Procfile',
+      '--ps-global-procfile-path': g('procfile-path') || 'Procfile',
+      '--ps-procfile-path': p('procfile-path'),
+      '--ps-restart-policy': restartPolicyOption(app) || 'on-failure:10',
+      '--restore': restoreValue(app),
+      '--running': state.running,
+    };
+    if (versionAtLeast('0.37.0')) {
+      info['--global-stop-timeout-seconds'] = g('stop-timeout-seconds') || '30';
+      info['--stop-timeout-seconds'] = p('stop-timeout-seconds') || '30';
+      info['--computed-stop-timeout-seconds'] = info['--stop-timeout-seconds'];
+    }
+    return { ...info, ...statusFlags(app) };
+  }
   const info: Record<string, string> = {
     '--ps-computed-procfile-path': g('procfile-path') || 'Procfile',
     '--ps-computed-restart-policy': g('restart-policy') || 'on-failure:10',
@@ -228,7 +305,6 @@ function psInfo(app: string, global: boolean): Record<string, string> {
     '--ps-global-stop-timeout-seconds': g('stop-timeout-seconds'),
   };
   if (global) return info;
-  const p = (k: string): string => getProperty('ps', app, k);
   const state = runningState(app);
   Object.assign(info, {
     '--deployed': isDeployed(app) ? 'true' : 'false',
@@ -250,19 +326,79 @@ function psInfo(app: string, global: boolean): Record<string, string> {
     '--restore': restoreValue(app),
     '--running': state.running,
   });
-  for (const c of appContainers(app)) {
-    const m = /^CONTAINER\.([^.]+)\.([0-9]+)$/.exec(c.file);
-    if (m === null) continue;
-    const status =
-      c.rec === null ? 'missing' : `${containerStatus(c.rec)} (CID: ${c.rec.id.slice(0, 11)})`;
-    info[`--status-${m[1]}.${m[2]}`] = status;
-  }
-  return info;
+  return { ...info, ...statusFlags(app) };
 }
 
 const report = reportCommand('ps', (s, global) => psInfo(s, global), true);
 
+/**
+ * ps:scale [--skip-deploy] [--format stdout|json] APP [TYPE=COUNT...]
+ * (subcommands.go CommandScale; --format since 0.38): the formation report
+ * (`Scaling for APP`, `proctype: qty` lines padded to 5), or an update that
+ * redeploys the app unless --skip-deploy. Only web.1 runs in the lab.
+ */
+const scale: Command = async (argv) => {
+  const f = parseFlags('ps:scale', argv, {
+    bools: ['skip-deploy'],
+    ...(versionAtLeast('0.38.0') ? { strings: { format: 'stdout' } } : {}),
+  });
+  const [app, ...tuples] = f.args;
+  verifyApp(app);
+  if (tuples.length === 0) {
+    const formations = getFormations(app);
+    if (f.values.format === 'json') {
+      println(JSON.stringify(formations));
+      return;
+    }
+    info1Quiet(`Scaling for ${app}`);
+    const rows = isQuiet()
+      ? []
+      : [
+          ['proctype', 'qty'],
+          ['--------', '---'],
+        ];
+    for (const x of formations) rows.push([x.process_type, String(x.quantity)]);
+    for (const [type, qty] of rows) println(`${`${type}:`.padEnd(5)} ${qty}`);
+    return;
+  }
+  if (getProperty('ps', app, 'can-scale') === 'false') {
+    fail(
+      `App ${app} contains an app.json file with a formations key and cannot be manually scaled`,
+    );
+  }
+  info1(`Scaling ${app} processes: ${tuples.join(' ')}`);
+  const parsed = parseTuples(tuples);
+  if (typeof parsed === 'string') fail(parsed);
+  const err = updateScale(app, parsed);
+  if (err !== null) fail(err);
+  if (f.bools.has('skip-deploy') || !isDeployed(app)) return;
+  try {
+    await deployContainers(app);
+  } catch (e) {
+    if (e instanceof DokkuExit) return e.code;
+    throw e;
+  }
+};
+
+/** The ps plugin's triggers: procfile-get-command APP TYPE [PORT] (procfile-util show). */
+export const triggers: Record<string, Trigger> = {
+  'procfile-get-command': async (args) => {
+    const [app = '', type = '', port = '5000'] = args;
+    const p = procfilePath(app);
+    if (!existsSync(p)) fail('No procfile found');
+    const cmd = parseProcfile(readFileSync(p, 'utf8')).get(type);
+    if (cmd === undefined) fail(`No command found for process type ${type}`);
+    const env = readEnv(globalEnvPath());
+    for (const [k, v] of readEnv(appEnvPath(app))) env.set(k, v);
+    env.set('PORT', port);
+    println(
+      cmd.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (all, name: string) => env.get(name) ?? all),
+    );
+  },
+};
+
 export const commands: Record<string, Command> = {
+  'ps:scale': scale,
   'ps:stop': stop,
   'ps:start': start,
   'ps:restart': restart,

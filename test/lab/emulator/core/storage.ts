@@ -1,6 +1,6 @@
 /** storage:mount / storage:list (reference §8; D plugins/storage). */
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type Command,
@@ -15,7 +15,9 @@ import {
   readOr,
   verbose,
   verifyApp,
+  verifyAppBash,
   versionAtLeast,
+  warn,
   writeFileDokku,
 } from '../lib.js';
 import { byteCompare } from '../report.js';
@@ -112,7 +114,84 @@ const mount: Command = async (args) => {
   chownDokku(mountsFile(app));
 };
 
+/** `-v host:container[:opts]` mounts of a phase's docker-options (≤0.37 layout). */
+function legacyMounts(app: string, phase: 'DEPLOY' | 'RUN'): string[] {
+  return readOr(join(DOKKU_ROOT, app, `DOCKER_OPTIONS_${phase}`))
+    .split('\n')
+    .filter((l) => l.startsWith('-v '))
+    .map((l) => l.slice(3));
+}
+
+/** host_path/container_path/volume_options of `host:container[:opts]` (SplitN 3 / awk -F:). */
+function legacyEntry(mount: string): {
+  host_path: string;
+  container_path: string;
+  volume_options: string;
+} {
+  const parts = mount.split(':');
+  return {
+    host_path: parts[0] ?? '',
+    container_path: parts[1] ?? '',
+    volume_options: versionAtLeast('0.37.0') ? parts.slice(2).join(':') : (parts[2] ?? ''),
+  };
+}
+
+/**
+ * storage:list before 0.37 (bash, internal-functions cmd-storage-list): only
+ * `APP --format text|json` in that order. Without --format it prints the bare
+ * mounts (the header and indent come only with an explicit `--format text`);
+ * json is jq's pretty-printed array (`[]` when there is none).
+ */
+function listBash(args: string[]): void {
+  const [app = '', flag = '', value = ''] = args;
+  let format = 'text';
+  if (flag === '--format') {
+    if (value !== 'json' && value !== 'text') fail('Invalid --format value specified');
+    format = value;
+  } else if (flag !== '') fail('Invalid argument specified');
+  verifyAppBash(app);
+  const mounts = legacyMounts(app, 'DEPLOY');
+  if (format === 'json') {
+    if (mounts.length === 0) {
+      println('[]');
+      return;
+    }
+    println(JSON.stringify(mounts.map(legacyEntry), null, 2));
+    return;
+  }
+  if (value === 'text') {
+    if (!isQuiet()) info1(`${app} volume bind-mounts:`);
+    for (const m of mounts) println(`       ${m}`);
+    return;
+  }
+  for (const m of mounts) println(m);
+}
+
+/**
+ * storage:list 0.37 (Go over docker-options, subcommands.go CommandList): the
+ * storage-list trigger's output, trimmed; json is the compact array, `[]`
+ * for an app without mounts.
+ */
+function listGoLegacy(app: string, format: string): void {
+  verifyApp(app);
+  if (format !== 'text' && format !== 'json') fail('Invalid --format value specified');
+  const mounts = legacyMounts(app, 'DEPLOY');
+  if (format === 'json') {
+    println(JSON.stringify(mounts.map(legacyEntry)));
+    return;
+  }
+  if (!isQuiet()) info1(`${app} volume bind-mounts:`);
+  for (const m of mounts) {
+    if (isQuiet()) println(m);
+    else verbose(m);
+  }
+}
+
 const list: Command = async (args) => {
+  if (!versionAtLeast('0.37.0')) {
+    listBash(args);
+    return;
+  }
   let format = 'text';
   const pos: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -122,15 +201,11 @@ const list: Command = async (args) => {
     else pos.push(a);
   }
   const app = pos[0];
-  verifyApp(app);
   if (!versionAtLeast('0.38.0')) {
-    const lines = readOr(join(DOKKU_ROOT, app, 'DOCKER_OPTIONS_DEPLOY'))
-      .split('\n')
-      .filter((l) => l.startsWith('-v '))
-      .map((l) => l.slice(3));
-    for (const l of lines) println(l);
+    listGoLegacy(app ?? '', format);
     return;
   }
+  verifyApp(app);
   if (format !== 'text' && format !== 'json') fail('Invalid --format value specified');
   const rows = readAttachments(app)
     .filter((a) => a.phases.includes('deploy'))
@@ -166,7 +241,80 @@ const list: Command = async (args) => {
   for (const l of lines) verbose(l);
 };
 
+/**
+ * storage:unmount APP HOST:CONTAINER[:OPTS]: before 0.38 the `-v` option
+ * leaves the deploy and run docker-options ("Mount path does not exist."
+ * otherwise); since, the legacy entry's attachment at that container path goes.
+ */
+const unmount: Command = async (args) => {
+  const pos = args.filter((a) => !a.startsWith('--'));
+  const app = pos[0];
+  if (versionAtLeast('0.37.0')) verifyApp(app);
+  else verifyAppBash(app);
+  const spec = pos[1] ?? '';
+  const { host, container } = parseMount(spec);
+  if (!versionAtLeast('0.38.0')) {
+    const line = `-v ${spec}`;
+    const files = ['DEPLOY', 'RUN'].map((p) => join(DOKKU_ROOT, app, `DOCKER_OPTIONS_${p}`));
+    if (!files.some((f) => readOr(f).split('\n').includes(line)))
+      fail('Mount path does not exist.');
+    for (const f of files) {
+      if (!existsSync(f)) continue;
+      const kept = readOr(f)
+        .split('\n')
+        .filter((l) => l !== '' && l !== line);
+      writeFileDokku(f, kept.map((l) => `${l}\n`).join(''), 0o600);
+    }
+    return;
+  }
+  const hashInput = host.startsWith('/') ? host : `vol:${host}`;
+  const name = `legacy-${createHash('sha1').update(hashInput).digest('hex').slice(0, 10)}`;
+  const all = readAttachments(app);
+  const kept = all.filter((a) => !(a.entry_name === name && a.container_path === container));
+  if (kept.length === all.length) fail('Mount path does not exist.');
+  writeFileDokku(mountsFile(app), kept.map((a) => `${JSON.stringify(a)}\n`).join(''), 0o600);
+};
+
+/** storage:ensure-directory [--chown herokuish|heroku|paketo|root|false] DIR: a folder under data/storage. */
+const ensureDirectory: Command = async (args) => {
+  let chown = 'herokuish';
+  let dir = '';
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '--chown') chown = args[++i] ?? '';
+    else if (dir === '') dir = a;
+  }
+  // 0.38: storage:create replaces it (src/subcommands/subcommands.go)
+  if (versionAtLeast('0.38.0')) {
+    warn("Deprecated: please use 'storage:create' instead of 'storage:ensure-directory'");
+  }
+  if (dir === '') fail('Please specify a directory to create');
+  if (!/^[A-Za-z0-9_-]+$/.test(dir)) {
+    fail('Directory can only contain the following set of characters: [A-Za-z0-9_-]');
+  }
+  const ids: Record<string, string> = {
+    herokuish: '32767',
+    heroku: '1000',
+    packeto: '2000',
+    false: 'false',
+    ...(versionAtLeast('0.34.0') ? { root: '0' } : {}),
+    ...(versionAtLeast('0.37.0') ? { paketo: '2000' } : {}),
+  };
+  const id = ids[chown];
+  if (id === undefined) fail('Unsupported chown permissions');
+  const path = join(DOKKU_LIB_ROOT, 'data', 'storage', dir);
+  info1(`Ensuring ${path} exists`);
+  mkdirSync(path, { recursive: true, mode: 0o755 });
+  if (id !== 'false') {
+    if (!isQuiet()) verbose(`Setting directory ownership to ${id}:${id}`);
+    chownSync(path, Number(id), Number(id));
+  }
+  if (!isQuiet()) verbose('Directory ready for mounting');
+};
+
 export const commands: Record<string, Command> = {
+  'storage:unmount': unmount,
+  'storage:ensure-directory': ensureDirectory,
   'storage:mount': mount,
   'storage:list': list,
 };

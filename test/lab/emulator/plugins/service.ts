@@ -1580,6 +1580,51 @@ export class ServicePlugin<C extends ServiceContainer> {
     info2(`${s.label} container deleted: ${svc}`);
   };
 
+  /**
+   * `clone SERVICE NEW_SERVICE [create flags]` (subcommands/clone, dokku-postgres
+   * 1.48.0; the same in mysql and redis): SERVICE must run; NEW_SERVICE is created
+   * from SERVICE's running image (service_create with the flags given), then
+   * `service_export SERVICE | service_import NEW_SERVICE`, whose failure is ignored
+   * (`|| true`) as the plugin does.
+   */
+  private clone: Command = async (args) => {
+    const s = this.spec;
+    const [svc = '', fresh = ''] = args;
+    if (svc === '') fail('Please specify a valid name for the service');
+    if (fresh === '') fail('Please specify a name for the new service');
+    this.verifyService(svc);
+    if (existsSync(this.serviceRoot(fresh))) {
+      fail(`Invalid service name ${fresh}. Verify the service name is not already in use.`);
+    }
+    if (this.status(svc) !== 'running') fail(`Service ${svc} container is not running`);
+    const running = this.containerByName(this.serviceName(svc))?.image ?? '';
+    const colon = running.lastIndexOf(':');
+    const image = colon > 0 ? running.slice(0, colon) : running;
+    const version = colon > 0 ? running.slice(colon + 1) : '';
+    info2(`Cloning ${svc} to ${fresh} @ ${image}:${version}`);
+    // service_create reads PLUGIN_IMAGE/PLUGIN_IMAGE_VERSION, set from the running container
+    const created = runDokku([`${s.prefix}:create`, fresh, ...args.slice(2)], {
+      env: { [`${s.variable}_IMAGE`]: image, [`${s.variable}_IMAGE_VERSION`]: version },
+    });
+    if (created.status !== 0) return created.status;
+    info1(`Copying data from ${svc} to ${fresh}`);
+    const main = join(EMULATOR_DIR, 'main.js');
+    spawnSync(
+      'bash',
+      [
+        '-c',
+        '"$0" "$1" "$2:export" "$3" | "$0" "$1" "$2:import" "$4" >/dev/null 2>&1 || true',
+        process.execPath,
+        main,
+        s.prefix,
+        svc,
+        fresh,
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    info2('Done');
+  };
+
   /** A subcommand gated by is_implemented_command: "Not yet implemented" (exit 1) when listed. */
   private gated(sub: string, fn: Command | undefined): Command | undefined {
     if (this.spec.unimplemented.includes(sub)) {
@@ -1600,6 +1645,7 @@ export class ServicePlugin<C extends ServiceContainer> {
       'app-links': this.appLinks,
       'backup-schedule': this.gated('backup-schedule', this.backupSchedule),
       'backup-schedule-cat': this.backupScheduleCat,
+      clone: this.gated('clone', this.clone),
       'backup-unschedule': this.gated('backup-unschedule', this.backupUnschedule),
       connect: this.gated('connect', withSvc(s.connectService?.bind(s))),
       create: this.create,
@@ -1622,13 +1668,7 @@ export class ServicePlugin<C extends ServiceContainer> {
       unlink: this.unlink,
     };
     // Subcommands the emulator does not build answer "Not yet implemented" where the plugin lists them.
-    for (const sub of [
-      'backup',
-      'backup-auth',
-      'backup-deauth',
-      'backup-set-encryption',
-      'clone',
-    ]) {
+    for (const sub of ['backup', 'backup-auth', 'backup-deauth', 'backup-set-encryption']) {
       if (s.unimplemented.includes(sub)) table[sub] = this.gated(sub, undefined);
     }
     const out: Record<string, Command> = {};
@@ -1686,6 +1726,14 @@ export class ServicePlugin<C extends ServiceContainer> {
     }
   };
 
+  /** `post-app-rename-setup OLD NEW` (the plugins' post-app-rename-setup): NEW joins every LINKS file OLD is in. */
+  private renameSetupTrigger: Trigger = async (args) => {
+    const [oldApp = '', newApp = ''] = args;
+    for (const svc of this.listServices()) {
+      if (this.linksOf(svc).includes(oldApp)) this.writeLinks(svc, [...this.linksOf(svc), newApp]);
+    }
+  };
+
   private async startLinkedServices(app: string): Promise<number> {
     for (const svc of this.listServices()) {
       if (!this.linksOf(svc).includes(app)) continue;
@@ -1703,6 +1751,7 @@ export class ServicePlugin<C extends ServiceContainer> {
     return {
       install: this.installTrigger,
       'pre-delete': this.preDeleteTrigger,
+      'post-app-rename-setup': this.renameSetupTrigger,
       // `pre-restore SCHEDULER APP`: the same as pre-start, for docker-local
       'pre-restore': async (args) =>
         args[0] === 'docker-local' ? this.startLinkedServices(args[1] ?? '') : 0,
