@@ -58,10 +58,11 @@ function sentDir(dir: string): string {
 }
 
 /**
- * Prepares the sums folder and answers age's path (nothing: no age).
+ * Prepares the sums folder and answers age's path (nothing: no age), then
+ * `images N` when the archive saved N images (save-images).
  */
 export function prepareEncryptCommand(dir: string): Command {
-  return $`install -d -m 0700 ${sentDir(dir)} && { command -v age || true; }`;
+  return $`install -d -m 0700 ${sentDir(dir)} && { command -v age || true; } && { [ ! -s ${dir}/images/SHA256SUMS ] || printf 'images %s\n' "$(wc -l < ${dir}/images/SHA256SUMS)"; }`;
 }
 
 /** Send side of the encrypted meta: what restore's meta stream carries, encrypted, its ciphertext hashed. */
@@ -149,7 +150,8 @@ function encryptedActions(
       id: 'prepare-encrypt',
       host: src,
       command: prepareEncryptCommand(dir),
-      expect: "age's path (nothing: stop, install age there)",
+      expect:
+        "age's path (nothing: stop, install age there); `images N`: warned, the encrypted copy does not carry images yet",
       changes: true,
     },
     {
@@ -271,7 +273,16 @@ function sums(text: string, hexFirst: boolean): Map<string, string> {
 }
 
 async function runEncrypted(rt: Runtime, src: string, dir: string, here: string) {
-  const age = (await rt.exec('prepare-encrypt')).stdout.trim();
+  const said = (await rt.exec('prepare-encrypt')).stdout.split('\n');
+  const age = said.find((l) => l.startsWith('/'))?.trim() ?? '';
+  const images = said.find((l) => l.startsWith('images '));
+  if (images) {
+    // The encrypted copy holds the archive and its meta only: an app deployed
+    // from an image that no registry has would not rebuild from it.
+    rt.task.warn(
+      `the archive on ${src} saved ${images.slice(7).trim()} image(s) of image-deployed apps; this encrypted copy does not carry them yet: restored from it, an app whose image no registry has will not rebuild (the archive on ${src} keeps them)`,
+    );
+  }
   if (age === '') {
     throw new StopError(`${src} has no age: the copy cannot be encrypted there`, {
       hint: `Install it on ${src} (apt-get install age), or fetch without --encrypt.`,

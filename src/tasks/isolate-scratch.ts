@@ -189,14 +189,6 @@ const definition = defineTask({
       },
       {
         kind: 'remote',
-        id: 'cron-maintenance',
-        host: h,
-        command: $`dokku cron:set --global maintenance true`,
-        why: "no app.json cron task is written to the dokku user's crontab at a deploy (Dokku 0.36+)",
-        changes: true,
-      },
-      {
-        kind: 'remote',
         id: 'cron-d',
         host: h,
         command: disableCronDCommand(options.runId),
@@ -208,7 +200,15 @@ const definition = defineTask({
         id: 'crontab',
         host: h,
         command: disableCrontabCommand(options.runId),
-        why: "the dokku user's crontab: app.json cron tasks, certificate renewals",
+        why: "the dokku user's crontab: app.json cron tasks, certificate renewals (saved before cron:set, which rewrites it)",
+        changes: true,
+      },
+      {
+        kind: 'remote',
+        id: 'cron-maintenance',
+        host: h,
+        command: $`dokku cron:set --global maintenance true`,
+        why: "no app.json cron task is written to the dokku user's crontab at a deploy (Dokku 0.36+)",
         changes: true,
       },
     );
@@ -274,15 +274,6 @@ async function run(rt: RuntimeOf<typeof definition>) {
   if ((await rt.exec('autorenew')).stdout.includes('disabled')) {
     disabled.push("letsencrypt auto-renew (the plugin's global autorenew flag)");
   }
-  const maint = await rt.exec('cron-maintenance', {}, { allowCodes: [0, 1] });
-  if (maint.code === 0) {
-    if (rt.ctx.params.domains)
-      disabled.push('app.json cron tasks (cron:set --global maintenance true)');
-  } else {
-    rt.task.warn(
-      `${h}: cron:set --global maintenance failed (Dokku before 0.36 has none): a deploy on the scratch host writes app.json cron tasks to the dokku crontab again`,
-    );
-  }
   const cronD = (await rt.exec('cron-d')).stdout.split('\n').filter((l) => l.trim() !== '');
   for (const f of cronD) disabled.push(`/etc/cron.d/${f}`);
   const tab = (await rt.exec('crontab')).stdout;
@@ -292,6 +283,15 @@ async function run(rt: RuntimeOf<typeof definition>) {
     for (const line of tab.split('\n').filter((l) => l.trim() !== '')) {
       disabled.push(`dokku crontab entry: ${line}`);
     }
+  }
+  const maint = await rt.exec('cron-maintenance', {}, { allowCodes: [0, 1] });
+  if (maint.code === 0) {
+    if (rt.ctx.params.domains)
+      disabled.push('app.json cron tasks (cron:set --global maintenance true)');
+  } else {
+    rt.task.warn(
+      `${h}: cron:set --global maintenance failed (Dokku before 0.36 has none): a deploy on the scratch host writes app.json cron tasks to the dokku crontab again`,
+    );
   }
   if (cronD.length > 0 || (tab.trim() !== '' && !tab.includes('ferry-no-crontab'))) {
     rt.task.hostState(h, `disabled cron entries kept in ${disabledDir(runId)}`);

@@ -197,9 +197,11 @@ labTest(
     const before = Object.fromEntries(
       await Promise.all(HOSTS.map(async (h) => [h, await runFolders(l.host(h))] as const)),
     );
-    // A deploy that runs on scratch: check-quiet refuses to archive it.
+    // A deploy that runs on scratch (its lock held under flock, as a running
+    // deploy holds it): check-quiet refuses to archive it.
+    const lock = '/var/lib/dokku/data/apps/busy/.deploy.lock';
     await scratch.must(
-      "dokku apps:create busy >/dev/null && printf '01kxyzlockbuild\\n' > /var/lib/dokku/data/apps/busy/.deploy.lock",
+      `dokku apps:create busy >/dev/null && printf '01kxyzlockbuild\\n' > ${lock} && { setsid flock -x ${lock} sleep 900 </dev/null >/dev/null 2>&1 & }`,
     );
     const junit = join(work, 'fleet.xml');
     const started = Date.now();
@@ -267,7 +269,8 @@ labTest(
     t.regex(xml, /<testsuite name="ferry backup old" tests="\d+" failures="0"/);
 
     // The resume command the report gave finishes scratch once the deploy is over.
-    await scratch.must('rm -f /var/lib/dokku/data/apps/busy/.deploy.lock');
+    // The lock file gone is the deploy over (its holder ends with the lab host).
+    await scratch.must(`rm -f ${lock}`);
     const again = await ferry(['backup', 'scratch', '-i', inventory, '--resume']);
     t.is(again.code, 0, `${again.stdout}\n${again.stderr}`);
     t.regex(again.stderr, /resuming run/);

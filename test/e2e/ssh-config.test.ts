@@ -91,7 +91,10 @@ labTest(
     const pub = readFileSync(`${key}.pub`, 'utf8');
     rmSync(key);
     rmSync(`${key}.pub`);
-    writeFileSync(join(l.dir, 'root_authorized_keys'), pub, { mode: 0o600 });
+    // Each lab host has its own root authorized_keys, as real servers have.
+    for (const h of l.hosts) {
+      writeFileSync(h.pathOnController('/root/.ssh/authorized_keys'), pub, { mode: 0o600 });
+    }
 
     // Host keys as ssh writes them with HashKnownHosts: hashed names.
     const known = join(dir, 'known_hosts');
@@ -159,7 +162,11 @@ function logins(host: LabHost, from: string): number {
 async function restartSshd(host: LabHost, lines: string): Promise<void> {
   const cfg = join(host.dir, 'sshd_config');
   const text = readFileSync(cfg, 'utf8');
-  writeFileSync(cfg, text.replace('Match User root', `${lines}\nMatch User root`), { mode: 0o600 });
+  // Before any Match block (the lab's sshd_config may have none): global keywords go first.
+  const at = text.search(/^Match /m);
+  const next =
+    at < 0 ? `${text.trimEnd()}\n${lines}\n` : `${text.slice(0, at)}${lines}\n${text.slice(at)}`;
+  writeFileSync(cfg, next, { mode: 0o600 });
   const pid = join(host.dir, 'sshd.pid');
   await host.must(
     `kill "$(cat ${pid})"; for i in $(seq 100); do [ -e ${pid} ] || break; sleep 0.05; done

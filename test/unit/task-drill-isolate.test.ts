@@ -61,17 +61,19 @@ test("isolate-scratch: apps with domains answer <app>.<scratch's own VHOST>; cro
     'domains of notes: notes.old.lab www.notes.example → notes.scratch.lab',
     'domains of api: api.old.lab → api.scratch.lab',
     "letsencrypt auto-renew (the plugin's global autorenew flag)",
-    'app.json cron tasks (cron:set --global maintenance true)',
     '/etc/cron.d/dokku-postgres-notes-db',
     'dokku crontab entry: @daily dokku cron:run notes abc123',
+    'app.json cron tasks (cron:set --global maintenance true)',
   ]);
   t.true(
     seen.states.some((s) => s.includes('/var/lib/dokku-ferry/drill-disabled/20261123T104500Z')),
   );
-  // The domains are set before cron is touched, and the crontab is swept last.
+  // The domains are set before cron is touched; the crontab is saved before
+  // cron:set, which rewrites it (Dokku's scheduler-cron-write).
   const order = seen.calls.map((c) => c.id);
   t.true(order.lastIndexOf('set-domains') < order.indexOf('autorenew'));
-  t.is(order.at(-1), 'crontab');
+  t.true(order.indexOf('crontab') < order.indexOf('cron-maintenance'));
+  t.is(order.at(-1), 'cron-maintenance');
 });
 
 test('isolate-scratch: --domain-suffix is used as given; the own VHOST is not read', async (t) => {

@@ -40,6 +40,7 @@ import {
   reportCommand,
   runDokku,
   runTrigger,
+  type Trigger,
   verifyApp,
   versionAtLeast,
   warn,
@@ -179,20 +180,7 @@ const destroy: Command = async (args) => {
 /** Go destroyApp (plugins/apps/functions.go): asks unless forced, then the delete triggers. */
 async function destroyApp(app: string, forced: boolean): Promise<void> {
   const force = forced || process.env.DOKKU_APPS_FORCE_DELETE === '1';
-  if (!force) {
-    warn('WARNING: Potentially Destructive Action');
-    warn(`This command will destroy app ${app}.`);
-    warn(`To proceed, type "${app}"`);
-    process.stdout.write('> ');
-    const answer = readLine();
-    if (answer === null) fail('EOF');
-    if (answer.trim() === '') fail('unexpected newline');
-    if (answer.trim() !== app) {
-      // the Go code really prints the literal word "test"
-      eprintln('Confirmation did not match test. Aborted.');
-      exit(1);
-    }
-  }
+  if (!force) confirmDestructive(app, 'app');
   info1(`Destroying ${app} (including all add-ons)`);
   const pre = await runTrigger('pre-delete', app);
   if (pre !== 0) exit(pre);
@@ -520,6 +508,20 @@ const set: Command = async (args) => {
 };
 
 const report = reportCommand('app', (s) => appInfo(s), true);
+
+/**
+ * The apps plugin's install trigger (triggers.go TriggerInstall, v0.34.0 to
+ * v0.38.27; 0.30 has none): SetupAppData("apps") makes data/apps and a
+ * data/apps/<app> for every app, where the deploy lock (and apps:lock's) lives.
+ */
+export const triggers: Record<string, Trigger> = versionAtLeast('0.34.0')
+  ? {
+      install: async () => {
+        mkdirDokku(join(DOKKU_LIB_ROOT, 'data', 'apps'));
+        for (const app of listApps()) mkdirDokku(join(DOKKU_LIB_ROOT, 'data', 'apps', app));
+      },
+    }
+  : {};
 
 export const commands: Record<string, Command> = {
   'apps:report': report,
