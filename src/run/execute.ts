@@ -13,7 +13,7 @@ import { CONTROLLER, loadPlaybook, type Playbook } from '../playbook/index.js';
 import { nativeCryptoAvailable, nativeCryptoHint } from '../ssh/native.js';
 import { Connections } from '../ssh/pool.js';
 import { getTask } from '../tasks/index.js';
-import { latestManifest, type Manifest } from '../tasks/manifest.js';
+import { latestManifest } from '../tasks/manifest.js';
 import type {
   JournalView,
   PlanContext,

@@ -116,10 +116,10 @@ rm -f "$d/pid" "$d/ports" "$d/ready"`;
 /** Tools forwarding needs on the source. */
 export const FORWARD_TOOLS = $`for t in iptables python3 setsid; do command -v "$t" >/dev/null || { echo "missing: $t"; exit 1; }; done; iptables -t nat -S PREROUTING >/dev/null`;
 
-/** One request to the source's address from the target, as a client would: answered by the target. */
+/** One request to the source's address from the target, as a client would: `<status> <bytes> <domain>` as {@link parseHttpLine} reads. */
 export function forwardProbeCommand(sourceAddress: string, app: Arg): Command {
   const vhost = $`/home/dokku/${app}/VHOST`;
-  return $`vhost=$(head -n 1 ${vhost} 2>/dev/null || true); if [ -z "$vhost" ]; then echo '- -'; exit 0; fi; code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -H "Host: $vhost" http://${sourceAddress}/ || true); echo "$code $vhost"`;
+  return $`vhost=$(head -n 1 ${vhost} 2>/dev/null || true); if [ -z "$vhost" ]; then echo '- -'; exit 0; fi; got=$(curl -sS -o /dev/null -w '%{http_code} %{size_download}' --max-time 10 -H "Host: $vhost" http://${sourceAddress}/ 2>/dev/null || true); echo "\${got:-000 0} $vhost"`;
 }
 
 const task = defineTask({

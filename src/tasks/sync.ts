@@ -68,12 +68,14 @@ export function rsyncClientCommand(
   const rel = opts.relative ? $` -R` : $``;
   const z = opts.compression === 'zstd' ? $` -z --zc=zstd --zl=1` : $``;
   const from = sources.map((p) => `ferry-source:${p}`);
-  const cmd = $`rsync -aH --numeric-ids --delete --inplace --ignore-missing-args${rel}${z} --stats -e "$FERRY_RSH" ${from} ${dest}`;
+  // Quick check to the nanosecond (rsync >= 3.1.3; the receiver's alone): by default rsync compares whole
+  // seconds, so a same-size write in the second a pass read the file would be skipped by the next one.
+  const cmd = $`rsync -aH --numeric-ids --delete --inplace --ignore-missing-args --modify-window=-1${rel}${z} --stats -e "$FERRY_RSH" ${from} ${dest}`;
   // While the source serves, a file may vanish between listing and sending (exit 24): the next pass sees.
   return opts.live ? $`{ ${cmd} || [ $? -eq 24 ]; }` : cmd;
 }
 
-/** One line a path under `dir` (type, size but a folder's, mtime, mode, owners, link), sorted; `prefix` before each. */
+/** One line a path under `dir` (type, a file's size and mtime, mode, owners, a link's target), sorted; `prefix` before each. */
 export function treeLinesCommand(
   dir: string,
   parts: readonly string[] | undefined,
@@ -81,9 +83,12 @@ export function treeLinesCommand(
 ): Command {
   const what = parts === undefined ? $`.` : $`${[...parts]}`;
   // A folder's size is its filesystem's business (one that once held many entries stays large): not compared.
-  const dirs = `${prefix}%p d - %T@ %m %U %G\\n`;
-  const rest = `${prefix}%p %y %s %T@ %m %U %G %l\\n`;
-  return $`cd ${dir} && { find ${what} \\( -type d -printf ${dirs} \\) -o -printf ${rest} 2>/dev/null || true; } | LC_ALL=C sort`;
+  // Nor the mtimes of folders and symlinks: no Dokku code reads them, and rsync 3.5 leaves them unset when
+  // the sender's are within the current second (seen on Debian 12's 3.5.0), which a live pass meets often.
+  const dirs = `${prefix}%p d - - %m %U %G\\n`;
+  const links = `${prefix}%p l - - %m %U %G %l\\n`;
+  const rest = `${prefix}%p %y %s %T@ %m %U %G\\n`;
+  return $`cd ${dir} && { find ${what} \\( -type d -printf ${dirs} \\) -o \\( -type l -printf ${links} \\) -o -printf ${rest} 2>/dev/null || true; } | LC_ALL=C sort`;
 }
 
 /** What the stage holds, as the hash of {@link treeLinesCommand}'s lines: compared with the source. */

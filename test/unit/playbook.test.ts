@@ -37,8 +37,8 @@ test('migrate follows the seed procedure, step by step', async (t) => {
   const at = (task: string) => pb.steps.findIndex((s) => s.task === task);
   for (const [a, b] of SEED_ORDER) t.true(at(a) < at(b), `${a} before ${b}`);
   t.is(at('sweep'), 0, "an earlier run's leftovers go first");
-  // A selection is known before the exports; what it left out goes before anything starts.
-  t.true(at('inventory') < at('select') && at('select') < at('export-datastores'));
+  // A selection is known before the cut-over's exports; what it left out goes before anything starts.
+  t.true(at('inventory') < at('select') && at('select') < at('cut-over'));
   t.true(at('recreate-engine') < at('remove-unselected'));
   t.true(at('remove-unselected') < at('start-services'));
 

@@ -53,7 +53,7 @@ const answers = {
   'save-state': (c: Call) => ({ stdout: c.stdin ?? '' }),
   // web's page holds; worker has no domain: it is stopped instead.
   'frozen-probe': (c: Call) => ({
-    stdout: c.vars.app === 'web' ? '503 web.old.lab\n' : '- -\n',
+    stdout: c.vars.app === 'web' ? '503 312 web.old.lab\n' : '- -\n',
   }),
   'export-sums': { stdout: `${'a'.repeat(64)}  postgres-db.dump\nsize 42 postgres-db.dump\n` },
 };

@@ -72,7 +72,7 @@ test('start: the TTL and the target address in the command; the first running ap
     manifest: manifestOf({ apps: [app('down', 'false'), app('web', 'true')] }),
     answers: {
       start: { stdout: '{"80": 40001, "443": 40002}\n' },
-      probe: { stdout: '200 web.old.lab\n' },
+      probe: { stdout: '200 1024 web.old.lab\n' },
     },
   });
   t.falsy(f.error);
@@ -89,7 +89,7 @@ test('start: the TTL and the target address in the command; the first running ap
 
   const bad = await runTask(forward, ctx({}, 3600), {
     manifest: manifestOf({ apps: [app('web', 'true')] }),
-    answers: { probe: { stdout: '502 web.old.lab\n' } },
+    answers: { probe: { stdout: '502 0 web.old.lab\n' } },
   });
   t.regex(bad.seen.warnings.join('\n'), /answered 502 through the forwarder/);
 });
