@@ -254,6 +254,69 @@ labTest(
 );
 
 labTest(
+  'forwarding: a request to the old host is answered by the new one and its row lands there; --stop and the TTL end it',
+  async (t) => {
+    // After the first test: notes runs on new with the moved rows, and old serves again (thawed).
+    const old = await setUp(t);
+    const neu = lab().host('new');
+    const vhost = (await old.must('cat /home/dokku/VHOST')).trim();
+    const onNew = await rowsOn(neu, vhost);
+    t.true(onNew.size > 0, 'the first test moved notes to new');
+
+    const f = await ferry(['forward', 'old', '--to', 'new', '--ttl', '10m', '-i', inventoryFile]);
+    t.is(f.code, 0, `ferry forward failed:\n${f.stdout.slice(-2000)}\n${f.stderr.slice(-2000)}`);
+    // From here (another host than old, as a client whose DNS still names old): old's address.
+    const w = await post(old.address, vhost, 'through old, into new');
+    t.is(w.status, 201, 'answered through the forward');
+    t.is((await rowsOn(neu, vhost)).get(w.id ?? -1), 'through old, into new', "in new's database");
+    t.false(
+      [...(await rowsOn(old, vhost)).values()].includes('through old, into new'),
+      "not in old's",
+    );
+
+    const s = await ferry(['forward', 'old', '--stop', '-i', inventoryFile]);
+    t.is(
+      s.code,
+      0,
+      `ferry forward --stop failed:\n${s.stdout.slice(-2000)}\n${s.stderr.slice(-2000)}`,
+    );
+    t.is(
+      (await old.must('iptables -t nat -S PREROUTING | grep -c ferry-forward || true')).trim(),
+      '0',
+    );
+    const back = await post(old.address, vhost, 'old answers again');
+    t.is(back.status, 201);
+    t.is((await rowsOn(old, vhost)).get(back.id ?? -1), 'old answers again', 'old took it itself');
+
+    // A TTL ends forwarding by itself: old's own proxy answers again, with no rule left.
+    const short = await ferry([
+      'forward',
+      'old',
+      '--to',
+      'new',
+      '--ttl',
+      '3s',
+      '-i',
+      inventoryFile,
+    ]);
+    t.is(short.code, 0, short.stderr.slice(-2000));
+    const during = await post(old.address, vhost, 'during the ttl');
+    t.is((await rowsOn(neu, vhost)).get(during.id ?? -1), 'during the ttl');
+    await new Promise((r) => setTimeout(r, 6000));
+    t.is(
+      (await old.must('iptables -t nat -S PREROUTING | grep -c ferry-forward || true')).trim(),
+      '0',
+    );
+    const after = await post(old.address, vhost, 'after the ttl');
+    t.is(
+      (await rowsOn(old, vhost)).get(after.id ?? -1),
+      'after the ttl',
+      'old answers itself once the TTL ran out',
+    );
+  },
+);
+
+labTest(
   'a failure after the freeze brings the source back serving, its rows intact; --resume then finishes the move',
   async (t) => {
     const old = await setUp(t);
