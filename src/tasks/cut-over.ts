@@ -17,9 +17,10 @@
  * half-frozen state. The undo (a failure before the target is verified, see
  * the playbook's `undo`) brings the source back to that state, services first.
  */
+import { canRun } from '../dokku/plugins.js';
 import { parsePsReportJson } from '../dokku/ps.js';
 import { parseServiceInfoFlag } from '../dokku/services.js';
-import { FerryError, StopError } from '../errors.js';
+import { FerryError, RemoteError, StopError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/index.js';
 import { $, type Command } from '../ssh/shell.js';
 import { inBatches } from '../util/concurrency.js';
@@ -182,6 +183,14 @@ const task = defineTask({
         description:
           'auto: maintenance:enable where dokku-maintenance is installed and its page answers, ps:stop otherwise; stop: ps:stop every running app.',
       },
+      timeout: {
+        type: 'integer',
+        minimum: 10,
+        maximum: 86400,
+        default: 3600,
+        description:
+          'Seconds one final export may take; a service that hangs longer stops the run (and the source is brought back).',
+      },
     },
   },
   actions: {
@@ -255,7 +264,7 @@ const task = defineTask({
       r('exports-dir', $`install -d -m 0700 ${dir}`, { changes: true }),
       r('export', exportCommand(dir, P.plugin, P.service), {
         forEach: 'service',
-        where: 'running services',
+        where: 'running services whose plugin implements export (dokku-memcached has none)',
         why: 'the final export, after the last write: the fallback if a copied service does not start',
         changes: true,
       }),
@@ -404,19 +413,34 @@ async function run(rt: Runtime) {
       `${s.plugin} ${s.name} was ${s.status} on ${host.name}: not exported; its files are copied as they are`,
     );
   }
-  for (const s of running) {
+  // A plugin without export (dokku-memcached) is only stopped: its files are the copy.
+  const exported = running.filter((s) => {
+    if (canRun(manifest.datastores?.[s.plugin], 'export')) return true;
+    rt.task.log(
+      `${s.plugin} ${s.name}: not exported (dokku-${s.plugin} does not implement export)`,
+    );
+    return false;
+  });
+  for (const s of exported) {
     rt.task.log(`exporting ${s.plugin} ${s.name}`);
     try {
-      await rt.exec('export', { plugin: s.plugin, service: s.name });
+      await rt.exec(
+        'export',
+        { plugin: s.plugin, service: s.name },
+        { timeoutMs: rt.ctx.params.timeout * 1000 },
+      );
     } catch (e) {
-      throw new FerryError(`${s.plugin}:export ${s.name} failed on ${host.name}`, {
-        hint: `Check it with \`dokku ${s.plugin}:info ${s.name}\` on ${host.name}. The source is brought back as it was.`,
-        cause: e,
-      });
+      throw new FerryError(
+        `${s.plugin}:export ${s.name} failed on ${host.name}${e instanceof RemoteError ? `: ${e.message.replace(`on ${e.host}: `, '')}` : ''}`,
+        {
+          hint: `Check it with \`dokku ${s.plugin}:info ${s.name}\` on ${host.name}. The source is brought back as it was.`,
+          cause: e,
+        },
+      );
     }
   }
   const sums = parseExportSums((await rt.exec('export-sums')).stdout);
-  const exports: Json[] = running.map((s) => {
+  const exports: Json[] = exported.map((s) => {
     const name = `${s.plugin}-${s.name}.dump`;
     const got = sums.get(name);
     if (!got) throw new FerryError(`${dir}/${name} is missing after its export on ${host.name}`);

@@ -55,9 +55,12 @@ async function setUp(t: ExecutionContext): Promise<LabHost> {
   const old = l.host('old');
   seeding ??= (async () => {
     await seed(old, { keyPath: l.keyPath, knownHostsPath: l.knownHostsPath, dir: l.dir });
-    const registry = (
-      JSON.parse(await old.must('cat /var/lib/docker/lab.json')) as { registry: string }
-    ).registry;
+    // The registry's folder on this machine (each lab instance has its own, bound into its hosts).
+    const labJson = JSON.parse(await old.must('cat /var/lib/docker/lab.json')) as {
+      registry: string;
+      registryHere?: string;
+    };
+    const registry = labJson.registryHere ?? labJson.registry;
     await publishMaintenance(registry);
     await old.must(
       'dokku plugin:install https://github.com/dokku/dokku-maintenance.git --name maintenance',

@@ -37,8 +37,13 @@ const manifest = manifestOf({
   services: [
     { plugin: 'postgres', name: 'db', image: 'postgres', imageVersion: '15.18', links: ['web'] },
     { plugin: 'postgres', name: 'idle', image: 'postgres', imageVersion: '15.18', links: [] },
+    { plugin: 'memcached', name: 'cache', image: 'memcached', imageVersion: '1.6.42', links: [] },
   ],
   plugins: [{ name: 'maintenance', version: '0.10.1', enabled: true, core: false }],
+  datastores: {
+    postgres: { implemented: ['export', 'info', 'stop'], unimplemented: [], known: true },
+    memcached: { implemented: ['info', 'stop'], unimplemented: ['export'], known: true },
+  },
 });
 
 const ps = (running: string, restore = true) => ({
@@ -49,7 +54,9 @@ const answers = {
   'apps-now': { stdout: 'closed\ndown\nweb\nworker\n' },
   'app-state': (c: Call) => ps(c.vars.app === 'down' ? 'false' : 'true', c.vars.app !== 'worker'),
   'maintenance-state': (c: Call) => ({ stdout: c.vars.app === 'closed' ? 'true\n' : 'false\n' }),
-  'service-state': (c: Call) => ({ stdout: c.vars.service === 'db' ? 'running\n' : 'exited\n' }),
+  'service-state': (c: Call) => ({
+    stdout: c.vars.service === 'idle' ? 'exited\n' : 'running\n',
+  }),
   'save-state': (c: Call) => ({ stdout: c.stdin ?? '' }),
   // web's page holds; worker has no domain: it is stopped instead.
   'frozen-probe': (c: Call) => ({
@@ -59,7 +66,7 @@ const answers = {
 };
 
 test('cut-over: the state is saved first; a web app whose page holds stays in maintenance, others are stopped; only running services are exported and stopped', async (t) => {
-  const f = await runTask(cutOver, ctx('cut-over', { freeze: 'auto' }), { manifest, answers });
+  const f = await runTask(cutOver, ctx('cut-over', { freeze: 'auto', timeout: 3600 }), { manifest, answers });
   t.is(f.error, undefined, String(f.error));
   const order = f.seen.calls.map((c) => c.id);
   const saved = order.indexOf('save-state');
@@ -81,19 +88,27 @@ test('cut-over: the state is saved first; a web app whose page holds stays in ma
     'dokku maintenance:enable worker',
   ]);
   t.deepEqual(commandsOf(f.seen, 'ps-stop'), ['dokku ps:stop worker']);
-  t.deepEqual(commandsOf(f.seen, 'export').length, 1);
-  t.deepEqual(commandsOf(f.seen, 'stop-service'), ['dokku postgres:stop db']);
+  // dokku-memcached has no export: its service is only stopped.
+  t.deepEqual(
+    f.seen.calls.filter((c) => c.id === 'export').map((c) => c.vars),
+    [{ plugin: 'postgres', service: 'db' }],
+  );
+  t.deepEqual(commandsOf(f.seen, 'stop-service').sort(), [
+    'dokku memcached:stop cache',
+    'dokku postgres:stop db',
+  ]);
   t.like(f.result, {
     cutover: true,
     frozen: { maintenance: ['web'], stopped: ['worker'] },
-    servicesStopped: ['postgres/db'],
+    servicesStopped: ['postgres/db', 'memcached/cache'],
   });
+  t.true(f.seen.logs.some((l) => /memcached cache: not exported/.test(l)));
   t.true(typeof f.result?.frozenAt === 'number');
   t.true(f.seen.warnings.some((w) => /postgres idle was exited/.test(w)));
 });
 
 test('cut-over: an app that came or went since the inventory stops the run before anything is frozen', async (t) => {
-  const f = await runTask(cutOver, ctx('cut-over', { freeze: 'auto' }), {
+  const f = await runTask(cutOver, ctx('cut-over', { freeze: 'auto', timeout: 3600 }), {
     manifest,
     answers: { ...answers, 'apps-now': { stdout: 'closed\ndown\nnewcomer\nweb\nworker\n' } },
   });
@@ -111,7 +126,7 @@ test('cut-over: freeze stop (or no dokku-maintenance) stops every running app; a
     ],
     services: [{ plugin: 'postgres', name: 'db', status: 'running' }],
   };
-  const f = await runTask(cutOver, ctx('cut-over', { freeze: 'stop' }), {
+  const f = await runTask(cutOver, ctx('cut-over', { freeze: 'stop', timeout: 3600 }), {
     manifest: manifestOf({ ...manifest, apps: [app('web'), app('worker')] }),
     answers: {
       ...answers,
@@ -141,7 +156,7 @@ test('cut-over undo: services first, then each app that ran back up with its res
       { plugin: 'postgres', name: 'idle', status: 'exited' },
     ],
   };
-  const c = ctx('cut-over', { freeze: 'auto' });
+  const c = ctx('cut-over', { freeze: 'auto', timeout: 3600 });
   const def = { ...cutOver, run: cutOver.undo! } as typeof cutOver;
   const f = await runTask(def as never, c, {
     manifest,
