@@ -66,7 +66,10 @@ const answers = {
 };
 
 test('cut-over: the state is saved first; a web app whose page holds stays in maintenance, others are stopped; only running services are exported and stopped', async (t) => {
-  const f = await runTask(cutOver, ctx('cut-over', { freeze: 'auto', timeout: 3600 }), { manifest, answers });
+  const f = await runTask(cutOver, ctx('cut-over', { freeze: 'auto', timeout: 3600 }), {
+    manifest,
+    answers,
+  });
   t.is(f.error, undefined, String(f.error));
   const order = f.seen.calls.map((c) => c.id);
   const saved = order.indexOf('save-state');
