@@ -10,10 +10,14 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import {
   type BackupOptions,
   type CheckOptions,
+  DEFAULT_FORWARD_TTL,
   DEFAULT_PARALLEL,
   type DrillOptions,
   domainSuffixOf,
+  durationOf,
   type FlagValues,
+  type ForwardOptions,
+  forwardOf,
   type Io,
   type MigrateOptions,
   type PlanCommandOptions,
@@ -94,11 +98,29 @@ const RUN_HELP = `  --dry-run      print the plan (every step and remote command
 
 const COMMANDS: Record<string, CommandSpec> = {
   migrate: {
-    usage: 'ferry migrate SOURCE TARGET [--dry-run] [--resume] [--force] [--route direct|relay]',
+    usage:
+      'ferry migrate SOURCE TARGET [--live] [--forward [--forward-ttl D] | --leave-source-running] [--dry-run] [--resume] [--force] [--route direct|relay]',
     summary: 'move every app, datastore, plugin and repo from SOURCE to TARGET',
     help: `Runs playbooks/migrate.yml with source=SOURCE and target=TARGET (inventory host names).
-The source is only read, except for the run folder it writes.
 
+The move is consistent: at the cut-over ferry freezes SOURCE's apps (dokku-maintenance's
+page where it is installed, ps:stop otherwise), takes the final datastore exports and
+stops the datastores, so every write SOURCE acknowledged is on TARGET. Downtime runs
+from the first app frozen to the last app verified on TARGET, and is reported. If
+anything fails before TARGET is verified, SOURCE is brought back exactly as it was.
+Afterwards SOURCE stays frozen (cron held too); the report says how to bring it back
+or retire it.
+
+  --live         copy while SOURCE serves (rsync, repeatable, each pass shorter), then
+                 freeze only for the last delta: downtime is that last pass and the
+                 start on TARGET (playbooks/migrate-live.yml)
+  --leave-source-running
+                 bring SOURCE back once TARGET is verified (it then serves stale data)
+  --forward      once TARGET is verified, SOURCE carries every connection to its ports 80
+                 and 443 to TARGET (whatever its proxy), so clients whose DNS still points
+                 at SOURCE write to TARGET; until \`ferry forward SOURCE --stop\` or the TTL
+  --forward-ttl D
+                 how long forwarding lasts: 90s, 30m, 12h, 2d (default 24h)
   --force        allow a TARGET that already holds Dokku data (a safety archive of it is taken first)
   --route R      direct (TARGET pulls from SOURCE; default when they can reach each other) or relay
 ${SELECT_HELP}
@@ -108,9 +130,18 @@ ${SELECT_NOTE}
 
 Example:
   ferry migrate old new --dry-run
-  ferry migrate old new
+  ferry migrate old new --live --forward --forward-ttl 6h
   ferry migrate old new --app notes --exclude-service redis/cache`,
-    flags: { ...RUN, ...FORCE, ...ROUTE, ...SELECT },
+    flags: {
+      ...RUN,
+      ...FORCE,
+      ...ROUTE,
+      ...SELECT,
+      live: { type: 'boolean' },
+      'leave-source-running': { type: 'boolean' },
+      forward: { type: 'boolean' },
+      'forward-ttl': { type: 'string' },
+    },
     async run(values, positionals, argv, ctx) {
       const [source, target, ...extra] = positionals;
       if (!source || !target || extra.length > 0) {
@@ -125,8 +156,17 @@ Example:
         target,
         force: values.force === true,
         ...routeOf(values),
+        ...(values.live === true ? { live: true } : {}),
+        ...(values['leave-source-running'] === true ? { leaveSourceRunning: true } : {}),
+        ...forwardOf(values),
         ...selectionOf(values),
       };
+      if (opts.forward && opts.leaveSourceRunning) {
+        throw new UsageError(
+          '--forward and --leave-source-running contradict each other',
+          'Forwarding sends every request to TARGET; a source left running would answer none of them.',
+        );
+      }
       return (await import('./commands/migrate.js')).migrate(opts, ctx);
     },
   },
@@ -301,6 +341,52 @@ Example:
         ...domainSuffixOf(values),
       };
       return (await import('./commands/drill.js')).drill(opts, ctx);
+    },
+  },
+  forward: {
+    usage: 'ferry forward HOST (--to TARGET [--ttl D] | --stop) [--dry-run]',
+    summary: "forward HOST's web ports (80, 443) to TARGET while DNS moves, or stop it",
+    help: `While DNS still sends clients to HOST (a migrated source), HOST carries every connection
+to its ports 80 and 443 to TARGET: each request is answered there and every write lands in
+TARGET's database. HOST's own proxy (nginx, a caddy container) is left as it is: the kernel
+redirects connections from other hosts (iptables rules marked ferry-forward) to a small
+forwarder on HOST. TLS passes through untouched. \`ferry migrate --forward\` starts it for you.
+
+  --to TARGET    the host that answers (an inventory host name)
+  --ttl D        how long: 90s, 30m, 12h, 2d (default 24h); then it ends by itself
+  --stop         end forwarding: HOST's own proxy answers again
+  --dry-run      print the plan and change nothing
+  --json, --junit FILE, --accept-new-host-keys, -p/--playbook as for migrate
+
+Example:
+  ferry forward old --to new --ttl 12h
+  ferry forward old --stop`,
+    flags: {
+      ...RUN,
+      to: { type: 'string' },
+      ttl: { type: 'string' },
+      stop: { type: 'boolean' },
+    },
+    async run(values, positionals, argv, ctx) {
+      const [host, ...extra] = positionals;
+      const stop = values.stop === true;
+      const to = typeof values.to === 'string' ? values.to : undefined;
+      if (!host || extra.length > 0 || stop === (to !== undefined)) {
+        throw new UsageError(
+          'ferry forward takes a host and either --to TARGET or --stop',
+          'Example: ferry forward old --to new --ttl 12h, or ferry forward old --stop',
+        );
+      }
+      if (stop && values.ttl !== undefined)
+        throw new UsageError('--ttl goes with --to, not --stop');
+      const opts: ForwardOptions = {
+        ...runOptions(values, argv, ctx),
+        host,
+        ...(to ? { target: to } : {}),
+        stop,
+        ttlSeconds: durationOf(values.ttl, '--ttl') ?? DEFAULT_FORWARD_TTL,
+      };
+      return (await import('./commands/forward.js')).forward(opts, ctx);
     },
   },
   plan: {

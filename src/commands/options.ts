@@ -63,6 +63,21 @@ export interface MigrateOptions extends RunOptions, SelectOptions {
   target: string;
   force: boolean;
   route?: Route;
+  /** `--live`: copy while the source serves, freeze only for the last delta (migrate-live.yml). */
+  live?: boolean;
+  /** `--leave-source-running`: bring the source back once the target is verified. */
+  leaveSourceRunning?: boolean;
+  /** `--forward [--forward-ttl D]`: the source forwards web traffic to the target. */
+  forward?: { ttlSeconds: number };
+}
+
+/** `ferry forward HOST --to TARGET [--ttl D]`, `ferry forward HOST --stop`. */
+export interface ForwardOptions extends RunOptions {
+  host: string;
+  /** Where to forward (absent with `stop`). */
+  target?: string;
+  stop: boolean;
+  ttlSeconds: number;
 }
 
 /** Hosts `ferry backup --all` runs at once unless `--parallel N` says otherwise. */
@@ -201,4 +216,29 @@ export function domainSuffixOf(values: FlagValues): { domainSuffix?: string } {
     );
   }
   return { domainSuffix: name };
+}
+
+/** Forwarding lasts a day unless told otherwise: long enough for DNS, short enough to be noticed. */
+export const DEFAULT_FORWARD_TTL = 86400;
+
+/** Seconds of a duration given as `90`, `90s`, `30m`, `12h` or `2d`. */
+export function durationOf(v: FlagValues[string], flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (Array.isArray(v)) throw new UsageError(`${flag} is given once`);
+  const m = /^(\d+)([smhd]?)$/.exec(String(v).trim());
+  if (!m || Number(m[1]) <= 0) {
+    throw new UsageError(`${flag} must be a duration like 90s, 30m, 12h or 2d, got "${String(v)}"`);
+  }
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+/** `--forward` and `--forward-ttl` of migrate. */
+export function forwardOf(values: FlagValues): { forward?: { ttlSeconds: number } } {
+  const ttl = durationOf(values['forward-ttl'], '--forward-ttl');
+  if (values.forward !== true) {
+    if (ttl !== undefined) throw new UsageError('--forward-ttl goes with --forward');
+    return {};
+  }
+  return { forward: { ttlSeconds: ttl ?? DEFAULT_FORWARD_TTL } };
 }

@@ -42,6 +42,8 @@ export interface Plan {
   >;
   options: PlanOptions;
   steps: PlannedStep[];
+  /** The playbook's undo range: a failure from `from` until `until` finished undoes the steps between. */
+  undo?: { from: string; until: string };
 }
 
 /**
@@ -204,6 +206,7 @@ export function plan(
     bindings: bound,
     options,
     steps,
+    ...(playbook.undo ? { undo: { from: playbook.undo.from, until: playbook.undo.until } } : {}),
   };
 }
 
@@ -269,6 +272,11 @@ export function formatPlan(p: Plan, inventory: Inventory): string {
   lines.push(
     'Nothing has been run. Remote commands run as root (`sudo -n` where the host says so).',
   );
+  if (p.undo) {
+    lines.push(
+      `A failure from step ${p.undo.from} until ${p.undo.until} has finished runs the "only if a later step fails" actions of the steps in between (their undo), each host's in reverse order.`,
+    );
+  }
   const prompt = (h: string) =>
     h === CONTROLLER ? 'here$' : `${h}${inventory.hosts[h]?.sudo ? '#sudo' : ''}$`;
   const width = String(p.steps.length).length;
@@ -295,7 +303,11 @@ export function formatPlan(p: Plan, inventory: Inventory): string {
         indent = `${indent}  `;
       }
       if (a.kind === 'stream') {
-        lines.push(`${indent}stream ${a.from} → ${a.to} (route ${a.route}):`);
+        lines.push(
+          a.duplex
+            ? `${indent}two-way stream ${a.from} ⇄ ${a.to} (route ${a.route}; $FERRY_RSH reaches the first command from the second):`
+            : `${indent}stream ${a.from} → ${a.to} (route ${a.route}):`,
+        );
         lines.push(`${indent}  ${prompt(a.from)} ${a.send}`);
         lines.push(`${indent}  ${prompt(a.to)} ${a.receive}`);
       } else {

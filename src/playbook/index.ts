@@ -74,6 +74,7 @@ export function validatePlaybook(text: string, file: string): Playbook {
     ? Object.keys((value as { roles: object }).roles)
     : [];
   diagnostics.push(...crossStepRules(source, roles, wholeSteps(value)));
+  diagnostics.push(...undoRange(source, value, wholeSteps(value)));
   if (diagnostics.length > 0 || !shapeOk) throw new InputError(sortDiagnostics(diagnostics));
   const doc = value as PlaybookDocument;
   return { ...doc, file, steps: wholeSteps(doc).map((s) => s.step) };
@@ -213,17 +214,49 @@ function crossStepRules(
       }
     }
 
-    if (step.task === 'transfer') transferredTo.add(step.on);
+    if (step.task === 'transfer' || step.task === 'sync') transferredTo.add(step.on);
     if (
       (step.task === 'verify-archive' || step.task === 'extract') &&
       !transferredTo.has(step.on)
     ) {
       out.push({
         ...at(['steps', i, 'task']),
-        message: `steps[${i}]: ${step.task} on ${step.on} needs a transfer step on ${step.on} before it`,
+        message: `steps[${i}]: ${step.task} on ${step.on} needs a transfer (or sync) step on ${step.on} before it`,
         hint: 'Move it after the transfer, or add one.',
       });
     }
+  }
+  return out;
+}
+
+/** The undo range names two steps of the playbook, the first before the second. */
+function undoRange(
+  source: SourceFile,
+  value: unknown,
+  steps: { step: Step; index: number }[],
+): Diagnostic[] {
+  const undo = (value as { undo?: unknown }).undo;
+  if (!isObject(undo) || typeof undo.from !== 'string' || typeof undo.until !== 'string') return [];
+  const ids = steps.map((s) => s.step.id);
+  const out: Diagnostic[] = [];
+  for (const key of ['from', 'until'] as const) {
+    const id = undo[key] as string;
+    if (!ids.includes(id)) {
+      const near = closest(id, ids);
+      out.push({
+        file: source.file,
+        ...positionAt(source, ['undo', key]),
+        message: `undo.${key}: no step has the id "${id}"${near ? `; did you mean "${near}"?` : ''}`,
+        hint: `step ids: ${listWords(ids)}`,
+      });
+    }
+  }
+  if (out.length === 0 && ids.indexOf(undo.from) >= ids.indexOf(undo.until)) {
+    out.push({
+      file: source.file,
+      ...positionAt(source, ['undo', 'until']),
+      message: `undo.until ("${undo.until}") must come after undo.from ("${undo.from}")`,
+    });
   }
   return out;
 }

@@ -14,7 +14,13 @@ import { nativeCryptoAvailable, nativeCryptoHint } from '../ssh/native.js';
 import { Connections } from '../ssh/pool.js';
 import { getTask } from '../tasks/index.js';
 import { latestManifest } from '../tasks/manifest.js';
-import type { JournalView, PlanContext, PlanOptions, StepOutputs } from '../tasks/types.js';
+import type {
+  JournalView,
+  PlanContext,
+  PlanOptions,
+  StepOutputs,
+  TaskDefinition,
+} from '../tasks/types.js';
 import { runIdFor, runIdOfJournal } from '../util/run-id.js';
 import {
   hashText,
@@ -38,6 +44,7 @@ import {
   type RunResult,
   runSteps,
   type Step,
+  type StepTask,
 } from './runner.js';
 import { createRuntime, type SshShared, sshExecutor } from './runtime.js';
 import { stepFromPlan } from './steps.js';
@@ -66,6 +73,8 @@ export interface RunRequest {
   stateDir?: string;
   /** Facts for the report that only the command knows. */
   facts?: (result: RunResult) => Record<string, string>;
+  /** Measured numbers for `--json` and JUnit (`downtimeMs`), from the result. */
+  metrics?: (result: RunResult) => Record<string, number>;
   /** Told of every step's start, end and output (a fleet's view of its hosts). */
   observer?: RunObserver;
   /** Seconds between progress lines, when not the renderer's own default. */
@@ -119,8 +128,10 @@ export async function executePlaybook(req: RunRequest, io: RunIo): Promise<Playb
       dir,
     });
   }
-  // A resumed run keeps its plan's run id: host folders are named after it.
-  const runId = resume ? runIdOfJournal(resume.start.runId) : runIdFor(now);
+  // A resumed run keeps its plan's run id (host folders are named after it): the
+  // first run's, also when it resumes a run that was itself a resume.
+  const first = resume ? (resume.start.resumes ?? resume.start.runId) : undefined;
+  const runId = first ? runIdOfJournal(first) : runIdFor(now);
   const thePlan = plan(playbook, inventory, req.bindings, { ...req.plan, runId });
 
   if (req.dryRun) {
@@ -138,7 +149,7 @@ export async function executePlaybook(req: RunRequest, io: RunIo): Promise<Playb
     bindings: req.bindings,
     argv: req.argv,
     steps: thePlan.steps.map((s) => s.id),
-    ...(resume ? { resumes: resume.start.runId } : {}),
+    ...(first ? { resumes: first } : {}),
     // The run id carries the plan's time (host paths are named after it); records carry real times.
     now: firstThenReal(now),
   });
@@ -148,8 +159,11 @@ export async function executePlaybook(req: RunRequest, io: RunIo): Promise<Playb
       : resume.inProgress
         ? `step ${resume.inProgress} was interrupted`
         : 'it stopped';
+    const again = resume.undoneFrom
+      ? `; its steps from ${resume.undoneFrom} on were undone, so they run again`
+      : '';
     io.stderr.write(
-      `resuming run ${resume.start.runId} (${where}); ${resume.finished.size} step(s) done there are not run again\n`,
+      `resuming run ${resume.start.runId} (${where}${again}); ${resume.finished.size} step(s) done there are not run again\n`,
     );
   }
   if (!req.nativeWarned && !nativeCryptoAvailable()) {
@@ -197,6 +211,7 @@ export async function executePlaybook(req: RunRequest, io: RunIo): Promise<Playb
       'controller peak memory': `${Math.round(process.resourceUsage().maxRSS / 1024)} MB`,
       ...(req.facts ? req.facts(result) : {}),
     },
+    ...(req.metrics ? { metrics: req.metrics(result) } : {}),
   };
   const code =
     result.status === 'ok'
@@ -251,27 +266,41 @@ export function buildSteps(
       inventory,
       options: thePlan.options,
     };
+    const runtime = (run: { outputs: Readonly<Record<string, StepOutputs>> }, task: StepTask) =>
+      createRuntime({
+        ctx,
+        actions: planned.actions,
+        task,
+        outputs: run.outputs,
+        executor,
+        journal,
+      });
+    const undo = undoOf(thePlan, index, def.undo);
     return stepFromPlan<SshShared>(
       planned,
-      async (run, task) => {
-        const outputs: Readonly<Record<string, StepOutputs>> = run.outputs;
-        const rt = createRuntime({
-          ctx,
-          actions: planned.actions,
-          task,
-          outputs,
-          executor,
-          journal,
-        });
-        return (await def.run(rt)) ?? undefined;
-      },
+      async (run, task) => (await def.run(runtime(run, task))) ?? undefined,
       {
         rerunOnResume: def.rerunOnResume === true,
         ...(pbStep.retry === undefined ? {} : { retry: pbStep.retry }),
         ...(pbStep.continue_on_error ? { continueOnError: true } : {}),
+        ...(undo ? { undo: { ...undo, run: (run, task) => undo.fn(runtime(run, task)) } } : {}),
       },
     );
   });
+}
+
+/** The undo of the step at `index` when it lies inside the plan's undo range and its task has one. */
+function undoOf(
+  thePlan: Plan,
+  index: number,
+  fn: TaskDefinition<unknown>['undo'],
+): { from: string; until: string; fn: NonNullable<TaskDefinition<unknown>['undo']> } | undefined {
+  const range = thePlan.undo;
+  if (!range || !fn || thePlan.steps[index]?.skipped) return undefined;
+  const ids = thePlan.steps.map((s) => s.id);
+  const [a, b] = [ids.indexOf(range.from), ids.indexOf(range.until)];
+  if (index < a || index >= b) return undefined;
+  return { ...range, fn };
 }
 
 /** A clock that answers `first` once, then the real time. */

@@ -59,7 +59,7 @@ export interface RunStarted {
   argv: string[];
   /** Step ids in plan order. */
   steps: string[];
-  /** The run this one resumes, if any. */
+  /** The first run of the chain this one resumes, if any (its id names the host folders). */
   resumes?: string;
 }
 
@@ -90,6 +90,19 @@ export type JournalEvent =
       willRetry?: boolean;
     }
   | { type: 'host-state'; host: string; note: string; step?: string }
+  /**
+   * A failure inside the playbook's undo range: these steps are being undone.
+   * What they did no longer holds, so a resumed run starts again at `from`.
+   */
+  | { type: 'undo-started'; from: string; steps: string[] }
+  | {
+      type: 'step-undone';
+      step: string;
+      host: string;
+      ok: boolean;
+      durationMs: number;
+      message?: string;
+    }
   | { type: 'warning'; message: string; step?: string; host?: string }
   | { type: 'run-finished'; status: RunStatus; durationMs: number };
 
@@ -251,6 +264,8 @@ export interface RunState {
   inProgress?: string;
   hostStates: Record<string, string>;
   status: RunStatus | 'unfinished';
+  /** Set when the run undid its undo range after a failure: resume starts again at this step. */
+  undoneFrom?: string;
 }
 
 /** Folds a journal's records into a {@link RunState}. */
@@ -295,6 +310,12 @@ export function foldJournal(file: string, records: JournalRecord[]): RunState {
       case 'host-state':
         state.hostStates[r.host] = r.note;
         break;
+      case 'undo-started': {
+        const at = start.steps.indexOf(r.from);
+        for (const id of start.steps.slice(Math.max(at, 0))) state.finished.delete(id);
+        state.undoneFrom = r.from;
+        break;
+      }
       case 'run-finished':
         state.status = r.status;
         break;

@@ -37,6 +37,8 @@ export interface ReportInput {
   journalFile?: string;
   /** Extra facts for drills and backups (RTO, RPO, archive path…): key → text. */
   facts?: Record<string, string>;
+  /** Measured numbers (`downtimeMs`): in `--json` and as JUnit properties. */
+  metrics?: Record<string, number>;
   /** The JUnit testsuite's name, when not `ferry <command>` (a fleet names each host's). */
   suiteName?: string;
 }
@@ -119,6 +121,7 @@ export function formatSummary(input: ReportInput): string {
     out.push(`Warnings (${r.warnings.length}):`);
     for (const w of r.warnings) out.push(`  ! ${w.step ? `[${w.step}] ` : ''}${w.message}`);
   }
+  if (r.undone && r.undone.length > 0) out.push(...undoneLines(r));
   const hosts = Object.entries(r.hostStates);
   if (hosts.length > 0) {
     out.push('Hosts:');
@@ -126,6 +129,17 @@ export function formatSummary(input: ReportInput): string {
   }
   if (r.status !== 'ok') out.push('', formatFailure(input));
   return `${redact(out.join('\n').trimEnd())}\n`;
+}
+
+/** What was undone after the failure, one line each. */
+function undoneLines(r: RunResult): string[] {
+  return [
+    `Undone after the failure (steps ${r.undoneFrom ?? '?'} on):`,
+    ...(r.undone ?? []).map(
+      (u) =>
+        `  ${u.ok ? '↶' : '✖'} ${u.step} on ${u.host}: ${u.ok ? `brought back in ${formatDuration(u.durationMs)}` : `could not be brought back: ${u.message ?? ''}`}`,
+    ),
+  ];
 }
 
 /** The `--json` report. */
@@ -151,6 +165,11 @@ export interface JsonReport {
   facts: Record<string, string>;
   failure?: StepFailure & { resume: string };
   journal?: string;
+  /** Undos run after the failure, and the step a resumed run starts again at. */
+  undone?: RunResult['undone'];
+  undoneFrom?: string;
+  /** Measured numbers (milliseconds, bytes): `downtimeMs`, … */
+  metrics?: Record<string, number>;
 }
 
 /** Builds the machine-readable report (redacted). */
@@ -180,6 +199,9 @@ export function toJsonReport(input: ReportInput): JsonReport {
   if (r.resumed) report.resumed = r.resumed;
   if (r.failure) report.failure = { ...r.failure, resume: resumeCommand(input.argv) };
   if (input.journalFile) report.journal = input.journalFile;
+  if (r.undone) report.undone = r.undone;
+  if (r.undoneFrom) report.undoneFrom = r.undoneFrom;
+  if (input.metrics && Object.keys(input.metrics).length > 0) report.metrics = { ...input.metrics };
   return JSON.parse(redact(JSON.stringify(report))) as JsonReport;
 }
 
@@ -236,7 +258,15 @@ export function junitSuite(input: ReportInput): {
       s.status === 'not-run' ? 'not run: an earlier step failed' : (s.reason ?? s.status);
     return `${head}>\n      <skipped message="${xmlEscape(reason)}"/>\n    </testcase>`;
   });
-  const props = Object.entries({ runId: r.runId, status: r.status, ...(input.bindings ?? {}) })
+  const metrics = Object.fromEntries(
+    Object.entries(input.metrics ?? {}).map(([k, v]) => [k, String(v)]),
+  );
+  const props = Object.entries({
+    runId: r.runId,
+    status: r.status,
+    ...(input.bindings ?? {}),
+    ...metrics,
+  })
     .map(([k, v]) => `      <property name="${xmlEscape(k)}" value="${xmlEscape(v)}"/>`)
     .join('\n');
   const suiteName = input.suiteName ?? name;
@@ -291,8 +321,9 @@ export function formatFailure(input: ReportInput): string {
       out.push(`  ${h}: ${r.hostStates[h] ?? 'unchanged by this run, as far as ferry knows'}`);
     }
   }
+  if (r.undone && r.undone.length > 0) out.push(...undoneLines(r));
   const done = r.steps.filter((s) => s.status === 'ok' || s.status === 'resumed').length;
-  const at = f?.stepId ?? firstUnfinished(r);
+  const at = r.undoneFrom ?? f?.stepId ?? firstUnfinished(r);
   out.push(
     `Finished ${done} of ${r.steps.length} steps; ${at ? `resume continues at "${at}":` : 'resume with:'}`,
   );

@@ -63,6 +63,30 @@ export interface Step<S = unknown> {
   continueOnError?: boolean;
   /** Run again on --resume even if it finished (checks, connections, "stop app"). */
   rerunOnResume?: boolean;
+  /**
+   * Brings back what the step changed when the run fails (or is interrupted)
+   * after this step started and before the step `until` finished: the
+   * playbook's `undo` range (a migration's cut-over until the target is verified).
+   */
+  undo?: StepUndo<S>;
+}
+
+/** A step's undo (see {@link Step.undo}). */
+export interface StepUndo<S = unknown> {
+  /** The step whose success ends the need to undo. */
+  until: string;
+  /** The first step of the range: a resumed run starts again from it. */
+  from: string;
+  run(ctx: RunContext<S>, task: StepTask): Promise<void>;
+}
+
+/** One undo the runner ran after a failure. */
+export interface UndoRecord {
+  step: string;
+  host: string;
+  ok: boolean;
+  durationMs: number;
+  message?: string;
 }
 
 /** How a step ended, for the report. */
@@ -120,6 +144,10 @@ export interface RunResult {
   failure?: StepFailure;
   /** The run this one resumed. */
   resumed?: string;
+  /** Undos run after the failure (playbook `undo` range), in the order they ended. */
+  undone?: UndoRecord[];
+  /** When undos ran: the step a resumed run starts again at. */
+  undoneFrom?: string;
 }
 
 /**
@@ -303,19 +331,24 @@ export async function runSteps<S>(steps: Step<S>[], options: RunOptions<S>): Pro
 
   let status: RunStatus = 'ok';
   let failure: StepFailure | undefined;
+  let undone: { from: string; records: UndoRecord[] } | undefined;
   try {
-    await makeListr(
-      steps.map((s, i) => toListrTask(s, state, { index: i, total: steps.length })),
-      ctx,
-      options,
-    ).run(ctx);
-  } catch (e) {
-    status = controller.signal.aborted ? 'interrupted' : 'failed';
-    const failed = [...trackers.values()].find((x) => x.record.status === 'failed');
-    if (failed?.record.error) failure = failed.record.error;
-    else if (status === 'failed') {
-      failure = describeFailure({ id: '?', title: '?', host: CONTROLLER }, e);
+    try {
+      await makeListr(
+        steps.map((s, i) => toListrTask(s, state, { index: i, total: steps.length })),
+        ctx,
+        options,
+      ).run(ctx);
+    } catch (e) {
+      status = controller.signal.aborted ? 'interrupted' : 'failed';
+      const failed = [...trackers.values()].find((x) => x.record.status === 'failed');
+      if (failed?.record.error) failure = failed.record.error;
+      else if (status === 'failed') {
+        failure = describeFailure({ id: '?', title: '?', host: CONTROLLER }, e);
+      }
     }
+    // Still under the SIGINT handler: a first ^C during the undo is ignored, a second ends the process.
+    if (status !== 'ok') undone = await runUndos(steps, state, ctx);
   } finally {
     if (handleSignals) process.removeListener('SIGINT', onSigint);
     outer?.removeEventListener('abort', forward);
@@ -341,7 +374,88 @@ export async function runSteps<S>(steps: Step<S>[], options: RunOptions<S>): Pro
   };
   if (failure) result.failure = failure;
   if (options.resume) result.resumed = options.resume.start.runId;
+  if (undone) {
+    result.undone = undone.records;
+    result.undoneFrom = undone.from;
+  }
   return result;
+}
+
+/**
+ * After a failure: the undo of every step inside an undo range that started
+ * (in this run or, resumed, in the one before) while the range's `until`
+ * step has not finished. Each host's undos run in reverse step order, hosts
+ * at once (the source is serving again without waiting for the target's
+ * clean-up); one failing undo does not stop the others. Runs with a signal
+ * of its own: the run's was aborted by the ^C that may have brought us here.
+ */
+async function runUndos<S>(
+  steps: Step<S>[],
+  state: Shared<S>,
+  ctx: RunContext<S>,
+): Promise<{ from: string; records: UndoRecord[] } | undefined> {
+  const { trackers, journal, now } = state;
+  const done = (id: string): boolean => {
+    const st = trackers.get(id)?.record.status;
+    return st === 'ok' || st === 'resumed';
+  };
+  const due = steps.filter((s) => {
+    if (!s.undo || done(s.undo.until)) return false;
+    const st = trackers.get(s.id)?.record.status;
+    return st === 'ok' || st === 'resumed' || st === 'failed';
+  });
+  if (due.length === 0) return undefined;
+  const from = due[0]!.undo!.from;
+  journal?.append({ type: 'undo-started', from, steps: due.map((s) => s.id) });
+  const byHost = new Map<string, Step<S>[]>();
+  for (const s of due) byHost.set(s.host, [...(byHost.get(s.host) ?? []), s]);
+  const records: UndoRecord[] = [];
+  const own = new AbortController();
+  const stream = state.options.stream ?? process.stderr;
+  const quiet = state.options.renderer === 'silent' || state.options.renderer === 'test';
+  const say = (line: string): void => {
+    if (!quiet) stream.write(`${line}\n`);
+  };
+  await Promise.all(
+    [...byHost.values()].map(async (list) => {
+      for (const s of [...list].reverse()) {
+        const t = trackers.get(s.id)!;
+        const started = now();
+        const wrapper = {
+          title: s.title,
+          output: '',
+          skip() {},
+        };
+        const handle = makeHandle(s, t, wrapper, { ...state, controller: own });
+        const api: StepTask = {
+          ...handle.api,
+          log(line) {
+            say(`  ↶ ${s.id} [${s.host}]: ${redact(line)}`);
+          },
+        };
+        say(`↶ undoing ${s.id} [${s.host}]`);
+        try {
+          await s.undo!.run(ctx, api);
+          const r: UndoRecord = { step: s.id, host: s.host, ok: true, durationMs: now() - started };
+          records.push(r);
+          journal?.append({ type: 'step-undone', ...r });
+        } catch (e) {
+          const f = describeFailure(s, e);
+          const r: UndoRecord = {
+            step: s.id,
+            host: f.host,
+            ok: false,
+            durationMs: now() - started,
+            message: f.message,
+          };
+          records.push(r);
+          journal?.append({ type: 'step-undone', ...r });
+          say(`  ✖ undo of ${s.id} failed: ${f.message}`);
+        }
+      }
+    }),
+  );
+  return { from, records };
 }
 
 /** The one Listr of a run, with the chosen renderer. */

@@ -10,6 +10,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FerryError, InternalError } from '../errors.js';
 import { canReach, direct } from '../ssh/direct.js';
+import { duplexDirect, duplexRelay } from '../ssh/duplex.js';
 import type { HostKey } from '../ssh/host-keys.js';
 import type { Connections } from '../ssh/pool.js';
 import { relay } from '../ssh/relay.js';
@@ -218,6 +219,11 @@ export function sshExecutor(shared: SshShared): Executor {
         remote(action.to, signal),
       ]);
       const how = await chooseRoute(shared, action.route, from, to);
+      if (action.duplex) {
+        return how === 'direct'
+          ? duplexDirect(from, send, to, receive, common)
+          : duplexRelay(from, send, to, receive, common);
+      }
       if (how === 'direct') {
         return direct(from, send, to, receive, {
           ...common,

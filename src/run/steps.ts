@@ -7,7 +7,9 @@ import type { PlannedStep } from '../plan/index.js';
 import type { Step } from './runner.js';
 
 /** Playbook-level options a step may carry beyond what the plan says. */
-export type StepExtras<S> = Partial<Pick<Step<S>, 'retry' | 'continueOnError' | 'rerunOnResume'>>;
+export type StepExtras<S> = Partial<
+  Pick<Step<S>, 'retry' | 'continueOnError' | 'rerunOnResume' | 'undo'>
+>;
 
 /** Builds the runnable step for a planned one. */
 export function stepFromPlan<S>(

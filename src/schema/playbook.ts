@@ -12,7 +12,7 @@ export const ROLE_NAME = /^[a-z][a-z0-9_-]*$/;
 export const STEP_ID = /^[a-z0-9][a-z0-9_.-]*$/;
 
 /** Option names a step's `when` may name: the step runs only when it is set. */
-export const WHEN = ['fetch', 'force'] as const;
+export const WHEN = ['fetch', 'force', 'forward'] as const;
 
 export const stepSchema = {
   type: 'object',
@@ -34,7 +34,7 @@ export const stepSchema = {
     why: { type: 'string', description: 'Why this step is here (shown by `ferry plan`).' },
     when: {
       enum: [...WHEN],
-      description: 'Run the step only when this option is given (--fetch, --force).',
+      description: 'Run the step only when this option is given (--fetch, --force, --forward).',
     },
     params: {
       type: 'object',
@@ -92,6 +92,25 @@ export const playbookSchema = {
       minItems: 1,
       description: 'What runs, in order.',
       items: stepSchema,
+    },
+    undo: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['from', 'until'],
+      description:
+        "A failure (or ^C) from the step `from` until the step `until` finished brings back what the steps in between changed, each by its task's planned undo (a migration: the source serving again). A resumed run then starts again at `from`.",
+      properties: {
+        from: {
+          type: 'string',
+          pattern: STEP_ID.source,
+          description: 'The first step id of the range.',
+        },
+        until: {
+          type: 'string',
+          pattern: STEP_ID.source,
+          description: 'The step id whose success ends the range (the target verified).',
+        },
+      },
     },
   },
 } as const;

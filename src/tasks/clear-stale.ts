@@ -14,6 +14,7 @@ import {
 } from '../dokku/layout.js';
 import { $, type Command } from '../ssh/shell.js';
 import { P } from './common.js';
+import { cutoverOf, maintenanceOffCommand } from './cut-over.js';
 import { defineTask, type RuntimeOf } from './types.js';
 
 /** `find` over the folders that exist (find fails on a missing one, and a fresh host may lack some). */
@@ -52,6 +53,7 @@ const task = defineTask({
     'clear-running-builds': [],
     'hold-restore': ['app'],
     'hold-restore-env': ['app'],
+    'maintenance-off': ['app'],
   },
   plan({ host }) {
     const h = host!.name;
@@ -108,6 +110,16 @@ const task = defineTask({
           },
         ],
       },
+      {
+        kind: 'remote',
+        id: 'maintenance-off',
+        host: h,
+        command: maintenanceOffCommand(P.app),
+        forEach: 'app',
+        where: 'apps the cut-over put in maintenance on the source (a migration)',
+        why: "the source's freeze came along in /home/dokku/APP/nginx.conf.d: it is not this host's",
+        changes: true,
+      },
     ];
   },
 });
@@ -142,11 +154,14 @@ async function run(rt: RuntimeOf<typeof task>) {
     }
     held.push(app.name);
   }
+  const unfrozen = cutoverOf(rt.outputs)?.frozen.maintenance ?? [];
+  for (const app of unfrozen) await rt.exec('maintenance-off', { app });
+  if (unfrozen.length > 0) rt.task.log(`out of maintenance here: ${unfrozen.join(', ')}`);
   rt.task.hostState(
     to,
     `Dokku paths in place; automatic restore held off for ${held.length} app(s) until rebuild-apps`,
   );
-  return { ...removed, restoreHeld: held };
+  return { ...removed, restoreHeld: held, maintenanceOff: unfrozen };
 }
 
 export default task.runs(run);

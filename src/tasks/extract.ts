@@ -81,12 +81,32 @@ if [ -e "$vst" ]; then { find "$vst" -mindepth 1 -maxdepth 4 ! -type d -printf '
 echo "ferry-moved $n"`;
 }
 
+/**
+ * The undo of {@link moveIntoPlaceCommand}: every logged rename reversed, so
+ * the data goes back into the stage (a resumed `--live` copy syncs only what
+ * changed since) and what the host had comes back from aside; /home/dokku
+ * gets its owner and mode back. Services and apps started on the data are
+ * stopped by the undos of the later steps, which run first.
+ */
+export function moveBackCommand(runId: string): Command {
+  const s = stagePaths(runId);
+  return $`st=${s.dir}; hs=${s.home}; vs=${s.libTree}
+[ -e "$st/extracted" ] && [ -s "$st/moves" ] || { echo 'ferry-nothing-to-move-back'; exit 0; }
+mkdir -p "$hs" "$vs"
+mapfile -d '' m <"$st/moves"
+n=0
+for ((i = \${#m[@]} - 2; i >= 0; i -= 2)); do mkdir -p "$(dirname "\${m[i]}")"; mv -T -- "\${m[i+1]}" "\${m[i]}"; n=$((n + 1)); done
+if [ -s "$st/home-attrs" ]; then read -r own mode <"$st/home-attrs"; chown "$own" /home/dokku; chmod "$mode" /home/dokku; fi
+rm -f "$st/extracted" "$st/moves"
+echo "ferry-moved-back $n"`;
+}
+
 const extract = defineTask({
   name: 'extract',
   summary: 'move the staged Dokku paths into place by renames, keeping what was there aside',
   runsOn: 'host',
   params: { type: 'object', additionalProperties: false, properties: {} },
-  actions: { 'move-into-place': [] },
+  actions: { 'move-into-place': [], 'move-back': [] },
   plan({ host, options }) {
     return [
       {
@@ -97,6 +117,15 @@ const extract = defineTask({
         why: '/home/dokku (its children) and /var/lib/dokku/{config,data,services,plugins}: renames within each filesystem, all undone if one fails',
         expect:
           'ferry-moved N (ferry-unexpected lines: archive members outside the seed paths, left in the stage)',
+        changes: true,
+      },
+      {
+        kind: 'remote' as const,
+        id: 'move-back',
+        host: host!.name,
+        command: moveBackCommand(options.runId),
+        only: "a later step fails before the target is verified (the playbook's undo range)",
+        why: 'the data back into the stage, what the host had back in place',
         changes: true,
       },
     ];
@@ -150,4 +179,16 @@ async function run(rt: RuntimeOf<typeof extract>) {
   return { moved: Number(moved ?? 0) };
 }
 
-export default extract.runs(run);
+async function undo(rt: RuntimeOf<typeof extract>) {
+  const to = rt.ctx.host!.name;
+  const s = stagePaths(rt.ctx.options.runId);
+  const out = (await rt.exec('move-back')).stdout;
+  const n = /ferry-moved-back (\d+)/.exec(out)?.[1];
+  rt.task.log(n === undefined ? 'nothing had been moved into place' : `${n} rename(s) reversed`);
+  rt.task.hostState(
+    to,
+    `back as before the run; the copy is kept in the stage (${s.home}, ${s.lib}) for a resumed run`,
+  );
+}
+
+export default extract.runs(run, { undo });

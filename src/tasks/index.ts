@@ -11,15 +11,18 @@ import checkQuiet from './check-quiet.js';
 import checkTarget from './check-target.js';
 import clearStale from './clear-stale.js';
 import command from './command.js';
+import cutOver from './cut-over.js';
 import drillReport from './drill-report.js';
 import exportDatastores from './export-datastores.js';
 import extract from './extract.js';
 import fetch from './fetch.js';
+import forward from './forward.js';
 import inventory from './inventory.js';
 import isolateScratch from './isolate-scratch.js';
 import pluginTriggers from './plugin-triggers.js';
 import rebuildApps from './rebuild-apps.js';
 import recreateEngine from './recreate-engine.js';
+import releaseSource from './release-source.js';
 import removeUnselected from './remove-unselected.js';
 import rename from './rename.js';
 import retention from './retention.js';
@@ -29,6 +32,7 @@ import select from './select.js';
 import startProxies from './start-proxies.js';
 import startServices from './start-services.js';
 import sweep from './sweep.js';
+import sync from './sync.js';
 import transfer from './transfer.js';
 import type { ActionSpec, TaskDefinition } from './types.js';
 import verifyApps from './verify-apps.js';
@@ -40,11 +44,13 @@ export const TASKS = {
   'check-quiet': checkQuiet,
   'check-target': checkTarget,
   inventory,
+  'cut-over': cutOver,
   select,
   'export-datastores': exportDatastores,
   'save-images': saveImages,
   archive,
   transfer,
+  sync,
   'verify-archive': verifyArchive,
   'carry-images': carryImages,
   extract,
@@ -59,6 +65,8 @@ export const TASKS = {
   'rewrite-remotes': rewriteRemotes,
   'rebuild-apps': rebuildApps,
   'verify-apps': verifyApps,
+  forward,
+  'release-source': releaseSource,
   fetch,
   retention,
   'drill-report': drillReport,

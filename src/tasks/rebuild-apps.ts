@@ -67,6 +67,7 @@ const definition = defineTask({
     'stop-again': ['app'],
     'restore-on': ['app'],
     'restore-off': ['app'],
+    'stop-undo': ['app'],
     'restore-on-env': ['app'],
     'restore-off-env': ['app'],
     unlock: ['app'],
@@ -157,6 +158,14 @@ const definition = defineTask({
         command: restoreCommand(P.app, false),
         where: 'rebuilt apps whose restore was false on the source',
         fallback: [restoreEnvAction(h, false)],
+      },
+      {
+        ...base,
+        id: 'stop-undo',
+        command: stopCommand(P.app),
+        where: 'apps deployed on the source',
+        only: "a later step fails before the target is verified (the playbook's undo range)",
+        why: 'nothing runs on data that goes back into the stage',
       },
     ];
   },
@@ -342,4 +351,18 @@ async function run(rt: Runtime) {
   return outputs;
 }
 
-export default definition.runs(run);
+async function undo(rt: Runtime) {
+  const apps = rt.manifest().apps.filter((a) => a.deployed);
+  const failed: string[] = [];
+  for (const a of apps) {
+    try {
+      await rt.exec('stop-undo', { app: a.name });
+    } catch {
+      failed.push(a.name);
+    }
+  }
+  if (failed.length > 0) throw new FerryError(`could not stop ${failed.join(', ')}`);
+  rt.task.log(`${apps.length} app(s) stopped`);
+}
+
+export default definition.runs(run, { undo });

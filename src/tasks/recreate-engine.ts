@@ -37,6 +37,12 @@ export const READ_CRON = $`find /etc/cron.d -maxdepth 1 -type f -name 'dokku-*' 
 /** Writes the cron files read by {@link READ_CRON} (stdin) with the source's modes (0644, as the plugin writes them) and lists them. */
 export const WRITE_CRON = $`base64 -d | tar -C /etc/cron.d --no-same-owner -xvf -`;
 
+/** The dokku-* cron files this host has now, one name a line. */
+export const LIST_CRON = $`find /etc/cron.d -maxdepth 1 -type f -name 'dokku-*' -printf '%f\\n'`;
+
+/** Removes the dokku-* cron files named on stdin (one a line). */
+export const REMOVE_CRON = $`while IFS= read -r f; do case $f in dokku-*) [ "\${f#*/}" = "$f" ] && rm -f -- "/etc/cron.d/$f" && echo "$f" ;; esac; done`;
+
 /**
  * Cron files an archive may carry in its meta folder (meta/cron.d), installed
  * root:root 0644: the mode dokku-postgres' backup-schedule (common-functions)
@@ -75,6 +81,8 @@ const recreateEngine = defineTask({
     'read-cron': [],
     'write-cron': [],
     'archived-cron': [],
+    'cron-before': [],
+    'cron-remove': [],
   },
   plan({ host, params, roles, options }) {
     const h = host!.name;
@@ -100,6 +108,24 @@ const recreateEngine = defineTask({
       },
     ];
     if (!params.cron) return actions;
+    actions.push(
+      {
+        kind: 'remote',
+        id: 'cron-before',
+        host: h,
+        command: LIST_CRON,
+        why: 'the entries this host had: only the ones added here are taken back by an undo',
+      },
+      {
+        kind: 'remote',
+        id: 'cron-remove',
+        host: h,
+        command: REMOVE_CRON,
+        stdin: 'the entries this step added',
+        only: "a later step fails before the target is verified (the playbook's undo range)",
+        changes: true,
+      },
+    );
     const from = params.from === undefined ? undefined : roles[params.from];
     if (from) {
       actions.push(
@@ -155,7 +181,9 @@ async function run(rt: RuntimeOf<typeof recreateEngine>) {
   rt.task.log(`${networks.length} network(s); ${images.length} image(s), ${pulled.length} pulled`);
 
   let cron: string[] = [];
+  let had: string[] = [];
   if (rt.ctx.params.cron) {
+    had = lines((await rt.exec('cron-before')).stdout);
     if (rt.has('read-cron')) {
       const tar = (await rt.exec('read-cron')).stdout.trim();
       const r = await rt.exec('write-cron', {}, { stdin: tar });
@@ -170,7 +198,24 @@ async function run(rt: RuntimeOf<typeof recreateEngine>) {
     }
     if (cron.length > 0) rt.task.log(`cron: ${cron.join(', ')}`);
   }
-  return { networks, images, pulled, cron };
+  const added = cron.map((f) => f.replace(/^\.\//, '')).filter((f) => !had.includes(f));
+  return { networks, images, pulled, cron, cronAdded: added };
 }
 
-export default recreateEngine.runs(run);
+function lines(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+}
+
+async function undo(rt: RuntimeOf<typeof recreateEngine>) {
+  if (!rt.has('cron-remove')) return;
+  const mine = Object.values(rt.outputs).find((o) => Array.isArray(o.cronAdded))?.cronAdded;
+  const added = Array.isArray(mine) ? mine.filter((x): x is string => typeof x === 'string') : [];
+  if (added.length === 0) return;
+  const r = await rt.exec('cron-remove', {}, { stdin: `${added.join('\n')}\n` });
+  rt.task.log(`cron entries taken back: ${lines(r.stdout).join(', ')}`);
+}
+
+export default recreateEngine.runs(run, { undo });

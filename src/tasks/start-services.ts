@@ -133,6 +133,7 @@ const startServices = defineTask({
     'expose-again': ['plugin', 'service'],
     'copy-backup-settings': ['plugin', 'service'],
     'running-again': ['plugin', 'service'],
+    'stop-again': ['plugin', 'service'],
   },
   plan({ host, options }) {
     const h = host!.name;
@@ -164,6 +165,16 @@ const startServices = defineTask({
         forEach: 'service',
         expect:
           "the manifest's IMAGE:IMAGE_VERSION; else the service is re-created as it was (the fallback above)",
+      },
+      {
+        kind: 'remote',
+        id: 'stop-again',
+        host: h,
+        command: $`dokku ${P.plugin}:stop ${P.service}`,
+        forEach: 'service',
+        only: "a later step fails before the target is verified (the playbook's undo range)",
+        why: 'nothing runs on data that goes back into the stage',
+        changes: true,
       },
     ];
   },
@@ -237,4 +248,19 @@ async function run(rt: RuntimeOf<typeof startServices>) {
   return { services: report, recreated };
 }
 
-export default startServices.runs(run);
+async function undo(rt: RuntimeOf<typeof startServices>) {
+  const known: readonly string[] = DATASTORE_PLUGINS;
+  const services = rt.manifest().services.filter((s) => known.includes(s.plugin));
+  const failed: string[] = [];
+  for (const s of services) {
+    try {
+      await rt.exec('stop-again', { plugin: s.plugin, service: s.name });
+    } catch {
+      failed.push(`${s.plugin}/${s.name}`);
+    }
+  }
+  if (failed.length > 0) throw new FerryError(`could not stop ${failed.join(', ')}`);
+  rt.task.log(`${services.length} service(s) stopped`);
+}
+
+export default startServices.runs(run, { undo });

@@ -99,6 +99,13 @@ export interface StreamAction extends ActionBase {
    * common's `hashed`), so a direct transfer puts no counter in the pipe.
    */
   counts?: boolean;
+  /**
+   * Two-way: `receive` is a client (rsync) that reaches `send`, a server, by
+   * running `"$FERRY_RSH"`; the route provides it (an ssh with a one-stream
+   * key, or a bridge through the controller). `send` reads the client's
+   * request from `$FERRY_DUPLEX_REQUEST` (`-`: the first line of its stdin).
+   */
+  duplex?: boolean;
 }
 
 /** One thing a step does. Commands are exact: every value is already quoted. */
@@ -122,6 +129,10 @@ export interface PlanOptions {
    * on this machine, or on `host` (an inventory host name).
    */
   archive?: { host?: string; path: string };
+  /** `ferry migrate --leave-source-running`: the source serves again once the target is verified. */
+  leaveSourceRunning?: boolean;
+  /** `ferry migrate --forward [--forward-ttl]`: the source forwards its web traffic to the target. */
+  forward?: { ttlSeconds: number };
   /** `--app`, `--exclude-app`, `--service`, `--exclude-service`: part of the source (see selection.ts). */
   selection?: Selection;
   /** `ferry restore --rename OLD=NEW`: names on the target. */
@@ -298,6 +309,12 @@ export interface TaskPlan<P = unknown, A extends ActionSpec = ActionSpec> {
 export interface TaskDefinition<P = unknown, A extends ActionSpec = ActionSpec>
   extends TaskPlan<P, A> {
   run: TaskRun<P, A>;
+  /**
+   * Brings back what `run` changed, with the actions its plan marks `only`
+   * for that case: run when a later step of the playbook's `undo` range fails
+   * (the step's outputs are not there when its own run failed half-way).
+   */
+  undo?: (rt: TaskRuntime<P, A>) => Promise<void>;
 }
 
 /** The runtime a task's run gets, from its plan's type. */
@@ -305,7 +322,7 @@ export type RuntimeOf<T> = T extends TaskPlan<infer P, infer A> ? TaskRuntime<P,
 
 /** A task's plan with `runs` to attach its run: `export default plan.runs(run)`. */
 export type PlanBuilder<P, A extends ActionSpec> = TaskPlan<P, A> & {
-  runs(run: TaskRun<P, A>): TaskDefinition<P, A>;
+  runs(run: TaskRun<P, A>, more?: Pick<TaskDefinition<P, A>, 'undo'>): TaskDefinition<P, A>;
 };
 
 /** Declares a task's plan, its params type derived from its schema. */
@@ -321,7 +338,7 @@ export function defineTask<const S extends object, const A extends ActionSpec>(d
   skip?(ctx: PlanContext<FromSchema<S>>): string | undefined;
 }): PlanBuilder<FromSchema<S>, A> {
   const plan: TaskPlan<FromSchema<S>, A> = { roleParams: [], ...def };
-  return { ...plan, runs: (run) => ({ ...plan, run }) };
+  return { ...plan, runs: (run, more) => ({ ...plan, run, ...more }) };
 }
 
 /** The params type of a task plan. */

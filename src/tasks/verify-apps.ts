@@ -233,6 +233,8 @@ async function run(rt: Runtime) {
     );
   }
 
+  // The downtime of a migration ends here: the last app answered on the target.
+  const appsVerifiedAt = Date.now();
   const services: Record<string, Json> = {};
   for (const svc of manifest.services) {
     const vars = { plugin: svc.plugin, service: svc.name };
@@ -283,7 +285,7 @@ async function run(rt: Runtime) {
     host,
     `all ${Object.keys(apps).length} app(s) and ${manifest.services.length} service(s) verified`,
   );
-  return { apps, services };
+  return { apps, services, appsVerifiedAt };
 }
 
 export default definition.runs(run);

@@ -94,7 +94,7 @@ test('migrate old→new: every step in order, each on the right host', async (t)
     'check-quiet': 'old',
     'check-target': 'new',
     inventory: 'old',
-    'export-datastores': 'old',
+    'cut-over': 'old',
     transfer: 'new',
     'verify-archive': 'new',
     extract: 'new',
@@ -105,6 +105,7 @@ test('migrate old→new: every step in order, each on the right host', async (t)
     'rewrite-remotes': 'controller',
     'rebuild-apps': 'new',
     'verify-apps': 'new',
+    'release-source': 'old',
   });
   // The seed's order: what must come before what.
   const at = (task: string) => p.steps.findIndex((s) => s.task === task);
@@ -113,15 +114,33 @@ test('migrate old→new: every step in order, each on the right host', async (t)
   // What changes the source is only its own run folder (manifest, exports, stream checksum),
   // and the sweep, which removes only what an earlier ferry run left there (pull keys, temp files).
   t.is(p.steps[0]!.task, 'sweep');
+  // Besides, the source's own run folder (manifest, exports, stream checksum),
+  // the cut-over's freeze, each change with its undo planned, and what becomes of it after.
+  const undoOf: Record<string, string> = {
+    'maintenance-on': 'maintenance-off',
+    'ps-stop': 'ps-start',
+    'stop-service': 'start-service',
+  };
   for (const s of p.steps) {
+    const ids = new Set(s.actions.map((a) => a.id));
     for (const a of s.actions) {
-      if (a.kind === 'remote' && a.host === 'old' && a.changes) {
+      if (a.kind === 'remote' && a.host === 'old' && a.changes && !a.only) {
         const text = a.command.toString();
-        if (s.task === 'sweep') t.regex(text, /ferry-direct/);
-        else t.true(text.includes(`${NASTY_DIR.replace("'", "'\\''")}/old-${RUN}`), text);
+        if (s.task === 'sweep') {
+          t.regex(text, /ferry-direct/);
+          continue;
+        }
+        if (s.task === 'release-source') continue;
+        if (undoOf[a.id]) {
+          t.is(s.task, 'cut-over');
+          t.true(ids.has(undoOf[a.id]!), `${a.id} has its undo ${undoOf[a.id]}`);
+          continue;
+        }
+        t.true(text.includes(`${NASTY_DIR.replace("'", "'\\''")}/old-${RUN}`), text);
       }
     }
   }
+  t.deepEqual(p.undo, { from: 'cut-over', until: 'verify-apps' });
   const transfer = p.steps.find((s) => s.task === 'transfer')!;
   const stream = transfer.actions.find((a) => a.kind === 'stream')!;
   t.like(stream, { kind: 'stream', from: 'old', to: 'new', route: 'auto' });
@@ -339,7 +358,7 @@ test('`ferry plan migrate source=old target=new -i inventory/lab.yml` works with
   const doc = JSON.parse(out.text()) as Plan;
   t.is(doc.version, 1);
   t.is(doc.playbook.name, 'migrate');
-  t.is(doc.steps.length, 19);
+  t.is(doc.steps.length, 22);
   t.deepEqual(Object.keys(doc.steps[0]!), [
     'id',
     'task',

@@ -16,7 +16,7 @@ test('migrate follows the seed procedure, step by step', async (t) => {
     'check-target': 'target',
     inventory: 'source',
     select: 'source',
-    'export-datastores': 'source',
+    'cut-over': 'source',
     transfer: 'target',
     'verify-archive': 'target',
     'carry-images': 'target',
@@ -30,12 +30,15 @@ test('migrate follows the seed procedure, step by step', async (t) => {
     'rewrite-remotes': 'controller',
     'rebuild-apps': 'target',
     'verify-apps': 'target',
+    forward: 'source',
+    'release-source': 'source',
   });
+  t.deepEqual(pb.undo, { from: 'cut-over', until: 'verify-apps' });
   const at = (task: string) => pb.steps.findIndex((s) => s.task === task);
   for (const [a, b] of SEED_ORDER) t.true(at(a) < at(b), `${a} before ${b}`);
   t.is(at('sweep'), 0, "an earlier run's leftovers go first");
-  // A selection is known before the exports; what it left out goes before anything starts.
-  t.true(at('inventory') < at('select') && at('select') < at('export-datastores'));
+  // A selection is known before the cut-over's exports; what it left out goes before anything starts.
+  t.true(at('inventory') < at('select') && at('select') < at('cut-over'));
   t.true(at('recreate-engine') < at('remove-unselected'));
   t.true(at('remove-unselected') < at('start-services'));
 
@@ -113,7 +116,10 @@ test('a playbook is found by name (./playbooks first, then the shipped ones) or 
     t.is(resolvePlaybook('custom/mine.yml', dir), join(dir, 'custom', 'mine.yml'));
     const e = t.throws(() => resolvePlaybook('migrat', dir), { instanceOf: InputError });
     t.regex(e.message, /no playbook named "migrat"; did you mean "migrate"\?/);
-    t.regex(e.hint ?? '', /backup, drill, migrate and restore/);
+    t.regex(
+      e.hint ?? '',
+      /backup, drill, forward, forward-stop, migrate, migrate-live and restore/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

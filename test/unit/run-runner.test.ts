@@ -519,6 +519,126 @@ test('after an abort, a step that ignored it finishes but nothing new starts', a
   t.is(result.failure, undefined);
 });
 
+test('undo: a failure inside the range undoes the started steps, each host in reverse order, and resume starts again at `from`', async (t) => {
+  const dir = tmp(t);
+  const log: string[] = [];
+  let failAt: string | undefined = 'rebuild';
+  const undo = (id: string) => ({
+    from: 'freeze',
+    until: 'verify',
+    run: async () => {
+      log.push(`undo ${id}`);
+    },
+  });
+  const step = (id: string, host: string, withUndo: boolean): Step<null> => ({
+    id,
+    title: id,
+    host,
+    run: async () => {
+      log.push(`run ${id}`);
+      if (failAt === id) throw new Error(`${id} broke`);
+      return {};
+    },
+    ...(withUndo ? { undo: undo(id) } : {}),
+  });
+  const steps = [
+    step('check', 'old', false),
+    step('freeze', 'old', true),
+    step('copy', 'new', false),
+    step('extract', 'new', true),
+    step('start', 'new', true),
+    step('rebuild', 'new', true),
+    step('verify', 'new', false),
+    step('remotes', CONTROLLER, false),
+  ];
+  const j1 = journalFor(dir, steps);
+  const first = await runSteps(steps, opts(new Capture(), { journal: j1 }));
+  j1.close();
+  t.is(first.status, 'failed');
+  // rebuild failed half-way: its own undo runs too; new's in reverse, old's beside them.
+  t.deepEqual(
+    log.filter((l) => l.startsWith('undo') && l !== 'undo freeze'),
+    ['undo rebuild', 'undo start', 'undo extract'],
+  );
+  t.true(log.includes('undo freeze'));
+  t.is(first.undoneFrom, 'freeze');
+  t.deepEqual(
+    first.undone?.map((u) => u.ok),
+    [true, true, true, true],
+  );
+  const found = findResumable('migrate', { source: 'old', target: 'new' }, dir);
+  t.is(found?.undoneFrom, 'freeze');
+  t.deepEqual(
+    [...(found?.finished.keys() ?? [])],
+    ['check'],
+    'only the step before the range stays done',
+  );
+
+  log.length = 0;
+  failAt = undefined;
+  const j2 = journalFor(dir, steps);
+  const second = await runSteps(steps, opts(new Capture(), { journal: j2, resume: found! }));
+  j2.close();
+  t.is(second.status, 'ok');
+  t.deepEqual(log, [
+    'run freeze',
+    'run copy',
+    'run extract',
+    'run start',
+    'run rebuild',
+    'run verify',
+    'run remotes',
+  ]);
+  t.is(second.undone, undefined);
+});
+
+test('undo: nothing is undone once `until` finished, and a failing undo does not stop the others', async (t) => {
+  const log: string[] = [];
+  const mk = (id: string, host: string, opts2: { fail?: boolean; undoFails?: boolean } = {}) =>
+    ({
+      id,
+      title: id,
+      host,
+      run: async () => {
+        if (opts2.fail) throw new Error(`${id} broke`);
+        return {};
+      },
+      undo: {
+        from: 'freeze',
+        until: 'verify',
+        run: async () => {
+          log.push(`undo ${id}`);
+          if (opts2.undoFails) throw new Error('cannot reach it');
+        },
+      },
+    }) satisfies Step<null>;
+  const after = await runSteps(
+    [
+      mk('freeze', 'old'),
+      { id: 'verify', title: 'v', host: 'new', run: async () => ({}) },
+      mk('forward', 'old', { fail: true }),
+    ],
+    opts(new Capture()),
+  );
+  t.is(after.status, 'failed');
+  t.deepEqual(log, [], 'the target was verified: nothing is brought back');
+
+  const broken = await runSteps(
+    [
+      mk('freeze', 'old'),
+      mk('extract', 'new', { undoFails: true }),
+      mk('start', 'new', { fail: true }),
+      { id: 'verify', title: 'v', host: 'new', run: async () => ({}) },
+    ],
+    opts(new Capture()),
+  );
+  t.deepEqual(log.sort(), ['undo extract', 'undo freeze', 'undo start']);
+  const byStep = Object.fromEntries((broken.undone ?? []).map((u) => [u.step, u]));
+  t.false(byStep.extract?.ok);
+  t.regex(byStep.extract?.message ?? '', /cannot reach it/);
+  t.true(byStep.freeze?.ok);
+});
+
 test('an observer sees each step start and end, in its place, and every line it shows', async (t) => {
   const seen: string[] = [];
   const steps: Step<null>[] = [

@@ -181,7 +181,7 @@ const portType: Equals<HostDocument['port'], number | undefined> = true;
 const addressType: Equals<HostDocument['address'], string | undefined> = true;
 const keepDefaulted: Equals<InventoryDocument['backup']['keep'], number> = true;
 const orderType: Equals<InventoryDocument['apps']['order'], string[]> = true;
-const whenType: Equals<StepDocument['when'], 'fetch' | 'force' | undefined> = true;
+const whenType: Equals<StepDocument['when'], 'fetch' | 'force' | 'forward' | undefined> = true;
 const versionType: Equals<InventoryDocument['version'], 1> = true;
 
 test('derived types (checked at compile time)', (t) => {

@@ -89,7 +89,7 @@ test('imagesOf: image apps always, services by IMAGE:IMAGE_VERSION, one entry pe
 });
 
 test('image refs and their file names', (t) => {
-  for (const ok of ['postgres:17.5', 'ghcr.io/a/b:v1', 'reg:5000/x/y@sha256:' + 'c'.repeat(64)]) {
+  for (const ok of ['postgres:17.5', 'ghcr.io/a/b:v1', `reg:5000/x/y@sha256:${'c'.repeat(64)}`]) {
     t.true(isImageRef(ok), ok);
     t.is(imageOfFile(imageFile(ok)), ok);
     t.false(imageFile(ok).includes('/'));

@@ -133,8 +133,9 @@ test('recreate-engine: skips built-in networks, pulls only missing images, copie
     manifest: services,
     answers: {
       image: { stdout: 'Status: Downloaded newer image for postgres:15.18\n' },
+      'cron-before': { stdout: 'dokku-letsencrypt\n' },
       'read-cron': { stdout: 'dGFy\n' },
-      'write-cron': { stdout: 'dokku-postgres-db\n' },
+      'write-cron': { stdout: 'dokku-postgres-db\ndokku-letsencrypt\n' },
     },
   });
   t.is(f.error, undefined);
@@ -142,13 +143,15 @@ test('recreate-engine: skips built-in networks, pulls only missing images, copie
     networks: ['ferry-net'],
     images: ['postgres:15.18'],
     pulled: ['postgres:15.18'],
-    cron: ['dokku-postgres-db'],
+    cron: ['dokku-postgres-db', 'dokku-letsencrypt'],
+    cronAdded: ['dokku-postgres-db'],
   });
   t.deepEqual(commandsOf(f.seen, 'network'), [networkCommand('ferry-net').render()]);
   t.is(f.seen.calls.filter((x) => x.command.includes('network:create')).length, 1);
   t.deepEqual(
-    f.seen.calls.filter((x) => x.id.endsWith('-cron')).map((x) => [x.id, x.host]),
+    f.seen.calls.filter((x) => x.id.includes('cron')).map((x) => [x.id, x.host]),
     [
+      ['cron-before', 'new'],
       ['read-cron', 'old'],
       ['write-cron', 'new'],
     ],

@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { computedProxyType, proxyEnabled } from './core/proxy.js';
 import { type ContainerRecord, containerRunning, listContainers, readContainer } from './engine.js';
 import { DOKKU_LIB_ROOT, DOKKU_ROOT, ENGINE_ROOT, listApps, readOr } from './lib.js';
+import { maintenanceAnswer } from './plugins/maintenance.js';
 
 // ---------------------------------------------------------------- the nginx process record
 
@@ -159,6 +160,13 @@ function serveNginx(port: number): Promise<number> {
     (req, res) => {
       const target = nginxRoute(req.headers.host ?? '');
       if (target === null) return page(res, 404, 'Not Found');
+      // an nginx.conf.d include (dokku-maintenance's) answers before the upstream
+      const held = maintenanceAnswer(target.app, req.url ?? '/');
+      if (held !== null) {
+        res.writeHead(held.status, { 'content-type': held.type, server: 'nginx' });
+        res.end(held.body);
+        return;
+      }
       if (target.ip === '' || target.port <= 0) return page(res, 502, 'Bad Gateway');
       forward(req, res, target, req.headers, { name: 'nginx', replace: true }, () =>
         page(res, 502, 'Bad Gateway'),
