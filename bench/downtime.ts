@@ -13,6 +13,7 @@
  * checked against src. Then, on a fresh target again, the one-phase
  * consistent migrate (bench/one-phase.yml): cut-over to extract's end.
  */
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { LabHost } from '../test/lab/lab.js';
 import { run } from '../test/lab/sys.js';
@@ -84,6 +85,8 @@ export interface DowntimeBench {
   footprint(h: LabHost): Promise<string>;
   add(name: string, seconds: number): void;
   log(line: string): void;
+  /** Where the --resume runs' stderr goes (with FERRY_TRACE=1: one line per remote command). */
+  traceDir?: string;
 }
 
 interface Report {
@@ -225,6 +228,8 @@ async function measureRound(b: DowntimeBench, round: number): Promise<DowntimeRo
       `downtime: --resume ${r2.report.status} (exit ${r2.code}): ${JSON.stringify(r2.report.failure ?? r2.report.steps).slice(0, 3000)}\n${r2.stderr.slice(-2000)}`,
     );
   const phase2Steps = stepSeconds(r2.report, PHASE2_STEPS);
+  // FERRY_TRACE=1 npm run bench: where phase 2's time went, command by command.
+  if (b.traceDir) await writeFile(path.join(b.traceDir, `resume-${round}.log`), r2.stderr);
 
   // Both copies are what src holds now: the bench's footprint, and the changed files' content.
   const [want, got, srcSum, dstSum, rawSum] = await Promise.all([

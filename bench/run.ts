@@ -272,6 +272,7 @@ async function main(): Promise<number> {
         footprint: benchFootprint,
         add,
         log,
+        ...(env.FERRY_TRACE ? { traceDir: os.tmpdir() } : {}),
       });
     }
     await reset.restore([src, small]);
