@@ -324,7 +324,7 @@ export function downtimeLines(rounds: DowntimeRound[]): string[] {
   const c = rounds[0]!.changed;
   return [
     `  downtime: 1% change = ${c.smallFiles} small files, ${c.pgPages} pages of ${c.pgFiles} PostgreSQL files (${(c.bytes / 1e6).toFixed(1)} MB); phase 1 (sync, source serving) ${med((r) => r.phase1)} s; raw full pass ${med((r) => r.rawFull)} s`,
-    `  downtime: phase 2 = cut-over ${med((r) => r.phase2Steps['cut-over']!)} s + sync-final ${med((r) => r.phase2Steps['sync-final']!)} s + extract ${med((r) => r.phase2Steps.extract!)} s; --resume run ${med((r) => r.resumeRun)} s (report), ${med((r) => r.resumeWall)} s wall`,
+    `  downtime: phase 2 = cut-over ${med((r) => r.phase2Steps['cut-over']!)} s + sync-final ${med((r) => r.phase2Steps['sync-final']!)} s + extract ${med((r) => r.phase2Steps.extract!)} s; --resume run ${med((r) => r.resumeRun)} s (report), ${med((r) => r.resumeWall)} s wall; the report's own downtime (freeze to the run's end) ${med((r) => r.reportedDowntime ?? Number.NaN)} s`,
     `  downtime: one-phase = cut-over ${med((r) => r.onePhaseSteps['cut-over']!)} s + transfer ${med((r) => r.onePhaseSteps.transfer!)} s + verify-archive ${med((r) => r.onePhaseSteps['verify-archive']!)} s + extract ${med((r) => r.onePhaseSteps.extract!)} s`,
   ];
 }
