@@ -43,8 +43,13 @@ export async function allowDirect(lab: Lab, target: LabHost): Promise<void> {
   await target.must('cat > /tmp/bench-kh', { input: kh });
 }
 
+/** The ssh command (no destination) the target pulls with: the bench's key, known_hosts and cipher (rsync's -e). */
+export function pullRsh(): string {
+  return `ssh -F /dev/null -i /tmp/bench-key -o IdentitiesOnly=yes -o UserKnownHostsFile=/tmp/bench-kh -o StrictHostKeyChecking=yes -o BatchMode=yes ${CIPHER.join(' ')}`;
+}
+
 function pullSsh(source: LabHost): string {
-  return `ssh -F /dev/null -i /tmp/bench-key -o IdentitiesOnly=yes -o UserKnownHostsFile=/tmp/bench-kh -o StrictHostKeyChecking=yes -o BatchMode=yes ${CIPHER.join(' ')} root@${source.address}`;
+  return `${pullRsh()} root@${source.address}`;
 }
 
 /** `ssh source CMD` as the target runs it to pull (the bench's own key and known_hosts). */

@@ -13,7 +13,9 @@
  * BENCH_ONLY (a comma list of measurement names to run, e.g. "raw direct,ferry
  * direct": for quick comparisons; the others show as NaN), BENCH_DISK=1 (the
  * hosts' folders on the controller's disk instead of a tmpfs: see LabUpOptions.memory),
- * BENCH_LINK=0 (leave out the link section, bench/link.ts: the copy on a 100 Mbit/s link).
+ * BENCH_LINK=0 (leave out the link section, bench/link.ts: the copy on a 100 Mbit/s link),
+ * BENCH_DOWNTIME=0 (leave out the downtime section, bench/downtime.ts: `migrate --live`'s
+ * phase 2 after a 1% change against a raw rsync delta; it runs last, as it changes src's data).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -30,6 +32,7 @@ import {
   seedCommands,
 } from './baselines.js';
 import { buildDataset, type DatasetInfo, measureDataset, warmCache } from './dataset.js';
+import { type DowntimeRound, downtimeChecks, downtimeLines, measureDowntime } from './downtime.js';
 import { type FerryRun, ferryCopy, REPO } from './ferry.js';
 import { linkChecks, measureLink } from './link.js';
 
@@ -255,6 +258,23 @@ async function main(): Promise<number> {
         seed: () => seedCommands(lab!, src, dst),
       });
     }
+    // The downtime section: last, as it changes src's data (bench/downtime.ts).
+    let downtime: DowntimeRound[] = [];
+    if (env.BENCH_DOWNTIME !== '0') {
+      log('downtime section: migrate --live phase 2 after a 1% change, against a raw rsync delta');
+      downtime = await measureDowntime({
+        src,
+        dst,
+        inventory,
+        stateDir,
+        rounds: Math.max(1, rounds),
+        reset: () => reset.restore([src, small]),
+        footprint: benchFootprint,
+        add,
+        log,
+        ...(env.FERRY_TRACE ? { traceDir: os.tmpdir() } : {}),
+      });
+    }
     await reset.restore([src, small]);
 
     const med = (name: string) => median(samples.get(name)?.seconds ?? [Number.NaN]);
@@ -315,6 +335,7 @@ async function main(): Promise<number> {
         ok: conns <= 2,
       },
       ...(env.BENCH_LINK !== '0' ? linkChecks(med) : []),
+      ...(env.BENCH_DOWNTIME !== '0' ? downtimeChecks(med) : []),
     ];
 
     const mbps = (name: string, bytes: number) => bytes / 1e6 / med(name);
@@ -325,12 +346,14 @@ async function main(): Promise<number> {
     );
     lines.push('');
     lines.push(
-      `${'measurement'.padEnd(24)} ${'median s'.padStart(9)} ${'MB/s'.padStart(7)}  runs (s)`,
+      `${'measurement'.padEnd(32)} ${'median s'.padStart(9)} ${'MB/s'.padStart(7)}  runs (s)`,
     );
     for (const s of samples.values()) {
       const bytes = s.name.includes('small') ? little.bytes : big.bytes;
+      // A downtime figure is not a copy of the whole data set: no rate.
+      const rate = s.name.startsWith('downtime') ? '-' : mbps(s.name, bytes).toFixed(0);
       lines.push(
-        `${s.name.padEnd(24)} ${med(s.name).toFixed(2).padStart(9)} ${mbps(s.name, bytes).toFixed(0).padStart(7)}  ${s.seconds.map((x) => x.toFixed(2)).join(', ')}`,
+        `${s.name.padEnd(32)} ${med(s.name).toFixed(2).padStart(9)} ${rate.padStart(7)}  ${s.seconds.map((x) => x.toFixed(2)).join(', ')}`,
       );
     }
     if (seeds[0]) {
@@ -346,6 +369,7 @@ async function main(): Promise<number> {
         `  ferry ${route}: transfer ${step('transfer')} s, verify-archive ${step('verify-archive')} s, extract ${step('extract')} s; whole run ${median(runs.map((r) => r.runSeconds)).toFixed(2)} s; ${(median(runs.map((r) => r.bytes)) / 1e6).toFixed(0)} MB on the wire; peak ${Math.max(...runs.map((r) => r.peakMemoryMb))} MB; ${Math.max(...runs.map((r) => r.sshConnections))} SSH connections`,
       );
     }
+    lines.push(...downtimeLines(downtime));
     lines.push(
       `  controller peak memory (ferry relay): ${mem('small', 'relay')} MB at ${(little.bytes / 1e9).toFixed(2)} GB, ${mem('src', 'relay')} MB at ${(big.bytes / 1e9).toFixed(2)} GB`,
     );
@@ -373,6 +397,7 @@ async function main(): Promise<number> {
       samples: Object.fromEntries([...samples.values()].map((s) => [s.name, s.seconds])),
       seed: seeds,
       ferryRuns,
+      downtime,
       checks,
       benchSeconds: elapsed(),
     };

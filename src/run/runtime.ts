@@ -34,6 +34,7 @@ import type {
   StreamResult,
   TaskRuntime,
 } from '../tasks/types.js';
+import { once } from '../util/concurrency.js';
 import { Tail } from '../util/tail.js';
 import { runLocal, spawnLocal } from './local.js';
 
@@ -173,8 +174,8 @@ export function createRuntime<P, A extends ActionSpec = ActionSpec>(
 /** What a real run shares between its steps' executors. */
 export interface SshShared {
   connections: Connections;
-  /** Host pairs already probed for the direct route: "from→to" → reachable. */
-  reach: Map<string, boolean>;
+  /** Host pairs probed for the direct route: "from→to" → reachable (streams started together share one probe). */
+  reach: Map<string, Promise<boolean>>;
 }
 
 /** The executor of a real run: remote actions over the pooled SSH connections, local ones here. */
@@ -277,11 +278,7 @@ async function chooseRoute(
 ): Promise<'direct' | 'relay'> {
   if (route === 'relay') return 'relay';
   const key = `${from.host.name}→${to.host.name}`;
-  let ok = shared.reach.get(key);
-  if (ok === undefined) {
-    ok = await canReach(to, from);
-    shared.reach.set(key, ok);
-  }
+  const ok = await once(shared.reach, key, () => canReach(to, from));
   if (!ok && route === 'direct') {
     throw new FerryError(
       `${to.host.name} cannot reach ${from.host.name} (${from.host.address}:${from.host.port}) for the direct route`,

@@ -339,8 +339,9 @@ async function run(rt: Runtime) {
   rt.task.hostState(to, `stage at ${s.home} and ${s.lib} synced; nothing moved into place`);
   if (!params.final) return { passes, checked: false };
 
-  const parts = (await rt.exec('source-parts')).stdout.split('\n').filter((l) => l.trim() !== '');
-  const [sh, th, sl, tl, ex] = await Promise.allSettled([
+  // Every check at once, on both hosts: this is downtime.
+  const [sp, sh, th, sl, tl, ex] = await Promise.allSettled([
+    rt.exec('source-parts'),
     rt.exec('source-home-listing'),
     rt.exec('stage-home-listing'),
     rt.exec('source-lib-listing'),
@@ -349,6 +350,9 @@ async function run(rt: Runtime) {
   ]);
   const val = (r: PromiseSettledResult<{ stdout: string }>) =>
     r.status === 'fulfilled' ? r.value.stdout.trim() : `(failed: ${String(r.reason)})`;
+  const parts = val(sp)
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   const mismatched: string[] = [];
   if (val(sh) !== val(th)) mismatched.push(`/home/dokku (${val(sh)} there, ${val(th)} here)`);
   if (val(sl) !== val(tl))

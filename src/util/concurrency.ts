@@ -1,4 +1,4 @@
-/** Bounded concurrency: a counting semaphore and a batched map that cancels at the first failure. */
+/** Bounded concurrency: a counting semaphore, a batched map that cancels at the first failure, a shared answer. */
 
 /** A counting semaphore: channels on one SSH connection are limited by the server. */
 export class Slots {
@@ -94,4 +94,20 @@ export async function inBatches<T, R>(
   } finally {
     outer?.removeEventListener('abort', fromOutside);
   }
+}
+
+/**
+ * `cache`'s answer for `key`, asked once: callers that come while the first
+ * is still waiting share its promise (a map of results would let each of
+ * them start its own). A rejection is not kept: the next caller asks again.
+ */
+export function once<K, V>(cache: Map<K, Promise<V>>, key: K, ask: () => Promise<V>): Promise<V> {
+  const known = cache.get(key);
+  if (known) return known;
+  const p = ask();
+  cache.set(key, p);
+  p.catch(() => {
+    if (cache.get(key) === p) cache.delete(key);
+  });
+  return p;
 }

@@ -264,3 +264,44 @@ test('the final pass stops before anything moves when the stage differs from the
   t.true(torn.error instanceof StopError);
   t.regex(String((torn.error as Error).message), /export does not match its checksum/);
 });
+
+test("the final pass's checks run at once on both hosts: none waits for another", async (t) => {
+  const same = { stdout: 'a'.repeat(64) };
+  const asked: string[] = [];
+  let release: () => void = () => {};
+  const held = new Promise<void>((r) => {
+    release = r;
+  });
+  // source-parts answers only once every other check was asked: run in turn, the step would hang.
+  const checks = [
+    'source-home-listing',
+    'stage-home-listing',
+    'source-lib-listing',
+    'stage-lib-listing',
+    'export-sums-check',
+  ];
+  const note = (id: string, answer: { stdout: string }) => () => {
+    asked.push(id);
+    if (checks.every((c) => asked.includes(c))) release();
+    return answer;
+  };
+  const r = await runTask(sync, ctx({ final: true }), {
+    answers: {
+      'source-parts': async () => {
+        await Promise.race([held, new Promise((res) => setTimeout(res, 2000))]);
+        asked.push('source-parts');
+        return { stdout: 'config\ndata\n' };
+      },
+      ...Object.fromEntries(
+        checks.map((c) => [c, note(c, c === 'export-sums-check' ? { stdout: '' } : same)]),
+      ),
+    },
+  });
+  t.falsy(r.error);
+  t.is(r.result?.checked, true);
+  t.is(
+    asked.at(-1),
+    'source-parts',
+    `every check was asked before source-parts answered: ${asked.join()}`,
+  );
+});

@@ -4,11 +4,12 @@
  * hangs until told (it would hang for ever without the cancel); one that
  * ignores its signal is waited for `settleMs` only; an outside abort stops
  * the batch. And the inventory step, whose per-app reads use it, fails fast
- * when one app's read fails while another's hangs.
+ * when one app's read fails while another's hangs. once: callers that
+ * come together share one answer; a failed one is asked again.
  */
 import test from 'ava';
 import { RemoteError } from '../../src/errors.js';
-import { inBatches } from '../../src/util/concurrency.js';
+import { inBatches, once } from '../../src/util/concurrency.js';
 import { runPlannedStep, taskInventory } from './task-fake.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -165,4 +166,31 @@ test('inventory: one app failing cancels the reads of the others and fails the s
     'no read started after the failure',
   );
   t.is(started.size, 4, [...started.keys()].join());
+});
+
+test('once: callers that come while the first waits share its answer; a failure is asked again', async (t) => {
+  const cache = new Map<string, Promise<boolean>>();
+  let asked = 0;
+  const probe = async () => {
+    asked++;
+    await sleep(20);
+    return true;
+  };
+  const all = await Promise.all([1, 2, 3].map(() => once(cache, 'src→dst', probe)));
+  t.deepEqual(all, [true, true, true]);
+  t.is(asked, 1, 'three streams started together probe once');
+  t.true(await once(cache, 'src→dst', probe));
+  t.is(asked, 1, 'a later caller is answered from the cache');
+  t.true(await once(cache, 'dst→src', probe));
+  t.is(asked, 2, 'another pair is asked');
+
+  let failures = 0;
+  const flaky = async () => {
+    failures++;
+    if (failures === 1) throw new Error('no answer');
+    return false;
+  };
+  await t.throwsAsync(once(cache, 'a→b', flaky), { message: 'no answer' });
+  t.false(await once(cache, 'a→b', flaky), 'asked again after the failure');
+  t.is(failures, 2);
 });
