@@ -199,7 +199,11 @@ labTest(
     t.is(r.code, 0, `ferry restore failed:\n${r.stdout}\n${r.stderr}`);
     const vhost = (await neu.must('cat /home/dokku/VHOST')).trim();
     // Every app, the load-image one too: its image came out of the encrypted copy.
-    t.regex(r.stdout + r.stderr, new RegExp(`loaded from the archive`));
+    const sealed = SEEDED.apps.find((a) => a.name === IMAGE_APP)!.source;
+    t.true(
+      (r.stdout + r.stderr).includes(`${sealed}: loaded from the archive`),
+      `${sealed} was not loaded from the encrypted copy`,
+    );
     for (const app of SEEDED.apps) {
       const a = await neu.exec(`curl -sS -m 10 -H 'Host: ${app.name}.${vhost}' http://127.0.0.1/`);
       t.true(a.stdout.includes(app.answers), `${app.name} answers: ${a.stdout}${a.stderr}`);
