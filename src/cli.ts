@@ -12,27 +12,25 @@ import {
   type CheckOptions,
   DEFAULT_PARALLEL,
   type DrillOptions,
+  domainSuffixOf,
+  type FlagValues,
   type Io,
   type MigrateOptions,
   type PlanCommandOptions,
+  parallelOf,
   type RestoreOptions,
   type RunOptions,
+  recipientsOf,
+  renamesOf,
+  selectionOf,
 } from './commands/options.js';
 import { ExitCode, FerryError, InputError, InternalError, UsageError } from './errors.js';
 import type { RendererChoice } from './run/runner.js';
-import { AGE_RECIPIENT_HELP, normaliseRecipient } from './schema/age.js';
 import { trace } from './ssh/trace.js';
-import type { Selection } from './tasks/manifest.js';
-import {
-  isEmptySelection,
-  parseRenames,
-  type Renames,
-  selectionProblems,
-} from './tasks/selection.js';
 import type { Route } from './tasks/types.js';
 
 type Flags = NonNullable<ParseArgsConfig['options']>;
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+type Values = FlagValues;
 
 const GLOBAL: Flags = {
   inventory: { type: 'string', short: 'i' },
@@ -352,22 +350,6 @@ Example:
   },
 };
 
-/** `--encrypt` values checked and normalised (an ssh key loses its comment); undefined when none. */
-function recipientsOf(given: Values[string]): string[] | undefined {
-  if (!Array.isArray(given) || given.length === 0) return undefined;
-  return given.map((v) => {
-    const r = String(v);
-    const ok = normaliseRecipient(r);
-    if (!ok) {
-      throw new UsageError(
-        `--encrypt ${JSON.stringify(r.length > 80 ? `${r.slice(0, 80)}…` : r)} is not an age recipient`,
-        `Give ${AGE_RECIPIENT_HELP}.`,
-      );
-    }
-    return ok;
-  });
-}
-
 function commonOptions(
   values: Values,
   ctx: Context,
@@ -402,56 +384,6 @@ function rendererFor(ctx: Context): RendererChoice {
   return live ? 'default' : 'simple';
 }
 
-/** The words of a repeatable flag. */
-function listOf(values: Values, flag: string): string[] {
-  const v = values[flag];
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
-
-function selectionOf(values: Values): { selection?: Selection } {
-  const selection: Selection = {
-    apps: listOf(values, 'app'),
-    excludeApps: listOf(values, 'exclude-app'),
-    services: listOf(values, 'service'),
-    excludeServices: listOf(values, 'exclude-service'),
-  };
-  if (isEmptySelection(selection)) return {};
-  const problems = selectionProblems(selection);
-  if (problems.length > 0) {
-    throw new UsageError(
-      problems.join('; '),
-      'Apps by name, services as PLUGIN/NAME (postgres/db).',
-    );
-  }
-  return { selection };
-}
-
-function renamesOf(values: Values): { rename?: Renames } {
-  const given = listOf(values, 'rename');
-  if (given.length === 0) return {};
-  const { renames, problems } = parseRenames(given);
-  problems.push(
-    ...selectionProblems({ apps: [], excludeApps: [], services: [], excludeServices: [] }, renames),
-  );
-  if (problems.length > 0) {
-    throw new UsageError(
-      problems.join('; '),
-      'Example: --rename notes=memo --rename postgres/notes-db=memo-db',
-    );
-  }
-  return { rename: renames };
-}
-
-function parallelOf(values: Values): { parallel?: number } {
-  const p = values.parallel;
-  if (p === undefined) return {};
-  const n = Number(p);
-  if (typeof p !== 'string' || !/^[0-9]+$/.test(p) || n < 1 || n > 64) {
-    throw new UsageError(`--parallel takes a number of hosts from 1 to 64, got "${String(p)}"`);
-  }
-  return { parallel: n };
-}
-
 function routeOf(values: Values): { route?: Route } {
   const r = values.route;
   if (r === undefined) return {};
@@ -468,21 +400,6 @@ export const EXIT_CODES = `Exit codes:
   70   a bug in dokku-ferry (the message says where to report it)
   130  interrupted (Ctrl-C); --resume continues where it stopped
 `;
-
-/** A DNS name (RFC 1123 labels, lower case, at most 253 characters), as a scratch host's domain suffix. */
-function domainSuffixOf(values: Values): { domainSuffix?: string } {
-  const d = values['domain-suffix'];
-  if (d === undefined) return {};
-  const name = String(d).toLowerCase().replace(/\.$/, '');
-  const label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-  if (name.length > 253 || !name.split('.').every((l) => label.test(l))) {
-    throw new UsageError(
-      `--domain-suffix must be a DNS name, got "${String(d)}"`,
-      'Example: ferry drill old --to scratch --domain-suffix drill.example.com',
-    );
-  }
-  return { domainSuffix: name };
-}
 
 function mainHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));

@@ -1,10 +1,19 @@
 /**
  * What each command receives: options parsed and checked by `src/cli.ts`,
- * typed per command. Commands never see argv or the environment.
+ * typed per command, and the parsers that check the values of its flags
+ * (cli.ts reads argv and hands them the parsed values). Commands never see
+ * argv or the environment.
  */
+import { UsageError } from '../errors.js';
 import type { RendererChoice } from '../run/runner.js';
+import { AGE_RECIPIENT_HELP, normaliseRecipient } from '../schema/age.js';
 import type { Selection } from '../tasks/manifest.js';
-import type { Renames } from '../tasks/selection.js';
+import {
+  isEmptySelection,
+  parseRenames,
+  type Renames,
+  selectionProblems,
+} from '../tasks/selection.js';
 import type { Route } from '../tasks/types.js';
 
 /** Where a command writes. */
@@ -105,4 +114,91 @@ export interface PlanCommandOptions extends CommonOptions {
 export interface CheckOptions extends CommonOptions {
   hosts: string[];
   acceptNewHostKeys: boolean;
+}
+
+/** A command's flags as `parseArgs` gives them, by long name. */
+export type FlagValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** `--encrypt` values checked and normalised (an ssh key loses its comment); undefined when none. */
+export function recipientsOf(given: FlagValues[string]): string[] | undefined {
+  if (!Array.isArray(given) || given.length === 0) return undefined;
+  return given.map((v) => {
+    const r = String(v);
+    const ok = normaliseRecipient(r);
+    if (!ok) {
+      throw new UsageError(
+        `--encrypt ${JSON.stringify(r.length > 80 ? `${r.slice(0, 80)}…` : r)} is not an age recipient`,
+        `Give ${AGE_RECIPIENT_HELP}.`,
+      );
+    }
+    return ok;
+  });
+}
+
+/** The words of a repeatable flag. */
+function listOf(values: FlagValues, flag: string): string[] {
+  const v = values[flag];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/** `--app`, `--exclude-app`, `--service`, `--exclude-service`, checked; absent when none is given. */
+export function selectionOf(values: FlagValues): { selection?: Selection } {
+  const selection: Selection = {
+    apps: listOf(values, 'app'),
+    excludeApps: listOf(values, 'exclude-app'),
+    services: listOf(values, 'service'),
+    excludeServices: listOf(values, 'exclude-service'),
+  };
+  if (isEmptySelection(selection)) return {};
+  const problems = selectionProblems(selection);
+  if (problems.length > 0) {
+    throw new UsageError(
+      problems.join('; '),
+      'Apps by name, services as PLUGIN/NAME (postgres/db).',
+    );
+  }
+  return { selection };
+}
+
+/** `--rename OLD=NEW` (repeated), checked; absent when none is given. */
+export function renamesOf(values: FlagValues): { rename?: Renames } {
+  const given = listOf(values, 'rename');
+  if (given.length === 0) return {};
+  const { renames, problems } = parseRenames(given);
+  problems.push(
+    ...selectionProblems({ apps: [], excludeApps: [], services: [], excludeServices: [] }, renames),
+  );
+  if (problems.length > 0) {
+    throw new UsageError(
+      problems.join('; '),
+      'Example: --rename notes=memo --rename postgres/notes-db=memo-db',
+    );
+  }
+  return { rename: renames };
+}
+
+/** `--parallel N` of a fleet: 1 to 64 hosts at once. */
+export function parallelOf(values: FlagValues): { parallel?: number } {
+  const p = values.parallel;
+  if (p === undefined) return {};
+  const n = Number(p);
+  if (typeof p !== 'string' || !/^[0-9]+$/.test(p) || n < 1 || n > 64) {
+    throw new UsageError(`--parallel takes a number of hosts from 1 to 64, got "${String(p)}"`);
+  }
+  return { parallel: n };
+}
+
+/** A DNS name (RFC 1123 labels, lower case, at most 253 characters), as a scratch host's domain suffix. */
+export function domainSuffixOf(values: FlagValues): { domainSuffix?: string } {
+  const d = values['domain-suffix'];
+  if (d === undefined) return {};
+  const name = String(d).toLowerCase().replace(/\.$/, '');
+  const label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+  if (name.length > 253 || !name.split('.').every((l) => label.test(l))) {
+    throw new UsageError(
+      `--domain-suffix must be a DNS name, got "${String(d)}"`,
+      'Example: ferry drill old --to scratch --domain-suffix drill.example.com',
+    );
+  }
+  return { domainSuffix: name };
 }

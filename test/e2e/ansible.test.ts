@@ -2,21 +2,25 @@
  * Ansible inventories end to end: the lab's inventory rewritten as an
  * Ansible YAML inventory and as an INI one (as a team that runs Dokku with
  * Ansible would have it), then `ferry plan migrate` and `ferry check` through
- * the real CLI against the lab's hosts. A full migrate is migrate.test.ts's;
- * plan and check prove the loader from file to SSH connection.
+ * the real CLI against the lab's hosts, and the same `ferry migrate` of a
+ * seeded host driven once by each: old to new by the YAML inventory, old to
+ * new2 by the INI one, each target then checked as the release matrix checks
+ * one (test/lab/landed.ts) and the source left as it was.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { stringify } from 'yaml';
 import { loadInventory } from '../../src/inventory/index.js';
 import { labTest, useLab } from '../lab/ava.js';
+import { seed } from '../lab/emulator/seed.js';
+import { digest, landed } from '../lab/landed.js';
 import { type ExecResult, run } from '../lab/sys.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const lab = useLab({ instance: 'ansible', hosts: ['old', 'new'] });
+const lab = useLab({ instance: 'ansible', hosts: ['old', 'new', 'new2'] });
 const dir = mkdtempSync(join(tmpdir(), 'ferry-ansible-e2e-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -102,8 +106,8 @@ labTest('the Ansible inventories load to the same hosts as the lab inventory', a
     const inv = await loadInventory(file);
     t.deepEqual(inv.hosts, own.hosts, file);
     t.deepEqual(inv.backup, own.backup, file);
-    t.deepEqual(inv.groups?.dokku, ['old', 'new'], file);
-    t.deepEqual(inv.groups?.production, ['old', 'new'], file);
+    t.deepEqual(inv.groups?.dokku, ['old', 'new', 'new2'], file);
+    t.deepEqual(inv.groups?.production, ['old', 'new', 'new2'], file);
     t.deepEqual(inv.warnings, [], file);
   }
 });
@@ -113,9 +117,11 @@ labTest('ferry plan migrate reads an Ansible YAML and an INI inventory', async (
   for (const file of [f.yml, f.ini]) {
     const r = await ferry(['plan', 'migrate', 'source=old', 'target=new', '-i', file]);
     t.is(r.code, 0, `${file}:\n${r.stdout}${r.stderr}`);
-    for (const h of lab().hosts) {
+    // the two hosts bound, at the addresses the inventory gives; not new2
+    for (const h of ['old', 'new'].map((n) => lab().host(n))) {
       t.true(r.stdout.includes(`root@${h.address}:22`), `${file}: ${h.name} at ${h.address}`);
     }
+    t.false(r.stdout.includes(`root@${lab().host('new2').address}:22`), `${file}: not new2`);
     const j = await ferry(['plan', 'migrate', 'source=old', 'target=new', '-i', file, '--json']);
     t.is(j.code, 0, j.stderr);
     const plan = JSON.parse(j.stdout) as {
@@ -143,7 +149,7 @@ labTest(
           file,
         );
       }
-      t.regex(r.stdout, /all 2 host\(s\) ok/);
+      t.regex(r.stdout, /all 3 host\(s\) ok/);
     }
   },
 );
@@ -174,4 +180,44 @@ labTest(
     const pwned = await lab().host('old').exec('ls /tmp/ferry-pwned');
     t.not(pwned.code, 0, 'nothing ran on the host');
   },
+);
+
+/** The seeding of old and the digest of its Dokku files right after, once for both migrates. */
+let seeding: Promise<string[]> | undefined;
+function seeded(): Promise<string[]> {
+  const l = lab();
+  const old = l.host('old');
+  seeding ??= seed(old, { keyPath: l.keyPath, knownHostsPath: l.knownHostsPath, dir: l.dir }).then(
+    () => digest(old),
+  );
+  return seeding;
+}
+
+// Seeding takes minutes on a busy machine: a test of its own (AVA's timeout
+// counts per test).
+labTest('the seeded source, old', async (t) => {
+  t.timeout(20 * 60_000);
+  const started = Date.now();
+  t.true((await seeded()).length > 0);
+  t.log(`seeded old in ${Math.round((Date.now() - started) / 1000)} s`);
+});
+
+async function migrateBy(t: ExecutionContext, file: string, target: string): Promise<void> {
+  t.timeout(20 * 60_000);
+  const before = await seeded();
+  const started = Date.now();
+  const r = await ferry(['migrate', 'old', target, '-i', file]);
+  t.log(`migrate old ${target} -i ${file}: ${Math.round((Date.now() - started) / 1000)} s`);
+  t.is(r.code, 0, `ferry migrate old ${target} -i ${file} failed:\n${r.stdout}\n${r.stderr}`);
+  if (r.code !== 0) return;
+  await landed(t, lab().host(target));
+  t.deepEqual(await digest(lab().host('old')), before, 'the Dokku files of old changed');
+}
+
+labTest('ferry migrate driven by the Ansible YAML inventory: old to new', async (t) =>
+  migrateBy(t, (await written()).yml, 'new'),
+);
+
+labTest('the same migrate driven by the Ansible INI inventory: old to new2', async (t) =>
+  migrateBy(t, (await written()).ini, 'new2'),
 );

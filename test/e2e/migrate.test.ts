@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import { labTest, useLab } from '../lab/ava.js';
 import { SEEDED, type SeedResult, seed } from '../lab/emulator/seed.js';
 import type { LabHost } from '../lab/lab.js';
+import { digest, landed } from '../lab/landed.js';
 import { type ExecResult, run } from '../lab/sys.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -33,41 +34,6 @@ function ferry(args: string[]): Promise<ExecResult> {
       GIT_SSH_COMMAND: lab().gitSshCommand(),
     },
   });
-}
-
-/**
- * Every entry of the Dokku directories with type, size, mode, owners, mtime
- * and content hash, one line each (so a failure shows what changed). Of a
- * live datastore's data directory only its own mode and owners count: each
- * server writes its files itself whatever ferry does (PostgreSQL's
- * checkpoints and autovacuum, the dump.rdb dokku-redis' own export has redis
- * write, MariaDB's logs).
- * The two roots' own mtimes are left out: a stage folder made and removed
- * inside them changes those and nothing else.
- */
-async function digest(host: LabHost): Promise<string[]> {
-  const pg = "-path 'var/lib/dokku/services/*/*/data'";
-  const out = await host.must(
-    `cd / && find home/dokku var/lib/dokku -mindepth 1 \\( ${pg} -prune \\) -o -printf '%p %y %s %m %U %G %T@ %l\\n' | LC_ALL=C sort
-     cd / && find var/lib/dokku/services/*/*/data -maxdepth 0 -printf 'data %p %m %U %G\\n' 2>/dev/null | LC_ALL=C sort
-     cd / && find home/dokku var/lib/dokku -mindepth 1 \\( ${pg} -prune \\) -o -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum`,
-  );
-  return out.trim().split('\n');
-}
-
-async function answers(t: ExecutionContext, host: LabHost): Promise<void> {
-  const vhost = (await host.must('cat /home/dokku/VHOST')).trim();
-  for (const app of SEEDED.apps) {
-    const r = await host.exec(`curl -sS -m 10 -H 'Host: ${app.name}.${vhost}' http://127.0.0.1/`);
-    t.true(
-      r.stdout.includes(app.answers),
-      `${app.name} on ${host.name} answers: ${r.stdout}${r.stderr}`,
-    );
-  }
-  // The notes app reads its rows from its linked PostgreSQL.
-  const notes = await host.must(`curl -sS -m 10 -H 'Host: notes.${vhost}' http://127.0.0.1/`);
-  for (const row of SEEDED.services[0]!.rows)
-    t.true(notes.includes(row), `row "${row}" on ${host.name}`);
 }
 
 /** The scheduled backup's cron entry (outside the archived paths) is on `to`, as on `from`. */
@@ -104,7 +70,7 @@ labTest(
     const before = await digest(old);
     const r = await ferry(['migrate', 'old', 'new', '-i', inv]);
     t.is(r.code, 0, `ferry migrate failed:\n${r.stdout}\n${r.stderr}`);
-    await answers(t, neu);
+    await landed(t, neu);
     // The image and archive apps were redeployed the way they were deployed.
     const sources = await neu.must(
       'cat /var/lib/dokku/config/apps/whoami/deploy-source /var/lib/dokku/config/apps/landing/deploy-source',
@@ -164,7 +130,7 @@ labTest(
     );
     const r2 = await ferry(['restore', archiveDir, 'scratch', '-i', inventoryFile]);
     t.is(r2.code, 0, `ferry restore failed:\n${r2.stdout}\n${r2.stderr}`);
-    await answers(t, scratch);
+    await landed(t, scratch);
     await sameCron(t, lab().host('old'), scratch);
   },
 );
@@ -197,7 +163,7 @@ labTest('a run interrupted after the transfer resumes with --resume and finishes
     /transfer[^\n]*\b(ok|✔)[^\n]*\d+(\.\d+)? ?s\b/,
     'the transfer did not run again',
   );
-  await answers(t, h4);
+  await landed(t, h4);
 });
 
 async function sh(script: string): Promise<string> {

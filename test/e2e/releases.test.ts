@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { labTest, useLab } from '../lab/ava.js';
-import { SEEDED, seed } from '../lab/emulator/seed.js';
-import type { LabHost } from '../lab/lab.js';
+import { seed } from '../lab/emulator/seed.js';
+import { digest, landed } from '../lab/landed.js';
 import { type ExecResult, run } from '../lab/sys.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -76,62 +76,6 @@ function seeded(name: Source): Promise<string[]> {
   const p = seeds.get(name);
   if (p === undefined) throw new Error(`no source ${name}`);
   return p;
-}
-
-/**
- * Every entry of the Dokku directories with type, size, mode, owners, mtime
- * and content hash. A live datastore's data directory counts by its own mode
- * and owners only: each server writes its files itself (checkpoints, the
- * dump.rdb a redis export has written).
- */
-async function digest(host: LabHost): Promise<string[]> {
-  const data = "-path 'var/lib/dokku/services/*/*/data'";
-  const out = await host.must(
-    `cd / && find home/dokku var/lib/dokku -mindepth 1 \\( ${data} -prune \\) -o -printf '%p %y %s %m %U %G %T@ %l\\n' | LC_ALL=C sort
-     cd / && find var/lib/dokku/services/*/*/data -maxdepth 0 -printf 'data %p %m %U %G\\n' 2>/dev/null | LC_ALL=C sort
-     cd / && find home/dokku var/lib/dokku -mindepth 1 \\( ${data} -prune \\) -o -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum`,
-  );
-  return out.trim().split('\n');
-}
-
-/** GET http://127.0.0.1/PATH on the host with the app's Host header, as a client of its proxy. */
-async function get(host: LabHost, app: string, path = '/'): Promise<string> {
-  const vhost = (await host.must('cat /home/dokku/VHOST')).trim().split('\n')[0] ?? '';
-  const r = await host.exec(
-    `curl -sS -m 10 -H 'Host: ${app}.${vhost}' http://127.0.0.1${path} -w '\\n%{http_code} %header{server}'`,
-  );
-  return `${r.stdout}${r.stderr}`;
-}
-
-/** What every case checks on its target. */
-async function landed(t: ExecutionContext, host: LabHost): Promise<void> {
-  for (const app of SEEDED.apps) {
-    const body = await get(host, app.name);
-    t.true(body.includes(app.answers), `${app.name} on ${host.name} answers: ${body}`);
-    // the seed routes every app through the caddy container, not the host's nginx
-    t.regex(body, /\n200 Caddy$/, `${app.name} on ${host.name} through caddy`);
-  }
-  const notes = await get(host, 'notes');
-  for (const row of SEEDED.services[0].rows) t.true(notes.includes(row), `notes row "${row}"`);
-  const events = await host.must('dokku postgres:connect analytics', {
-    input: 'SELECT count(*) FROM events;\n',
-  });
-  t.regex(events, new RegExp(`\\b${SEEDED.services[1]?.rows.length}\\b`), 'analytics rows');
-  const counters = await get(host, 'counter');
-  t.regex(counters, /"counters":\{[^}]*"drill":1[^}]*\}/, `redis keys: ${counters}`);
-  t.regex(counters, /"ferry":3\b/, `redis keys: ${counters}`);
-  const rows = await get(host, 'counter', '/rows');
-  for (const row of SEEDED.datastores.mysql.rows) t.true(rows.includes(row), `mysql row ${row}`);
-  for (const s of SEEDED.services) {
-    const st = await host.must(`dokku postgres:info ${s.name} --status`);
-    t.is(st.trim(), 'running', `postgres ${s.name} on ${host.name}`);
-  }
-  for (const [plugin, s] of Object.entries(SEEDED.datastores)) {
-    const st = await host.must(`dokku ${plugin}:info ${s.name} --status`);
-    t.is(st.trim(), 'running', `${plugin} ${s.name} on ${host.name}`);
-  }
-  const locked = await host.exec(`dokku apps:locked ${SEEDED.lockedApp}`);
-  t.is(locked.stdout, 'Deploy lock exists\n', `the user's lock on ${SEEDED.lockedApp}`);
 }
 
 async function migrate(t: ExecutionContext, from: Source, to: Target): Promise<void> {
