@@ -768,7 +768,9 @@ serialCase(
       const s = (Date.now() - t0) / 1000;
       t.not(r.code, 0, `${host}: ${said(r)}`);
       t.regex(r.stderr, want, `${host}: ${r.stderr}`);
-      t.regex(r.stderr, /^hint: /m, `${host}: a hint: ${r.stderr}`);
+      // A run's error ends in `hint: …`; an input error's (a missing identity is one,
+      // with file:line:col) has its hint on the indented line under it.
+      t.regex(r.stderr, /^hint: |^\S+:\d+:\d+: .+\n {4}\S/m, `${host}: a hint: ${r.stderr}`);
       t.notRegex(r.stderr, /internal error/);
       t.true(s < 4, `${host}: ${s.toFixed(1)} s`);
       t.log(`${host}: exit ${r.code} in ${s.toFixed(1)} s: ${r.stderr.split('\n')[0]}`);
