@@ -146,7 +146,8 @@ export function thawActions(h: string, only: string, file: string): RemoteAction
       id: 'maintenance-off',
       command: maintenanceOffCommand(P.app),
       forEach: 'app',
-      where: 'apps not in maintenance before the freeze, with dokku-maintenance installed',
+      where:
+        'with dokku-maintenance installed: at the undo, apps not in maintenance before the freeze; at the freeze, apps whose page did not hold (stopped instead)',
     },
     {
       ...base,
@@ -391,8 +392,10 @@ async function run(rt: Runtime) {
         rt.task.log(`${a.name}: maintenance page up`);
         return;
       }
+      // The page would otherwise travel in the app's folder and put the target's app in maintenance.
+      await rt.exec('maintenance-off', { app: a.name });
       rt.task.log(
-        `${a.name}: the maintenance page does not hold (${answer ? `HTTP ${answer.code}` : 'no domain'}): stopped`,
+        `${a.name}: the maintenance page does not hold (${answer ? `HTTP ${answer.code}` : 'no domain'}): stopped instead`,
       );
     }
     await rt.exec('ps-stop', { app: a.name });

@@ -91,6 +91,11 @@ test('cut-over: the state is saved first; a web app whose page holds stays in ma
     'dokku maintenance:enable worker',
   ]);
   t.deepEqual(commandsOf(f.seen, 'ps-stop'), ['dokku ps:stop worker']);
+  // worker's page did not hold: out of maintenance again, or the page would travel to the target.
+  t.deepEqual(
+    f.seen.calls.filter((c) => c.id === 'maintenance-off').map((c) => c.vars.app),
+    ['worker'],
+  );
   // dokku-memcached has no export: its service is only stopped.
   t.deepEqual(
     f.seen.calls.filter((c) => c.id === 'export').map((c) => c.vars),
