@@ -109,15 +109,16 @@ export async function check(opts: CheckOptions, io: Io): Promise<number> {
     ...(opts.sshEnv ? { sshEnv: opts.sshEnv } : {}),
   });
   for (const w of inventoryWarnings(inventory)) io.stderr.write(w);
-  const playbooks = await validatePlaybooks();
   const all = Object.keys(inventory.hosts);
   const unknown = opts.hosts.filter((n) => !inventory.hosts[n]);
+  // Before the playbooks (a second of schema work on a loaded machine): a typo fails at once.
   if (unknown.length > 0) {
     throw new UsageError(
       `no host named ${unknown.map((n) => `"${n}"`).join(', ')} in ${opts.inventory}`,
       `Hosts there: ${all.join(', ') || '(none)'}.`,
     );
   }
+  const playbooks = await validatePlaybooks();
   const names = opts.hosts.length > 0 ? [...new Set(opts.hosts)] : all;
   const { hosts, connections } = await checkHosts(inventory, names, {
     acceptNewHostKeys: opts.acceptNewHostKeys,

@@ -55,9 +55,9 @@ export interface DirectOptions extends TransferOptions {
    */
   counted?: boolean;
   /**
-   * A new connection to a host, for the clean-up when the transfer's own
-   * connection to it is gone (the pool's `fresh`). Without it, a clean-up on a
-   * lost connection fails and says so.
+   * A connection to a host for the clean-up when the transfer's own
+   * connection to it is gone (the pool's `fresh`, which closes it). Without
+   * it, a clean-up on a lost connection fails and says so.
    */
   reconnect?: (host: string) => Promise<Remote>;
   /** How long the clean-up may take before the transfer's end is reported anyway (default 4000 ms). */
@@ -65,6 +65,9 @@ export interface DirectOptions extends TransferOptions {
   /** Told what could not be removed (a key line, a temp dir), in a sentence for the report. */
   onLeftover?: (sentence: string) => void;
 }
+
+/** A line of the pull's stderr that ends it: nothing more can be written. */
+const DISK_FULL = /No space left on device|Disk quota exceeded/;
 
 /** The ciphers the pull offers, fastest here first. */
 const PULL_CIPHERS = 'aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes256-gcm@openssh.com';
@@ -125,14 +128,10 @@ export async function direct(
   const port = opts.sourcePort ?? from.host.port;
   const marker = `${PULL_MARKER_PREFIX}${randomBytes(8).toString('hex')}`;
   const cleanups: { what: string; run: () => Promise<unknown> }[] = [];
-  // A clean-up runs over the transfer's connection, or a new one when that one is gone.
-  const fresh: Remote[] = [];
-  const on = async (r: Remote): Promise<Remote> => {
-    if (r.connected || !opts.reconnect) return r;
-    const again = await opts.reconnect(r.host.name);
-    fresh.push(again);
-    return again;
-  };
+  // A clean-up runs over the transfer's connection, or a new one when that one is gone
+  // (the pool's: it closes it at the run's end, and later clean-ups share it).
+  const on = async (r: Remote): Promise<Remote> =>
+    r.connected || !opts.reconnect ? r : opts.reconnect(r.host.name);
   let proc: RemoteProcess | undefined;
   let interrupted = false;
   const onInterrupt = (): void => {
@@ -144,6 +143,8 @@ export async function direct(
   let failure: unknown;
   let result: TransferResult | undefined;
   let pullStderr = '';
+  /** The pull's first line saying the disk is full, once seen. */
+  let full: string | undefined;
   let statuses: number[] | undefined;
   try {
     // 1. Key pair on the target, in a root-only temp dir; meanwhile the source
@@ -230,7 +231,15 @@ wait $!`;
         }
         const s = /^ferry-pipestatus (\d+) (\d+)$/.exec(p);
         if (s) statuses = [Number(s[1]), Number(s[2])];
-        else if (p.trim() !== '' && pullStderr.length < 4096) pullStderr += `${p}\n`;
+        else if (p.trim() !== '') {
+          // tar goes on reading the whole stream after a failed write: on a full disk
+          // the pull would run on for as long as the data takes. It stops here at once.
+          if (full === undefined && DISK_FULL.test(p)) {
+            full = p.trim().slice(0, 240);
+            void proc?.kill();
+          }
+          if (pullStderr.length < 4096) pullStderr += `${p}\n`;
+        }
       }
     });
     const output = new Tail().collect(proc.stdout);
@@ -238,6 +247,14 @@ wait $!`;
       await proc.done;
     } catch (e) {
       if (interrupted) throw interruptedError('the transfer');
+      if (full !== undefined) {
+        throw new FerryError(
+          `on ${to.host.name}, the pull was stopped at its first failed write: ${full}`,
+          {
+            cause: e,
+          },
+        );
+      }
       throw pullFailure(e, from, to, statuses, pullStderr);
     }
     progress.flush(bytes);
@@ -255,7 +272,6 @@ wait $!`;
   } finally {
     opts.signal?.removeEventListener('abort', onInterrupt);
     const left = await runCleanups(cleanups, opts.cleanupMs ?? 4000);
-    for (const r of fresh) r.close();
     process.removeListener('SIGINT', onInterrupt);
     for (const l of left) {
       const why = l.error instanceof Error ? l.error.message.split('\n')[0] : String(l.error);

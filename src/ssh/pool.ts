@@ -17,6 +17,8 @@ import { type ConnectOptions, type HostTarget, hostTargetOf } from './target.js'
 export class Connections {
   private readonly pending = new Map<string, Promise<Remote>>();
   private readonly live = new Set<Remote>();
+  /** The clean-up connections of {@link fresh}, by host name. */
+  private readonly spares = new Map<string, Promise<Remote>>();
   /** Bastion connections by route (`user@address:port` of each hop so far). */
   private readonly bastions = new Map<string, Promise<Remote>>();
   private readonly bastionsLive = new Set<Remote>();
@@ -47,11 +49,25 @@ export class Connections {
   }
 
   /**
-   * A new connection to `name` besides the shared one, for a cleanup that must
-   * run although the shared one broke (a key left on a host). Closed by closeAll.
+   * A connection to `name` besides the shared one, for a clean-up that must
+   * run although the shared one broke (a key left on a host). One at a time
+   * per host: the clean-ups of one failure (the pull key's temp dir, then the
+   * stage) share it instead of each waiting for a handshake, which on a loaded
+   * machine took seconds of the 5 a failed run has to exit. Closed by closeAll.
    */
   fresh(name: string): Promise<Remote> {
-    return this.open(name);
+    const had = this.spares.get(name);
+    if (!had) return this.spare(name);
+    return had.then(
+      (r) => (r.connected ? r : this.spare(name)),
+      () => this.spare(name),
+    );
+  }
+
+  private spare(name: string): Promise<Remote> {
+    const p = this.open(name);
+    this.spares.set(name, p);
+    return p;
   }
 
   private open(name: string): Promise<Remote> {
@@ -132,6 +148,7 @@ export class Connections {
     for (const r of this.live) r.close();
     this.live.clear();
     this.pending.clear();
+    this.spares.clear();
     // Bastions last: the connections above ran through them.
     for (const r of [...this.bastionsLive].reverse()) r.close();
     this.bastionsLive.clear();

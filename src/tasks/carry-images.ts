@@ -20,7 +20,7 @@ import { $, type Command, hole } from '../ssh/shell.js';
 import { type Arg, hashed, P, runDir } from './common.js';
 import type { Manifest } from './manifest.js';
 import { stageDir } from './stage.js';
-import { archiveSource, latestArchiveCommand } from './transfer.js';
+import { ageDecryptCommand, archiveSource, latestArchiveCommand } from './transfer.js';
 import { defineTask, type PlannedAction, type Route, type RuntimeOf } from './types.js';
 
 /** The hole for an image's file name in `images/` (see {@link imageFile}). */
@@ -117,6 +117,22 @@ export function sendImageFileCommand(dir: Arg, file: Arg): Command {
 /** The `SHA256SUMS` of an archive's images (nothing when it has none). */
 export function archivedImagesCommand(dir: Arg): Command {
   return $`if [ -f ${dir}/images/SHA256SUMS ]; then cat ${dir}/images/SHA256SUMS; fi`;
+}
+
+/**
+ * An encrypted copy's (`ferry backup --fetch DIR --encrypt`): each images/
+ * file is `<file>.age`. Decrypted here as a stream, never to a file; age
+ * authenticates every chunk, and the plaintext sums it gives are then
+ * compared with what docker load read on the target.
+ */
+export function encryptedImagesCommand(dir: Arg, identity: string): Command {
+  const sums = $`${dir}/images/SHA256SUMS.age`;
+  return $`if [ -f ${sums} ]; then ${ageDecryptCommand(identity, sums)}; fi`;
+}
+
+/** Send side from an encrypted copy: one image, decrypted on its way out. */
+export function sendEncryptedImageFileCommand(dir: Arg, file: Arg, identity: string): Command {
+  return ageDecryptCommand(identity, $`${dir}/images/${file}.age`);
 }
 
 /** Untags an image whose bytes did not match: nothing unverified stays in the engine under its name. */
@@ -255,7 +271,12 @@ const carryImages = defineTask({
         expect: 'the folder transfer read',
       });
     }
-    const list = archivedImagesCommand(where.dir);
+    // Only a copy here can be an encrypted one (transfer refuses --identity otherwise).
+    const identity = where.holder === 'controller' ? options.ageIdentity : undefined;
+    const list =
+      identity === undefined
+        ? archivedImagesCommand(where.dir)
+        : encryptedImagesCommand(where.dir, identity);
     actions.push(
       where.holder === 'controller'
         ? { kind: 'local', id: 'archived-images', command: list }
@@ -267,7 +288,10 @@ const carryImages = defineTask({
         from: where.holder,
         to,
         route: holderRoute,
-        send: sendImageFileCommand(where.dir, FILE),
+        send:
+          identity === undefined
+            ? sendImageFileCommand(where.dir, FILE)
+            : sendEncryptedImageFileCommand(where.dir, FILE, identity),
         receive: loadStreamCommand(mine, FILE),
         counts: false,
         why: "each image the archive's images/ holds that is an app's, or a service's the target could not pull",

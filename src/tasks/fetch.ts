@@ -7,15 +7,17 @@
  * Encrypted (`--encrypt`, `backup.encrypt`): the host encrypts with the age
  * CLI inside the stream, so only ciphertext leaves it and only ciphertext
  * is written here: `meta.tar.age` (manifest, exports with their SHA256SUMS,
- * cron entries, the archive's .sha256) and `dokku.tar.<ext>.age`, with
- * `SHA256SUMS` of both ciphertexts. The host hashes the ciphertext as it
+ * cron entries, the archive's .sha256), `dokku.tar.<ext>.age`, and when the
+ * archive saved images (save-images) `images/<file>.age` for each with
+ * `images/SHA256SUMS.age` (their plaintext sums), with `SHA256SUMS` of every
+ * ciphertext. The host hashes the ciphertext as it
  * sends it and the archive's plaintext as it encrypts it: here the first
  * must match what arrived, the second the archive step's sum. age (Go,
  * Debian's `age` package) runs on the host because the plaintext is there;
  * this machine never holds a key that can decrypt it.
  */
 import { FerryError, StopError } from '../errors.js';
-import { $, type Command } from '../ssh/shell.js';
+import { $, type Command, hole } from '../ssh/shell.js';
 import { formatBytes } from '../util/format.js';
 import { COMPRESSION, type Compression, hashed, runDir } from './common.js';
 import { archiveNameCommand, compressionOf, sendMetaCommand } from './transfer.js';
@@ -57,12 +59,34 @@ function sentDir(dir: string): string {
   return `${dir}/sent`;
 }
 
+/** The hole for a file of the archive's images/ folder (an image's file, or SHA256SUMS). */
+const FILE = hole('file');
+
+/** An images/ file name as save-images writes them (carry-images' `imageFile`), or its SHA256SUMS. */
+const IMAGE_FILE = /^(?:[A-Za-z0-9][A-Za-z0-9._:@+-]*\.tar|SHA256SUMS)$/;
+
 /**
- * Prepares the sums folder and answers age's path (nothing: no age), then
- * `images N` when the archive saved N images (save-images).
+ * Prepares the sums folders and answers age's path (nothing: no age), then
+ * `image FILE` for each image the archive saved (save-images' SHA256SUMS).
  */
 export function prepareEncryptCommand(dir: string): Command {
-  return $`install -d -m 0700 ${sentDir(dir)} && { command -v age || true; } && { [ ! -s ${dir}/images/SHA256SUMS ] || printf 'images %s\n' "$(wc -l < ${dir}/images/SHA256SUMS)"; }`;
+  return $`install -d -m 0700 ${sentDir(dir)} ${`${sentDir(dir)}/images`} && { command -v age || true; } && { [ ! -s ${dir}/images/SHA256SUMS ] || sed -n 's/^[0-9a-f][0-9a-f]* [ *]/image /p' ${dir}/images/SHA256SUMS; }`;
+}
+
+/** Send side of one images/ file, encrypted: its ciphertext hashed to `sent/images/<file>.age`. */
+export function sendEncryptedImageCommand(dir: string, recipients: readonly string[]): Command {
+  return hashed(
+    $`cat -- ${dir}/images/${FILE} | ${ageEncryptCommand(recipients)}`,
+    $`${sentDir(dir)}/images/${FILE}.age`,
+    'out',
+  );
+}
+
+/** Receive side of one images/ file: `images/<file>.age`, 0600, in root-only folders, whole or not at all. */
+export function receiveEncryptedImageCommand(dest: string, name: string): Command {
+  const folder = `${dest}/${name}`;
+  const part = $`${folder}/images/${FILE}.age.part`;
+  return $`mkdir -p -m 0700 ${dest} && install -d -m 0700 ${folder} ${`${folder}/images`} && umask 077 && cat > ${part} && mv -- ${part} ${folder}/images/${FILE}.age`;
 }
 
 /** Send side of the encrypted meta: what restore's meta stream carries, encrypted, its ciphertext hashed. */
@@ -96,9 +120,13 @@ export function sendEncryptedArchiveCommand(
   );
 }
 
-/** Prints `<name> <sha256>` for meta.tar.age, archive.age and archive (plaintext), then removes them. */
+/**
+ * Prints `<name> <sha256>` for meta.tar.age, archive.age and archive
+ * (plaintext), and `images/<file>.age <sha256>` for each images/ file sent,
+ * then removes them.
+ */
 export function sentSumsCommand(dir: string): Command {
-  return $`cd ${sentDir(dir)} && for f in meta.tar.age archive.age archive; do printf '%s %s\n' "$f" "$(cat -- "$f")"; done && cd / && rm -rf -- ${sentDir(dir)}`;
+  return $`cd ${sentDir(dir)} && for f in meta.tar.age archive.age archive images/*.age; do [ -f "$f" ] || continue; printf '%s %s\n' "$f" "$(cat -- "$f")"; done && cd / && rm -rf -- ${sentDir(dir)}`;
 }
 
 /** Receive side of one encrypted file: written 0600 in the root-only folder, under a temporary name until whole. */
@@ -109,7 +137,7 @@ export function receiveEncryptedCommand(dest: string, name: string, file: string
 
 /** The ciphertexts' sums here, in `sha256sum` format. */
 export function encryptedSumsCommand(folder: string): Command {
-  return $`cd ${folder} && sha256sum -- meta.tar.age dokku.tar.*.age`;
+  return $`cd ${folder} && sha256sum -- meta.tar.age dokku.tar.*.age && if [ -d images ]; then sha256sum -- images/*.age; fi`;
 }
 
 /** Writes SHA256SUMS (stdin) beside the ciphertexts, 0600. */
@@ -151,7 +179,7 @@ function encryptedActions(
       host: src,
       command: prepareEncryptCommand(dir),
       expect:
-        "age's path (nothing: stop, install age there); `images N`: warned, the encrypted copy does not carry images yet",
+        "age's path (nothing: stop, install age there); `image FILE` for each image the archive saved",
       changes: true,
     },
     {
@@ -173,6 +201,17 @@ function encryptedActions(
       changes: true,
     },
     ...streams,
+    {
+      kind: 'stream',
+      id: 'fetch-image',
+      from: src,
+      to: 'controller',
+      route: 'relay',
+      send: sendEncryptedImageCommand(dir, recipients),
+      receive: receiveEncryptedImageCommand(dest, name),
+      why: "each file of the archive's images/ (save-images: images no registry has), then its SHA256SUMS, encrypted on the host as images/<file>.age: restore --identity loads them",
+      changes: true,
+    },
     {
       kind: 'remote',
       id: 'sent-sums',
@@ -217,6 +256,7 @@ const task = defineTask({
     'fetch-meta': [],
     // item: the archive's compression
     'fetch-encrypted': [],
+    'fetch-image': ['file'],
     'sent-sums': [],
     'write-sums': [],
   },
@@ -275,13 +315,12 @@ function sums(text: string, hexFirst: boolean): Map<string, string> {
 async function runEncrypted(rt: Runtime, src: string, dir: string, here: string) {
   const said = (await rt.exec('prepare-encrypt')).stdout.split('\n');
   const age = said.find((l) => l.startsWith('/'))?.trim() ?? '';
-  const images = said.find((l) => l.startsWith('images '));
-  if (images) {
-    // The encrypted copy holds the archive and its meta only: an app deployed
-    // from an image that no registry has would not rebuild from it.
-    rt.task.warn(
-      `the archive on ${src} saved ${images.slice(7).trim()} image(s) of image-deployed apps; this encrypted copy does not carry them yet: restored from it, an app whose image no registry has will not rebuild (the archive on ${src} keeps them)`,
-    );
+  const images = said.flatMap((l) => (l.startsWith('image ') ? [l.slice(6)] : []));
+  const odd = images.find((f) => !IMAGE_FILE.test(f));
+  if (odd !== undefined) {
+    throw new StopError(`${dir}/images/SHA256SUMS on ${src} names ${JSON.stringify(odd)}`, {
+      hint: 'save-images names each file after its image; run the backup again.',
+    });
   }
   if (age === '') {
     throw new StopError(`${src} has no age: the copy cannot be encrypted there`, {
@@ -293,14 +332,25 @@ async function runEncrypted(rt: Runtime, src: string, dir: string, here: string)
   const meta = await rt.stream('fetch-meta');
   const moved = await rt.stream('fetch-encrypted', {}, { item: compression });
   const file = `dokku.tar.${COMPRESSION[compression].ext}.age`;
+  // The images an app deployed from an image no registry has needs, and their sums.
+  let bytes = meta.bytes + moved.bytes;
+  let seconds = meta.seconds + moved.seconds;
+  const imageFiles = images.length > 0 ? [...images, 'SHA256SUMS'] : [];
+  for (const f of imageFiles) {
+    const r = await rt.stream('fetch-image', { file: f });
+    bytes += r.bytes;
+    seconds += r.seconds;
+  }
   rt.task.log(
-    `${formatBytes(meta.bytes + moved.bytes)} of ciphertext from ${src} in ${(meta.seconds + moved.seconds).toFixed(1)} s`,
+    `${formatBytes(bytes)} of ciphertext from ${src} in ${seconds.toFixed(1)} s${images.length > 0 ? ` (with ${images.length} saved image(s))` : ''}`,
   );
   const sent = sums((await rt.exec('sent-sums')).stdout, false);
   const got = sums((await rt.exec('check-here')).stdout, true);
+  const imagePairs = imageFiles.map((f) => [`images/${f}.age`, `images/${f}.age`] as const);
   for (const [name, sentName] of [
     ['meta.tar.age', 'meta.tar.age'],
     [file, 'archive.age'],
+    ...imagePairs,
   ] as const) {
     if (!got.get(name) || got.get(name) !== sent.get(sentName)) {
       throw new FerryError(
@@ -317,7 +367,9 @@ async function runEncrypted(rt: Runtime, src: string, dir: string, here: string)
       { hint: `Remove ${here} and run the backup again.` },
     );
   }
-  const lines = ['meta.tar.age', file].map((n) => `${got.get(n)}  ${n}\n`).join('');
+  const lines = ['meta.tar.age', file, ...imagePairs.map(([n]) => n)]
+    .map((n) => `${got.get(n)}  ${n}\n`)
+    .join('');
   await rt.exec('write-sums', {}, { stdin: lines });
   rt.task.log(
     `checked here: ciphertext sums match the host's; the archive inside is sha256 ${plain}`,
@@ -325,10 +377,11 @@ async function runEncrypted(rt: Runtime, src: string, dir: string, here: string)
   rt.task.hostState('controller', `encrypted copy at ${here} (no plaintext here)`);
   const out: Record<string, Json> = {
     dir: here,
-    bytes: meta.bytes + moved.bytes,
-    seconds: meta.seconds + moved.seconds,
+    bytes,
+    seconds,
     sha256: plain,
     encrypted: true,
+    images: images.length,
   };
   return out;
 }

@@ -760,8 +760,10 @@ async function causeOf(
   const s = stagePaths(rt.ctx.options.runId);
   const text = errorText(e);
   const full = knownCause(text);
-  if (full && /No space left on device|Disk quota exceeded/.test(full)) {
-    return new StopError(`${to} ran out of disk space while receiving into its stage: ${full}`, {
+  const enospc = full ? /No space left on device|Disk quota exceeded/.exec(full)?.[0] : undefined;
+  if (full && enospc) {
+    // The cause first: a progress line already leads with the step's title.
+    return new StopError(`${to}: ${enospc} in its stage while receiving (${full})`, {
       hint: `Free space on ${to} where the stage is written (${s.home}, ${s.lib}, ${s.dir}) or grow its disk, then run the same command with --resume. Nothing was moved into place.`,
       cause: e,
     });

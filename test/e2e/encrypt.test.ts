@@ -2,7 +2,8 @@
  * Encryption at rest, end to end on the lab: `ferry backup --fetch DIR
  * --encrypt` brings only ciphertext here (no secret value, no table row, no
  * tar header in any file under DIR), restore with a recipient's identity
- * (here an ssh-ed25519 key) brings every app up with its rows, and a wrong
+ * (here an ssh-ed25519 key) brings every app up with its rows (the one
+ * deployed with git:load-image too: its image travels as images/*.age), and a wrong
  * key, a flipped byte, and a flipped byte with its SHA256SUMS recomputed are
  * each refused with their own message, exit 1, before anything reaches the
  * target: its Dokku directories byte for byte as before, no stage left.
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { stringify } from 'yaml';
+import { imageFile } from '../../src/tasks/carry-images.js';
 import { labTest, useLab } from '../lab/ava.js';
 import { SEEDED, seed } from '../lab/emulator/seed.js';
 
@@ -79,9 +81,6 @@ labTest(
     const old = l.host('old');
     const neu = l.host('new');
     await seed(old, { keyPath: l.keyPath, knownHostsPath: l.knownHostsPath, dir: l.dir });
-    // An encrypted copy does not carry images yet (fetch warns): the seed's
-    // load-image app, whose image no registry has, goes; the rest is the test.
-    await old.must(`dokku apps:destroy ${IMAGE_APP} --force`);
     const inv = join(state, 'inventory.yml');
     const doc = (await import('yaml')).parse(readFileSync(l.inventoryPath, 'utf8')) as Record<
       string,
@@ -119,10 +118,26 @@ labTest(
     const here = join(fetchDir, name!);
     t.is(statSync(here).mode & 0o777, 0o700);
     const files = readdirSync(here).sort();
-    t.deepEqual(files, ['SHA256SUMS', 'dokku.tar.zst.age', 'meta.tar.age']);
-    for (const f of files) t.is(statSync(join(here, f)).mode & 0o777, 0o600, f);
-    await sh(`cd ${here} && sha256sum -c --quiet SHA256SUMS`);
-    for (const f of ['dokku.tar.zst.age', 'meta.tar.age']) {
+    t.deepEqual(files, ['SHA256SUMS', 'dokku.tar.zst.age', 'images', 'meta.tar.age']);
+    // The image-deployed apps' images (the load-image one on no registry) travel encrypted, with their sums.
+    t.is(statSync(join(here, 'images')).mode & 0o777, 0o700);
+    const images = readdirSync(join(here, 'images'))
+      .sort()
+      .map((f) => `images/${f}`);
+    // save-images keeps every image-deployed app's image (git:from-image and git:load-image).
+    const saved = SEEDED.apps
+      .filter((a) => a.deployedBy === 'git:from-image' || a.deployedBy === 'git:load-image')
+      .map((a) => `images/${imageFile(a.source)}.age`);
+    t.true(saved.length >= 2);
+    t.deepEqual(images, ['images/SHA256SUMS.age', ...saved].sort());
+    for (const f of [...files.filter((f) => f !== 'images'), ...images]) {
+      t.is(statSync(join(here, f)).mode & 0o777, 0o600, f);
+    }
+    const summed = await sh(
+      `cd ${here} && sha256sum -c --quiet SHA256SUMS && cut -c67- SHA256SUMS`,
+    );
+    t.deepEqual(summed.split('\n').sort(), ['dokku.tar.zst.age', ...images, 'meta.tar.age'].sort());
+    for (const f of ['dokku.tar.zst.age', 'meta.tar.age', ...images]) {
       t.true(
         readFileSync(join(here, f)).subarray(0, 21).equals(Buffer.from('age-encryption.org/v1')),
       );
@@ -183,7 +198,13 @@ labTest(
     const r = await ferry(['restore', here, 'new', '--identity', join(keys, 'ssh.key'), '-i', inv]);
     t.is(r.code, 0, `ferry restore failed:\n${r.stdout}\n${r.stderr}`);
     const vhost = (await neu.must('cat /home/dokku/VHOST')).trim();
-    for (const app of SEEDED.apps.filter((a) => a.name !== IMAGE_APP)) {
+    // Every app, the load-image one too: its image came out of the encrypted copy.
+    const sealed = SEEDED.apps.find((a) => a.name === IMAGE_APP)!.source;
+    t.true(
+      (r.stdout + r.stderr).includes(`${sealed}: loaded from the archive`),
+      `${sealed} was not loaded from the encrypted copy`,
+    );
+    for (const app of SEEDED.apps) {
       const a = await neu.exec(`curl -sS -m 10 -H 'Host: ${app.name}.${vhost}' http://127.0.0.1/`);
       t.true(a.stdout.includes(app.answers), `${app.name} answers: ${a.stdout}${a.stderr}`);
     }

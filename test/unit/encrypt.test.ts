@@ -145,6 +145,7 @@ test('backup --encrypt plans age on the source inside the stream; nothing decryp
       'fetch-meta',
       'fetch-encrypted:zstd',
       'fetch-encrypted:gzip',
+      'fetch-image',
       'sent-sums',
       'check-here',
       'write-sums',
@@ -161,6 +162,19 @@ test('backup --encrypt plans age on the source inside the stream; nothing decryp
     t.regex(
       archive.receive.toString(),
       /cat > '\/tmp\/my backups\/old-.*dokku\.tar\.zst\.age\.part'/,
+    );
+  }
+  // Each saved image (and their sums) is encrypted on the host too, into images/<file>.age here.
+  const image = fromInventory.actions.find((a) => a.id === 'fetch-image')!;
+  t.true(image.kind === 'stream' && image.to === 'controller');
+  if (image.kind === 'stream') {
+    t.regex(
+      image.send.toString(),
+      /cat -- .*\/images\/<file> \| age --encrypt .*\/sent\/images\/<file>\.age/s,
+    );
+    t.regex(
+      image.receive.toString(),
+      /cat > '\/tmp\/my backups\/old-[^']*'\/images\/<file>\.age\.part/,
     );
   }
   // --encrypt replaces the inventory's list; an ssh key is one quoted word.
@@ -206,6 +220,17 @@ test('restore --identity: sums and age over each whole file here, then age strea
     /^age --decrypt -i '\/home\/u\/my key\.txt' -- \/b\/old-1\/meta\.tar\.age => tar -xf - /,
   );
   t.regex(byId('archive', 'gzip'), /^age --decrypt .* -- \/b\/old-1\/dokku\.tar\.gz\.age => /);
+  // The images come out of images/<file>.age, decrypted as a stream on the way to the target.
+  const carry = p.steps.find((s) => s.task === 'carry-images')!;
+  const carried = (id: string) => text(carry.actions.find((a) => a.id === id));
+  t.is(
+    carried('archived-images'),
+    "if [ -f /b/old-1/images/SHA256SUMS.age ]; then age --decrypt -i '/home/u/my key.txt' -- /b/old-1/images/SHA256SUMS.age; fi",
+  );
+  t.regex(
+    carried('archived-image'),
+    /^age --decrypt -i '\/home\/u\/my key\.txt' -- \/b\/old-1\/images\/<file>\.age => .*docker load/s,
+  );
   // A named file fixes the compression.
   const named = plan(
     pb,

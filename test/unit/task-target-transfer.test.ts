@@ -218,6 +218,23 @@ test('a failed stream discards its stage and says nothing was moved into place',
   );
 });
 
+test('a full disk on the target: the message leads with the cause, then where', async (t) => {
+  const f = await runTask(transfer, ctx({}), {
+    manifest: manifestOf(),
+    answers: {
+      'live zstd': {
+        code: 1,
+        stderr:
+          'lugins/available/redis/.git/objects/4c/4930: Cannot write: No space left on device\n',
+      },
+    },
+  });
+  const m = f.error instanceof Error ? f.error.message : '';
+  // A progress line puts the step's title before it: the cause must come early.
+  t.regex(m, /^new: No space left on device in its stage while receiving \(/);
+  t.regex(m, /objects\/4c\/4930: Cannot write/);
+});
+
 test('restore from a folder: the archive file decides the compression; the manifest comes from meta', async (t) => {
   const c = ctx({ data: 'given' }, { archive: { host: 'old', path: '/srv/ferry/old-1' } });
   const manifest = manifestOf({ dataBytes: 0, apps: [] });
