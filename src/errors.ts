@@ -148,7 +148,7 @@ export class LocalError extends FerryError {
  * that met them: the message leads with the first such line of its output.
  */
 const CAUSES =
-  /No space left on device|Disk quota exceeded|Read-only file system|Input\/output error|Cannot allocate memory|Too many open files/;
+  /No space left on device|Disk quota exceeded|Wrote only \d+ of \d+ bytes|Read-only file system|Input\/output error|Cannot allocate memory|Too many open files/;
 
 /** The first line of `output` naming a cause from {@link CAUSES}, trimmed; else undefined. */
 export function knownCause(output: string): string | undefined {

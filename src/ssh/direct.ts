@@ -67,7 +67,8 @@ export interface DirectOptions extends TransferOptions {
 }
 
 /** A line of the pull's stderr that ends it: nothing more can be written. */
-const DISK_FULL = /No space left on device|Disk quota exceeded/;
+// GNU tar may report only the short write of the block the disk could not hold.
+const DISK_FULL = /No space left on device|Disk quota exceeded|Wrote only \d+ of \d+ bytes/;
 
 /** The ciphers the pull offers, fastest here first. */
 const PULL_CIPHERS = 'aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes256-gcm@openssh.com';

@@ -760,7 +760,11 @@ async function causeOf(
   const s = stagePaths(rt.ctx.options.runId);
   const text = errorText(e);
   const full = knownCause(text);
-  const enospc = full ? /No space left on device|Disk quota exceeded/.exec(full)?.[0] : undefined;
+  // tar's short write ("Wrote only 2048 of 10240 bytes") is how a full disk often shows up in a stream.
+  const enospc = full
+    ? (/No space left on device|Disk quota exceeded/.exec(full)?.[0] ??
+      (/Wrote only \d+ of \d+ bytes/.test(full) ? 'No space left on device' : undefined))
+    : undefined;
   if (full && enospc) {
     // The cause first: a progress line already leads with the step's title.
     return new StopError(`${to}: ${enospc} in its stage while receiving (${full})`, {

@@ -53,6 +53,10 @@ test('a remote failure leads with the system error it met, not with the script',
   t.regex(local.message, /^here: cat: write error: No space left on device \(`cat > x` exited 1\)/);
   t.is(knownCause('all fine\n'), undefined);
   t.is(
+    knownCause('tar: ./a: Wrote only 2048 of 10240 bytes\n'),
+    'tar: ./a: Wrote only 2048 of 10240 bytes',
+  );
+  t.is(
     knownCause('x\nmkdir: cannot create directory: Read-only file system\n'),
     'mkdir: cannot create directory: Read-only file system',
   );

@@ -235,6 +235,20 @@ test('a full disk on the target: the message leads with the cause, then where', 
   t.regex(m, /objects\/4c\/4930: Cannot write/);
 });
 
+test('a full disk that tar reports only as a short write is told as one', async (t) => {
+  const f = await runTask(transfer, ctx({}), {
+    manifest: manifestOf(),
+    answers: {
+      'live zstd': { code: 1, stderr: 'tar: ./notes/refs/x: Wrote only 2048 of 10240 bytes\n' },
+    },
+  });
+  const m = f.error instanceof Error ? f.error.message : '';
+  t.regex(
+    m,
+    /^new: No space left on device in its stage while receiving \(tar: .*Wrote only 2048 of 10240 bytes\)/,
+  );
+});
+
 test('restore from a folder: the archive file decides the compression; the manifest comes from meta', async (t) => {
   const c = ctx({ data: 'given' }, { archive: { host: 'old', path: '/srv/ferry/old-1' } });
   const manifest = manifestOf({ dataBytes: 0, apps: [] });
