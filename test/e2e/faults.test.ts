@@ -7,6 +7,12 @@
  * app answering and every row present. One seeded source serves every case;
  * each case has its own target (the --force case reuses a filled one).
  * The matrix is printed at the end.
+ *
+ * The cases run the shipped migrate.yml without its freeze: the cut-over
+ * step gives way to the plain exports it replaced, and release-source goes.
+ * A frozen source would make each case hold it from start to end, one case
+ * at a time; the freeze's own failures (a step failing after it, the source
+ * brought back, --resume) are cutover.test.ts's.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -46,6 +52,8 @@ const SLOW = '100mbit';
 const FAULT_EXIT_S = 5;
 
 let inventoryFile = '';
+/** migrate.yml without the freeze (see the file's comment), for every migrate here. */
+let playbookFile = '';
 let before: string[] = [];
 let preparing: Promise<void> | undefined;
 
@@ -361,6 +369,8 @@ async function prepare(t: ExecutionContext): Promise<void> {
     // No repos: each case moves the apps to another target; remotes are migrate.test's job.
     inventoryFile = join(state, 'inventory.yml');
     writeFileSync(inventoryFile, readFileSync(l.inventoryPath, 'utf8'));
+    playbookFile = join(state, 'migrate-unfrozen.yml');
+    writeFileSync(playbookFile, stringify(unfrozen()));
     await throttle(true);
     before = await digest(old);
   })();
@@ -428,12 +438,30 @@ function record(name: string, r: Finished, seconds: number, left: string[], resu
   });
 }
 
+interface Playbook {
+  undo?: unknown;
+  steps: { task: string; on: string; params?: unknown }[];
+}
+
+/** The shipped migrate.yml with the plain exports for its cut-over, and no release-source. */
+function unfrozen(): Playbook {
+  const pb = parse(readFileSync(`${root}playbooks/migrate.yml`, 'utf8')) as Playbook;
+  const at = pb.steps.findIndex((s) => s.task === 'cut-over');
+  if (at < 0) throw new Error('the shipped migrate.yml has no cut-over step');
+  pb.steps[at] = { task: 'export-datastores', on: 'source' };
+  pb.steps = pb.steps.filter((s) => s.task !== 'release-source');
+  delete pb.undo;
+  return pb;
+}
+
+/** A migrate to `target` (with migrate.yml without the freeze unless `more` names a playbook). */
 const migrateArgs = (target: string, ...more: string[]) => [
   'migrate',
   'old',
   target,
   '-i',
   inventoryFile,
+  ...(more.includes('-p') ? [] : ['-p', playbookFile]),
   ...more,
 ];
 
@@ -532,9 +560,7 @@ concurrentCase('fault: the disk of ferry’s folder fills during extract', async
   // ferry's folder on the target (the move log, the meta) on a small filesystem
   // that a step of the user's own fills just before extract.
   await target.must('mount -t tmpfs -o size=700m,mode=700 faults-ferry /var/lib/dokku-ferry');
-  const pb = parse(readFileSync(`${root}playbooks/migrate.yml`, 'utf8')) as {
-    steps: { task: string; on: string; params?: unknown }[];
-  };
+  const pb = unfrozen();
   const at = pb.steps.findIndex((s) => s.task === 'extract');
   t.true(at > 0, 'the shipped playbook has an extract step');
   pb.steps.splice(at, 0, {

@@ -73,7 +73,14 @@ labTest(
     await answers(t, old);
     const neu = lab().host('new');
     t.false(await hasImage(neu), 'no registry has the image: new cannot pull it');
-    const r = await ferry(['migrate', 'old', 'new', '-i', lab().inventoryPath]);
+    const r = await ferry([
+      'migrate',
+      'old',
+      'new',
+      '-i',
+      lab().inventoryPath,
+      '--leave-source-running',
+    ]);
     t.is(r.code, 0, `ferry migrate failed:\n${r.stdout}\n${r.stderr}`);
     t.true(await hasImage(neu));
     await answers(t, neu);

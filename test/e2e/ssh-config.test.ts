@@ -139,7 +139,7 @@ Host *
     t.not(noAgent.code, 0);
     t.regex(`${noAgent.stdout}${noAgent.stderr}`, /id_ed25519 does not exist|no key to offer/);
 
-    const r = await ferry(['migrate', 'lab-old', 'lab-new', '-i', inventory], {
+    const r = await ferry(['migrate', 'lab-old', 'lab-new', '-i', inventory, '--leave-source-running'], {
       SSH_AUTH_SOCK: sock,
     });
     const out = `${r.stdout}\n${r.stderr}`;
@@ -242,7 +242,7 @@ labTest(
     t.regex(checked.stdout, /\bold\s/);
     t.regex(checked.stdout, /\bspare\s/);
 
-    const r = await ferry(['migrate', 'lab-old', 'lab-spare', '-i', yml], {
+    const r = await ferry(['migrate', 'lab-old', 'lab-spare', '-i', yml, '--leave-source-running'], {
       SSH_AUTH_SOCK: agent?.sock,
     });
     const out = `${r.stdout}\n${r.stderr}`;

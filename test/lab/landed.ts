@@ -29,6 +29,33 @@ export async function digest(host: LabHost): Promise<string[]> {
 }
 
 /**
+ * A digest without what a stop and start of the containers change, to compare
+ * a source a cut-over froze and then brought back (`--leave-source-running`,
+ * or its thaw script): its containers are new ones, so Dokku's records of
+ * them (an app's CONTAINER.*, PORT.* and IP.* files, a service's ID) hold new
+ * ids and ports, and stopping and starting touch mtimes. Every other file
+ * keeps its content, size, mode and owners; the runtime files their mode and
+ * owners.
+ */
+export function withoutRunState(lines: string[]): string[] {
+  return lines.flatMap(settled);
+}
+
+const RUN_STATE =
+  /^(home\/dokku\/[^/]+\/(CONTAINER|PORT|IP)\.[^/]+|var\/lib\/dokku\/services\/[^/]+\/[^/]+\/ID)$/;
+
+/** One digest line without what a stop and start of the containers change. */
+function settled(line: string): string[] {
+  const hashed = /^[0-9a-f]{64} {2}(.*)$/.exec(line);
+  if (hashed) return RUN_STATE.test(hashed[1] ?? '') ? [] : [line];
+  // `%p %y %s %m %U %G %T@ %l`: paths have no spaces (Dokku's names cannot)
+  const f = line.split(' ');
+  if (f[0] === 'data' || f.length < 7) return [line];
+  const [path, type, size, mode, uid, gid, , ...link] = f;
+  return [[path, type, RUN_STATE.test(path ?? '') ? '-' : size, mode, uid, gid, ...link].join(' ')];
+}
+
+/**
  * GET http://127.0.0.1/PATH on the host with the app's Host header, as a
  * client of its proxy: the body, then a line with the status code and the
  * Server header.
