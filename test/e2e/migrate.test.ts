@@ -155,7 +155,16 @@ labTest('a run interrupted after the transfer resumes with --resume and finishes
   const pbFile = join(state, 'migrate-gated.yml');
   writeFileSync(pbFile, stringify(pb));
 
-  const r1 = await ferry(['migrate', 'old', 'h4', '-i', inventoryFile, '-p', pbFile, '--leave-source-running']);
+  const r1 = await ferry([
+    'migrate',
+    'old',
+    'h4',
+    '-i',
+    inventoryFile,
+    '-p',
+    pbFile,
+    '--leave-source-running',
+  ]);
   t.is(r1.code, 1, `the gate must stop the run:\n${r1.stdout}\n${r1.stderr}`);
   t.regex(r1.stderr, /--resume/);
   await h4.must('touch /tmp/ferry-go-on');

@@ -159,9 +159,9 @@ labTest(
     t.regex(env, /DATABASE_URL:/);
     t.regex(await get(scratch, 'counter', '/cache'), /\{"last":null\}\n+200 /);
     t.deepEqual(
-    withoutRunState(await digest(lab().host('old'))),
-    withoutRunState(before),
-    'the Dokku files of old changed',
-  );
+      withoutRunState(await digest(lab().host('old'))),
+      withoutRunState(before),
+      'the Dokku files of old changed',
+    );
   },
 );

@@ -139,9 +139,12 @@ Host *
     t.not(noAgent.code, 0);
     t.regex(`${noAgent.stdout}${noAgent.stderr}`, /id_ed25519 does not exist|no key to offer/);
 
-    const r = await ferry(['migrate', 'lab-old', 'lab-new', '-i', inventory, '--leave-source-running'], {
-      SSH_AUTH_SOCK: sock,
-    });
+    const r = await ferry(
+      ['migrate', 'lab-old', 'lab-new', '-i', inventory, '--leave-source-running'],
+      {
+        SSH_AUTH_SOCK: sock,
+      },
+    );
     const out = `${r.stdout}\n${r.stderr}`;
     t.is(r.code, 0, `ferry migrate failed:\n${out}`);
     await answers(t, 'new');
@@ -242,9 +245,12 @@ labTest(
     t.regex(checked.stdout, /\bold\s/);
     t.regex(checked.stdout, /\bspare\s/);
 
-    const r = await ferry(['migrate', 'lab-old', 'lab-spare', '-i', yml, '--leave-source-running'], {
-      SSH_AUTH_SOCK: agent?.sock,
-    });
+    const r = await ferry(
+      ['migrate', 'lab-old', 'lab-spare', '-i', yml, '--leave-source-running'],
+      {
+        SSH_AUTH_SOCK: agent?.sock,
+      },
+    );
     const out = `${r.stdout}\n${r.stderr}`;
     t.is(r.code, 0, `ferry migrate failed:\n${out}`);
     await answers(t, 'spare');
