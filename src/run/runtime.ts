@@ -306,12 +306,26 @@ function bastionNote(from: Remote): string {
   return `${from.host.name} is reached through ${hops.map((h) => h.address).join(', ')} (ProxyJump); a pull is not routed through bastions, which would need the user's keys forwarded or a key of ferry's on each bastion. `;
 }
 
+function isPrematureClose(e: unknown): boolean {
+  return (e as { code?: string } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+/** Whether both ends exit 0 within a few seconds (a stuck one counts as not). */
+async function bothEndedWell(...ends: Promise<unknown>[]): Promise<boolean> {
+  const ok = Promise.all(ends).then(
+    () => true,
+    () => false,
+  );
+  const late = new Promise<boolean>((r) => setTimeout(() => r(false), 3000).unref());
+  return Promise.race([ok, late]);
+}
+
 /**
  * A stream with this machine at one end: an archive here sent to a host
  * (restore), or a host's archive fetched here (backup --fetch). The local
  * command's stdio is piped, so nothing is held in memory.
  */
-async function controllerStream(
+export async function controllerStream(
   action: StreamAction,
   send: Command,
   receive: Command,
@@ -347,23 +361,32 @@ async function controllerStream(
   };
   proc.done.catch(note);
   local.done.catch(note);
+  const result = (): StreamResult => ({
+    route: 'relay',
+    bytes,
+    seconds: (Date.now() - started) / 1000,
+    output: output.text(),
+  });
   try {
-    if (fromHere) {
-      local.stdin.end();
-      output.collect(proc.stdout);
-      await pipeline(local.stdout, counter, proc.stdin);
-    } else {
-      proc.stdin.end();
-      output.collect(local.stdout);
-      await pipeline(proc.stdout, counter, local.stdin);
+    try {
+      if (fromHere) {
+        local.stdin.end();
+        output.collect(proc.stdout);
+        await pipeline(local.stdout, counter, proc.stdin);
+      } else {
+        proc.stdin.end();
+        output.collect(local.stdout);
+        await pipeline(proc.stdout, counter, local.stdin);
+      }
+    } catch (e) {
+      // A receiver may end as soon as it has what it needs (tar -x at its end-of-archive
+      // blocks, before the record's padding or the channel's EOF arrive): the pipe then
+      // closes early though both ends did their work. Their exit statuses decide.
+      if (!isPrematureClose(e) || !(await bothEndedWell(proc.done, local.done))) throw e;
+      return result();
     }
     await Promise.all([proc.done, local.done]);
-    return {
-      route: 'relay',
-      bytes,
-      seconds: (Date.now() - started) / 1000,
-      output: output.text(),
-    };
+    return result();
   } catch (e) {
     abort();
     // Both ends end quickly once stopped; their errors say more than the pipe's.

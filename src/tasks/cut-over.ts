@@ -27,7 +27,7 @@ import { inBatches } from '../util/concurrency.js';
 import { formatDuration } from '../util/format.js';
 import { type Arg, DATASTORE_PLUGINS, P, runDir } from './common.js';
 import { exportCommand, exportSumsCommand, parseExportSums } from './export-datastores.js';
-import { restoreCommand } from './rebuild-apps.js';
+import { restoreCommand, restoreEnvCommand, restoreInEnv } from './rebuild-apps.js';
 import {
   defineTask,
   type Json,
@@ -143,6 +143,20 @@ export function thawActions(h: string, only: string, file: string): RemoteAction
     },
     {
       ...base,
+      id: 'restore-on-env',
+      command: restoreEnvCommand(P.app, true),
+      forEach: 'app',
+      where: 'the same on a Dokku before 0.38, where the restore flag lives in the app ENV',
+    },
+    {
+      ...base,
+      id: 'restore-off-env',
+      command: restoreEnvCommand(P.app, false),
+      forEach: 'app',
+      where: 'the same on a Dokku before 0.38',
+    },
+    {
+      ...base,
       id: 'maintenance-off',
       command: maintenanceOffCommand(P.app),
       forEach: 'app',
@@ -165,6 +179,8 @@ export const THAW_ACTIONS = {
   'ps-start': ['app'],
   'restore-on': ['app'],
   'restore-off': ['app'],
+  'restore-on-env': ['app'],
+  'restore-off-env': ['app'],
   'maintenance-off': ['app'],
   'forget-saved': [],
 } as const;
@@ -353,7 +369,11 @@ async function run(rt: Runtime) {
     .map((l) => l.trim())
     .filter((l) => l !== '')
     .sort();
-  const known = manifest.apps.map((a) => a.name).sort();
+  // A selection took part of the host: the apps it left out are still the source's.
+  const known = [
+    ...manifest.apps.map((a) => a.name),
+    ...(manifest.selection?.dropped.apps ?? []),
+  ].sort();
   if (now.join(' ') !== known.join(' ')) {
     rt.task.hostState(host.name, 'unchanged: nothing was frozen');
     throw new StopError(
@@ -488,9 +508,17 @@ export async function thaw(
     rt.exec('start-service', { plugin: s.plugin, service: s.name }),
   );
   const apps = saved.apps.filter(ran);
+  const env = restoreInEnv(rt.manifest().source.dokkuVersion);
   await inBatches(apps, AT_ONCE, async (a) => {
     await rt.exec('ps-start', { app: a.name });
-    await rt.exec(a.restore ? 'restore-on' : 'restore-off', { app: a.name });
+    const flag = a.restore
+      ? env
+        ? 'restore-on-env'
+        : 'restore-on'
+      : env
+        ? 'restore-off-env'
+        : 'restore-off';
+    await rt.exec(flag, { app: a.name });
     if (plugin && !a.maintenance) await rt.exec('maintenance-off', { app: a.name });
   });
   await rt.exec('forget-saved');

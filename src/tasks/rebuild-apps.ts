@@ -13,6 +13,7 @@
 import { DOKKU_ROOT } from '../dokku/layout.js';
 import { warnings } from '../dokku/output.js';
 import { parsePsReportJson } from '../dokku/ps.js';
+import { atLeast } from '../dokku/version.js';
 import { FerryError, lastLines, RemoteError } from '../errors.js';
 import { $, type Command } from '../ssh/shell.js';
 import { type Arg, P } from './common.js';
@@ -40,6 +41,14 @@ export function stopCommand(app: Arg): Command {
 export function restoreCommand(app: Arg, value: boolean): Command {
   return $`dokku ps:set ${app} restore ${value ? 'true' : 'false'}`;
 }
+/** The restore flag on a Dokku before 0.38 (its ps:set refuses `restore`): the app ENV, as its post-stop trigger writes it. */
+export function restoreEnvCommand(app: Arg, value: boolean): Command {
+  return $`dokku config:set --no-restart ${app} ${`DOKKU_APP_RESTORE=${value ? 1 : 0}`}`;
+}
+/** Whether Dokku `version` keeps the restore flag in the app ENV (before 0.38) rather than a ps property. */
+export function restoreInEnv(version: string): boolean {
+  return !atLeast(version, '0.38.0');
+}
 
 /** Dokku before 0.38 keeps the restore flag in the app's ENV (see dokku/layout `restoreFlag`). */
 function restoreEnvAction(host: string, value: boolean): RemoteAction {
@@ -47,7 +56,7 @@ function restoreEnvAction(host: string, value: boolean): RemoteAction {
     kind: 'remote',
     id: value ? 'restore-on-env' : 'restore-off-env',
     host,
-    command: $`dokku config:set --no-restart ${P.app} ${`DOKKU_APP_RESTORE=${value ? 1 : 0}`}`,
+    command: restoreEnvCommand(P.app, value),
     why: 'a Dokku before 0.38 (no ps:set restore): the restore flag lives in the app ENV',
     changes: true,
   };

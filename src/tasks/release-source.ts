@@ -23,7 +23,7 @@ import {
   thaw,
   thawActions,
 } from './cut-over.js';
-import { restoreCommand } from './rebuild-apps.js';
+import { restoreCommand, restoreEnvCommand, restoreInEnv } from './rebuild-apps.js';
 import { defineTask, type PlannedAction, type RuntimeOf } from './types.js';
 
 /** Where a held source keeps its cron entries (outside /etc/cron.d, so cron ignores them). */
@@ -49,7 +49,13 @@ if [ -s "$d/dokku.crontab" ]; then crontab -u dokku "$d/dokku.crontab"; fi`;
 }
 
 /** The script that brings a held source back, as a person would type it. */
-export function thawScript(saved: FreezeRecord, plugin: boolean, cronDir: string): string {
+export function thawScript(
+  saved: FreezeRecord,
+  plugin: boolean,
+  cronDir: string,
+  dokkuVersion: string,
+): string {
+  const restore = restoreInEnv(dokkuVersion) ? restoreEnvCommand : restoreCommand;
   const lines = [
     '#!/usr/bin/env bash',
     '# Brings this host back as it was before `ferry migrate` froze it. Its data is',
@@ -60,7 +66,7 @@ export function thawScript(saved: FreezeRecord, plugin: boolean, cronDir: string
     lines.push(serviceStartCommand(s.plugin, s.name).render());
   }
   for (const a of saved.apps.filter((x) => x.running !== 'false')) {
-    lines.push(psStartCommand(a.name).render(), restoreCommand(a.name, a.restore).render());
+    lines.push(psStartCommand(a.name).render(), restore(a.name, a.restore).render());
     if (plugin && !a.maintenance) lines.push(maintenanceOffCommand(a.name).render());
   }
   lines.push(restoreCronCommand(cronDir).render(), '');
@@ -142,7 +148,12 @@ async function run(rt: RuntimeOf<typeof task>) {
       'write-thaw-script',
       {},
       {
-        stdin: thawScript(saved, plugin, heldCronDir(options.runId)),
+        stdin: thawScript(
+          saved,
+          plugin,
+          heldCronDir(options.runId),
+          rt.manifest().source.dokkuVersion,
+        ),
       },
     );
   }

@@ -124,6 +124,37 @@ test('cut-over: an app that came or went since the inventory stops the run befor
   t.false(f.seen.calls.some((c) => c.id === 'save-state' || c.id === 'ps-stop'));
 });
 
+test("cut-over with a selection: the apps it left out still count as the source's, and are not frozen", async (t) => {
+  const taken = manifestOf({
+    ...manifest,
+    apps: manifest.apps.filter((a) => a.name === 'web'),
+    selection: {
+      asked: { apps: ['web'], excludeApps: [], services: [], excludeServices: [] },
+      dropped: { apps: ['closed', 'down', 'worker'], services: [] },
+      taken: {},
+      cut: [],
+    },
+  });
+  const f = await runTask(cutOver, ctx('cut-over', { freeze: 'auto', timeout: 3600 }), {
+    manifest: taken,
+    answers,
+  });
+  t.is(f.error, undefined, String(f.error));
+  t.false(
+    f.seen.calls.some((c) => c.id === 'ps-stop' && /worker/.test(c.command)),
+    'an app left out keeps running',
+  );
+  const gone = await runTask(cutOver, ctx('cut-over', { freeze: 'auto', timeout: 3600 }), {
+    manifest: taken,
+    answers: { ...answers, 'apps-now': { stdout: 'closed\ndown\nweb\n' } },
+  });
+  t.regex(
+    String(gone.error),
+    /changed since the inventory/,
+    'a left-out app that went still counts',
+  );
+});
+
 test('cut-over: freeze stop (or no dokku-maintenance) stops every running app; a rerun keeps the state the first attempt saved', async (t) => {
   const first: FreezeRecord = {
     version: 1,
@@ -203,7 +234,8 @@ test('release-source: held by default (cron moved aside, a thaw script written);
   });
   t.is(held.error, undefined, String(held.error));
   const script = held.seen.calls.find((c) => c.id === 'write-thaw-script')?.stdin ?? '';
-  t.is(script, thawScript(saved, true, `/var/lib/dokku-ferry/held-cron/${RUN}`));
+  t.is(script, thawScript(saved, true, `/var/lib/dokku-ferry/held-cron/${RUN}`, '0.38.27'));
+  t.regex(script, /dokku ps:set web restore true\n/);
   t.regex(script, /dokku postgres:start 'it'\\''s'\n/);
   t.regex(script, /dokku maintenance:disable web\n/);
   t.true(
@@ -223,5 +255,48 @@ test('release-source: held by default (cron moved aside, a thaw script written);
   });
   t.is(thawed.error, undefined, String(thawed.error));
   t.deepEqual(commandsOf(thawed.seen, 'ps-start'), ['dokku ps:start web']);
+  t.deepEqual(commandsOf(thawed.seen, 'restore-on'), ['dokku ps:set web restore true']);
   t.false(thawed.seen.calls.some((x) => x.id === 'hold-cron'));
+});
+
+test('release-source on a Dokku before 0.38: the restore flag goes back into the app ENV (its ps:set refuses restore)', async (t) => {
+  const saved: FreezeRecord = {
+    version: 1,
+    savedAt: 'x',
+    apps: [
+      { name: 'web', running: 'true', restore: true, maintenance: false },
+      { name: 'cron-only', running: 'true', restore: false, maintenance: false },
+    ],
+    services: [],
+  };
+  const old = manifestOf({
+    ...manifest,
+    source: { ...manifest.source, dokkuVersion: '0.37.9' },
+  });
+  const held = await runTask(releaseSource, ctx('release-source', {}), {
+    manifest: old,
+    answers: {
+      'hold-cron': { stdout: '' },
+      'read-state': { stdout: JSON.stringify(saved) },
+    },
+  });
+  t.is(held.error, undefined, String(held.error));
+  const script = held.seen.calls.find((c) => c.id === 'write-thaw-script')?.stdin ?? '';
+  t.regex(script, /dokku config:set --no-restart web DOKKU_APP_RESTORE=1\n/);
+  t.regex(script, /dokku config:set --no-restart cron-only DOKKU_APP_RESTORE=0\n/);
+  t.notRegex(script, /ps:set/);
+
+  const thawed = await runTask(
+    releaseSource,
+    ctx('release-source', {}, { leaveSourceRunning: true }),
+    { manifest: old, answers: { 'read-saved': { stdout: JSON.stringify(saved) } } },
+  );
+  t.is(thawed.error, undefined, String(thawed.error));
+  t.deepEqual(commandsOf(thawed.seen, 'restore-on-env'), [
+    'dokku config:set --no-restart web DOKKU_APP_RESTORE=1',
+  ]);
+  t.deepEqual(commandsOf(thawed.seen, 'restore-off-env'), [
+    'dokku config:set --no-restart cron-only DOKKU_APP_RESTORE=0',
+  ]);
+  t.false(thawed.seen.calls.some((x) => x.id === 'restore-on' || x.id === 'restore-off'));
 });
