@@ -784,7 +784,9 @@ serialCase(
       // 1 s apart, by default): that much is the kernel's, the rest ferry's.
       const bound = host === 'ghost' ? neighbourSeconds() + 2 : 4;
       t.true(s < bound, `${host}: ${s.toFixed(1)} s (bound ${bound} s)`);
-      t.log(`${host}: exit ${r.code} in ${s.toFixed(1)} s: ${out.split('\n').find((l) => /error/.test(l)) ?? ''}`);
+      t.log(
+        `${host}: exit ${r.code} in ${s.toFixed(1)} s: ${out.split('\n').find((l) => /error/.test(l)) ?? ''}`,
+      );
     }
   },
 );
