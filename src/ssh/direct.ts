@@ -29,7 +29,13 @@ import {
   PULL_PID_LINE,
   removeKeyScript,
 } from './pull-key.js';
-import { interruptedError, type TransferOptions, type TransferResult, throttle } from './relay.js';
+import {
+  DISK_FULL,
+  interruptedError,
+  type TransferOptions,
+  type TransferResult,
+  throttle,
+} from './relay.js';
 import type { ExitStatus, Remote, RemoteProcess } from './remote.js';
 import { $, bashC, type Command } from './shell.js';
 import { strict } from './wrap.js';
@@ -65,10 +71,6 @@ export interface DirectOptions extends TransferOptions {
   /** Told what could not be removed (a key line, a temp dir), in a sentence for the report. */
   onLeftover?: (sentence: string) => void;
 }
-
-/** A line of the pull's stderr that ends it: nothing more can be written. */
-// GNU tar may report only the short write of the block the disk could not hold.
-const DISK_FULL = /No space left on device|Disk quota exceeded|Wrote only \d+ of \d+ bytes/;
 
 /** The ciphers the pull offers, fastest here first. */
 const PULL_CIPHERS = 'aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes256-gcm@openssh.com';

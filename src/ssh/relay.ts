@@ -3,7 +3,7 @@
  * host into stdin of a command on another, with backpressure end to end (ssh2
  * windows on both connections), so memory stays flat whatever the size.
  */
-import { Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ExitCode, FerryError } from '../errors.js';
 import { Tail } from '../util/tail.js';
@@ -30,6 +30,33 @@ export interface TransferResult {
   to: ExitStatus;
   /** What the target command printed on stdout (its last 64 KB), e.g. a checksum. */
   output: string;
+}
+
+/**
+ * A line of a target's stderr that ends a transfer: nothing more can be
+ * written. GNU tar may report only the short write of the block the disk
+ * could not hold, and goes on reading the whole stream after it.
+ */
+export const DISK_FULL = /No space left on device|Disk quota exceeded|Wrote only \d+ of \d+ bytes/;
+
+/** Calls `fn` with the first line of `stream` that matches `re`, once. */
+export function onFirstLine(stream: Readable, re: RegExp, fn: (line: string) => void): void {
+  let pending = '';
+  let seen = false;
+  const watch = (b: Buffer): void => {
+    pending += b.toString('latin1');
+    const lines = pending.split(/[\r\n]/);
+    pending = lines.pop() ?? '';
+    // a line with no end yet is kept to 4 KB: what matters is at its start
+    if (pending.length > 4096) pending = pending.slice(0, 4096);
+    const hit = lines.find((l) => re.test(l));
+    if (hit !== undefined && !seen) {
+      seen = true;
+      stream.off('data', watch);
+      fn(hit.trim().slice(0, 240));
+    }
+  };
+  stream.on('data', watch);
 }
 
 /** Calls `fn` with the latest value at most every `ms`; `flush` sends the last one. */
@@ -115,6 +142,13 @@ export async function relay(
     void stopBoth();
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // The target's tar reads on to the end of the stream after its disk is full: stop at once.
+  onFirstLine(dst.stderr, DISK_FULL, (line) => {
+    first ??= new FerryError(
+      `on ${to.host.name}, the copy was stopped at its first failed write: ${line}`,
+    );
+    void stopBoth();
+  });
   const srcDone = settle(src.done);
   const dstDone = settle(dst.done);
   void srcDone.then((r) => {

@@ -348,6 +348,43 @@ labTest(
 );
 
 labTest(
+  'relay: a target that reports a full disk and reads on (as tar does) stops the copy at once',
+  async (t) => {
+    const p = pool();
+    try {
+      const [src, dst] = [await p.get('src'), await p.get('dst')];
+      // An endless source: without the early stop the relay would never end.
+      const t0 = Date.now();
+      const e = await t.throwsAsync(
+        relay(
+          src,
+          sh('exec -a ferry-relay-zero cat /dev/zero'),
+          dst,
+          sh(
+            'head -c 1000000 >/dev/null; echo "tar: ./x: Wrote only 2048 of 10240 bytes" >&2; cat >/dev/null',
+          ),
+        ),
+      );
+      const s = (Date.now() - t0) / 1000;
+      t.regex(
+        e?.message ?? '',
+        /^on dst, the copy was stopped at its first failed write: tar: \.\/x: Wrote only 2048 of 10240 bytes$/,
+      );
+      t.true(s < 5, `stopped ${s.toFixed(1)} s after it began`);
+      t.true(src.connected && dst.connected);
+      // the kill is TERM to the process group: give it a moment
+      const left = await src.run(
+        sh('for i in $(seq 20); do pgrep -f "ferry-relay-[z]ero" || exit 0; sleep 0.1; done'),
+        { allowCodes: [0, 1] },
+      );
+      t.is(left.stdout, '', 'the source command was stopped');
+    } finally {
+      await p.closeAll();
+    }
+  },
+);
+
+labTest(
   'direct: the target pulls from the source and no key line is left behind, also on failure',
   async (t) => {
     const p = pool();
