@@ -107,7 +107,26 @@ export function authorizedKeysFileExpr(user: string): Command {
   return $`"$(${bashC(authorizedKeysFileScript(user))})"`;
 }
 
-/** Shell (root, on the source) that appends the key line under an exclusive lock; prints the file. */
+/*
+ * sshd reads the authorized keys file at every login: rewriting it in place
+ * (truncate, then write) shows a concurrent login an empty or partial file,
+ * and a pull that authenticates then is refused (seen: two ferry runs on one
+ * source, one removing its key while the other's pull logged in). So a
+ * removal writes a new file beside it and renames it over (same owner and
+ * mode; a symlink's target is what changes), and the lock is the folder's,
+ * since the file's inode changes. An addition appends in place: readers see
+ * the old lines throughout.
+ */
+
+/** Locks the folder of `$f` (a symlink resolved first) on fd 9, exclusively. */
+const LOCK_FOLDER = $`f=$(readlink -f -- "$f")
+exec 9<"$(dirname -- "$f")"
+flock -x 9`;
+
+/** Replaces `$f` with `$t` in one rename, with `$f`'s owner and mode. */
+const REPLACE = $`chown --reference="$f" -- "$t" && chmod --reference="$f" -- "$t" && mv -f -- "$t" "$f"`;
+
+/** Shell (root, on the source) that appends the key line under the folder's lock; prints the file. */
 export function addKeyScript(
   user: string,
   file: string | Command,
@@ -124,25 +143,23 @@ if [ ! -e "$f" ]; then
   chown "$u": "$f"
 fi
 exp=$(date -d '+12 hours' +%Y%m%d%H%M)
-exec 9>>"$f"
-flock -x 9
-if [ -s "$f" ] && [ -n "$(tail -c1 "$f")" ]; then printf '\\n' >&9; fi
-printf '%s,expiry-time="%s" %s %s\\n' ${options} "$exp" ${pub} ${marker} >&9
+${LOCK_FOLDER}
+if [ -s "$f" ] && [ -n "$(tail -c1 "$f")" ]; then printf '\\n' >>"$f"; fi
+printf '%s,expiry-time="%s" %s %s\\n' ${options} "$exp" ${pub} ${marker} >>"$f"
 printf '%s\\n' "$f"`;
 }
 
-/** Shell (root, on the source) that removes every line carrying `marker`, keeping the file's inode, owner and mode. */
+/** Shell (root, on the source) that removes every line carrying `marker`, keeping the file's owner and mode; one rename. */
 export function removeKeyScript(file: string | Command, marker: string): Command {
   return $`f=${file}
 m=${marker}
 [ -f "$f" ] || exit 0
-exec 9<"$f"
-flock -x 9
+${LOCK_FOLDER}
 grep -qF -- "$m" "$f" || exit 0
 t=$(mktemp "$f.ferry.XXXXXX")
+trap 'rm -f -- "$t"' EXIT
 grep -vF -- "$m" "$f" >"$t" || true
-cat "$t" >"$f"
-rm -f "$t"
+${REPLACE}
 ! grep -qF -- "$m" "$f"`;
 }
 
@@ -193,12 +210,12 @@ while read -r m; do if [[ $m =~ ^ferry-direct-[0-9a-f]+$ ]]; then gone[$m]=1; fi
 f=${authorizedKeysFileExpr(user)}
 [ -f "$f" ] || exit 0
 grep -qF -- ${PULL_MARKER_PREFIX} "$f" || exit 0
+${LOCK_FOLDER}
 # expiry-time is the addition time plus 12 hours, in the host's own clock, to the minute.
 age=${String(staleSeconds)}
 cutoff=$(date -d "+12 hours -$age seconds" +%Y%m%d%H%M)
-exec 9<"$f"
-flock -x 9
 t=$(mktemp "$f.ferry.XXXXXX")
+trap 'rm -f -- "$t"' EXIT
 swept=()
 while IFS= read -r line || [ -n "$line" ]; do
   if [[ $line =~ [[:space:]](ferry-direct-[0-9a-f]+)[[:space:]]*$ ]]; then
@@ -208,8 +225,7 @@ while IFS= read -r line || [ -n "$line" ]; do
   fi
   printf '%s\\n' "$line"
 done <"$f" >"$t"
-if [ \${#swept[@]} -gt 0 ]; then cat "$t" >"$f"; fi
-rm -f "$t"
+if [ \${#swept[@]} -gt 0 ]; then ${REPLACE}; fi
 for m in "\${swept[@]}"; do printf 'ferry-swept-key %s %s\\n' "$f" "$m"; done`;
 }
 
