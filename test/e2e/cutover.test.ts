@@ -75,7 +75,7 @@ async function setUp(t: ExecutionContext): Promise<LabHost> {
   return old;
 }
 
-/** One POST to the notes app at `address` (Host header of the source's domain). */
+/** One POST to the notes app at `address` (Host header of the source's domain), on a connection of its own. */
 function post(
   address: string,
   vhost: string,
@@ -89,6 +89,9 @@ function post(
         method: 'POST',
         path: '/',
         headers: { host: `notes.${vhost}`, 'content-type': 'text/plain' },
+        // a new connection each time, as a new client: Node's default agent keeps one
+        // alive, and a kept connection to old's proxy never meets a forwarding rule set later
+        agent: false,
         timeout: 2000,
       },
       (res) => {
