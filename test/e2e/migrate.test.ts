@@ -155,7 +155,7 @@ labTest('a run interrupted after the transfer resumes with --resume and finishes
   const pbFile = join(state, 'migrate-gated.yml');
   writeFileSync(pbFile, stringify(pb));
 
-  const r1 = await ferry([
+  const args = [
     'migrate',
     'old',
     'h4',
@@ -164,21 +164,12 @@ labTest('a run interrupted after the transfer resumes with --resume and finishes
     '-p',
     pbFile,
     '--leave-source-running',
-  ]);
+  ];
+  const r1 = await ferry(args);
   t.is(r1.code, 1, `the gate must stop the run:\n${r1.stdout}\n${r1.stderr}`);
   t.regex(r1.stderr, /--resume/);
   await h4.must('touch /tmp/ferry-go-on');
-  const r2 = await ferry([
-    'migrate',
-    'old',
-    'h4',
-    '-i',
-    inventoryFile,
-    '-p',
-    pbFile,
-    '--leave-source-running',
-    '--resume',
-  ]);
+  const r2 = await ferry([...args, '--resume']);
   t.is(r2.code, 0, `ferry migrate --resume failed:\n${r2.stdout}\n${r2.stderr}`);
   t.regex(r2.stderr, /resuming run/);
   t.notRegex(
