@@ -181,7 +181,8 @@ backup.keep decides how many are kept.
   --fetch DIR    also stream the archive, exports and manifest to DIR here, checksummed
   --encrypt RECIPIENT
                  encrypt that copy on HOST (age) before it leaves: only ciphertext reaches DIR;
-                 an age X25519 public key (age1...) or an ssh-ed25519 public key line;
+                 an age X25519 public key (age1...) or an ssh-ed25519 public key line,
+                 or a file of them, one per line (~/.ssh/id_ed25519.pub, as age -R reads);
                  repeat for more recipients (any one decrypts); replaces backup.encrypt
   --all          back up every host of the inventory (a fleet)
   GROUP          a group of an Ansible inventory instead of HOST: back up its hosts

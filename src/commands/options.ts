@@ -4,6 +4,8 @@
  * (cli.ts reads argv and hands them the parsed values). Commands never see
  * argv or the environment.
  */
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { RendererChoice } from '../run/runner.js';
 import { AGE_RECIPIENT_HELP, normaliseRecipient } from '../schema/age.js';
@@ -137,17 +139,71 @@ export type FlagValues = Record<string, string | boolean | (string | boolean)[] 
 /** `--encrypt` values checked and normalised (an ssh key loses its comment); undefined when none. */
 export function recipientsOf(given: FlagValues[string]): string[] | undefined {
   if (!Array.isArray(given) || given.length === 0) return undefined;
-  return given.map((v) => {
+  return given.flatMap((v) => {
     const r = String(v);
     const ok = normaliseRecipient(r);
-    if (!ok) {
-      throw new UsageError(
-        `--encrypt ${JSON.stringify(r.length > 80 ? `${r.slice(0, 80)}…` : r)} is not an age recipient`,
-        `Give ${AGE_RECIPIENT_HELP}.`,
-      );
-    }
-    return ok;
+    if (ok) return [ok];
+    if (isRecipientsFile(r)) return recipientsFile(r);
+    throw new UsageError(
+      `--encrypt ${JSON.stringify(r.length > 80 ? `${r.slice(0, 80)}…` : r)} is not an age recipient, nor a file of them`,
+      `Give ${AGE_RECIPIENT_HELP}, or a file of them one per line (a .pub file, as age -R reads).`,
+    );
   });
+}
+
+/** A recipients file is small: anything larger is not one (and is not read whole). */
+const RECIPIENTS_FILE_MAX = 64 * 1024;
+
+function isRecipientsFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The recipients of a file as `age -R` reads it: one per line, blank lines
+ * and `#` comments skipped. Errors name the file and line but never echo a
+ * line: a mistaken path may be a private key.
+ */
+function recipientsFile(path: string): string[] {
+  const where = resolve(path);
+  if (statSync(where).size > RECIPIENTS_FILE_MAX) {
+    throw new UsageError(
+      `--encrypt ${where}: over ${RECIPIENTS_FILE_MAX / 1024} KiB, not a recipients file`,
+      `Give ${AGE_RECIPIENT_HELP}, or a file of them one per line.`,
+    );
+  }
+  let text: string;
+  try {
+    text = readFileSync(where, 'utf8');
+  } catch (e) {
+    throw new UsageError(
+      `--encrypt ${where}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+    );
+  }
+  const found: string[] = [];
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const ok = normaliseRecipient(line);
+    if (ok) {
+      found.push(ok);
+      continue;
+    }
+    const secret = /PRIVATE KEY|^AGE-SECRET-KEY-/.test(line);
+    throw new UsageError(
+      `--encrypt ${where}:${i + 1}: ${secret ? 'a private key, not a recipient' : 'not an age recipient'}`,
+      secret
+        ? 'Give the public key: the .pub file beside it, or age-keygen -y IDENTITY_FILE.'
+        : `Each line must be ${AGE_RECIPIENT_HELP}; blank lines and # comments are skipped.`,
+    );
+  }
+  if (found.length === 0) {
+    throw new UsageError(`--encrypt ${where}: no recipient in it`, `Give ${AGE_RECIPIENT_HELP}.`);
+  }
+  return found;
 }
 
 /** The words of a repeatable flag. */

@@ -88,13 +88,14 @@ labTest(
     >;
     writeFileSync(inv, stringify(doc));
 
-    // Two recipients (an age X25519 key and an ssh-ed25519 key with a comment), and a stranger.
+    // Two recipients (an age X25519 key, and an ssh-ed25519 key with a comment in a .pub file), and a stranger.
     const keys = join(state, 'keys');
     await sh(
       `mkdir -m 0700 ${keys} && cd ${keys} && age-keygen -o x25519.key 2>/dev/null && age-keygen -o stranger.key 2>/dev/null && ssh-keygen -q -t ed25519 -N '' -C 'ops@example' -f ssh.key`,
     );
     const x25519 = await sh(`age-keygen -y ${keys}/x25519.key`);
-    const sshPub = readFileSync(join(keys, 'ssh.key.pub'), 'utf8').trim();
+    // the ssh key as a user gives it: the .pub file's path (a recipients file, as age -R reads)
+    const sshPub = join(keys, 'ssh.key.pub');
 
     const fetchDir = join(state, 'fetched');
     const started = Date.now();

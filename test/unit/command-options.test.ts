@@ -2,6 +2,9 @@
  * The parsers of flag values (src/commands/options.ts), called directly with
  * what `parseArgs` gives; cli.test.ts covers them through `ferry` itself.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import {
   domainSuffixOf,
@@ -70,6 +73,51 @@ test('recipientsOf: age and ssh-ed25519 recipients, normalised; anything else is
   t.regex(e.hint ?? '', /X25519 public key/);
   const long = t.throws(() => recipientsOf(['x'.repeat(200)]), { instanceOf: UsageError });
   t.regex(long.message, /"x{80}…"/);
+});
+
+test('recipientsOf: a file of recipients, as age -R reads it; its errors name the line and never echo it', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-recipients-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, body: string | Buffer): string => {
+    const p = join(dir, name);
+    writeFileSync(p, body);
+    return p;
+  };
+  const pub = file('id_ed25519.pub', `${SSH} ops@laptop\n`);
+  const team = file('team.txt', `# the ops team\n\n${X25519}\r\n  ${SSH}  \n`);
+  t.deepEqual(recipientsOf([pub]), [SSH]);
+  t.deepEqual(recipientsOf([team, X25519]), [X25519, SSH, X25519]);
+
+  const secret = 'AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ';
+  const identity = file('key.txt', `# created: 2026-11-29\n# public key: ${X25519}\n${secret}\n`);
+  const e1 = t.throws(() => recipientsOf([identity]), { instanceOf: UsageError });
+  t.is(e1.message, `--encrypt ${identity}:3: a private key, not a recipient`);
+  t.regex(e1.hint ?? '', /age-keygen -y/);
+  const pem = file('id_ed25519', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n');
+  t.regex(t.throws(() => recipientsOf([pem]))!.message, /id_ed25519:1: a private key/);
+
+  const bad = file('bad.txt', `${X25519}\nssh-rsa AAAAB3NzaC1yc2E hunter2\n`);
+  const e2 = t.throws(() => recipientsOf([bad]), { instanceOf: UsageError });
+  t.is(e2.message, `--encrypt ${bad}:2: not an age recipient`);
+  t.false(`${e2.message}${e2.hint}`.includes('hunter2'), 'the line is not echoed');
+  const binary = file('blob.bin', Buffer.from([0, 1, 2, 0xff, 0xfe, 10, 0x80]));
+  t.is(
+    t.throws(() => recipientsOf([binary]))!.message,
+    `--encrypt ${binary}:1: not an age recipient`,
+  );
+  t.regex(
+    t.throws(() => recipientsOf([file('empty', '# nobody\n')]))!.message,
+    /no recipient in it/,
+  );
+  t.regex(
+    t.throws(() => recipientsOf([file('big', 'x'.repeat(70_000))]))!.message,
+    /over 64 KiB, not a recipients file/,
+  );
+  // a folder, or a path that is not there, is still just a bad value
+  t.regex(
+    t.throws(() => recipientsOf([dir]))!.message,
+    /is not an age recipient, nor a file of them/,
+  );
 });
 
 test('domainSuffixOf: a DNS name, lower-cased, without its final dot', (t) => {
