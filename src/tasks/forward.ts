@@ -93,7 +93,9 @@ for p in ${[...FORWARD_PORTS]}; do
 done
 echo ready >"$d/ready"
 wait "$py"`;
+  // umask: the forwarder's files (its script, log, ports) are root's alone, 0600.
   return $`d=${d}
+umask 077
 install -d -m 0700 "$d"
 if [ -s "$d/pid" ]; then kill -TERM -- -"$(cat "$d/pid")" 2>/dev/null || true; sleep 0.2; fi
 ${DELETE_RULES} >/dev/null

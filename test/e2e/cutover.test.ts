@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { parse, stringify } from 'yaml';
+import { FORWARD_DIR } from '../../src/tasks/forward.js';
 import { labTest, useLab } from '../lab/ava.js';
 import { seed } from '../lab/emulator/seed.js';
 import type { LabHost } from '../lab/lab.js';
@@ -293,6 +294,21 @@ labTest(
 
     const f = await ferry(['forward', 'old', '--to', 'new', '--ttl', '10m', '-i', inventoryFile]);
     t.is(f.code, 0, `ferry forward failed:\n${f.stdout.slice(-2000)}\n${f.stderr.slice(-2000)}`);
+    // The forwarder's folder and files are root's alone.
+    t.is(
+      await old.must(
+        `cd ${FORWARD_DIR} && stat -c '%n %a' . forward.sh forward.log forwarder.py ports pid`,
+      ),
+      [
+        '. 700',
+        'forward.sh 600',
+        'forward.log 600',
+        'forwarder.py 600',
+        'ports 600',
+        'pid 600',
+        '',
+      ].join('\n'),
+    );
     // From here (another host than old, as a client whose DNS still names old): old's address.
     const w = await post(old.address, vhost, 'through old, into new');
     t.is(w.status, 201, 'answered through the forward');
