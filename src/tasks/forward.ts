@@ -91,6 +91,12 @@ for p in ${[...FORWARD_PORTS]}; do
   iptables -t nat -I PREROUTING -p tcp --dport "$p" -m comment --comment ${FORWARD_MARK} -j REDIRECT --to-ports "$to"
   if command -v ip6tables >/dev/null; then ip6tables -t nat -I PREROUTING -p tcp --dport "$p" -m comment --comment ${FORWARD_MARK} -j REDIRECT --to-ports "$to" 2>/dev/null || true; fi
 done
+# A connection opened before the rules (a browser's kept-alive one) would go on
+# reaching the source's own proxy: closed, its client reconnects and is forwarded.
+# ss -K reaches sockets of this network namespace only: a proxy in a container keeps its own.
+if command -v ss >/dev/null; then
+  ss -K -H -t state established '( sport = :80 or sport = :443 )' and not dst 127.0.0.0/8 and not dst '[::1]' 2>/dev/null | wc -l >"$d/closed" || true
+fi
 echo ready >"$d/ready"
 wait "$py"`;
   // umask: the forwarder's files (its script, log, ports) are root's alone, 0600.
@@ -99,14 +105,15 @@ umask 077
 install -d -m 0700 "$d"
 if [ -s "$d/pid" ]; then kill -TERM -- -"$(cat "$d/pid")" 2>/dev/null || true; sleep 0.2; fi
 ${DELETE_RULES} >/dev/null
-rm -f "$d/ready" "$d/ports"
+rm -f "$d/ready" "$d/ports" "$d/closed"
 printf '%s' ${FORWARDER} >"$d/forwarder.py"
 printf '%s\\n' ${wrapper.render()} >"$d/forward.sh"
 setsid bash "$d/forward.sh" </dev/null >"$d/forward.log" 2>&1 &
 echo $! >"$d/pid"
 for _ in $(seq 100); do [ -e "$d/ready" ] && break; kill -0 "$(cat "$d/pid")" 2>/dev/null || break; sleep 0.05; done
 [ -e "$d/ready" ] || { cat "$d/forward.log" >&2; exit 1; }
-cat "$d/ports"; echo; iptables -t nat -S PREROUTING | grep -F -- ${FORWARD_MARK}`;
+cat "$d/ports"; echo; iptables -t nat -S PREROUTING | grep -F -- ${FORWARD_MARK}
+if [ -s "$d/closed" ]; then echo "closed $(cat "$d/closed") open connection(s) to 80 and 443"; fi`;
 }
 
 /** Stops forwarding: the forwarder's process group, then any rule left; prints what it removed. */
@@ -212,6 +219,12 @@ async function run(rt: RuntimeOf<typeof task>): Promise<StepOutputs> {
   const started = (await rt.exec('start')).stdout.trim();
   const ttl = options.forward?.ttlSeconds ?? 86400;
   rt.task.log(`forwarding ${host}:80,443 to ${target.name}: ${started.split('\n')[0]}`);
+  const closed = /^closed (\d+) /m.exec(started);
+  if (closed && closed[1] !== '0') {
+    rt.task.log(
+      `closed ${closed[1]} connection(s) opened before: their clients reconnect, forwarded`,
+    );
+  }
   let app: { name: string } | undefined;
   try {
     app = rt.manifest().apps.find((a) => a.deployed && a.running !== 'false');

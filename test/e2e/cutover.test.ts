@@ -7,7 +7,7 @@
  * intact, and `--resume` must finish the move from there.
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,6 +81,7 @@ function post(
   address: string,
   vhost: string,
   body: string,
+  agent: Agent | false = false,
 ): Promise<{ status: number; id?: number }> {
   return new Promise((resolve) => {
     const req = request(
@@ -90,9 +91,8 @@ function post(
         method: 'POST',
         path: '/',
         headers: { host: `notes.${vhost}`, 'content-type': 'text/plain' },
-        // a new connection each time, as a new client: Node's default agent keeps one
-        // alive, and a kept connection to old's proxy never meets a forwarding rule set later
-        agent: false,
+        // a new connection each time, as a new client, unless the test keeps one alive
+        agent,
         timeout: 2000,
       },
       (res) => {
@@ -292,6 +292,13 @@ labTest(
     const onNew = await rowsOn(neu, vhost);
     t.true(onNew.size > 0, 'the first test moved notes to new');
 
+    // A client that keeps its connection to old's proxy alive, as a browser does.
+    const kept = new Agent({ keepAlive: true, maxSockets: 1 });
+    t.teardown(() => kept.destroy());
+    const early = await post(old.address, vhost, 'kept alive, before forwarding', kept);
+    t.is(early.status, 201, 'old answers before forwarding');
+    t.is((await rowsOn(old, vhost)).get(early.id ?? -1), 'kept alive, before forwarding');
+
     const f = await ferry(['forward', 'old', '--to', 'new', '--ttl', '10m', '-i', inventoryFile]);
     t.is(f.code, 0, `ferry forward failed:\n${f.stdout.slice(-2000)}\n${f.stderr.slice(-2000)}`);
     // The forwarder's folder and files are root's alone.
@@ -316,6 +323,15 @@ labTest(
     t.false(
       [...(await rowsOn(old, vhost)).values()].includes('through old, into new'),
       "not in old's",
+    );
+    // The kept-alive connection was closed when forwarding began: its client reconnected, forwarded.
+    t.regex(f.stdout, /closed [1-9]\d* connection\(s\) opened before/);
+    const late = await post(old.address, vhost, 'kept alive, after forwarding', kept);
+    t.is(late.status, 201, 'the kept-alive client is answered');
+    t.is((await rowsOn(neu, vhost)).get(late.id ?? -1), 'kept alive, after forwarding', "in new's");
+    t.false(
+      [...(await rowsOn(old, vhost)).values()].includes('kept alive, after forwarding'),
+      "not in old's: the client did not stay on old's proxy",
     );
 
     const s = await ferry(['forward', 'old', '--stop', '-i', inventoryFile]);

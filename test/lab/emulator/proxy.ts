@@ -101,16 +101,25 @@ function forward(
   req.pipe(up);
 }
 
+/**
+ * How long each proxy keeps an idle client connection open, as the real one
+ * does by default: nginx `keepalive_timeout 65` (Debian's nginx.conf), Caddy's
+ * `idle_timeout` 5 min. Node's own 5 s would close a browser's kept-alive
+ * connection long before either.
+ */
+const IDLE_SECONDS = { proxy: 65, caddy: 300 } as const;
+
 /** Listen on 0.0.0.0:port until SIGTERM/SIGINT; 1 when the port cannot be had. */
 function serve(
   port: number,
-  name: string,
+  name: keyof typeof IDLE_SECONDS,
   handler: (req: IncomingMessage, res: ServerResponse) => void,
   onListening: () => void = () => {},
   onClose: () => void = () => {},
 ): Promise<number> {
   return new Promise((resolve) => {
     const server = createServer(handler);
+    server.keepAliveTimeout = IDLE_SECONDS[name] * 1000;
     server.on('error', (e) => {
       process.stderr.write(` !     lab ${name}: ${e.message}\n`);
       resolve(1);
