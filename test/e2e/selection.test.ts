@@ -1,6 +1,6 @@
 /**
- * Selection on migrate and on backup, end to end on a seeded host (restore's
- * `--app` with `--rename` is rename.test.ts's):
+ * Selection and renames on migrate, backup and restore, end to end on one
+ * seeded host:
  * - `ferry migrate old new --app notes`: the plan says the services linked
  *   to notes come along; the run takes notes-db because notes is linked to
  *   it; new ends with notes and notes-db and nothing else, and notes answers
@@ -10,6 +10,16 @@
  *   sums leave both out, and restoring it onto scratch brings up everything
  *   else, counter unlinked from the cache it was linked to (its
  *   MEMCACHED_URL gone) and answering from its other services.
+ * - `ferry restore` of that archive with `--app notes --rename notes=memo`:
+ *   the plan says what is taken and renamed; only memo comes up, with its
+ *   linked database and nothing else, answering with the rows of that
+ *   database at its renamed vhost. With `--rename
+ *   postgres/notes-db=memo-db` as well, the database is a clone holding the
+ *   same rows and memo is relinked to it under the same variable.
+ *
+ * The renames restore the selection's archive rather than a whole backup of
+ * their own: what they take (notes, notes-db) is in it, and a second seed
+ * and backup cost the suite three minutes.
  */
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +31,7 @@ import { digest, get, landed, withoutRunState } from '../lab/landed.js';
 import { type ExecResult, run } from '../lab/sys.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const lab = useLab({ instance: 'selection', hosts: ['old', 'new', 'scratch'] });
+const lab = useLab({ instance: 'selection', hosts: ['old', 'new', 'scratch', 'r1', 'r2'] });
 const state = mkdtempSync(join(tmpdir(), 'ferry-selection-'));
 const secs = (since: number): number => Math.round((Date.now() - since) / 1000);
 
@@ -34,6 +44,8 @@ function ferry(args: string[]): Promise<ExecResult> {
 
 /** old's Dokku files right after the seed (the first test seeds). */
 let before: string[] = [];
+/** The fetched archive of the backup with exclusions (the renames restore it). */
+let archive = '';
 
 /** Every service of the seed as `plugin/name`. */
 const SERVICES = [
@@ -123,7 +135,7 @@ labTest(
     );
     const dirs = readdirSync(fetched);
     t.is(dirs.length, 1, `one archive folder in ${fetched}`);
-    const archive = join(fetched, dirs[0]!);
+    archive = join(fetched, dirs[0]!);
 
     // The archive's own listing: its manifest and the sums of its exports.
     const manifest = JSON.parse(readFileSync(join(archive, 'manifest.json'), 'utf8')) as {
@@ -163,5 +175,95 @@ labTest(
       withoutRunState(before),
       'the Dokku files of old changed',
     );
+  },
+);
+
+const FLAGS = ['--app', 'notes', '--rename', 'notes=memo'];
+
+labTest(
+  'the plan says what is taken and renamed; a name the archive lacks stops the run',
+  async (t) => {
+    t.truthy(archive, 'the backup test made an archive');
+    const r1 = lab().host('r1');
+    const p = await ferry(['restore', archive, 'r1', ...FLAGS, '--dry-run']);
+    t.is(p.code, 0, `${p.stdout}\n${p.stderr}`);
+    t.regex(
+      p.stdout,
+      /selection: apps notes with the services linked to them; renaming notes as memo/,
+    );
+    t.regex(p.stdout, /dokku apps:rename --skip-deploy notes memo/);
+
+    // Stopped before anything is moved into place.
+    const bad = await ferry(['restore', archive, 'r1', '--app', 'nope', '--rename', 'nope=x']);
+    t.is(bad.code, 1, `${bad.stdout}\n${bad.stderr}`);
+    t.regex(`${bad.stdout}\n${bad.stderr}`, /--app nope: no such app in the manifest of old/);
+    t.is((await r1.must('dokku --quiet apps:list')).trim(), '');
+  },
+);
+
+labTest(
+  'restore --app notes --rename notes=memo: memo answers with its linked database, nothing else comes',
+  async (t) => {
+    t.truthy(archive, 'the backup test made an archive');
+    const r1 = lab().host('r1');
+    const started = Date.now();
+    const r = await ferry(['restore', archive, 'r1', ...FLAGS]);
+    t.log(
+      `restore --app notes --rename notes=memo: ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    t.is(r.code, 0, `ferry restore failed:\n${r.stdout}\n${r.stderr}`);
+    // The run says why the database came.
+    t.regex(`${r.stdout}\n${r.stderr}`, /service postgres\/notes-db: linked to notes/);
+
+    // Only memo, linked to notes-db; every other app and service was removed.
+    t.is((await r1.must('dokku --quiet apps:list')).trim(), 'memo');
+    t.is((await r1.must('dokku postgres:links notes-db')).trim(), 'memo');
+    t.false((await r1.must('dokku --quiet postgres:list')).includes('analytics'));
+    for (const [plugin, d] of Object.entries(SEEDED.datastores)) {
+      const listed = await r1.exec(`dokku --quiet ${plugin}:list`);
+      t.false(listed.stdout.includes(d.name), `${plugin}/${d.name} was left out`);
+    }
+    // The ENV came with the rename: the URL of the database and the app's own config.
+    const env = await r1.must('dokku config:show memo');
+    t.regex(env, /DATABASE_URL:\s+postgres:\/\/\S+notes[-_]db/);
+    t.regex(env, /NOTES_TITLE:\s+Ferry notes/);
+    t.false(
+      (await r1.exec('test -e /home/dokku/notes')).code === 0,
+      'the old name is gone from /home/dokku',
+    );
+
+    // memo answers at its renamed vhost, with the rows of its linked PostgreSQL.
+    const vhost = (await r1.must('cat /home/dokku/VHOST')).trim();
+    t.is((await r1.must('cat /home/dokku/memo/VHOST')).trim(), `memo.${vhost}`);
+    const page = await r1.must(`curl -sS -m 10 -H 'Host: memo.${vhost}' http://127.0.0.1/`);
+    for (const row of SEEDED.services[0]!.rows)
+      t.true(page.includes(row), `row "${row}" in ${page}`);
+    const gone = await r1.exec(`curl -sS -m 10 -H 'Host: notes.${vhost}' http://127.0.0.1/`);
+    t.false(gone.stdout.includes(SEEDED.services[0]!.rows[0]!), 'notes no longer answers');
+  },
+);
+
+labTest(
+  'restore --rename postgres/notes-db=memo-db too: the clone holds the rows, memo is relinked under DATABASE_URL',
+  async (t) => {
+    t.truthy(archive, 'the backup test made an archive');
+    const r2 = lab().host('r2');
+    const flags = [...FLAGS, '--rename', 'postgres/notes-db=memo-db'];
+    const started = Date.now();
+    const r = await ferry(['restore', archive, 'r2', ...flags]);
+    t.log(`restore with a service renamed: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    t.is(r.code, 0, `ferry restore failed:\n${r.stdout}\n${r.stderr}`);
+    t.is((await r2.must('dokku --quiet apps:list')).trim(), 'memo');
+    const services = await r2.must('dokku --quiet postgres:list');
+    t.regex(services, /\bmemo-db\b/);
+    t.notRegex(services, /\bnotes-db\b/, 'the old service is destroyed once nothing links it');
+    t.is((await r2.must('dokku postgres:links memo-db')).trim(), 'memo');
+    // The same variable, now with the clone's URL.
+    const env = await r2.must('dokku config:show memo');
+    t.regex(env, /DATABASE_URL:\s+postgres:\/\/\S+memo[-_]db/);
+    const vhost = (await r2.must('cat /home/dokku/VHOST')).trim();
+    const page = await r2.must(`curl -sS -m 10 -H 'Host: memo.${vhost}' http://127.0.0.1/`);
+    for (const row of SEEDED.services[0]!.rows)
+      t.true(page.includes(row), `row "${row}" in ${page}`);
   },
 );

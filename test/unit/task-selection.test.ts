@@ -2,7 +2,7 @@
  * Selection and renames: the rules on a manifest (selection.ts), then the
  * select, remove-unselected and rename steps as planned from the shipped
  * playbooks, over the recording fake (the commands a host would get, the
- * decisions on scripted answers). On the lab: test/e2e/rename.test.ts.
+ * decisions on scripted answers). On the lab: test/e2e/selection.test.ts.
  */
 import test from 'ava';
 import { StopError } from '../../src/errors.js';
