@@ -299,6 +299,10 @@ labTest(
     t.is(early.status, 201, 'old answers before forwarding');
     t.is((await rowsOn(old, vhost)).get(early.id ?? -1), 'kept alive, before forwarding');
 
+    // A failed assertion must not leave old forwarding: the next test writes to old.
+    t.teardown(async () => {
+      await ferry(['forward', 'old', '--stop', '-i', inventoryFile]);
+    });
     const f = await ferry(['forward', 'old', '--to', 'new', '--ttl', '10m', '-i', inventoryFile]);
     t.is(f.code, 0, `ferry forward failed:\n${f.stdout.slice(-2000)}\n${f.stderr.slice(-2000)}`);
     // The forwarder's folder and files are root's alone.
@@ -325,7 +329,7 @@ labTest(
       "not in old's",
     );
     // The kept-alive connection was closed when forwarding began: its client reconnected, forwarded.
-    t.regex(f.stdout, /closed [1-9]\d* connection\(s\) opened before/);
+    t.regex(`${f.stdout}\n${f.stderr}`, /closed [1-9]\d* connection\(s\) opened before/);
     const late = await post(old.address, vhost, 'kept alive, after forwarding', kept);
     t.is(late.status, 201, 'the kept-alive client is answered');
     t.is((await rowsOn(neu, vhost)).get(late.id ?? -1), 'kept alive, after forwarding', "in new's");
