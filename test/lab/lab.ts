@@ -906,10 +906,24 @@ async function allocateSubnet(instance: string): Promise<number> {
     if (Number.isInteger(v)) used.add(v);
   }
   const taken = await addressesInUse();
+  const free = (n: number) => !taken.some((a) => a.startsWith(`10.251.${n}.`));
   for (let n = 1; n < 255; n++) {
-    if (used.has(n) || taken.some((a) => a.startsWith(`10.251.${n}.`))) continue;
+    if (used.has(n) || !free(n)) continue;
     await fsp.writeFile(file, `${n}\n`);
     return n;
+  }
+  // All 254 are remembered (an instance keeps its subnet after `down`, so the
+  // inventories and known_hosts naming its addresses keep working): take one from
+  // an instance that is down, which gets another at its next `up`.
+  const up = new Set(await runningInstances());
+  for (const n of await fsp.readdir(LAB_ROOT).catch(() => [] as string[])) {
+    if (up.has(n) || n === instance) continue;
+    const other = path.join(LAB_ROOT, n, 'subnet');
+    const v = Number(await fsp.readFile(other, 'utf8').catch(() => 'NaN'));
+    if (!Number.isInteger(v) || v <= 0 || !free(v)) continue;
+    await fsp.rm(other, { force: true });
+    await fsp.writeFile(file, `${v}\n`);
+    return v;
   }
   throw new LabError(
     'no free lab subnet left in 10.251.1-254.0/24; `down` and remove unused instances in /var/lib/ferry-lab',
