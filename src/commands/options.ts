@@ -143,7 +143,8 @@ export function recipientsOf(given: FlagValues[string]): string[] | undefined {
     const r = String(v);
     const ok = normaliseRecipient(r);
     if (ok) return [ok];
-    if (isRecipientsFile(r)) return recipientsFile(r);
+    const size = fileSize(r);
+    if (size !== undefined) return recipientsFile(r, size);
     throw new UsageError(
       `--encrypt ${JSON.stringify(r.length > 80 ? `${r.slice(0, 80)}…` : r)} is not an age recipient, nor a file of them`,
       `Give ${AGE_RECIPIENT_HELP}, or a file of them one per line (a .pub file, as age -R reads).`,
@@ -154,11 +155,13 @@ export function recipientsOf(given: FlagValues[string]): string[] | undefined {
 /** A recipients file is small: anything larger is not one (and is not read whole). */
 const RECIPIENTS_FILE_MAX = 64 * 1024;
 
-function isRecipientsFile(path: string): boolean {
+/** The size of the regular file at `path`; undefined when there is none. */
+function fileSize(path: string): number | undefined {
   try {
-    return statSync(path).isFile();
+    const st = statSync(path);
+    return st.isFile() ? st.size : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -167,9 +170,9 @@ function isRecipientsFile(path: string): boolean {
  * and `#` comments skipped. Errors name the file and line but never echo a
  * line: a mistaken path may be a private key.
  */
-function recipientsFile(path: string): string[] {
+function recipientsFile(path: string, size: number): string[] {
   const where = resolve(path);
-  if (statSync(where).size > RECIPIENTS_FILE_MAX) {
+  if (size > RECIPIENTS_FILE_MAX) {
     throw new UsageError(
       `--encrypt ${where}: over ${RECIPIENTS_FILE_MAX / 1024} KiB, not a recipients file`,
       `Give ${AGE_RECIPIENT_HELP}, or a file of them one per line.`,
