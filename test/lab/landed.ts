@@ -124,3 +124,12 @@ export async function landed(
   const locked = await host.exec(`dokku apps:locked ${SEEDED.lockedApp}`);
   t.is(locked.stdout, 'Deploy lock exists\n', `the user's lock on ${SEEDED.lockedApp}`);
 }
+
+/** The scheduled backup's cron entry (outside the archived paths) is on `to`, as on `from`. */
+export async function sameCron(t: ExecutionContext, from: LabHost, to: LabHost): Promise<void> {
+  const file = SEEDED.backupSchedule.file;
+  const want = await from.must(`cat ${file}`);
+  t.regex(want, /^0 3 \* \* \* dokku \/usr\/bin\/dokku postgres:backup notes-db ferry-backups/);
+  t.is(await to.must(`cat ${file}`), want, `${file} on ${to.name}`);
+  t.is((await to.must(`stat -c '%U %a' ${file}`)).trim(), 'root 644');
+}
