@@ -30,17 +30,22 @@ import { sleep } from '../lab/sys.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 /**
- * In the default run since 2026-11-29: the suite made room for it by
- * dropping what it repeated (migrate.test.ts's restore, damaged archive and
- * resume, checked here now on this file's seeded source). Alone:
- * FERRY_LAB_REQUIRED=1 npx ava dist/test/e2e/faults.test.js (about 6 minutes
- * on a quiet machine).
+ * Behind FERRY_E2E_FAULTS=1 for the time budget, not for a failure: every case
+ * passes, alone and inside the whole suite. But inside the suite it made the
+ * whole run 42 to 48 minutes on 2 cores, over or near CI's 45, even after the
+ * suite dropped what it repeated. Alone it takes about 7 minutes, so CI runs
+ * it after the suite (.ci/run), as `npm run test:faults` does.
  */
-const skipped = labSkipReason;
-const lab = useLab({
-  instance: 'e2e-faults',
-  hosts: ['old', 'new', 'scratch', 'h4', 'h5', 'h6', 'h7', 'h8', 'h9', 'h10'],
-});
+const enabled = process.env.FERRY_E2E_FAULTS === '1';
+const skipped = labSkipReason ?? (enabled ? undefined : 'set FERRY_E2E_FAULTS=1');
+const lab = enabled
+  ? useLab({
+      instance: 'e2e-faults',
+      hosts: ['old', 'new', 'scratch', 'h4', 'h5', 'h6', 'h7', 'h8', 'h9', 'h10'],
+    })
+  : () => {
+      throw new Error('the fault matrix runs with FERRY_E2E_FAULTS=1');
+    };
 const state = mkdtempSync(join(tmpdir(), 'ferry-faults-'));
 /** Incompressible data on the source, so a throttled copy lasts long enough to be cut. */
 const BLOB = '/var/lib/dokku/data/storage/faults-blob/blob.bin';
