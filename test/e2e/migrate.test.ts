@@ -3,8 +3,9 @@
  * shipped playbook, its repo's remote rewritten, the source left as it was.
  * A backup restored onto another host, a damaged archive refused before
  * anything is extracted, and a run resumed after its transfer are the fault
- * matrix's (faults.test.ts), on its own seeded source: a second seed and
- * three more runs here cost the suite minutes and checked nothing more.
+ * matrix's (faults.test.ts: `npm run test:faults`, which CI runs after the
+ * suite), on its own seeded source: a second seed and three more runs here
+ * cost the suite minutes and checked nothing more.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -3,7 +3,7 @@
  * each older Dokku release the emulator claims (0.30.11, 0.34.9, 0.37.9) to a
  * fresh 0.38.27 target, 0.37.9 to 0.37.9, and `ferry backup --fetch` then
  * `ferry restore` for 0.34.9. 0.38.27 to 0.38.27, by migrate and by backup and
- * restore, is migrate.test.ts's, with the same checks (test/lab/landed.ts):
+ * restore, is migrate.test.ts's and faults.test.ts's, with the same checks (test/lab/landed.ts):
  * running it here too cost the suite six minutes and found nothing more. After each: every app answers
  * through the target's proxy, every row and key is there, every service runs,
  * the user's deploy lock is kept, and the source's Dokku files are unchanged.
