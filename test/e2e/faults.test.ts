@@ -33,7 +33,7 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
  * Behind FERRY_E2E_FAULTS=1 for the time budget, not for a failure: every case
  * passes, alone and inside the whole suite. But inside the suite it made the
  * whole run 43 to 47 minutes on 2 cores, near or over CI's 45, even after the
- * suite dropped what it repeated. Alone it takes about 7 minutes, so CI runs
+ * suite dropped what it repeated. Alone it takes 7 to 10 minutes, so CI runs
  * it after the suite (.ci/run), as `npm run test:faults` does.
  */
 const enabled = process.env.FERRY_E2E_FAULTS === '1';
