@@ -41,7 +41,7 @@ async function sh(script: string): Promise<string> {
   return r.stdout.trim();
 }
 
-/** Every entry of the Dokku directories with its content hash (see migrate.test.ts's digest). */
+/** Every entry of the Dokku directories with its content hash (see test/lab/landed.ts's digest). */
 async function digest(host: LabHost): Promise<string[]> {
   const pg = "-path 'var/lib/dokku/services/*/*/data'";
   const out = await host.must(

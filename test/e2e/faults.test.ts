@@ -321,7 +321,7 @@ function failedStepAt(command: string): number {
   return Number.NaN;
 }
 
-/** Every entry of the Dokku directories (see migrate.test.ts): type, size, mode, owners, mtime, hash. */
+/** Every entry of the Dokku directories (as test/lab/landed.ts's, stricter on data dirs): type, size, mode, owners, mtime, hash. */
 async function digest(host: LabHost): Promise<string[]> {
   const pg = "-path 'var/lib/dokku/services/*/*/data'";
   // dokku-redis' own export has redis SAVE: data/dump.rdb appears (or changes) on every
